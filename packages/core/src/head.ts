@@ -1,0 +1,210 @@
+/**
+ * The fused mixture head: NLL, -Q and the output gradients of every training
+ * variant of method.md, in one pass over the batch (float64 reference).
+ *
+ * Gradients are w.r.t. the network's raw outputs (logits a, means mu,
+ * log-scales s) and are averaged over the batch (divided by N).
+ *
+ * | variant     | d/da                 | d/dmu                | d/ds (fisherCoords "log-sigma", default) | d/ds (fisherCoords "sigma")     |
+ * |-------------|----------------------|----------------------|------------------------------------------|---------------------------------|
+ * | `nll`       | pi - rho             | -rho (y-mu)/sigma^2  | -rho ((y-mu)^2/sigma^2 - 1)              | (same)                          |
+ * | `em`        | pi - rho             | -rho (y-mu)/sigma^2  | -rho ((y-mu)^2/sigma^2 - 1)              | (same)                          |
+ * | `ngem`      | pi - rho             | -rho (y-mu)          | -rho ((y-mu)^2/sigma^2 - 1) / 2          | -rho ((y-mu)^2 - sigma^2) / 2   |
+ * | `ngem-full` | centred(1 - rho/pi') | -(rho/pi') (y-mu)    | -(rho/pi') ((y-mu)^2/sigma^2 - 1) / 2    | -(rho/pi') ((y-mu)^2 - sigma^2)/2 |
+ *
+ * pi' = max(pi, piFloor). `centred` subtracts the mean over k, which makes the
+ * logits step the minimum-norm (pseudo-inverse) solution of
+ * (diag(pi) - pi pi^T) g = pi - rho.
+ */
+import { NonFiniteError, ShapeError } from "./errors.js";
+import { HALF_LOG_2PI, logsumexp, validateMixture, type FloatArray, type MixtureParams } from "./mixture.js";
+
+/** Which gradient the head returns. The reported loss is the NLL for all of them. */
+export type Variant = "nll" | "em" | "ngem" | "ngem-full";
+export const VARIANTS: readonly Variant[] = ["nll", "em", "ngem", "ngem-full"];
+
+/** Coordinates in which the Gaussian Fisher block is inverted (see method.md). */
+export type FisherCoords = "log-sigma" | "sigma";
+
+export interface HeadOptions {
+  /** Default `"ngem"`. */
+  readonly variant?: Variant;
+  /** Default `"log-sigma"`: natural gradient in the network's output coordinate s = log sigma. */
+  readonly fisherCoords?: FisherCoords;
+  /**
+   * `ngem-full` only: pi is floored at this value before dividing (rho/pi), so
+   * a component with vanishing weight cannot produce an unbounded step.
+   * Default {@link DEFAULT_PI_FLOOR}. Must be in (0, 1].
+   */
+  readonly piFloor?: number;
+}
+
+/** Default floor on pi for `ngem-full` (bounds rho/pi by 100). */
+export const DEFAULT_PI_FLOOR = 1e-2;
+
+export interface HeadGradients {
+  /** [N, K] */
+  readonly logits: Float64Array;
+  /** [N, K, D] */
+  readonly mu: Float64Array;
+  /** [N, K, D] */
+  readonly logSigma: Float64Array;
+}
+
+export interface HeadResult {
+  /** Mean NLL over the batch (the reported loss, whatever the variant). */
+  readonly loss: number;
+  /** Mean -Q at the current parameters (rho from the same parameters). */
+  readonly negQ: number;
+  /** Output gradients of the chosen variant, averaged over the batch. */
+  readonly grads: HeadGradients;
+}
+
+/** Resolves defaults and validates options. */
+export function resolveHeadOptions(opts: HeadOptions = {}): Required<HeadOptions> {
+  const variant = opts.variant ?? "ngem";
+  if (!VARIANTS.includes(variant)) {
+    throw new ShapeError("variant", `expected one of ${VARIANTS.join(" | ")}, got ${String(variant)}`);
+  }
+  const fisherCoords = opts.fisherCoords ?? "log-sigma";
+  if (fisherCoords !== "log-sigma" && fisherCoords !== "sigma") {
+    throw new ShapeError("fisherCoords", `expected "log-sigma" | "sigma", got ${String(fisherCoords)}`);
+  }
+  const piFloor = opts.piFloor ?? DEFAULT_PI_FLOOR;
+  if (!(piFloor > 0 && piFloor <= 1)) throw new ShapeError("piFloor", `expected a number in (0, 1], got ${piFloor}`);
+  return { variant, fisherCoords, piFloor };
+}
+
+/**
+ * NLL, -Q and the output gradients of `opts.variant` for a batch of mixtures.
+ * Throws {@link ShapeError} on bad shapes and {@link NonFiniteError} on
+ * non-finite inputs or a density that underflows for every component.
+ */
+export function mixtureHead(m: MixtureParams, y: FloatArray, opts: HeadOptions = {}): HeadResult {
+  validateMixture(m, y);
+  const { variant, fisherCoords, piFloor } = resolveHeadOptions(opts);
+  const { n: N, k: K, d: D, logits, mu, logSigma } = m;
+  const gA = new Float64Array(N * K);
+  const gMu = new Float64Array(N * K * D);
+  const gS = new Float64Array(N * K * D);
+  const l = new Float64Array(K); // log-joint l[k]
+  const rho = new Float64Array(K);
+  const lp = new Float64Array(K); // log pi
+  const invN = 1 / N;
+  let lossSum = 0;
+  let negQSum = 0;
+  const natural = variant === "ngem" || variant === "ngem-full";
+  const full = variant === "ngem-full";
+  const sigmaCoords = fisherCoords === "sigma";
+
+  for (let n = 0; n < N; n++) {
+    // log pi
+    const lseA = logsumexp(logits, n * K, K);
+    for (let k = 0; k < K; k++) lp[k] = (logits[n * K + k] as number) - lseA;
+    // l[k] = log pi_k + log N_k
+    for (let k = 0; k < K; k++) {
+      const base = (n * K + k) * D;
+      let acc = (lp[k] as number) - D * HALF_LOG_2PI;
+      for (let d = 0; d < D; d++) {
+        const s = logSigma[base + d] as number;
+        const z = ((y[n * D + d] as number) - (mu[base + d] as number)) * Math.exp(-s);
+        acc -= 0.5 * z * z + s;
+      }
+      l[k] = acc;
+    }
+    const lse = logsumexp(l, 0, K);
+    if (!Number.isFinite(lse)) {
+      throw new NonFiniteError("nll", n, -lse, "density of sample n underflowed for every component");
+    }
+    lossSum -= lse;
+
+    // rho, pi; logits gradient
+    let rhoSum = 0;
+    for (let k = 0; k < K; k++) {
+      const r = Math.exp((l[k] as number) - lse);
+      rho[k] = r;
+      rhoSum += r;
+      if (r !== 0) negQSum -= r * (l[k] as number);
+    }
+    let centre = 0;
+    for (let k = 0; k < K; k++) {
+      const r = rho[k] as number;
+      const pi = Math.exp(lp[k] as number);
+      let g: number;
+      if (full) {
+        g = 1 - r / Math.max(pi, piFloor);
+        centre += g;
+      } else {
+        // d NLL / d a_k = sum_j (-rho_j) (delta_jk - pi_k) = pi_k * sum(rho) - rho_k
+        g = pi * rhoSum - r;
+      }
+      gA[n * K + k] = g;
+    }
+    if (full) {
+      centre /= K;
+      for (let k = 0; k < K; k++) gA[n * K + k] = (gA[n * K + k] as number) - centre;
+    }
+    for (let k = 0; k < K; k++) gA[n * K + k] = (gA[n * K + k] as number) * invN;
+
+    // Gaussian blocks
+    for (let k = 0; k < K; k++) {
+      const r = rho[k] as number;
+      const pi = Math.exp(lp[k] as number);
+      const w = (full ? r / Math.max(pi, piFloor) : r) * invN;
+      const base = (n * K + k) * D;
+      if (w === 0) continue; // gradients stay 0
+      for (let d = 0; d < D; d++) {
+        const s = logSigma[base + d] as number;
+        const diff = (y[n * D + d] as number) - (mu[base + d] as number);
+        const invSigma = Math.exp(-s);
+        const z = diff * invSigma;
+        const z2 = z * z;
+        if (!natural) {
+          gMu[base + d] = -w * z * invSigma;
+          gS[base + d] = -w * (z2 - 1);
+        } else {
+          gMu[base + d] = -w * diff;
+          if (sigmaCoords) {
+            const sigma = Math.exp(s);
+            gS[base + d] = -0.5 * w * (diff * diff - sigma * sigma);
+          } else {
+            gS[base + d] = -0.5 * w * (z2 - 1);
+          }
+        }
+      }
+    }
+  }
+  return { loss: lossSum * invN, negQ: negQSum * invN, grads: { logits: gA, mu: gMu, logSigma: gS } };
+}
+
+/**
+ * Exact gradient of {@link negQ} w.r.t. (logits, mu, logSigma) for an
+ * arbitrary fixed `rho` [N, K] (rows need not sum to 1), averaged over N.
+ * At rho = responsibilities(params) this equals the NLL gradient (Prop. 3.1).
+ */
+export function negQGradients(m: MixtureParams, y: FloatArray, rho: FloatArray): HeadGradients {
+  validateMixture(m, y);
+  const { n: N, k: K, d: D, logits, mu, logSigma } = m;
+  const gA = new Float64Array(N * K);
+  const gMu = new Float64Array(N * K * D);
+  const gS = new Float64Array(N * K * D);
+  for (let n = 0; n < N; n++) {
+    const lse = logsumexp(logits, n * K, K);
+    let rs = 0;
+    for (let k = 0; k < K; k++) rs += rho[n * K + k] as number;
+    for (let k = 0; k < K; k++) {
+      const r = rho[n * K + k] as number;
+      const pi = Math.exp((logits[n * K + k] as number) - lse);
+      // -d/da_k sum_j r_j log softmax(a)_j = -(r_k - pi_k sum_j r_j)
+      gA[n * K + k] = (pi * rs - r) / N;
+      const base = (n * K + k) * D;
+      for (let d = 0; d < D; d++) {
+        const sigma2 = Math.exp(2 * (logSigma[base + d] as number));
+        const diff = (y[n * D + d] as number) - (mu[base + d] as number);
+        gMu[base + d] = (-r * diff) / sigma2 / N;
+        gS[base + d] = (-r * ((diff * diff) / sigma2 - 1)) / N;
+      }
+    }
+  }
+  return { logits: gA, mu: gMu, logSigma: gS };
+}

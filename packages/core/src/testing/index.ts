@@ -1,0 +1,319 @@
+/**
+ * @ngem/core/testing - the shared parity suite, written once and run by every
+ * backend package against the float64 `js` reference (like tfjs's
+ * describeWithFlags). It is framework-agnostic: pass your test runner's
+ * `describe` and `it`.
+ *
+ * ```ts
+ * import { describe, it } from "vitest";
+ * import { runParitySuite } from "@ngem/core/testing";
+ * runParitySuite({ describe, it }, () => getBackend("wasm"));
+ * ```
+ *
+ * Tolerances are normwise: for every compared array,
+ *   max_i |actual_i - expected_i| <= rtol * max(max_i |expected_i|, 1e-30).
+ * Defaults by the backend's precision: float64 head 1e-12 / model 1e-9;
+ * float32 head 1e-3 / model 2e-3 (inputs are rounded to float32 first, so the
+ * reference sees exactly what the backend sees; the remaining error is the
+ * float32 arithmetic, dominated by D-term sums in the log-density).
+ */
+import type { Backend, ModelSpec, NamedTensors, OptimizerSpec } from "../backend.js";
+import { createJsBackend } from "../backends/js.js";
+import { ShapeError } from "../errors.js";
+import { VARIANTS, type HeadOptions, type HeadResult } from "../head.js";
+import type { FloatArray, MixtureParams } from "../mixture.js";
+import { initWeights } from "../model/spec.js";
+import { Rng } from "../rng.js";
+
+export interface TestHarness {
+  describe(name: string, fn: () => void): void;
+  it(name: string, fn: () => Promise<void> | void, timeout?: number): void;
+}
+
+export interface ParityOptions {
+  /** Normwise relative tolerance for head outputs. */
+  readonly headRtol?: number;
+  /** Normwise relative tolerance for model outputs (params, gradients, weights after steps). */
+  readonly modelRtol?: number;
+  /** Seed of the random cases (default 1234). */
+  readonly seed?: number;
+  /** Per-test timeout in ms (default 120 000). */
+  readonly timeout?: number;
+}
+
+/** Head shapes [N, K, D] covered, including awkward ones (not multiples of 4, K = 1, D = 1, D = 784). */
+export const PARITY_HEAD_SHAPES: readonly (readonly [number, number, number])[] = [
+  [1, 1, 1],
+  [7, 3, 5],
+  [32, 1, 1],
+  [13, 6, 3],
+  [33, 2, 2],
+  [4, 5, 1],
+  [9, 1, 17],
+  [5, 10, 784],
+];
+
+/** Model specs covered by the model-level checks. */
+export const PARITY_MODEL_SPECS: readonly ModelSpec[] = [
+  { kind: "mdn", inputDim: 3, hidden: [8, 5], activation: "gelu", layerNorm: true, k: 3, d: 2 },
+  { kind: "mdn", inputDim: 1, hidden: [16], activation: "tanh", layerNorm: false, k: 2, d: 1 },
+  { kind: "mdn", inputDim: 2, hidden: [7, 6], activation: "relu", layerNorm: true, k: 1, d: 3 },
+  { kind: "gmm", k: 2, d: 2 },
+];
+
+const HEAD_OPTIONS: readonly HeadOptions[] = [
+  ...VARIANTS.map((variant) => ({ variant })),
+  { variant: "ngem", fisherCoords: "sigma" },
+  { variant: "ngem-full", fisherCoords: "sigma", piFloor: 0.05 },
+];
+
+const OPTIMIZERS: readonly OptimizerSpec[] = [
+  { type: "sgd", lr: 0.05, momentum: 0.9, nesterov: true, clipNorm: 1 },
+  { type: "adam", lr: 0.01, weightDecay: 0.01 },
+  { type: "rmsprop", lr: 0.01, momentum: 0.5 },
+];
+
+/** Throws unless `actual` matches `expected` within the normwise tolerance. */
+export function assertClose(what: string, actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number): void {
+  if (actual.length !== expected.length) throw new Error(`${what}: length ${actual.length} != expected ${expected.length}`);
+  let scale = 1e-30;
+  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i] as number));
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i] as number;
+    if (!Number.isFinite(a)) throw new Error(`${what}: non-finite ${a} at ${i} (expected ${expected[i]})`);
+    const e = Math.abs(a - (expected[i] as number));
+    if (e > worst) {
+      worst = e;
+      at = i;
+    }
+  }
+  if (worst > rtol * scale) {
+    throw new Error(
+      `${what}: normwise error ${(worst / scale).toExponential(3)} > rtol ${rtol} (at ${at}: got ${actual[at]}, expected ${expected[at]}, scale ${scale.toExponential(3)})`,
+    );
+  }
+}
+
+/** Random mixture with targets; values rounded through `cast` so both sides see identical inputs. */
+export function randomHeadCase(rng: Rng, n: number, k: number, d: number, cast: (a: Float64Array) => FloatArray) {
+  const logits = new Float64Array(n * k).map(() => 1.5 * rng.normal());
+  const mu = new Float64Array(n * k * d).map(() => rng.normal());
+  const logSigma = new Float64Array(n * k * d).map(() => -1 + 1.5 * rng.uniform());
+  const y = new Float64Array(n * d);
+  for (let i = 0; i < n; i++) {
+    const comp = rng.int(k);
+    for (let j = 0; j < d; j++) {
+      const b = (i * k + comp) * d + j;
+      y[i * d + j] = rng.uniform() < 0.7 ? (mu[b] as number) + Math.exp(logSigma[b] as number) * rng.normal() : 2 * rng.normal();
+    }
+  }
+  const params: MixtureParams = { n, k, d, logits: cast(logits), mu: cast(mu), logSigma: cast(logSigma) };
+  return { params, y: cast(y) };
+}
+
+function compareHead(tag: string, got: HeadResult, want: HeadResult, rtol: number): void {
+  assertClose(`${tag} loss`, [got.loss], [want.loss], rtol);
+  assertClose(`${tag} negQ`, [got.negQ], [want.negQ], rtol);
+  assertClose(`${tag} d/dlogits`, got.grads.logits, want.grads.logits, rtol);
+  assertClose(`${tag} d/dmu`, got.grads.mu, want.grads.mu, rtol);
+  assertClose(`${tag} d/dlogSigma`, got.grads.logSigma, want.grads.logSigma, rtol);
+}
+
+function compareTensors(tag: string, got: NamedTensors, want: NamedTensors, rtol: number): void {
+  for (const [name, t] of Object.entries(want)) {
+    const g = got[name];
+    if (!g) throw new Error(`${tag}: missing tensor ${name}`);
+    assertClose(`${tag} ${name}`, g.data, t.data, rtol);
+  }
+}
+
+function randomBatch(spec: ModelSpec, n: number, rng: Rng, cast: (a: Float64Array) => FloatArray) {
+  const x = spec.kind === "mdn" ? cast(new Float64Array(n * spec.inputDim).map(() => rng.normal())) : undefined;
+  const y = cast(new Float64Array(n * spec.d).map(() => rng.normal()));
+  return x ? { n, x, y } : { n, y };
+}
+
+function expectThrow(what: string, fn: () => Promise<unknown>, pattern: RegExp): Promise<void> {
+  return fn().then(
+    () => {
+      throw new Error(`${what}: expected an error matching ${pattern}, but the call succeeded`);
+    },
+    (err: unknown) => {
+      const msg = err instanceof Error ? err.message : String(err);
+      if (!pattern.test(msg)) throw new Error(`${what}: error "${msg}" does not match ${pattern}`);
+    },
+  );
+}
+
+/**
+ * Registers the parity suite for the backend returned by `load` under
+ * `describe("parity: <label>")`.
+ */
+export function runParitySuite(h: TestHarness, load: () => Promise<Backend>, opts: ParityOptions & { label?: string } = {}): void {
+  const ref = createJsBackend();
+  const seed = opts.seed ?? 1234;
+  const timeout = opts.timeout ?? 120_000;
+  let cached: Promise<Backend> | undefined;
+  const backend = () => (cached ??= load());
+  const tol = async () => {
+    const b = await backend();
+    const f32 = b.precision === "float32";
+    return {
+      head: opts.headRtol ?? (f32 ? 1e-3 : 1e-12),
+      model: opts.modelRtol ?? (f32 ? 2e-3 : 1e-9),
+      cast: f32 ? (a: Float64Array): FloatArray => Float32Array.from(a) : (a: Float64Array): FloatArray => a,
+    };
+  };
+
+  h.describe(`parity: ${opts.label ?? "backend"}`, () => {
+    h.it("reports a name and a precision", async () => {
+      const b = await backend();
+      if (typeof b.name !== "string" || !b.name) throw new Error("backend.name must be a non-empty string");
+      if (b.precision !== "float32" && b.precision !== "float64") throw new Error(`backend.precision: got ${String(b.precision)}`);
+    });
+
+    for (const [n, k, d] of PARITY_HEAD_SHAPES) {
+      h.it(`head matches the reference for N=${n} K=${k} D=${d}, every variant`, async () => {
+        const b = await backend();
+        const t = await tol();
+        const rng = new Rng(seed + n * 131 + k * 17 + d);
+        const { params, y } = randomHeadCase(rng, n, k, d, t.cast);
+        for (const o of HEAD_OPTIONS) {
+          const tag = `[${n},${k},${d}] ${o.variant}${o.fisherCoords ? `/${o.fisherCoords}` : ""}`;
+          compareHead(tag, await b.head(params, y, o), await ref.head(params, y, o), t.head);
+        }
+      }, timeout);
+    }
+
+    h.it("head stays finite on extreme inputs (logits +-30, sigma e^-6..e^4, y far away)", async () => {
+      const b = await backend();
+      const t = await tol();
+      const n = 6, k = 3, d = 4;
+      const rng = new Rng(seed + 7);
+      const logits = t.cast(new Float64Array(n * k).map((_, i) => (i % 2 ? 30 : -30)));
+      const mu = t.cast(new Float64Array(n * k * d).map(() => rng.normal()));
+      const logSigma = t.cast(new Float64Array(n * k * d).map((_, i) => (i % 3 === 0 ? -6 : i % 3 === 1 ? 4 : 0)));
+      const y = t.cast(new Float64Array(n * d).map((_, i) => (i % 2 ? 50 : -3)));
+      for (const variant of VARIANTS) {
+        const r = await b.head({ n, k, d, logits, mu, logSigma }, y, { variant });
+        const want = await ref.head({ n, k, d, logits, mu, logSigma }, y, { variant });
+        if (!Number.isFinite(r.loss)) throw new Error(`${variant}: loss ${r.loss}`);
+        assertClose(`extreme ${variant} loss`, [r.loss], [want.loss], t.head);
+        for (const [name, g] of Object.entries(r.grads)) {
+          const bad = (g as Float64Array).findIndex((v) => !Number.isFinite(v));
+          if (bad >= 0) throw new Error(`${variant}: d/d${name}[${bad}] = ${(g as Float64Array)[bad]}`);
+        }
+      }
+    }, timeout);
+
+    h.it("head rejects mismatched shapes with an error naming the argument", async () => {
+      const b = await backend();
+      const p: MixtureParams = { n: 2, k: 2, d: 3, logits: new Float32Array(4), mu: new Float32Array(12), logSigma: new Float32Array(11) };
+      await expectThrow("logSigma too short", () => b.head(p, new Float32Array(6), {}), /logSigma/);
+      const q: MixtureParams = { ...p, logSigma: new Float32Array(12) };
+      await expectThrow("y wrong length", () => b.head(q, new Float32Array(5), {}), /\by\b.*\[N, D\]/);
+      await expectThrow("K = 0", () => b.head({ ...q, k: 0 }, new Float32Array(6), {}), /\bk\b/);
+    });
+
+    for (const spec of PARITY_MODEL_SPECS) {
+      const label = spec.kind === "gmm" ? `gmm K=${spec.k} D=${spec.d}` : `mdn ${spec.inputDim}-${spec.hidden.join("-")} ${spec.activation}${spec.layerNorm ? "+LN" : ""} K=${spec.k} D=${spec.d}`;
+      h.it(`model ${label}: predict and gradients match the reference`, async () => {
+        const b = await backend();
+        const t = await tol();
+        const w0 = initWeights(spec, seed);
+        const wCast: NamedTensors = Object.fromEntries(Object.entries(w0).map(([k2, v]) => [k2, { shape: v.shape, data: t.cast(v.data as Float64Array) }]));
+        const m = await b.createModel(spec, wCast);
+        const r = await ref.createModel(spec, wCast);
+        try {
+          const rng = new Rng(seed + 99);
+          const batch = randomBatch(spec, 11, rng, t.cast);
+          const pm = await m.predict(batch.x, batch.n);
+          const pr = await r.predict(batch.x, batch.n);
+          assertClose(`${label} predict logits`, pm.logits, pr.logits, t.model);
+          assertClose(`${label} predict mu`, pm.mu, pr.mu, t.model);
+          assertClose(`${label} predict logSigma`, pm.logSigma, pr.logSigma, t.model);
+          for (const variant of VARIANTS) {
+            const gm = await m.gradients(batch, { variant });
+            const gr = await r.gradients(batch, { variant });
+            assertClose(`${label} ${variant} loss`, [gm.loss], [gr.loss], t.model);
+            compareTensors(`${label} ${variant} grad`, gm.grads, gr.grads, t.model);
+          }
+        } finally {
+          m.dispose();
+          r.dispose();
+        }
+      }, timeout);
+
+      h.it(`model ${label}: three optimizer steps match the reference; state round-trips exactly`, async () => {
+        const b = await backend();
+        const t = await tol();
+        const w0 = initWeights(spec, seed + 1);
+        const wCast: NamedTensors = Object.fromEntries(Object.entries(w0).map(([k2, v]) => [k2, { shape: v.shape, data: t.cast(v.data as Float64Array) }]));
+        for (const opt of OPTIMIZERS) {
+          const m = await b.createModel(spec, wCast);
+          const r = await ref.createModel(spec, wCast);
+          const rng = new Rng(seed + 5);
+          const batches = [0, 1, 2, 3].map(() => randomBatch(spec, 8, rng, t.cast));
+          for (const batch of batches.slice(0, 3)) {
+            const sm = await m.step(batch, { variant: "ngem" }, opt);
+            const sr = await r.step(batch, { variant: "ngem" }, opt);
+            assertClose(`${label} ${opt.type} step loss`, [sm.loss], [sr.loss], t.model);
+            assertClose(`${label} ${opt.type} grad norm`, [sm.gradNorm], [sr.gradNorm], t.model);
+          }
+          compareTensors(`${label} ${opt.type} weights after 3 steps`, await m.getWeights(), await r.getWeights(), t.model);
+          // Resume: a fresh model with the saved weights and optimizer state continues identically.
+          const m2 = await b.createModel(spec, await m.getWeights());
+          await m2.setOptimizerState(await m.getOptimizerState());
+          const last = batches[3] as (typeof batches)[number];
+          await m.step(last, { variant: "ngem" }, opt);
+          await m2.step(last, { variant: "ngem" }, opt);
+          const a = await m.getWeights();
+          const c = await m2.getWeights();
+          for (const [name, tt] of Object.entries(a)) {
+            const other = (c[name] as { data: FloatArray }).data;
+            for (let i = 0; i < tt.data.length; i++) {
+              if (!Object.is(tt.data[i], other[i])) throw new Error(`${label} ${opt.type}: resumed ${name}[${i}] = ${other[i]} != ${tt.data[i]}`);
+            }
+          }
+          m.dispose();
+          m2.dispose();
+          r.dispose();
+        }
+      }, timeout);
+    }
+
+    h.it("model: bad weights and batches get errors naming the tensor", async () => {
+      const b = await backend();
+      const spec = PARITY_MODEL_SPECS[0] as ModelSpec;
+      const w = initWeights(spec, 1);
+      const bad = { ...w, "head.bias": { shape: [1], data: new Float64Array(1) } };
+      await expectThrow("wrong head.bias shape", () => b.createModel(spec, bad), /head\.bias/);
+      const m = await b.createModel(spec, w);
+      try {
+        await expectThrow("wrong x", () => m.gradients({ n: 2, x: new Float64Array(5), y: new Float64Array(4) }, {}), /batch\.x|\bx\b/);
+        await expectThrow("wrong y", () => m.gradients({ n: 2, x: new Float64Array(6), y: new Float64Array(3) }, {}), /batch\.y|\by\b/);
+      } finally {
+        m.dispose();
+      }
+    });
+
+    h.it("model: a non-finite target is reported and the step is skipped", async () => {
+      const b = await backend();
+      const spec: ModelSpec = { kind: "gmm", k: 2, d: 1 };
+      const w = initWeights(spec, 3);
+      const m = await b.createModel(spec, w);
+      try {
+        const before = await m.getWeights();
+        const r = await m.step({ n: 2, y: new Float64Array([0.5, NaN]) }, {}, { type: "sgd", lr: 0.1 });
+        if (!r.nonFinite) throw new Error(`expected nonFinite to name a tensor, got ${JSON.stringify(r)}`);
+        compareTensors("weights unchanged after a skipped step", await m.getWeights(), before, 0);
+      } finally {
+        m.dispose();
+      }
+    });
+  });
+}
+
+export { ShapeError };
