@@ -1,1 +1,29 @@
-export const placeholder = 1;
+/**
+ * @ngem/backend-tfjs - the ngem Backend interface on TensorFlow.js.
+ *
+ * Importing this package registers three backends with core's registry:
+ * - `tfjs-cpu`  on @tensorflow/tfjs-backend-cpu   (tfjs backend "cpu")
+ * - `tfjs-wasm` on @tensorflow/tfjs-backend-wasm  (tfjs backend "wasm")
+ * - `tfjs-gpu`  on @tensorflow/tfjs-node-gpu      (tfjs backend "tensorflow", CUDA)
+ *
+ * Each platform package is an optional peer, imported on first use; a missing
+ * one fails with BackendUnavailableError naming the package to install. All
+ * are float32.
+ */
+import { registerBackend } from "@ngem/core";
+import { createTfjsBackend } from "./backend.js";
+import { PLATFORMS, type TfjsBackendName } from "./platforms.js";
+
+export { createTfjsBackend, TfjsBackend } from "./backend.js";
+export { ensureGradients, GRADIENT_CONFIGS } from "./gradients.js";
+export { eStep, headLoss, negQOf, type EStep, type HeadLossFn, type HeadTensors } from "./head-op.js";
+export { activation, mdnForward, splitHead, TfjsModel } from "./model.js";
+export { optimizerUpdate, type TfOptimizerState, type UpdateResult } from "./optimizer.js";
+export { activatePlatform, loadPlatform, PLATFORMS, type PlatformInfo, type TfjsBackendName, type TfjsPlatform } from "./platforms.js";
+
+/** The ngem backend names this package registers. */
+export const TFJS_BACKENDS: readonly TfjsBackendName[] = ["tfjs-cpu", "tfjs-wasm", "tfjs-gpu"];
+
+for (const name of Object.keys(PLATFORMS) as TfjsBackendName[]) {
+  registerBackend(name, () => createTfjsBackend(name));
+}

@@ -1,0 +1,337 @@
+/**
+ * The model level on tfjs: an MDN (Linear -> [LayerNorm] -> activation, then
+ * the mixture head) or a free GMM, with weights held as tfjs tensors under
+ * core's canonical names and shapes. The trunk's backward pass is tfjs
+ * autodiff; the head's gradient is the custom gradient of `head-op.ts`.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import {
+  clipFactor,
+  firstNonFinite,
+  LAYER_NORM_EPS,
+  NonFiniteError,
+  paramShapes,
+  resolveHeadOptions,
+  ShapeError,
+  validateBatch,
+  validateOptimizer,
+  validateWeights,
+  type Activation,
+  type Batch,
+  type BackendModel,
+  type FloatArray,
+  type HeadOptions,
+  type MdnSpec,
+  type MixtureParams,
+  type ModelSpec,
+  type NamedTensors,
+  type OptimizerSpec,
+  type StepResult,
+} from "@ngem/core";
+import { headLoss, type HeadTensors } from "./head-op.js";
+import { optimizerUpdate, type TfOptimizerState } from "./optimizer.js";
+import { activatePlatform, type TfjsPlatform } from "./platforms.js";
+
+const INV_SQRT2 = Math.SQRT1_2;
+
+/** Activation in tfjs ops; GELU is the exact erf form 0.5 x (1 + erf(x / sqrt 2)). */
+export function activation(a: Activation, x: tf.Tensor): tf.Tensor {
+  switch (a) {
+    case "relu":
+      return tf.relu(x);
+    case "tanh":
+      return tf.tanh(x);
+    case "gelu":
+      return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, INV_SQRT2)), 1));
+  }
+}
+
+/** Splits head output rows [n, K + 2KD] into (logits, mu, logSigma). */
+export function splitHead(out: tf.Tensor, n: number, k: number, d: number): HeadTensors {
+  const kd = k * d;
+  return {
+    logits: tf.slice(out, [0, 0], [n, k]),
+    mu: tf.reshape(tf.slice(out, [0, k], [n, kd]), [n, k, d]),
+    logSigma: tf.reshape(tf.slice(out, [0, k + kd], [n, kd]), [n, k, d]),
+  };
+}
+
+/** MDN forward on x [n, inputDim] with parameters by canonical name. */
+export function mdnForward(spec: MdnSpec, p: (name: string) => tf.Tensor, x: tf.Tensor, n: number): HeadTensors {
+  let h = x;
+  spec.hidden.forEach((_, i) => {
+    let a = tf.add(tf.matMul(h, p(`trunk.${i}.weight`)), p(`trunk.${i}.bias`));
+    if (spec.layerNorm) {
+      const { mean, variance } = tf.moments(a, 1, true);
+      const xhat = tf.mul(tf.sub(a, mean), tf.rsqrt(tf.add(variance, LAYER_NORM_EPS)));
+      a = tf.add(tf.mul(xhat, p(`trunk.${i}.ln.gamma`)), p(`trunk.${i}.ln.beta`));
+    }
+    h = activation(spec.activation, a);
+  });
+  const out = tf.add(tf.matMul(h, p("head.weight")), p("head.bias"));
+  return splitHead(out, n, spec.k, spec.d);
+}
+
+function toFloat32(a: FloatArray): Float32Array {
+  return Float32Array.from(a); // always a copy: tfjs keeps the array it is given
+}
+
+function shapeSize(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** One model on one tfjs platform. Every public call selects its platform first. */
+export class TfjsModel implements BackendModel {
+  private readonly names: string[];
+  private readonly shapes: Map<string, number[]>;
+  private params = new Map<string, tf.Tensor>();
+  private opt: TfOptimizerState = { step: 0, slots: new Map() };
+  private disposed = false;
+
+  constructor(
+    readonly spec: ModelSpec,
+    weights: NamedTensors,
+    private readonly platform: TfjsPlatform,
+  ) {
+    const shapes = paramShapes(spec);
+    this.names = shapes.map(([name]) => name);
+    this.shapes = new Map(shapes);
+    this.load(weights);
+  }
+
+  private check(): void {
+    if (this.disposed) throw new ShapeError("model", "this model was disposed");
+  }
+
+  private load(weights: NamedTensors): void {
+    validateWeights(this.spec, weights);
+    const next = new Map<string, tf.Tensor>();
+    for (const name of this.names) {
+      next.set(name, tf.keep(tf.tensor(toFloat32((weights[name] as { data: FloatArray }).data), this.shapes.get(name), "float32")));
+    }
+    for (const t of this.params.values()) t.dispose();
+    this.params = next;
+  }
+
+  /** Head outputs for a batch, computed from the parameter list `ps` (canonical order). */
+  private headOutputs(ps: readonly tf.Tensor[], x: tf.Tensor | undefined, n: number): HeadTensors {
+    const byName = new Map(this.names.map((name, i) => [name, ps[i] as tf.Tensor]));
+    const p = (name: string): tf.Tensor => byName.get(name) as tf.Tensor;
+    const spec = this.spec;
+    if (spec.kind === "gmm") {
+      const { k, d } = spec;
+      return {
+        logits: tf.broadcastTo(tf.reshape(p("gmm.logits"), [1, k]), [n, k]),
+        mu: tf.broadcastTo(tf.reshape(p("gmm.mu"), [1, k, d]), [n, k, d]),
+        logSigma: tf.broadcastTo(tf.reshape(p("gmm.logSigma"), [1, k, d]), [n, k, d]),
+      };
+    }
+    return mdnForward(spec, p, x as tf.Tensor, n);
+  }
+
+  private paramList(): tf.Tensor[] {
+    return this.names.map((name) => this.params.get(name) as tf.Tensor);
+  }
+
+  /** Returns the tensor at fault when the batch holds a non-finite value. */
+  private nonFiniteInput(batch: Batch): { tensor: string; index: number; value: number } | undefined {
+    for (const [tensor, a] of [["batch.x", batch.x], ["batch.y", batch.y]] as const) {
+      if (!a) continue;
+      const i = firstNonFinite(a);
+      if (i >= 0) return { tensor, index: i, value: a[i] as number };
+    }
+    return undefined;
+  }
+
+  /** Loss, gradients (kept; the caller disposes) and the sum of squared gradients. */
+  private lossAndGrads(batch: Batch, head: HeadOptions): { loss: tf.Tensor; grads: tf.Tensor[]; sq: tf.Tensor } {
+    const opts = resolveHeadOptions(head);
+    return tf.tidy(() => {
+      const x = batch.x && this.spec.kind === "mdn" ? tf.tensor2d(toFloat32(batch.x), [batch.n, this.spec.inputDim]) : undefined;
+      const y = tf.tensor2d(toFloat32(batch.y), [batch.n, this.spec.d]);
+      const f = headLoss(y, opts);
+      const { value, grads } = tf.valueAndGrads((...ps: tf.Tensor[]) => {
+        const h = this.headOutputs(ps, x, batch.n);
+        return f(h.logits, h.mu, h.logSigma);
+      })(this.paramList());
+      const sq = tf.addN(grads.map((g) => tf.sum(tf.square(g))));
+      return { loss: value, grads, sq };
+    });
+  }
+
+  async gradients(batch: Batch, head: HeadOptions): Promise<{ loss: number; grads: NamedTensors }> {
+    this.check();
+    validateBatch(this.spec, batch);
+    const bad = this.nonFiniteInput(batch);
+    if (bad) throw new NonFiniteError(bad.tensor, bad.index, bad.value);
+    await activatePlatform(this.platform);
+    const { loss, grads, sq } = this.lossAndGrads(batch, head);
+    try {
+      const lossV = (await loss.data())[0] as number;
+      const out: NamedTensors = {};
+      for (let i = 0; i < this.names.length; i++) {
+        const name = this.names[i] as string;
+        out[name] = { shape: this.shapes.get(name) as number[], data: Float32Array.from(await (grads[i] as tf.Tensor).data()) };
+      }
+      if (!Number.isFinite(lossV)) throw new NonFiniteError("nll", 0, lossV, "the batch NLL is not finite");
+      return { loss: lossV, grads: out };
+    } finally {
+      tf.dispose([loss, sq, ...grads]);
+    }
+  }
+
+  async step(batch: Batch, head: HeadOptions, optimizer: OptimizerSpec): Promise<StepResult> {
+    this.check();
+    validateOptimizer(optimizer);
+    validateBatch(this.spec, batch);
+    const bad = this.nonFiniteInput(batch);
+    if (bad) return { loss: NaN, gradNorm: NaN, nonFinite: bad.tensor };
+    await activatePlatform(this.platform);
+    const { loss, grads, sq } = this.lossAndGrads(batch, head);
+    try {
+      const [lossA, sqA] = await Promise.all([loss.data(), sq.data()]);
+      const lossV = lossA[0] as number;
+      let gradNorm = Math.sqrt(sqA[0] as number);
+      if (!Number.isFinite(lossV)) return { loss: lossV, gradNorm, nonFinite: "nll" };
+      if (!Number.isFinite(gradNorm)) {
+        // Either a gradient is non-finite, or the float32 sum of squares overflowed.
+        for (let i = 0; i < grads.length; i++) {
+          const g = await (grads[i] as tf.Tensor).data();
+          if (firstNonFinite(g) >= 0) return { loss: lossV, gradNorm, nonFinite: `grad:${this.names[i]}` };
+        }
+        gradNorm = await scaledNorm(grads);
+      }
+      await activatePlatform(this.platform); // another model may have switched tfjs's engine while we awaited
+      const c = clipFactor(gradNorm, optimizer.clipNorm);
+      const t = this.opt.step + 1;
+      const old = this.paramList();
+      const res = tf.tidy(() => {
+        const gs = c === 1 ? grads : grads.map((g) => tf.mul(g, c));
+        return optimizerUpdate(optimizer, this.names, old, gs, this.opt.slots, t);
+      });
+      this.opt.step = t;
+      for (const [name, v] of Object.entries(res.slots)) {
+        this.opt.slots.get(name)?.dispose();
+        this.opt.slots.set(name, v);
+      }
+      for (const name of this.names) {
+        this.params.get(name)?.dispose();
+        this.params.set(name, res.params[name] as tf.Tensor);
+      }
+      return { loss: lossV, gradNorm };
+    } finally {
+      tf.dispose([loss, sq, ...grads]);
+    }
+  }
+
+  async predict(x: FloatArray | undefined, n: number): Promise<MixtureParams> {
+    this.check();
+    if (!Number.isInteger(n) || n < 1) throw new ShapeError("n", `expected an integer >= 1, got ${n}`);
+    const spec = this.spec;
+    if (spec.kind === "mdn") {
+      if (!x) throw new ShapeError("x", `an MDN needs inputs of shape [n, ${spec.inputDim}]`);
+      if (x.length !== n * spec.inputDim) {
+        throw new ShapeError("x", `expected shape [n, inputDim] = [${n}, ${spec.inputDim}] (length ${n * spec.inputDim}), got length ${x.length}`);
+      }
+    }
+    await activatePlatform(this.platform);
+    const h = tf.tidy(() => {
+      const xt = spec.kind === "mdn" ? tf.tensor2d(toFloat32(x as FloatArray), [n, spec.inputDim]) : undefined;
+      const o = this.headOutputs(this.paramList(), xt, n);
+      return { logits: o.logits, mu: o.mu, logSigma: o.logSigma };
+    });
+    try {
+      const [logits, mu, logSigma] = await Promise.all([h.logits.data(), h.mu.data(), h.logSigma.data()]);
+      return {
+        n,
+        k: spec.k,
+        d: spec.d,
+        logits: Float32Array.from(logits),
+        mu: Float32Array.from(mu),
+        logSigma: Float32Array.from(logSigma),
+      };
+    } finally {
+      tf.dispose([h.logits, h.mu, h.logSigma]);
+    }
+  }
+
+  async getWeights(): Promise<NamedTensors> {
+    this.check();
+    const out: NamedTensors = {};
+    for (const name of this.names) {
+      const data = Float32Array.from(await (this.params.get(name) as tf.Tensor).data());
+      out[name] = { shape: [...(this.shapes.get(name) as number[])], data };
+    }
+    return out;
+  }
+
+  async setWeights(weights: NamedTensors): Promise<void> {
+    this.check();
+    validateWeights(this.spec, weights);
+    await activatePlatform(this.platform);
+    this.load(weights);
+  }
+
+  async getOptimizerState(): Promise<NamedTensors> {
+    this.check();
+    const out: NamedTensors = {};
+    if (this.opt.step > 0 || this.opt.slots.size > 0) out.step = { shape: [1], data: Float64Array.of(this.opt.step) };
+    for (const [name, t] of this.opt.slots) out[name] = { shape: [t.size], data: Float32Array.from(await t.data()) };
+    return out;
+  }
+
+  async setOptimizerState(state: NamedTensors): Promise<void> {
+    this.check();
+    if (state == null || typeof state !== "object") throw new ShapeError("optimizerState", "expected an object of named tensors");
+    let step = 0;
+    const arrays: [string, Float32Array][] = [];
+    for (const [name, t] of Object.entries(state)) {
+      if (name === "step") {
+        const v = t?.data?.[0];
+        if (t?.data?.length !== 1 || !Number.isInteger(v) || (v as number) < 0) {
+          throw new ShapeError(`optimizerState["step"]`, `expected a [1] tensor holding an integer >= 0, got ${String(t?.data?.[0])}`);
+        }
+        step = v as number;
+        continue;
+      }
+      const [param, suffix, ...rest] = name.split("/");
+      if (!param || !this.shapes.has(param) || (suffix !== "m" && suffix !== "v") || rest.length) {
+        throw new ShapeError(`optimizerState["${name}"]`, 'expected "<param>/m" or "<param>/v" for a parameter of this model, or "step"');
+      }
+      const size = shapeSize(this.shapes.get(param) as number[]);
+      if (t?.data?.length !== size) throw new ShapeError(`optimizerState["${name}"]`, `expected length ${size}, got ${t?.data?.length}`);
+      const i = firstNonFinite(t.data);
+      if (i >= 0) throw new ShapeError(`optimizerState["${name}"]`, `non-finite value ${t.data[i]} at flat index ${i}`);
+      arrays.push([name, toFloat32(t.data)]);
+    }
+    await activatePlatform(this.platform);
+    for (const v of this.opt.slots.values()) v.dispose();
+    const slots = new Map<string, tf.Tensor>();
+    for (const [name, a] of arrays) {
+      slots.set(name, tf.keep(tf.tensor(a, this.shapes.get(name.split("/")[0] as string), "float32")));
+    }
+    this.opt = { step, slots };
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const t of this.params.values()) t.dispose();
+    for (const t of this.opt.slots.values()) t.dispose();
+    this.params.clear();
+    this.opt.slots.clear();
+  }
+}
+
+/** Global L2 norm robust to float32 overflow of the sum of squares: max|g| * sqrt(sum (g / max|g|)^2). */
+async function scaledNorm(grads: readonly tf.Tensor[]): Promise<number> {
+  const m = tf.tidy(() => tf.max(tf.stack(grads.map((g) => tf.max(tf.abs(g))))));
+  const mv = (await m.data())[0] as number;
+  m.dispose();
+  if (!(mv > 0) || !Number.isFinite(mv)) return mv === 0 ? 0 : Infinity;
+  const s = tf.tidy(() => tf.addN(grads.map((g) => tf.sum(tf.square(tf.div(g, mv))))));
+  const sv = (await s.data())[0] as number;
+  s.dispose();
+  return mv * Math.sqrt(sv);
+}
+

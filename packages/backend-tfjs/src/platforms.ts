@@ -1,0 +1,172 @@
+/**
+ * The three tfjs platform backends behind `tfjs-cpu`, `tfjs-wasm` and
+ * `tfjs-gpu`. Each is an optional peer dependency, loaded with a dynamic
+ * import the first time it is asked for; a missing package gives a
+ * {@link BackendUnavailableError} that names the package to install. There is
+ * no fallback from one to another.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { BackendUnavailableError } from "@ngem/core";
+
+/** The ngem names this package registers. */
+export type TfjsBackendName = "tfjs-cpu" | "tfjs-wasm" | "tfjs-gpu";
+/** The tfjs backend name (as in `tf.setBackend`) behind each ngem name. */
+export type TfjsPlatform = "cpu" | "wasm" | "tensorflow";
+
+/** What each ngem name needs. */
+export interface PlatformInfo {
+  readonly name: TfjsBackendName;
+  readonly platform: TfjsPlatform;
+  /** npm package providing the tfjs backend. */
+  readonly pkg: string;
+}
+
+export const PLATFORMS: Readonly<Record<TfjsBackendName, PlatformInfo>> = {
+  "tfjs-cpu": { name: "tfjs-cpu", platform: "cpu", pkg: "@tensorflow/tfjs-backend-cpu" },
+  "tfjs-wasm": { name: "tfjs-wasm", platform: "wasm", pkg: "@tensorflow/tfjs-backend-wasm" },
+  "tfjs-gpu": { name: "tfjs-gpu", platform: "tensorflow", pkg: "@tensorflow/tfjs-node-gpu" },
+};
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function installHint(info: PlatformInfo): string {
+  return `install it with \`pnpm add ${info.pkg}@^${tf.version_core}\` (npm i ${info.pkg}) next to @tensorflow/tfjs-core ${tf.version_core}`;
+}
+
+/**
+ * Imports a module by a specifier that is not a literal, so that bundlers and
+ * the TypeScript compiler do not try to resolve optional packages that may be
+ * absent (tfjs-node-gpu cannot even be installed on most machines).
+ */
+async function importOptional(specifier: string): Promise<unknown> {
+  return import(/* @vite-ignore */ specifier);
+}
+
+/** Minimal view of @tensorflow/tfjs-backend-wasm used here. */
+interface WasmModule {
+  setWasmPaths(prefix: string, usePlatformFetch?: boolean): void;
+}
+
+function isWasmModule(m: unknown): m is WasmModule {
+  return typeof m === "object" && m !== null && typeof (m as { setWasmPaths?: unknown }).setWasmPaths === "function";
+}
+
+/**
+ * Directory of the tfjs-wasm `.wasm` binaries, resolved from the installed
+ * package (Node only; in a browser the bundler serves them and the user calls
+ * `setWasmPaths` as tfjs documents). Never a URL: no network.
+ */
+async function wasmBinaryDir(info: PlatformInfo): Promise<string | undefined> {
+  const isNode = typeof process !== "undefined" && typeof process.versions?.node === "string";
+  if (!isNode) return undefined;
+  const { createRequire } = (await importOptional("node:module")) as typeof import("node:module");
+  const { dirname, join, sep } = (await importOptional("node:path")) as typeof import("node:path");
+  const { existsSync } = (await importOptional("node:fs")) as typeof import("node:fs");
+  const require = createRequire(import.meta.url);
+  let pkgJson: string;
+  try {
+    pkgJson = require.resolve(`${info.pkg}/package.json`);
+  } catch (err) {
+    throw new BackendUnavailableError(info.name, `cannot resolve ${info.pkg} (${message(err)}); ${installHint(info)}`);
+  }
+  const dir = join(dirname(pkgJson), "dist");
+  const binary = join(dir, "tfjs-backend-wasm-simd.wasm");
+  if (!existsSync(binary)) {
+    throw new BackendUnavailableError(info.name, `the tfjs-wasm binaries are missing (looked for ${binary}); reinstall ${info.pkg}`);
+  }
+  return dir + sep;
+}
+
+/**
+ * Silences the one-time "looks like you are running TensorFlow.js in Node.js"
+ * banner of tfjs-backend-cpu (it recommends tfjs-node, which is not what the
+ * user asked for) by making the first write with PROD set, then restoring it.
+ */
+function firstWriteQuietly(): void {
+  const env = tf.env();
+  const prev = env.getBool("PROD");
+  env.set("PROD", true);
+  try {
+    tf.dispose(tf.scalar(0));
+  } finally {
+    env.set("PROD", prev);
+  }
+}
+
+const loaded = new Map<TfjsPlatform, Promise<void>>();
+
+/**
+ * Makes the tfjs platform behind `name` available in tfjs's engine (imports
+ * its package and initialises it once). Throws BackendUnavailableError naming
+ * the package to install when it is missing or fails to initialise.
+ */
+export function loadPlatform(name: TfjsBackendName): Promise<void> {
+  const info = PLATFORMS[name];
+  let p = loaded.get(info.platform);
+  if (!p) {
+    p = doLoad(info).catch((err: unknown) => {
+      loaded.delete(info.platform); // a retry after installing the package may succeed
+      throw err;
+    });
+    loaded.set(info.platform, p);
+  }
+  return p;
+}
+
+async function doLoad(info: PlatformInfo): Promise<void> {
+  if (tf.findBackendFactory(info.platform) == null) {
+    let mod: unknown;
+    try {
+      mod = await importOptional(info.pkg);
+    } catch (err) {
+      throw new BackendUnavailableError(info.name, `the package ${info.pkg} could not be loaded (${message(err)}); ${installHint(info)}`);
+    }
+    if (info.platform === "wasm") {
+      if (!isWasmModule(mod)) throw new BackendUnavailableError(info.name, `${info.pkg} does not export setWasmPaths; ${installHint(info)}`);
+      const dir = await wasmBinaryDir(info);
+      if (dir !== undefined) mod.setWasmPaths(dir);
+    }
+  }
+  if (tf.findBackendFactory(info.platform) == null) {
+    throw new BackendUnavailableError(
+      info.name,
+      `${info.pkg} loaded but registered no "${info.platform}" backend with this copy of @tensorflow/tfjs-core ` +
+        `(${tf.version_core}); make sure both resolve to the same tfjs-core version (${installHint(info)})`,
+    );
+  }
+  const prev = tf.getBackend();
+  let ok: boolean;
+  try {
+    ok = await tf.setBackend(info.platform);
+  } catch (err) {
+    throw new BackendUnavailableError(info.name, `tfjs backend "${info.platform}" failed to initialise: ${message(err)}`);
+  }
+  if (!ok) throw new BackendUnavailableError(info.name, `tfjs backend "${info.platform}" failed to initialise (see the tfjs warning above)`);
+  if (info.platform === "cpu") firstWriteQuietly();
+  if (info.platform === "tensorflow") {
+    const usingGpu = (tf.backend() as unknown as { isUsingGpuDevice?: unknown }).isUsingGpuDevice;
+    if (usingGpu === false) {
+      if (prev && prev !== info.platform) await tf.setBackend(prev);
+      throw new BackendUnavailableError(
+        info.name,
+        `${info.pkg} loaded but TensorFlow found no CUDA GPU (isUsingGpuDevice = false); ` +
+          "check the NVIDIA driver, CUDA 11.2 and cuDNN 8.1 that libtensorflow 2.x needs. Not falling back to the CPU.",
+      );
+    }
+  }
+}
+
+/**
+ * Selects the tfjs platform in tfjs's single global engine if another one is
+ * active. Every public call of this package does this first, so models of
+ * different tfjs backends can be used in one process (tensors of another
+ * backend are moved by tfjs on use, which costs a copy).
+ */
+export async function activatePlatform(platform: TfjsPlatform): Promise<void> {
+  if (tf.getBackend() !== platform) {
+    const ok = await tf.setBackend(platform);
+    if (!ok) throw new BackendUnavailableError(platform, `tf.setBackend("${platform}") failed`);
+  }
+}
