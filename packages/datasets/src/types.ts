@@ -1,0 +1,30 @@
+/**
+ * The shape every loader and generator returns. The trainer and the CLI
+ * consume exactly this interface.
+ */
+
+/** Per-column statistics of a standardisation: z = (v - mean) / std. */
+export interface Normalization {
+  /** Column means, length = number of columns. */
+  readonly mean: Float64Array;
+  /** Column standard deviations (a constant column stores 1, so z = v - mean). */
+  readonly std: Float64Array;
+}
+
+/** A numeric data set: inputs x [n, xDim] and targets y [n, yDim], row-major. */
+export interface Dataset {
+  readonly name: string;
+  /** Rows. */
+  readonly n: number;
+  /** 0 for unconditional data (e.g. Two-Gaussians: a free GMM has no input). */
+  readonly xDim: number;
+  readonly yDim: number;
+  /** [n, xDim] row-major (length 0 when xDim = 0). */
+  readonly x: Float64Array;
+  /** [n, yDim] row-major. */
+  readonly y: Float64Array;
+  readonly xNames: readonly string[];
+  readonly yNames: readonly string[];
+  /** Set when standardised; used to invert. */
+  readonly normalization?: { readonly x?: Normalization; readonly y?: Normalization };
+}
