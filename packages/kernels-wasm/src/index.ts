@@ -1,1 +1,28 @@
-export const placeholder = 1;
+/**
+ * @ngem/kernels-wasm - AssemblyScript f32x4 SIMD kernels and the `wasm`
+ * backend. Importing the package registers the backend:
+ *
+ * ```ts
+ * import "@ngem/kernels-wasm";
+ * import { getBackend } from "@ngem/core";
+ * const b = await getBackend("wasm");
+ * ```
+ */
+import { registerBackend } from "@ngem/core";
+import { createWasmBackend } from "./wasm-backend.js";
+
+export { createWasmBackend, type WasmBackend, type WasmBackendOptions } from "./wasm-backend.js";
+export { WasmModel, type WasmModelStats } from "./wasm-model.js";
+export {
+  ACTIVATION_CODES,
+  KernelRuntime,
+  MatmulMode,
+  VARIANT_CODES,
+  checkCount,
+  type Region,
+  type RuntimeOptions,
+} from "./runtime.js";
+export { compileKernels, instantiateKernels, kernelsWasmBytes, type KernelExports } from "./kernels.js";
+export { KERNELS_ASC_FLAGS, KERNELS_SOURCE_SHA256 } from "./generated/kernels-wasm.js";
+
+registerBackend("wasm", () => createWasmBackend());

@@ -1,0 +1,160 @@
+/** The `ngem` command tree (commander). */
+import { Command, InvalidArgumentError, Option } from "commander";
+import { builtinNames } from "@ngem/datasets";
+import { benchCommand, backendsCommand } from "./commands/info.js";
+import { trainCommand } from "./commands/train.js";
+import { evalCommand, predictCommand, sampleCommand } from "./commands/use-model.js";
+import { reproduceCommand, EXPERIMENTS } from "./commands/reproduce.js";
+
+const EXIT_CODES = `
+Exit codes:
+  0    success
+  1    runtime failure (training diverged, backend failed to load, I/O error)
+  2    usage error (bad flag or value, missing or unreadable file, unknown column)
+  130  interrupted by Ctrl-C after saving a checkpoint (train)`;
+
+function int(name: string, min: number) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!/^-?\d+$/.test(v.trim()) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    return n;
+  };
+}
+function num(name: string, { positive = false, max }: { positive?: boolean; max?: number } = {}) {
+  return (v: string) => {
+    const n = Number(v);
+    if (v.trim() === "" || !Number.isFinite(n) || (positive && n <= 0) || (max !== undefined && n > max)) {
+      throw new InvalidArgumentError(`${name} must be a ${positive ? "positive " : ""}finite number${max !== undefined ? ` <= ${max}` : ""}`);
+    }
+    return n;
+  };
+}
+
+function dataOptions(cmd: Command): Command {
+  return cmd
+    .option("--x-cols <cols>", "input columns of a file: names or 0-based indices, comma separated (default: all but the targets)")
+    .option("--y-cols <cols>", "target columns of a file (default: the last column)")
+    .option("--n <rows>", "rows to generate for a built-in task", int("--n", 1))
+    .option("--data-seed <seed>", "seed of a built-in task's generator (default 0)", int("--data-seed", 0));
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name("ngem")
+    .description("Mixture density networks trained with natural-gradient EM (nGEM).")
+    .version("0.1.0")
+    .exitOverride()
+    .showHelpAfterError("(run with --help for usage)")
+    .configureOutput({ outputError: (str, write) => write(`ngem: ${str.replace(/^error: /, "")}`) })
+    .addHelpText("after", EXIT_CODES);
+
+  dataOptions(
+    program
+      .command("train")
+      .argument("[data]", `CSV/TSV/NPY/JSONL file, or a built-in task: ${builtinNames.join(", ")}`)
+      .description("train a model; writes checkpoint, metrics.jsonl, summary.json and plots into the run directory")
+      .option("-c, --config <file>", "JSON config file (validated; flags override it)")
+      .option("-b, --backend <name>", "js | wasm | tfjs-cpu | tfjs-wasm | tfjs-gpu (default js)")
+      .option("--objective <name>", "ngem | ngem-full | em | nll (default ngem)")
+      .option("--fisher-coords <coords>", "log-sigma | sigma (nGEM scale coordinates, default log-sigma)")
+      .option("--optimizer <name>", "adam | sgd | rmsprop | soap (default adam)")
+      .option("--lr <rate>", "learning rate (default 1e-3; 1e-2 for sgd)", num("--lr", { positive: true }))
+      .option("-k, --k <components>", "mixture components (default 5 for an MDN, 2 for a GMM)", int("--k", 1))
+      .option("--hidden <widths>", "hidden layer widths, comma separated (default 128,128)")
+      .option("--activation <name>", "gelu | tanh | relu (default gelu)")
+      .option("--no-layer-norm", "no LayerNorm after hidden layers")
+      .option("--model <kind>", "mdn | gmm (default: gmm when the data has no inputs)")
+      .option("--epochs <n>", "epochs (default 20)", int("--epochs", 1))
+      .option("--steps <n>", "optimizer steps instead of epochs", int("--steps", 1))
+      .option("--batch-size <n>", "minibatch rows (default 32; 1 for a GMM)", int("--batch-size", 1))
+      .option("--seed <n>", "seed of init, shuffling and the validation split (default 0)", int("--seed", 0))
+      .option("--val-split <fraction>", "validation fraction (default 0.1, 0 for < 20 rows)", num("--val-split", { max: 0.99 }))
+      .option("--checkpoint-every <steps>", "also checkpoint every this many steps", int("--checkpoint-every", 1))
+      .option("-o, --out <dir>", "run directory (default runs/<data>-<objective>)")
+      .option("--resume <dir>", "continue the run in <dir> from its checkpoint")
+      .option("--force", "overwrite a run already in --out")
+      .addOption(new Option("--standardize", "standardise x and y (default for files)"))
+      .addOption(new Option("--no-standardize", "do not standardise"))
+      .option("--no-png", "write SVG plots only")
+      .option("--no-plots", "write no plots")
+      .option("--json", "machine-readable JSON lines on stdout")
+      .addHelpText(
+        "after",
+        `
+Examples:
+  ngem train two-gaussians --model gmm --k 2 --optimizer sgd --lr 0.01 --epochs 20
+  ngem train inverse-sine --k 3 --hidden 128,128 --epochs 50 --out runs/sine
+  ngem train data.csv --x-cols age,income --y-cols spend --backend wasm
+  ngem train --resume runs/sine
+${EXIT_CODES}`,
+      ),
+  ).action((data: string | undefined, opts) => trainCommand(data, opts));
+
+  dataOptions(
+    program
+      .command("eval")
+      .argument("<checkpoint>", "checkpoint file written by ngem train")
+      .argument("<data>", "data file or built-in task (same columns as training)")
+      .description("NLL, RMSE of the mixture mean, and calibration on a data set")
+      .option("-b, --backend <name>", "run on another backend than the one recorded")
+      .option("--json", "print JSON")
+      .option("--output <file>", "write to a file instead of stdout")
+      .addHelpText("after", `\nExample:\n  ngem eval runs/sine/checkpoint.safetensors inverse-sine --data-seed 1\n${EXIT_CODES}`),
+  ).action((ckpt: string, data: string, opts) => evalCommand(ckpt, data, opts));
+
+  dataOptions(
+    program
+      .command("predict")
+      .argument("<checkpoint>", "checkpoint file")
+      .argument("<data>", "data file or built-in task whose inputs to predict for")
+      .description("mixture parameters, mean and mode per row, in original units")
+      .option("-f, --format <fmt>", "csv | json (default csv)")
+      .option("--no-params", "only mean and mode, no mixture parameters")
+      .option("-b, --backend <name>", "run on another backend than the one recorded")
+      .option("--json", "same as --format json")
+      .option("--output <file>", "write to a file instead of stdout")
+      .addHelpText("after", `\nExample:\n  ngem predict runs/sine/checkpoint.safetensors inverse-sine --n 5 --format json\n${EXIT_CODES}`),
+  ).action((ckpt: string, data: string, opts) => predictCommand(ckpt, data, opts));
+
+  program
+    .command("sample")
+    .argument("<checkpoint>", "checkpoint file")
+    .description("draw samples y ~ p(y | x) in original units")
+    .option("--x <rows>", "inputs: values comma separated, rows separated by ';' (required for an MDN)")
+    .option("-n, --count <n>", "samples per input row (default 10)", int("--count", 1))
+    .option("--seed <n>", "sampling seed (default 0)", int("--seed", 0))
+    .option("-b, --backend <name>", "run on another backend than the one recorded")
+    .option("--json", "print JSON")
+    .option("--output <file>", "write to a file instead of stdout")
+    .addHelpText("after", `\nExample:\n  ngem sample runs/sine/checkpoint.safetensors --x "0.5;0.7" -n 100\n${EXIT_CODES}`)
+    .action((ckpt: string, opts) => sampleCommand(ckpt, opts));
+
+  program
+    .command("bench")
+    .description("one-step training benchmark on every backend that loads, as a table of ratios")
+    .option("--seconds <s>", "time per cell (default 1)", num("--seconds", { positive: true }))
+    .option("--json", "print JSON")
+    .action((opts) => benchCommand(opts));
+
+  program
+    .command("backends")
+    .description("which backends load here, and why the others do not")
+    .option("--json", "print JSON")
+    .action((opts) => backendsCommand(opts));
+
+  program
+    .command("reproduce")
+    .argument("<experiment>", `${EXPERIMENTS.join(" | ")} | all`)
+    .description("reproduce the paper's experiments: NLL vs nGEM over seeds, tables and figures")
+    .option("-o, --out <dir>", "output directory (default runs/reproduce)")
+    .option("--quick", "a reduced version (few steps, 2 seeds) for smoke tests")
+    .option("--seeds <n>", "seeds per setting (default 5)", int("--seeds", 1))
+    .option("-b, --backend <name>", "backend (default js)")
+    .option("--no-png", "write SVG plots only")
+    .option("--json", "print JSON")
+    .addHelpText("after", `\nExample:\n  ngem reproduce two-gaussians\n${EXIT_CODES}`)
+    .action((exp: string, opts) => reproduceCommand(exp, opts));
+
+  return program;
+}

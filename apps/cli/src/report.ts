@@ -1,0 +1,173 @@
+/**
+ * After a run: evaluation summary (summary.json) and the plots a user opens
+ * first - loss curves, the learned density, component-mean trajectories and
+ * calibration - as SVG (+ PNG).
+ */
+import { join } from "node:path";
+import { logProb, repeatRow, rowMixture, type MixtureParams } from "@ngem/core";
+import { TWO_GAUSSIANS_MEANS, type Dataset } from "@ngem/datasets";
+import { evaluate, predict, splitData, type TrainedModel, type TrainResult } from "@ngem/trainer";
+import type { TrajectoryTracker } from "./commands/train.js";
+import { calibrationChart, heatmapChart, histogramChart, lineChart, type Overlay, type Series } from "./plot/svg.js";
+import { writePlot } from "./plot/files.js";
+import { SUMMARY_FILE, writeJson } from "./run-dir.js";
+
+export interface RunSummary {
+  readonly stopReason: string;
+  readonly steps: number;
+  readonly seconds: number;
+  readonly trainNll?: number;
+  readonly valNll?: number;
+  readonly rmse?: number;
+  readonly coverage?: { levels: readonly number[]; observed: number[] };
+  readonly files: string[];
+}
+
+function unstd(v: number, norm: { mean: Float64Array; std: Float64Array } | undefined, d: number): number {
+  return norm ? v * (norm.std[d] as number) + (norm.mean[d] as number) : v;
+}
+
+/** Columns of the data in original units. */
+function column(data: Dataset, which: "x" | "y", d: number): Float64Array {
+  const dim = which === "x" ? data.xDim : data.yDim;
+  const src = which === "x" ? data.x : data.y;
+  const norm = data.normalization?.[which];
+  const out = new Float64Array(data.n);
+  for (let i = 0; i < data.n; i++) out[i] = unstd(src[i * dim + d] as number, norm, d);
+  return out;
+}
+
+function range(a: ArrayLike<number>, pad = 0.1): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < a.length; i++) {
+    lo = Math.min(lo, a[i] as number);
+    hi = Math.max(hi, a[i] as number);
+  }
+  const p = (hi - lo || 1) * pad;
+  return [lo - p, hi + p];
+}
+
+/** Density of one mixture row on a set of y points (original units). */
+function densityAt(row: MixtureParams, ys: Float64Array): Float64Array {
+  const rep = repeatRow(row, ys.length / row.d);
+  return logProb(rep, ys).map(Math.exp);
+}
+
+function subsample(n: number, max: number): number[] {
+  const step = Math.max(1, Math.ceil(n / max));
+  return Array.from({ length: Math.ceil(n / step) }, (_, i) => i * step);
+}
+
+export async function densityPlot(model: TrainedModel, data: Dataset, title: string, trajectories?: TrajectoryTracker): Promise<string | undefined> {
+  const nx = 90;
+  const ny = 70;
+  if (data.xDim === 1 && data.yDim === 1) {
+    const xs = column(data, "x", 0);
+    const ys = column(data, "y", 0);
+    const xr = range(xs, 0.02);
+    const yr = range(ys, 0.1);
+    const values = new Float64Array(nx * ny);
+    const xGrid = Float64Array.from({ length: nx }, (_, i) => xr[0] + ((i + 0.5) * (xr[1] - xr[0])) / nx);
+    const yGrid = Float64Array.from({ length: ny }, (_, j) => yr[0] + ((j + 0.5) * (yr[1] - yr[0])) / ny);
+    const m = await predict(model, xGrid, { space: "original" });
+    for (let i = 0; i < nx; i++) {
+      const dens = densityAt(rowMixture(m, i), yGrid);
+      for (let j = 0; j < ny; j++) values[j * nx + i] = dens[j] as number;
+    }
+    const idx = subsample(data.n, 600);
+    return heatmapChart({ title, xLabel: "x", yLabel: "y" }, { values, nx, ny, xRange: xr, yRange: yr }, [
+      { name: "data", kind: "points", x: idx.map((i) => xs[i] as number), y: idx.map((i) => ys[i] as number), color: "#ffffff" },
+    ]);
+  }
+  if (data.xDim === 0 && data.yDim === 2) {
+    const a = column(data, "y", 0);
+    const b = column(data, "y", 1);
+    const r0 = range(a, 0.25);
+    const r1 = range(b, 0.25);
+    const m = rowMixture(await predict(model, undefined, { space: "original", n: 1 }), 0);
+    const pts = new Float64Array(nx * ny * 2);
+    for (let j = 0; j < ny; j++) {
+      for (let i = 0; i < nx; i++) {
+        pts[2 * (j * nx + i)] = r0[0] + ((i + 0.5) * (r0[1] - r0[0])) / nx;
+        pts[2 * (j * nx + i) + 1] = r1[0] + ((j + 0.5) * (r1[1] - r1[0])) / ny;
+      }
+    }
+    const values = densityAt(m, pts);
+    const overlays: Overlay[] = [];
+    const idx = subsample(data.n, 600);
+    overlays.push({ name: "data", kind: "points", x: idx.map((i) => a[i] as number), y: idx.map((i) => b[i] as number), color: "#ffffff" });
+    if (data.name === "two-gaussians") {
+      overlays.push({ name: "true means", kind: "stars", x: TWO_GAUSSIANS_MEANS.map((m) => m[0]), y: TWO_GAUSSIANS_MEANS.map((m) => m[1]), color: "#ffd700" });
+    }
+    if (trajectories?.enabled && trajectories.means.length > 1) {
+      const norm = data.normalization?.y;
+      const K = (trajectories.means[0] as Float64Array).length / 2;
+      overlays.push({ name: "initial means", kind: "squares", x: Array.from({ length: K }, (_, k) => unstd(trajectories.means[0]![2 * k]!, norm, 0)), y: Array.from({ length: K }, (_, k) => unstd(trajectories.means[0]![2 * k + 1]!, norm, 1)) });
+      for (let k = 0; k < K; k++) {
+        overlays.push({
+          name: `component ${k + 1} mean`,
+          kind: "path",
+          x: trajectories.means.map((mu) => unstd(mu[2 * k] as number, norm, 0)),
+          y: trajectories.means.map((mu) => unstd(mu[2 * k + 1] as number, norm, 1)),
+          color: ["#ff3030", "#30c0ff", "#ff9900", "#c040ff"][k % 4]!,
+        });
+      }
+    }
+    return heatmapChart({ title, xLabel: "y1", yLabel: "y2" }, { values, nx, ny, xRange: r0, yRange: r1 }, overlays);
+  }
+  return undefined;
+}
+
+export async function writeRunReport(
+  outDir: string,
+  result: TrainResult,
+  data: Dataset,
+  tracker: TrajectoryTracker,
+  opts: { png: boolean; plots: boolean; seconds: number },
+): Promise<RunSummary> {
+  const { model, history } = result;
+  const files: string[] = [];
+  const { train, val } = splitData(model.config, data);
+  const evalSet = val ?? train;
+  const ev = await evaluate(model, evalSet);
+  const trainEv = val ? await evaluate(model, train) : ev;
+  const summary: RunSummary = {
+    stopReason: history.stopReason,
+    steps: model.state.step,
+    seconds: opts.seconds,
+    trainNll: trainEv.nll,
+    ...(val ? { valNll: ev.nll } : {}),
+    rmse: ev.rmse,
+    coverage: { levels: ev.calibration.levels, observed: ev.calibration.coverage },
+    files,
+  };
+  if (opts.plots) {
+    const tag = `${data.name}: ${model.config.objective} (${model.config.optimizer.type}, lr ${model.config.optimizer.lr})`;
+    const steps = history.steps.filter((s) => Number.isFinite(s.loss));
+    const series: Series[] = [];
+    if (steps.length) {
+      // Running mean over a window so minibatch noise does not hide the trend.
+      const w = Math.max(1, Math.floor(steps.length / 100));
+      const xs: number[] = [];
+      const ys: number[] = [];
+      for (let i = 0; i < steps.length; i += w) {
+        const chunk = steps.slice(i, i + w);
+        xs.push(chunk[chunk.length - 1]!.step);
+        ys.push(chunk.reduce((s, r) => s + r.loss, 0) / chunk.length);
+      }
+      series.push({ name: "train (minibatch NLL)", x: xs, y: ys });
+    }
+    const evals = history.evals.filter((e) => e.valNll !== undefined);
+    if (evals.length) series.push({ name: "validation NLL", x: evals.map((e) => e.step), y: evals.map((e) => e.valNll as number) });
+    for (const f of await writePlot(join(outDir, "loss"), lineChart({ title: `NLL - ${tag}`, xLabel: "step", yLabel: "NLL" }, series), opts.png)) files.push(f.slice(outDir.length + 1));
+    const dens = await densityPlot(model, data, `learned density - ${tag}`, tracker);
+    if (dens) for (const f of await writePlot(join(outDir, "density"), dens, opts.png)) files.push(f.slice(outDir.length + 1));
+    const cal = ev.calibration;
+    for (const f of await writePlot(join(outDir, "calibration"), calibrationChart({ title: `calibration (${val ? "validation" : "training"} set)` }, cal.levels, cal.coverage), opts.png)) files.push(f.slice(outDir.length + 1));
+    for (const f of await writePlot(join(outDir, "pit"), histogramChart({ title: "PIT histogram (flat = calibrated)", xLabel: "PIT", yLabel: "count" }, cal.pitCounts, 0, 1, cal.pitCounts.reduce((s, v) => s + v, 0) / cal.pitCounts.length), opts.png)) files.push(f.slice(outDir.length + 1));
+  }
+  files.push("checkpoint.safetensors", "metrics.jsonl", SUMMARY_FILE, "run.json");
+  writeJson(join(outDir, SUMMARY_FILE), summary);
+  return summary;
+}

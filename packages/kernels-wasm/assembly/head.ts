@@ -1,0 +1,266 @@
+// The fused mixture head: per row, log-densities -> logsumexp -> responsibilities
+// -> NLL, -Q and the output gradients of one variant, in one call.
+//
+// Per row the K x D block is processed flat (SIMD over all K*D elements, so
+// small D such as 1..3 still vectorises): y is tiled K times, then
+//   sweep 1 (f32x4): diff = y - mu, inv = e^-s, e = 0.5 (diff inv)^2 + s
+//   per component (f64): l_k = log pi_k - D log sqrt(2 pi) - sum_d e,
+//                        lse, rho, pi, logits gradient, weight w_k
+//   sweep 2 (f32x4): gradients of mu and log-sigma from diff, inv and w.
+// Scalar code handles only the tail (K*D mod 4) of each sweep.
+import { vexp, sexp } from "./simd-math";
+
+const HALF_LOG_2PI: f64 = 0.91893853320467274178;
+
+/** Variant codes of the ABI (same order as core's VARIANTS). */
+export const VARIANT_NLL: i32 = 0;
+export const VARIANT_EM: i32 = 1;
+export const VARIANT_NGEM: i32 = 2;
+export const VARIANT_NGEM_FULL: i32 = 3;
+
+/** Bytes of scratch the head needs for K components of dimension D. */
+export function head_scratch_bytes(k: i32, d: i32): i32 {
+  // 3 f64 arrays of K, 5 f32 arrays of K*D (each padded to 16 bytes)
+  const kd = ((k * d + 3) & ~3) << 2;
+  const kk = ((k * 8 + 15) & ~15);
+  return 3 * kk + 5 * kd + 16;
+}
+
+/**
+ * Fused head over `n` rows. Pointers are byte offsets into memory; strides are
+ * in floats (0 repeats one row for every sample, as a free GMM does).
+ * - inputs: logits at pA (row stride strideA), mu at pMu and log-sigma at pS
+ *   (row stride strideMS), targets y at pY ([n, d], contiguous)
+ * - outputs: gradients at gA (stride outA), gMu / gS (stride outMS), averaged over n
+ * - pRes: two f64 slots, mean NLL and mean -Q
+ * Returns the first row whose log-likelihood is not finite, or -1.
+ */
+export function mixture_head(
+  n: i32, k: i32, d: i32,
+  pA: usize, strideA: i32, pMu: usize, pS: usize, strideMS: i32, pY: usize,
+  gA: usize, outA: i32, gMu: usize, gS: usize, outMS: i32,
+  variant: i32, sigmaCoords: i32, piFloor: f64,
+  scratch: usize, pRes: usize,
+): i32 {
+  const kd = k * d;
+  const kdBytes: usize = <usize>(((kd + 3) & ~3) << 2);
+  const kk: usize = <usize>((k * 8 + 15) & ~15);
+  const base = (scratch + 15) & ~(<usize>15);
+  const lBuf = base;
+  const rhoBuf = base + kk;
+  const piBuf = base + 2 * kk;
+  const yTile = base + 3 * kk;
+  const diffBuf = yTile + kdBytes;
+  const invBuf = diffBuf + kdBytes;
+  const eBuf = invBuf + kdBytes;
+  const wBuf = eBuf + kdBytes;
+
+  const invN: f64 = 1.0 / <f64>n;
+  const full = variant == VARIANT_NGEM_FULL;
+  const natural = variant >= VARIANT_NGEM;
+  const mode = natural ? (sigmaCoords != 0 ? 2 : 1) : 0;
+  const vecEnd = kd & ~3;
+  const constD: f64 = <f64>d * HALF_LOG_2PI;
+  let lossSum: f64 = 0;
+  let negQSum: f64 = 0;
+  let badRow: i32 = -1;
+
+  for (let r = 0; r < n; r++) {
+    const rowA = pA + <usize>(r * strideA) * 4;
+    const rowMu = pMu + <usize>(r * strideMS) * 4;
+    const rowS = pS + <usize>(r * strideMS) * 4;
+    const rowY = pY + <usize>(r * d) * 4;
+    const rowGA = gA + <usize>(r * outA) * 4;
+    const rowGMu = gMu + <usize>(r * outMS) * 4;
+    const rowGS = gS + <usize>(r * outMS) * 4;
+
+    // y tiled K times
+    if (d == 1) {
+      const yv = load<f32>(rowY);
+      const v = f32x4.splat(yv);
+      let j = 0;
+      for (; j < vecEnd; j += 4) v128.store(yTile + (<usize>j << 2), v);
+      for (; j < kd; j++) store<f32>(yTile + (<usize>j << 2), yv);
+    } else {
+      for (let c = 0; c < k; c++) memory.copy(yTile + (<usize>(c * d) << 2), rowY, <usize>d << 2);
+    }
+
+    // sweep 1
+    const half = f32x4.splat(0.5);
+    let j = 0;
+    for (; j < vecEnd; j += 4) {
+      const o = <usize>j << 2;
+      const s = v128.load(rowS + o);
+      const diff = f32x4.sub(v128.load(yTile + o), v128.load(rowMu + o));
+      const inv = vexp(f32x4.neg(s));
+      const z = f32x4.mul(diff, inv);
+      v128.store(diffBuf + o, diff);
+      v128.store(invBuf + o, inv);
+      v128.store(eBuf + o, f32x4.add(f32x4.mul(f32x4.mul(z, z), half), s));
+    }
+    for (; j < kd; j++) {
+      const o = <usize>j << 2;
+      const s = load<f32>(rowS + o);
+      const diff = load<f32>(yTile + o) - load<f32>(rowMu + o);
+      const inv = sexp(-s);
+      const z = diff * inv;
+      store<f32>(diffBuf + o, diff);
+      store<f32>(invBuf + o, inv);
+      store<f32>(eBuf + o, z * z * <f32>0.5 + s);
+    }
+
+    // log pi and pi (f64): one exp per component
+    let maxA: f64 = -Infinity;
+    for (let c = 0; c < k; c++) {
+      const a = <f64>load<f32>(rowA + (<usize>c << 2));
+      if (a > maxA || isNaN(a)) maxA = a;
+    }
+    let sumA: f64 = 0;
+    for (let c = 0; c < k; c++) {
+      const ea = Math.exp(<f64>load<f32>(rowA + (<usize>c << 2)) - maxA);
+      store<f64>(piBuf + (<usize>c << 3), ea);
+      sumA += ea;
+    }
+    const lseA = maxA + Math.log(sumA);
+    const invSumA: f64 = 1.0 / sumA;
+
+    // l_k = log pi_k + log N_k (the D-term sum in f64x2 lanes)
+    let maxL: f64 = -Infinity;
+    for (let c = 0; c < k; c++) {
+      const segStart = eBuf + (<usize>(c * d) << 2);
+      let acc0 = f64x2.splat(0);
+      let acc1 = f64x2.splat(0);
+      let t = 0;
+      const segVec = d & ~3;
+      for (; t < segVec; t += 4) {
+        const v = v128.load(segStart + (<usize>t << 2));
+        acc0 = f64x2.add(acc0, f64x2.promote_low_f32x4(v));
+        acc1 = f64x2.add(acc1, f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3)));
+      }
+      const accV = f64x2.add(acc0, acc1);
+      let sum: f64 = f64x2.extract_lane(accV, 0) + f64x2.extract_lane(accV, 1);
+      for (; t < d; t++) sum += <f64>load<f32>(segStart + (<usize>t << 2));
+      const lp = <f64>load<f32>(rowA + (<usize>c << 2)) - lseA;
+      const l = lp - constD - sum;
+      store<f64>(piBuf + (<usize>c << 3), load<f64>(piBuf + (<usize>c << 3)) * invSumA);
+      store<f64>(lBuf + (<usize>c << 3), l);
+      if (l > maxL || isNaN(l)) maxL = l;
+    }
+    // lse and rho = exp(l - maxL) / sum: one exp per component
+    let sumL: f64 = 0;
+    for (let c = 0; c < k; c++) {
+      const el = Math.exp(load<f64>(lBuf + (<usize>c << 3)) - maxL);
+      store<f64>(rhoBuf + (<usize>c << 3), el);
+      sumL += el;
+    }
+    const lse = maxL + Math.log(sumL);
+    if (!isFinite(lse) && badRow < 0) badRow = r;
+    lossSum -= lse;
+    const invSumL: f64 = 1.0 / sumL;
+
+    // responsibilities, -Q, logits gradient, per-component weights
+    let rhoSum: f64 = 0;
+    for (let c = 0; c < k; c++) {
+      const rho = load<f64>(rhoBuf + (<usize>c << 3)) * invSumL;
+      store<f64>(rhoBuf + (<usize>c << 3), rho);
+      rhoSum += rho;
+      if (rho != 0) negQSum -= rho * load<f64>(lBuf + (<usize>c << 3));
+    }
+    let centre: f64 = 0;
+    for (let c = 0; c < k; c++) {
+      const rho = load<f64>(rhoBuf + (<usize>c << 3));
+      const pi = load<f64>(piBuf + (<usize>c << 3));
+      let g: f64;
+      let w: f64;
+      if (full) {
+        const ratio = rho / Math.max(pi, piFloor);
+        g = 1.0 - ratio;
+        centre += g;
+        w = ratio;
+      } else {
+        g = pi * rhoSum - rho;
+        w = rho;
+      }
+      store<f64>(lBuf + (<usize>c << 3), g); // l no longer needed: reuse for g
+      // weight tile: -w / n for every d of component c
+      const wv = <f32>(-w * invN);
+      const seg = wBuf + (<usize>(c * d) << 2);
+      let t = 0;
+      if (d >= 4) {
+        const sv = f32x4.splat(wv);
+        const segVec = d & ~3;
+        for (; t < segVec; t += 4) v128.store(seg + (<usize>t << 2), sv);
+      }
+      for (; t < d; t++) store<f32>(seg + (<usize>t << 2), wv);
+    }
+    if (full) centre /= <f64>k;
+    for (let c = 0; c < k; c++) {
+      const g = load<f64>(lBuf + (<usize>c << 3));
+      store<f32>(rowGA + (<usize>c << 2), <f32>((full ? g - centre : g) * invN));
+    }
+
+    // sweep 2
+    j = 0;
+    const one = f32x4.splat(1.0);
+    if (mode == 0) {
+      // nll / em: gMu = -w diff / sigma^2, gS = -w (z^2 - 1)
+      for (; j < vecEnd; j += 4) {
+        const o = <usize>j << 2;
+        const w = v128.load(wBuf + o);
+        const diff = v128.load(diffBuf + o);
+        const inv = v128.load(invBuf + o);
+        const z = f32x4.mul(diff, inv);
+        v128.store(rowGMu + o, f32x4.mul(f32x4.mul(w, z), inv));
+        v128.store(rowGS + o, f32x4.mul(w, f32x4.sub(f32x4.mul(z, z), one)));
+      }
+      for (; j < kd; j++) {
+        const o = <usize>j << 2;
+        const w = load<f32>(wBuf + o);
+        const inv = load<f32>(invBuf + o);
+        const z = load<f32>(diffBuf + o) * inv;
+        store<f32>(rowGMu + o, w * z * inv);
+        store<f32>(rowGS + o, w * (z * z - <f32>1.0));
+      }
+    } else if (mode == 1) {
+      // natural, log-sigma coordinates: gMu = -w diff, gS = -w (z^2 - 1) / 2
+      for (; j < vecEnd; j += 4) {
+        const o = <usize>j << 2;
+        const w = v128.load(wBuf + o);
+        const diff = v128.load(diffBuf + o);
+        const z = f32x4.mul(diff, v128.load(invBuf + o));
+        v128.store(rowGMu + o, f32x4.mul(w, diff));
+        v128.store(rowGS + o, f32x4.mul(f32x4.mul(w, half), f32x4.sub(f32x4.mul(z, z), one)));
+      }
+      for (; j < kd; j++) {
+        const o = <usize>j << 2;
+        const w = load<f32>(wBuf + o);
+        const diff = load<f32>(diffBuf + o);
+        const z = diff * load<f32>(invBuf + o);
+        store<f32>(rowGMu + o, w * diff);
+        store<f32>(rowGS + o, w * <f32>0.5 * (z * z - <f32>1.0));
+      }
+    } else {
+      // natural, sigma coordinates: gMu = -w diff, gS = -w (diff^2 - sigma^2) / 2
+      for (; j < vecEnd; j += 4) {
+        const o = <usize>j << 2;
+        const w = v128.load(wBuf + o);
+        const diff = v128.load(diffBuf + o);
+        const inv = v128.load(invBuf + o);
+        const sigma = f32x4.div(one, inv);
+        v128.store(rowGMu + o, f32x4.mul(w, diff));
+        v128.store(rowGS + o, f32x4.mul(f32x4.mul(w, half), f32x4.sub(f32x4.mul(diff, diff), f32x4.mul(sigma, sigma))));
+      }
+      for (; j < kd; j++) {
+        const o = <usize>j << 2;
+        const w = load<f32>(wBuf + o);
+        const diff = load<f32>(diffBuf + o);
+        const sigma = <f32>1.0 / load<f32>(invBuf + o);
+        store<f32>(rowGMu + o, w * diff);
+        store<f32>(rowGS + o, w * <f32>0.5 * (diff * diff - sigma * sigma));
+      }
+    }
+  }
+  store<f64>(pRes, lossSum * invN);
+  store<f64>(pRes + 8, negQSum * invN);
+  return badRow;
+}

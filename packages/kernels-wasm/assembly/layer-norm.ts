@@ -1,0 +1,122 @@
+// LayerNorm over the last dimension (eps 1e-5, PyTorch), forward and backward.
+// Row statistics accumulate in f32x4 lanes; the elementwise parts are f32x4
+// with a scalar tail for width mod 4.
+
+const EPS: f32 = 1e-5;
+
+// @ts-ignore: decorator
+@inline function hsum(v: v128): f32 {
+  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
+}
+
+/**
+ * For each of `rows` rows of x [rows, width]: xhat = (x - mean) / sqrt(var + eps)
+ * (stored in pNormed), invStd in pInvStd[rows], y = xhat gamma + beta in pY.
+ */
+export function layer_norm_forward(
+  pX: usize, pGamma: usize, pBeta: usize, pNormed: usize, pInvStd: usize, pY: usize, rows: i32, width: i32,
+): void {
+  const w4 = width & ~3;
+  const rb = <usize>width << 2;
+  const invW: f32 = <f32>1.0 / <f32>width;
+  for (let r = 0; r < rows; r++) {
+    const x = pX + <usize>r * rb;
+    const xn = pNormed + <usize>r * rb;
+    const y = pY + <usize>r * rb;
+    let acc = f32x4.splat(0);
+    let j = 0;
+    for (; j < w4; j += 4) acc = f32x4.add(acc, v128.load(x + (<usize>j << 2)));
+    let s = hsum(acc);
+    for (; j < width; j++) s += load<f32>(x + (<usize>j << 2));
+    const mean = s * invW;
+    const mv = f32x4.splat(mean);
+    acc = f32x4.splat(0);
+    j = 0;
+    for (; j < w4; j += 4) {
+      const c = f32x4.sub(v128.load(x + (<usize>j << 2)), mv);
+      acc = f32x4.add(acc, f32x4.mul(c, c));
+    }
+    let v = hsum(acc);
+    for (; j < width; j++) {
+      const c = load<f32>(x + (<usize>j << 2)) - mean;
+      v += c * c;
+    }
+    const is: f32 = <f32>1.0 / Mathf.sqrt(v * invW + EPS);
+    store<f32>(pInvStd + (<usize>r << 2), is);
+    const isv = f32x4.splat(is);
+    j = 0;
+    for (; j < w4; j += 4) {
+      const o = <usize>j << 2;
+      const xh = f32x4.mul(f32x4.sub(v128.load(x + o), mv), isv);
+      v128.store(xn + o, xh);
+      v128.store(y + o, f32x4.add(f32x4.mul(xh, v128.load(pGamma + o)), v128.load(pBeta + o)));
+    }
+    for (; j < width; j++) {
+      const o = <usize>j << 2;
+      const xh = (load<f32>(x + o) - mean) * is;
+      store<f32>(xn + o, xh);
+      store<f32>(y + o, xh * load<f32>(pGamma + o) + load<f32>(pBeta + o));
+    }
+  }
+}
+
+/**
+ * Backward of {@link layer_norm_forward}: from gY [rows, width] writes gX
+ * [rows, width] and overwrites gGamma / gBeta [width] with their sums over rows.
+ */
+export function layer_norm_backward(
+  pGY: usize, pNormed: usize, pInvStd: usize, pGamma: usize, pGX: usize, pGGamma: usize, pGBeta: usize, rows: i32, width: i32,
+): void {
+  const w4 = width & ~3;
+  const rb = <usize>width << 2;
+  const invW: f32 = <f32>1.0 / <f32>width;
+  memory.fill(pGGamma, 0, rb);
+  memory.fill(pGBeta, 0, rb);
+  for (let r = 0; r < rows; r++) {
+    const gy = pGY + <usize>r * rb;
+    const xn = pNormed + <usize>r * rb;
+    const gx = pGX + <usize>r * rb;
+    let a1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0);
+    let j = 0;
+    for (; j < w4; j += 4) {
+      const o = <usize>j << 2;
+      const g = v128.load(gy + o);
+      const xh = v128.load(xn + o);
+      v128.store(pGGamma + o, f32x4.add(v128.load(pGGamma + o), f32x4.mul(g, xh)));
+      v128.store(pGBeta + o, f32x4.add(v128.load(pGBeta + o), g));
+      const gxh = f32x4.mul(g, v128.load(pGamma + o));
+      a1 = f32x4.add(a1, gxh);
+      a2 = f32x4.add(a2, f32x4.mul(gxh, xh));
+    }
+    let m1 = hsum(a1);
+    let m2 = hsum(a2);
+    for (; j < width; j++) {
+      const o = <usize>j << 2;
+      const g = load<f32>(gy + o);
+      const xh = load<f32>(xn + o);
+      store<f32>(pGGamma + o, load<f32>(pGGamma + o) + g * xh);
+      store<f32>(pGBeta + o, load<f32>(pGBeta + o) + g);
+      const gxh = g * load<f32>(pGamma + o);
+      m1 += gxh;
+      m2 += gxh * xh;
+    }
+    m1 *= invW;
+    m2 *= invW;
+    const is = load<f32>(pInvStd + (<usize>r << 2));
+    const isv = f32x4.splat(is);
+    const m1v = f32x4.splat(m1);
+    const m2v = f32x4.splat(m2);
+    j = 0;
+    for (; j < w4; j += 4) {
+      const o = <usize>j << 2;
+      const gxh = f32x4.mul(v128.load(gy + o), v128.load(pGamma + o));
+      v128.store(gx + o, f32x4.mul(isv, f32x4.sub(f32x4.sub(gxh, m1v), f32x4.mul(v128.load(xn + o), m2v))));
+    }
+    for (; j < width; j++) {
+      const o = <usize>j << 2;
+      const gxh = load<f32>(gy + o) * load<f32>(pGamma + o);
+      store<f32>(gx + o, is * (gxh - m1 - load<f32>(xn + o) * m2));
+    }
+  }
+}

@@ -1,0 +1,145 @@
+// Optimizer updates over flat parameter ranges, with core's optim.ts (PyTorch)
+// rules evaluated in f32, in the same operation order:
+//   decoupled weight decay: p = p (1 - lr wd)            (when wd != 0)
+//   sgd:     b = first ? g : mom b + g;  p -= lr (nesterov ? g + mom b : b)   (p -= lr g when mom = 0)
+//   adam:    m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= (lr (m / c1)) / (sqrt(v / c2) + eps)
+//   rmsprop: v = alpha v + (1-alpha) g^2; s = g / (sqrt(v) + eps); mom > 0 ? (b = mom b + s; p -= lr b) : p -= lr s
+// Scalar tails use the same f32 operations, so every element sees identical arithmetic.
+
+// @ts-ignore: decorator
+@inline function decay(pP: usize, len: i32, factor: f32): void {
+  const v = len & ~3;
+  const fv = f32x4.splat(factor);
+  let i = 0;
+  for (; i < v; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(pP + o, f32x4.mul(v128.load(pP + o), fv));
+  }
+  for (; i < len; i++) {
+    const o = <usize>i << 2;
+    store<f32>(pP + o, load<f32>(pP + o) * factor);
+  }
+}
+
+/** SGD (momentum, nesterov). `decayFactor` = 1 - lr wd (1 disables decay). */
+export function sgd_update(
+  pP: usize, pG: usize, pBuf: usize, len: i32, lr: f32, decayFactor: f32, momentum: f32, nesterov: i32, first: i32,
+): void {
+  if (decayFactor != 1) decay(pP, len, decayFactor);
+  const v = len & ~3;
+  const lrv = f32x4.splat(lr);
+  let i = 0;
+  if (momentum == 0) {
+    for (; i < v; i += 4) {
+      const o = <usize>i << 2;
+      v128.store(pP + o, f32x4.sub(v128.load(pP + o), f32x4.mul(lrv, v128.load(pG + o))));
+    }
+    for (; i < len; i++) {
+      const o = <usize>i << 2;
+      store<f32>(pP + o, load<f32>(pP + o) - lr * load<f32>(pG + o));
+    }
+    return;
+  }
+  const mv = f32x4.splat(momentum);
+  for (; i < v; i += 4) {
+    const o = <usize>i << 2;
+    const g = v128.load(pG + o);
+    const b = first != 0 ? g : f32x4.add(f32x4.mul(mv, v128.load(pBuf + o)), g);
+    v128.store(pBuf + o, b);
+    const step = nesterov != 0 ? f32x4.add(g, f32x4.mul(mv, b)) : b;
+    v128.store(pP + o, f32x4.sub(v128.load(pP + o), f32x4.mul(lrv, step)));
+  }
+  for (; i < len; i++) {
+    const o = <usize>i << 2;
+    const g = load<f32>(pG + o);
+    const b = first != 0 ? g : momentum * load<f32>(pBuf + o) + g;
+    store<f32>(pBuf + o, b);
+    const step = nesterov != 0 ? g + momentum * b : b;
+    store<f32>(pP + o, load<f32>(pP + o) - lr * step);
+  }
+}
+
+/**
+ * Adam. The caller computes ob1 = 1 - b1, ob2 = 1 - b2 and the bias corrections
+ * c1 = 1 - b1^t, c2 = 1 - b2^t in float64 (as PyTorch does in Python) before
+ * rounding them to f32: 1 - f32(0.999) would be off by 1.3e-5 relative.
+ */
+export function adam_update(
+  pP: usize, pG: usize, pM: usize, pV: usize, len: i32,
+  lr: f32, decayFactor: f32, b1: f32, b2: f32, ob1: f32, ob2: f32, eps: f32, c1: f32, c2: f32,
+): void {
+  if (decayFactor != 1) decay(pP, len, decayFactor);
+  const v = len & ~3;
+  const lrv = f32x4.splat(lr);
+  const b1v = f32x4.splat(b1);
+  const b2v = f32x4.splat(b2);
+  const ob1v = f32x4.splat(ob1);
+  const ob2v = f32x4.splat(ob2);
+  const c1v = f32x4.splat(c1);
+  const c2v = f32x4.splat(c2);
+  const epsv = f32x4.splat(eps);
+  let i = 0;
+  for (; i < v; i += 4) {
+    const o = <usize>i << 2;
+    const g = v128.load(pG + o);
+    const m = f32x4.add(f32x4.mul(b1v, v128.load(pM + o)), f32x4.mul(ob1v, g));
+    const vv = f32x4.add(f32x4.mul(b2v, v128.load(pV + o)), f32x4.mul(f32x4.mul(ob2v, g), g));
+    v128.store(pM + o, m);
+    v128.store(pV + o, vv);
+    const num = f32x4.mul(lrv, f32x4.div(m, c1v));
+    const den = f32x4.add(f32x4.sqrt(f32x4.div(vv, c2v)), epsv);
+    v128.store(pP + o, f32x4.sub(v128.load(pP + o), f32x4.div(num, den)));
+  }
+  for (; i < len; i++) {
+    const o = <usize>i << 2;
+    const g = load<f32>(pG + o);
+    const m = b1 * load<f32>(pM + o) + ob1 * g;
+    const vv = b2 * load<f32>(pV + o) + ob2 * g * g;
+    store<f32>(pM + o, m);
+    store<f32>(pV + o, vv);
+    store<f32>(pP + o, load<f32>(pP + o) - (lr * (m / c1)) / (Mathf.sqrt(vv / c2) + eps));
+  }
+}
+
+/** RMSProp (optionally with momentum on the scaled step); oa = 1 - alpha computed by the caller in float64. */
+export function rmsprop_update(
+  pP: usize, pG: usize, pV: usize, pBuf: usize, len: i32, lr: f32, decayFactor: f32, alpha: f32, oa: f32, eps: f32, momentum: f32,
+): void {
+  if (decayFactor != 1) decay(pP, len, decayFactor);
+  const v = len & ~3;
+  const lrv = f32x4.splat(lr);
+  const av = f32x4.splat(alpha);
+  const oav = f32x4.splat(oa);
+  const epsv = f32x4.splat(eps);
+  const mv = f32x4.splat(momentum);
+  const useMom = momentum > 0;
+  let i = 0;
+  for (; i < v; i += 4) {
+    const o = <usize>i << 2;
+    const g = v128.load(pG + o);
+    const vv = f32x4.add(f32x4.mul(av, v128.load(pV + o)), f32x4.mul(f32x4.mul(oav, g), g));
+    v128.store(pV + o, vv);
+    const step = f32x4.div(g, f32x4.add(f32x4.sqrt(vv), epsv));
+    if (useMom) {
+      const b = f32x4.add(f32x4.mul(mv, v128.load(pBuf + o)), step);
+      v128.store(pBuf + o, b);
+      v128.store(pP + o, f32x4.sub(v128.load(pP + o), f32x4.mul(lrv, b)));
+    } else {
+      v128.store(pP + o, f32x4.sub(v128.load(pP + o), f32x4.mul(lrv, step)));
+    }
+  }
+  for (; i < len; i++) {
+    const o = <usize>i << 2;
+    const g = load<f32>(pG + o);
+    const vv = alpha * load<f32>(pV + o) + oa * g * g;
+    store<f32>(pV + o, vv);
+    const step = g / (Mathf.sqrt(vv) + eps);
+    if (useMom) {
+      const b = momentum * load<f32>(pBuf + o) + step;
+      store<f32>(pBuf + o, b);
+      store<f32>(pP + o, load<f32>(pP + o) - lr * b);
+    } else {
+      store<f32>(pP + o, load<f32>(pP + o) - lr * step);
+    }
+  }
+}

@@ -1,0 +1,85 @@
+// Vectorised f32x4 transcendental functions (exp, erf, tanh) and their scalar
+// twins, used by the head, activation and layer kernels. Scalar versions run
+// the same polynomial so a SIMD body and its scalar tail agree bit for bit.
+
+/** Broadcast helper. */
+// @ts-ignore: decorator
+@inline export function splat(x: f32): v128 {
+  return f32x4.splat(x);
+}
+
+/**
+ * e^x per lane (Cephes expf: range reduction x = n ln2 + r, degree-6
+ * polynomial, 2^n built in the exponent bits). Max relative error ~2 ulp.
+ * Inputs are clamped to [-87.33, 88.37]: below, the result is ~1.2e-38 (not 0);
+ * above, ~2.4e38 (not +Inf). NaN propagates (wasm min/max propagate NaN).
+ */
+// @ts-ignore: decorator
+@inline export function vexp(x0: v128): v128 {
+  const x = f32x4.min(f32x4.max(x0, f32x4.splat(-87.33654)), f32x4.splat(88.3762626647949));
+  const fx = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504088896341)));
+  let r = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(0.693359375)));
+  r = f32x4.add(r, f32x4.mul(fx, f32x4.splat(2.12194440e-4)));
+  let y = f32x4.splat(1.9875691500e-4);
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(1.3981999507e-3));
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(8.3334519073e-3));
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(4.1665795894e-2));
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(1.6666665459e-1));
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(5.0000001201e-1));
+  y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(y, r), r), r), f32x4.splat(1.0));
+  const n = i32x4.trunc_sat_f32x4_s(fx);
+  const pow2n = i32x4.shl(i32x4.add(n, i32x4.splat(127)), 23);
+  return f32x4.mul(y, pow2n);
+}
+
+/** Scalar e^x with exactly the lane arithmetic of {@link vexp}. */
+// @ts-ignore: decorator
+@inline export function sexp(x: f32): f32 {
+  return f32x4.extract_lane(vexp(f32x4.splat(x)), 0);
+}
+
+/**
+ * erf(x) per lane: odd/even rational approximation on [-4, 4] (Eigen's
+ * generic_fast_erf_float); |erf(x)| = 1 to f32 precision outside. Max abs error ~2e-7.
+ */
+// @ts-ignore: decorator
+@inline export function verf(x0: v128): v128 {
+  const x = f32x4.min(f32x4.max(x0, f32x4.splat(-4.0)), f32x4.splat(4.0));
+  const x2 = f32x4.mul(x, x);
+  let p = f32x4.splat(-2.72614225801306e-10);
+  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(2.77068142495902e-08));
+  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(-2.10102402082508e-06));
+  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(-5.69250639462346e-05));
+  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(-7.34990630326855e-04));
+  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(-2.95459980854025e-03));
+  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(-1.60960333262415e-02));
+  p = f32x4.mul(p, x);
+  let q = f32x4.splat(-1.45660718464996e-05);
+  q = f32x4.add(f32x4.mul(q, x2), f32x4.splat(-2.13374055278905e-04));
+  q = f32x4.add(f32x4.mul(q, x2), f32x4.splat(-1.68282697438203e-03));
+  q = f32x4.add(f32x4.mul(q, x2), f32x4.splat(-7.37332916720468e-03));
+  q = f32x4.add(f32x4.mul(q, x2), f32x4.splat(-1.42647390514189e-02));
+  return f32x4.div(p, q);
+}
+
+/**
+ * tanh(x) per lane (Cephes tanhf): an odd polynomial for |x| < 0.625, else
+ * sign(x) (1 - 2 / (e^{2|x|} + 1)). Relative error ~2e-7; saturates to +-1.
+ */
+// @ts-ignore: decorator
+@inline export function vtanh(x: v128): v128 {
+  const ax = f32x4.abs(x);
+  const e = vexp(f32x4.add(ax, ax));
+  const big = f32x4.sub(f32x4.splat(1.0), f32x4.div(f32x4.splat(2.0), f32x4.add(e, f32x4.splat(1.0))));
+  // copy the sign of x onto the large-|x| branch
+  const signMask = i32x4.splat(0x80000000);
+  const bigSigned = v128.or(v128.and(x, signMask), v128.andnot(big, signMask));
+  const z = f32x4.mul(x, x);
+  let p = f32x4.splat(-5.70498872745e-3);
+  p = f32x4.add(f32x4.mul(p, z), f32x4.splat(2.06390887954e-2));
+  p = f32x4.add(f32x4.mul(p, z), f32x4.splat(-5.37397155531e-2));
+  p = f32x4.add(f32x4.mul(p, z), f32x4.splat(1.33314422036e-1));
+  p = f32x4.add(f32x4.mul(p, z), f32x4.splat(-3.33332819422e-1));
+  const small = f32x4.add(f32x4.mul(f32x4.mul(p, z), x), x);
+  return v128.bitselect(small, bigSigned, f32x4.lt(ax, f32x4.splat(0.625)));
+}

@@ -1,0 +1,3 @@
+/** Types of scripts/build-wasm.mjs (used by test/build.test.ts). */
+export declare const ASC_FLAGS: string[];
+export declare function sourceHash(dir?: string): string;

@@ -1,0 +1,383 @@
+/**
+ * A kernels instance and its one memory, with a bump allocator the JS side
+ * controls (kernels never allocate) and bounds-checked wrappers around every
+ * kernel, so bad sizes raise {@link ShapeError} / {@link NgemError} naming the
+ * argument instead of a WebAssembly trap.
+ *
+ * ABI: every kernel takes byte offsets into `memory` (16-byte aligned
+ * regions from {@link KernelRuntime.alloc}) and element counts. JS reads and
+ * writes the same bytes through the `f32` / `f64` views, which are created
+ * once and re-created only when the memory grows.
+ */
+import { NgemError, ShapeError } from "@ngem/core";
+import { instantiateKernels, type KernelExports } from "./kernels.js";
+
+/** A block of wasm memory: `length` float32 elements starting at byte `ptr`. */
+export interface Region {
+  readonly name: string;
+  /** Byte offset (16-byte aligned). */
+  readonly ptr: number;
+  /** Number of float32 elements. */
+  readonly length: number;
+}
+
+export interface RuntimeOptions {
+  /**
+   * Upper bound on this instance's memory in bytes (default 2 GiB; at most 4 GiB,
+   * the wasm32 limit). Allocations past it fail with an {@link NgemError}.
+   */
+  readonly maxMemoryBytes?: number;
+}
+
+const PAGE = 65536;
+const WASM32_MAX = 4 * 1024 * 1024 * 1024;
+const DEFAULT_MAX = 2 * 1024 * 1024 * 1024;
+const MAX_I32 = 0x7fffffff;
+
+/** Activation codes of the ABI. */
+export const ACTIVATION_CODES = { gelu: 0, tanh: 1, relu: 2 } as const;
+/** Head variant codes of the ABI. */
+export const VARIANT_CODES = { nll: 0, em: 1, ngem: 2, "ngem-full": 3 } as const;
+/** matmul modes: overwrite C, accumulate into C, start C from a bias row. */
+export const MatmulMode = { overwrite: 0, accumulate: 1, bias: 2 } as const;
+export type MatmulMode = (typeof MatmulMode)[keyof typeof MatmulMode];
+
+/** Asserts an integer count in [min, 2^31). */
+export function checkCount(what: string, v: number, min = 0): void {
+  if (!Number.isInteger(v) || v < min || v > MAX_I32) {
+    throw new ShapeError(what, `expected an integer in [${min}, ${MAX_I32}], got ${String(v)}`);
+  }
+}
+
+function need(r: Region, count: number, arg: string, shape: string): void {
+  if (count > r.length) {
+    throw new ShapeError(arg, `region "${r.name}" holds ${r.length} floats, but shape ${shape} needs ${count}`);
+  }
+}
+
+function mulChecked(what: string, ...dims: number[]): number {
+  let p = 1;
+  for (const d of dims) p *= d;
+  if (p > MAX_I32) throw new ShapeError(what, `size ${dims.join(" x ")} = ${p} exceeds the wasm32 limit of ${MAX_I32} elements`);
+  return p;
+}
+
+/** One kernels instance: memory, allocator, views and checked kernel calls. */
+export class KernelRuntime {
+  readonly raw: KernelExports;
+  readonly memory: WebAssembly.Memory;
+  readonly maxMemoryBytes: number;
+  private readonly base: number;
+  private top: number;
+  private buffer: ArrayBuffer;
+  private f32View: Float32Array;
+  private f64View: Float64Array;
+  /** How many times the typed-array views were re-created (memory growth); for allocation checks. */
+  viewRefreshes = 0;
+  /** Calls of {@link alloc} so far. */
+  allocations = 0;
+  /** Calls of {@link read} / {@link view} so far (each creates a JS array or view). */
+  copiesOut = 0;
+
+  private constructor(raw: KernelExports, opts: RuntimeOptions) {
+    this.raw = raw;
+    this.memory = raw.memory;
+    const max = opts.maxMemoryBytes ?? DEFAULT_MAX;
+    if (!(Number.isFinite(max) && max > 0 && max <= WASM32_MAX)) {
+      throw new ShapeError("maxMemoryBytes", `expected a number in (0, ${WASM32_MAX}], got ${String(max)}`);
+    }
+    this.maxMemoryBytes = max;
+    this.base = (raw.heap_base() + 15) & ~15;
+    this.top = this.base;
+    this.buffer = this.memory.buffer;
+    this.f32View = new Float32Array(this.buffer);
+    this.f64View = new Float64Array(this.buffer);
+  }
+
+  /** A fresh instance with its own memory. */
+  static async create(opts: RuntimeOptions = {}): Promise<KernelRuntime> {
+    return new KernelRuntime(await instantiateKernels(), opts);
+  }
+
+  /** Float32 view of the whole memory (stable until the memory grows). */
+  get f32(): Float32Array {
+    if (this.memory.buffer !== this.buffer) this.refresh();
+    return this.f32View;
+  }
+
+  /** Float64 view of the whole memory (stable until the memory grows). */
+  get f64(): Float64Array {
+    if (this.memory.buffer !== this.buffer) this.refresh();
+    return this.f64View;
+  }
+
+  private refresh(): void {
+    this.buffer = this.memory.buffer;
+    this.f32View = new Float32Array(this.buffer);
+    this.f64View = new Float64Array(this.buffer);
+    this.viewRefreshes++;
+  }
+
+  /** Bytes handed out so far (from the heap base). */
+  get usedBytes(): number {
+    return this.top - this.base;
+  }
+
+  /** Current allocation mark, for {@link release}. */
+  mark(): number {
+    return this.top;
+  }
+
+  /** Frees everything allocated after `mark` (regions past it become invalid). */
+  release(mark: number): void {
+    if (!(mark >= this.base && mark <= this.top)) throw new NgemError(`release: mark ${mark} is outside [${this.base}, ${this.top}]`);
+    this.top = mark;
+  }
+
+  /**
+   * Allocates `floats` float32 elements (16-byte aligned, zero-filled), growing
+   * the memory when needed. Throws {@link NgemError} naming `name` when the
+   * memory limit or the runtime refuses.
+   */
+  alloc(name: string, floats: number): Region {
+    this.allocations++;
+    checkCount(`${name} (element count)`, floats);
+    const bytes = Math.ceil((floats * 4) / 16) * 16;
+    const ptr = this.top;
+    const end = ptr + bytes;
+    if (end > this.maxMemoryBytes) {
+      throw new NgemError(
+        `wasm memory exhausted: "${name}" needs ${bytes} bytes (${floats} floats) with ${this.top} already in use; ` +
+          `the limit is ${this.maxMemoryBytes} bytes (maxMemoryBytes). Use smaller batches or layers, or raise the limit.`,
+      );
+    }
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      const pages = Math.ceil((end - have) / PAGE);
+      try {
+        this.memory.grow(pages);
+      } catch (err) {
+        throw new NgemError(
+          `wasm memory exhausted: could not grow memory to ${have + pages * PAGE} bytes for "${name}" (${floats} floats): ` +
+            (err instanceof Error ? err.message : String(err)),
+        );
+      }
+    }
+    this.top = end;
+    this.f32.fill(0, ptr >>> 2, end >>> 2);
+    return { name, ptr, length: floats };
+  }
+
+  /** Writes `src` (any numeric array) into `r` starting at element `offset`. */
+  write(r: Region, src: ArrayLike<number>, offset = 0): void {
+    if (offset < 0 || offset + src.length > r.length) {
+      throw new ShapeError(r.name, `cannot write ${src.length} values at offset ${offset} into ${r.length} floats`);
+    }
+    this.f32.set(src, (r.ptr >>> 2) + offset);
+  }
+
+  /** A copy of `count` elements of `r` from `offset` (allocates; not for hot loops). */
+  read(r: Region, count = r.length, offset = 0): Float32Array {
+    if (offset < 0 || offset + count > r.length) throw new ShapeError(r.name, `cannot read ${count} values at offset ${offset} from ${r.length} floats`);
+    this.copiesOut++;
+    const start = (r.ptr >>> 2) + offset;
+    return this.f32.slice(start, start + count);
+  }
+
+  /** A live view of `r` (allocates a view object; invalid after the memory grows). */
+  view(r: Region): Float32Array {
+    this.copiesOut++;
+    return this.f32.subarray(r.ptr >>> 2, (r.ptr >>> 2) + r.length);
+  }
+
+  // ---- checked kernels -------------------------------------------------------------
+
+  /** c[m, n] = (mode) + a[m, k] b[k, n]; `bias` [n] is required with mode `bias`. */
+  matmul(a: Region, b: Region, c: Region, m: number, k: number, n: number, mode: MatmulMode = MatmulMode.overwrite, bias?: Region): void {
+    checkCount("m", m);
+    checkCount("k", k);
+    checkCount("n", n);
+    need(a, mulChecked("a", m, k), "a", `[m, k] = [${m}, ${k}]`);
+    need(b, mulChecked("b", k, n), "b", `[k, n] = [${k}, ${n}]`);
+    need(c, mulChecked("c", m, n), "c", `[m, n] = [${m}, ${n}]`);
+    if (mode === MatmulMode.bias) {
+      if (!bias) throw new ShapeError("bias", "matmul mode bias needs a bias region of shape [n]");
+      need(bias, n, "bias", `[n] = [${n}]`);
+    }
+    this.raw.matmul(a.ptr, b.ptr, c.ptr, m, k, n, mode, bias ? bias.ptr : 0);
+  }
+
+  /** dst[cols, rows] = src[rows, cols]^T. */
+  transpose(src: Region, dst: Region, rows: number, cols: number): void {
+    checkCount("rows", rows);
+    checkCount("cols", cols);
+    const size = mulChecked("src", rows, cols);
+    need(src, size, "src", `[rows, cols] = [${rows}, ${cols}]`);
+    need(dst, size, "dst", `[cols, rows] = [${cols}, ${rows}]`);
+    this.raw.transpose(src.ptr, dst.ptr, rows, cols);
+  }
+
+  /** out[c] = sum_r x[r, c] (rows `stride` floats apart, offset `col0` floats into x). */
+  colsum(x: Region, rows: number, cols: number, out: Region, stride = cols, col0 = 0, outOffset = 0): void {
+    checkCount("rows", rows);
+    checkCount("cols", cols);
+    checkCount("stride", stride);
+    checkCount("col0", col0);
+    checkCount("outOffset", outOffset);
+    if (rows > 0) need(x, col0 + (rows - 1) * stride + cols, "x", `[rows, cols] = [${rows}, ${cols}] with stride ${stride}`);
+    need(out, outOffset + cols, "out", `[cols] = [${cols}]`);
+    this.raw.colsum(x.ptr + 4 * col0, rows, cols, stride, out.ptr + 4 * outOffset);
+  }
+
+  /** out = act(x) over `len` elements. */
+  activation(kind: keyof typeof ACTIVATION_CODES, x: Region, out: Region, len: number): void {
+    checkCount("len", len);
+    need(x, len, "x", `[${len}]`);
+    need(out, len, "out", `[${len}]`);
+    this.raw.act_forward(ACTIVATION_CODES[kind], x.ptr, out.ptr, len);
+  }
+
+  /** gIn = gOut * act'(pre) over `len` elements (gIn may be gOut). */
+  activationBackward(kind: keyof typeof ACTIVATION_CODES, pre: Region, gOut: Region, gIn: Region, len: number): void {
+    checkCount("len", len);
+    need(pre, len, "pre", `[${len}]`);
+    need(gOut, len, "gOut", `[${len}]`);
+    need(gIn, len, "gIn", `[${len}]`);
+    this.raw.act_backward(ACTIVATION_CODES[kind], pre.ptr, gOut.ptr, gIn.ptr, len);
+  }
+
+  /** LayerNorm forward over rows of x [rows, width]. */
+  layerNorm(x: Region, gamma: Region, beta: Region, normed: Region, invStd: Region, y: Region, rows: number, width: number): void {
+    checkCount("rows", rows);
+    checkCount("width", width, 1);
+    const size = mulChecked("x", rows, width);
+    need(x, size, "x", `[rows, width] = [${rows}, ${width}]`);
+    need(gamma, width, "gamma", `[width] = [${width}]`);
+    need(beta, width, "beta", `[width] = [${width}]`);
+    need(normed, size, "normed", `[rows, width] = [${rows}, ${width}]`);
+    need(invStd, rows, "invStd", `[rows] = [${rows}]`);
+    need(y, size, "y", `[rows, width] = [${rows}, ${width}]`);
+    this.raw.layer_norm_forward(x.ptr, gamma.ptr, beta.ptr, normed.ptr, invStd.ptr, y.ptr, rows, width);
+  }
+
+  /** LayerNorm backward; gX may be gY; gGamma / gBeta are overwritten with sums over rows. */
+  layerNormBackward(
+    gY: Region, normed: Region, invStd: Region, gamma: Region, gX: Region, gGamma: Region, gBeta: Region, rows: number, width: number,
+  ): void {
+    checkCount("rows", rows);
+    checkCount("width", width, 1);
+    const size = mulChecked("gY", rows, width);
+    need(gY, size, "gY", `[rows, width] = [${rows}, ${width}]`);
+    need(normed, size, "normed", `[rows, width] = [${rows}, ${width}]`);
+    need(invStd, rows, "invStd", `[rows] = [${rows}]`);
+    need(gamma, width, "gamma", `[width] = [${width}]`);
+    need(gX, size, "gX", `[rows, width] = [${rows}, ${width}]`);
+    need(gGamma, width, "gGamma", `[width] = [${width}]`);
+    need(gBeta, width, "gBeta", `[width] = [${width}]`);
+    this.raw.layer_norm_backward(gY.ptr, normed.ptr, invStd.ptr, gamma.ptr, gX.ptr, gGamma.ptr, gBeta.ptr, rows, width);
+  }
+
+  /** sum of squares of the first `len` elements, accumulated in float64. */
+  sumSquares(x: Region, len = x.length): number {
+    checkCount("len", len);
+    need(x, len, "x", `[${len}]`);
+    return this.raw.sum_squares(x.ptr, len);
+  }
+
+  /** x *= c over `len` elements. */
+  scale(x: Region, c: number, len = x.length): void {
+    checkCount("len", len);
+    need(x, len, "x", `[${len}]`);
+    this.raw.scale(x.ptr, len, c);
+  }
+
+  /** First flat index (r * cols + c) of a NaN/Inf in a strided block, or -1. */
+  firstNonFinite(x: Region, rows: number, cols: number, stride = cols, col0 = 0): number {
+    checkCount("rows", rows);
+    checkCount("cols", cols);
+    checkCount("stride", stride);
+    checkCount("col0", col0);
+    if (rows > 0 && cols > 0) need(x, col0 + (rows - 1) * stride + cols, "x", `[rows, cols] = [${rows}, ${cols}] with stride ${stride}`);
+    return this.raw.first_nonfinite(x.ptr + 4 * col0, rows, cols, stride);
+  }
+
+  /** Scratch floats the fused head needs for K components of dimension D. */
+  headScratchFloats(k: number, d: number): number {
+    checkCount("k", k, 1);
+    checkCount("d", d, 1);
+    mulChecked("head scratch", 5, k, d);
+    return Math.ceil(this.raw.head_scratch_bytes(k, d) / 4);
+  }
+
+  /**
+   * The fused mixture head over n rows (see assembly/head.ts). Each input and
+   * output block is a region + element offset + row stride in floats (stride 0
+   * repeats one row). Writes mean NLL and mean -Q to res[0..4) as two float64.
+   * Returns the first row whose log-likelihood is not finite, or -1.
+   */
+  mixtureHead(
+    n: number, k: number, d: number,
+    a: Region, aOff: number, strideA: number,
+    mu: Region, muOff: number, s: Region, sOff: number, strideMS: number,
+    y: Region,
+    ga: Region, gaOff: number, outA: number,
+    gmu: Region, gmuOff: number, gs: Region, gsOff: number, outMS: number,
+    variant: number, sigmaCoords: boolean, piFloor: number,
+    scratch: Region, res: Region,
+  ): number {
+    checkCount("n", n, 1);
+    checkCount("k", k, 1);
+    checkCount("d", d, 1);
+    const kd = mulChecked("mu", k, d);
+    block(a, aOff, n, k, strideA, "logits");
+    block(mu, muOff, n, kd, strideMS, "mu");
+    block(s, sOff, n, kd, strideMS, "logSigma");
+    need(y, mulChecked("y", n, d), "y", `[N, D] = [${n}, ${d}]`);
+    block(ga, gaOff, n, k, outA, "grad logits");
+    block(gmu, gmuOff, n, kd, outMS, "grad mu");
+    block(gs, gsOff, n, kd, outMS, "grad logSigma");
+    need(scratch, this.headScratchFloats(k, d), "scratch", `head scratch for K=${k}, D=${d}`);
+    need(res, 4, "res", "[2] float64");
+    if (res.ptr % 8 !== 0) throw new ShapeError("res", "must be 8-byte aligned");
+    if (!(variant >= 0 && variant <= 3)) throw new ShapeError("variant", `expected a code 0..3, got ${variant}`);
+    return this.raw.mixture_head(
+      n, k, d,
+      a.ptr + 4 * aOff, strideA, mu.ptr + 4 * muOff, s.ptr + 4 * sOff, strideMS, y.ptr,
+      ga.ptr + 4 * gaOff, outA, gmu.ptr + 4 * gmuOff, gs.ptr + 4 * gsOff, outMS,
+      variant, sigmaCoords ? 1 : 0, piFloor, scratch.ptr, res.ptr,
+    );
+  }
+
+  /** SGD update over `len` elements (see assembly/optim.ts). */
+  sgd(p: Region, g: Region, buf: Region, len: number, lr: number, decay: number, momentum: number, nesterov: boolean, first: boolean): void {
+    flat3(len, p, g, buf);
+    this.raw.sgd_update(p.ptr, g.ptr, buf.ptr, len, lr, decay, momentum, nesterov ? 1 : 0, first ? 1 : 0);
+  }
+
+  /** Adam update over `len` elements with bias corrections c1, c2 (1 - b1, 1 - b2 are formed here in float64). */
+  adam(p: Region, g: Region, m: Region, v: Region, len: number, lr: number, decay: number, b1: number, b2: number, eps: number, c1: number, c2: number): void {
+    flat3(len, p, g, m);
+    need(v, len, "v", `[${len}]`);
+    this.raw.adam_update(p.ptr, g.ptr, m.ptr, v.ptr, len, lr, decay, b1, b2, 1 - b1, 1 - b2, eps, c1, c2);
+  }
+
+  /** RMSProp update over `len` elements. */
+  rmsprop(p: Region, g: Region, v: Region, buf: Region, len: number, lr: number, decay: number, alpha: number, eps: number, momentum: number): void {
+    flat3(len, p, g, v);
+    need(buf, len, "buf", `[${len}]`);
+    this.raw.rmsprop_update(p.ptr, g.ptr, v.ptr, buf.ptr, len, lr, decay, alpha, 1 - alpha, eps, momentum);
+  }
+}
+
+function block(r: Region, off: number, rows: number, cols: number, stride: number, arg: string): void {
+  checkCount(`${arg} offset`, off);
+  checkCount(`${arg} stride`, stride);
+  need(r, off + (rows - 1) * stride + cols, arg, `[${rows}, ${cols}] with row stride ${stride} at offset ${off}`);
+}
+
+function flat3(len: number, p: Region, g: Region, b: Region): void {
+  checkCount("len", len);
+  need(p, len, "params", `[${len}]`);
+  need(g, len, "grads", `[${len}]`);
+  need(b, len, "state", `[${len}]`);
+}

@@ -1,0 +1,130 @@
+/**
+ * The `wasm` backend: core's {@link Backend} on the AssemblyScript SIMD
+ * kernels, in float32. Each model owns a kernels instance (its own memory);
+ * the backend keeps one more instance for {@link Backend.head} calls.
+ */
+import {
+  NonFiniteError,
+  ShapeError,
+  resolveHeadOptions,
+  validateMixture,
+  validateSpec,
+  type Backend,
+  type BackendModel,
+  type FloatArray,
+  type HeadOptions,
+  type HeadResult,
+  type MixtureParams,
+  type ModelSpec,
+  type NamedTensors,
+} from "@ngem/core";
+import { compileKernels } from "./kernels.js";
+import { KernelRuntime, VARIANT_CODES, type Region, type RuntimeOptions } from "./runtime.js";
+import { WasmModel } from "./wasm-model.js";
+
+export type WasmBackendOptions = RuntimeOptions;
+
+/** The `wasm` backend object (a {@link Backend} plus access to its head runtime). */
+export interface WasmBackend extends Backend {
+  readonly name: "wasm";
+  readonly precision: "float32";
+  /** Creates a model; the result is a {@link WasmModel} (exposes `stats()`). */
+  createModel(spec: ModelSpec, weights: NamedTensors): Promise<WasmModel & BackendModel>;
+}
+
+interface HeadRegions {
+  n: number;
+  k: number;
+  d: number;
+  logits: Region;
+  mu: Region;
+  logSigma: Region;
+  y: Region;
+  gA: Region;
+  gMu: Region;
+  gS: Region;
+  scratch: Region;
+  res: Region;
+}
+
+/**
+ * Creates a `wasm` backend. Fails with BackendUnavailableError when this
+ * runtime lacks WebAssembly SIMD. `maxMemoryBytes` bounds each instance's memory.
+ */
+export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
+  await compileKernels();
+  let headRt: KernelRuntime | undefined = await KernelRuntime.create(opts);
+  const headBase = headRt.mark();
+  let regions: HeadRegions | undefined;
+
+  const headRegions = (rt: KernelRuntime, n: number, k: number, d: number): HeadRegions => {
+    if (regions && regions.n === n && regions.k === k && regions.d === d) return regions;
+    regions = undefined;
+    rt.release(headBase);
+    const nk = n * k;
+    const nkd = nk * d;
+    regions = {
+      n, k, d,
+      logits: rt.alloc("logits", nk),
+      mu: rt.alloc("mu", nkd),
+      logSigma: rt.alloc("logSigma", nkd),
+      y: rt.alloc("y", n * d),
+      gA: rt.alloc("grad logits", nk),
+      gMu: rt.alloc("grad mu", nkd),
+      gS: rt.alloc("grad logSigma", nkd),
+      scratch: rt.alloc("head scratch", rt.headScratchFloats(k, d)),
+      res: rt.alloc("head result", 4),
+    };
+    return regions;
+  };
+
+  const backend: WasmBackend = {
+    name: "wasm",
+    precision: "float32",
+    async head(params: MixtureParams, y: FloatArray, options: HeadOptions): Promise<HeadResult> {
+      if (!headRt) throw new ShapeError("backend", "the wasm backend was disposed");
+      const rt = headRt;
+      validateMixture(params, y, false);
+      const { variant, fisherCoords, piFloor } = resolveHeadOptions(options);
+      const { n, k, d } = params;
+      const r = headRegions(rt, n, k, d);
+      rt.write(r.logits, params.logits);
+      rt.write(r.mu, params.mu);
+      rt.write(r.logSigma, params.logSigma);
+      rt.write(r.y, y);
+      // Non-finite inputs: the reference's error, found by a SIMD scan (values past float32 range are Inf here).
+      const named: [string, Region, number][] = [["logits", r.logits, k], ["mu", r.mu, k * d], ["logSigma", r.logSigma, k * d], ["y", r.y, d]];
+      for (const [name, reg, cols] of named) {
+        const at = rt.firstNonFinite(reg, n, cols);
+        if (at >= 0) throw new NonFiniteError(name, at, rt.f32[(reg.ptr >>> 2) + at] as number);
+      }
+      const kd = k * d;
+      const bad = rt.mixtureHead(
+        n, k, d, r.logits, 0, k, r.mu, 0, r.logSigma, 0, kd, r.y, r.gA, 0, k, r.gMu, 0, r.gS, 0, kd,
+        VARIANT_CODES[variant], fisherCoords === "sigma", piFloor, r.scratch, r.res,
+      );
+      const f64 = rt.f64;
+      const loss = f64[r.res.ptr >>> 3] as number;
+      if (bad >= 0) throw new NonFiniteError("nll", bad, loss, "density of sample n underflowed for every component (float32)");
+      return {
+        loss,
+        negQ: f64[(r.res.ptr >>> 3) + 1] as number,
+        grads: {
+          logits: Float64Array.from(rt.view(r.gA)),
+          mu: Float64Array.from(rt.view(r.gMu)),
+          logSigma: Float64Array.from(rt.view(r.gS)),
+        },
+      };
+    },
+    async createModel(spec: ModelSpec, weights: NamedTensors): Promise<WasmModel> {
+      validateSpec(spec);
+      const rt = await KernelRuntime.create(opts);
+      return new WasmModel(rt, spec, weights);
+    },
+    dispose(): void {
+      headRt = undefined;
+      regions = undefined;
+    },
+  };
+  return backend;
+}

@@ -1,0 +1,570 @@
+/**
+ * A model of the `wasm` backend: parameters, gradients, optimizer state and
+ * activations all live in one kernels instance's memory (float32), laid out
+ * once per batch size, so a training step in steady state calls kernels on
+ * fixed regions and allocates no typed arrays or wasm memory.
+ *
+ * Memory layout (16-byte aligned regions, from the heap base):
+ *   persistent: P (all parameters, canonical order, each tensor 16-byte aligned)
+ *               G (gradients, same layout), M / V (optimizer moments, same layout),
+ *               WT (transposed weight scratch), head scratch, result slots
+ *   workspace (re-laid only when a larger batch arrives): x, y, per-layer
+ *               pre-activation / LayerNorm caches / activations, head output rows,
+ *               head gradient rows, two backward ping-pong buffers, XT (transposed input)
+ */
+import {
+  NonFiniteError,
+  ShapeError,
+  clipFactor,
+  paramShapes,
+  resolveHeadOptions,
+  validateBatch,
+  validateOptimizer,
+  validateWeights,
+  type Batch,
+  type BackendModel,
+  type FloatArray,
+  type HeadOptions,
+  type MixtureParams,
+  type ModelSpec,
+  type NamedTensors,
+  type OptimizerSpec,
+  type StepResult,
+} from "@ngem/core";
+import { MatmulMode, VARIANT_CODES, type KernelRuntime, type Region } from "./runtime.js";
+
+interface Slot {
+  readonly name: string;
+  readonly shape: number[];
+  readonly size: number;
+  readonly p: Region;
+  readonly g: Region;
+  readonly m: Region;
+  readonly v: Region;
+}
+
+interface Layer {
+  readonly inDim: number;
+  readonly width: number;
+  readonly W: Slot;
+  readonly b: Slot;
+  readonly gamma?: Slot;
+  readonly beta?: Slot;
+}
+
+interface LayerWs {
+  pre: Region;
+  normed?: Region;
+  invStd?: Region;
+  lnOut?: Region;
+  act: Region;
+}
+
+interface Workspace {
+  cap: number;
+  x?: Region;
+  y: Region;
+  layers: LayerWs[];
+  out: Region;
+  gOut: Region;
+  g0?: Region;
+  g1?: Region;
+  xt?: Region;
+}
+
+function sub(r: Region, name: string, offset: number, length: number): Region {
+  return { name, ptr: r.ptr + 4 * offset, length };
+}
+
+/** Statistics for allocation checks (see the README's "Memory" section). */
+export interface WasmModelStats {
+  /** Current wasm memory size in bytes. */
+  readonly memoryBytes: number;
+  /** Times the batch workspace was laid out (grows only for a larger batch). */
+  readonly workspaceLayouts: number;
+  /** Times the JS typed-array views over wasm memory were re-created. */
+  readonly viewRefreshes: number;
+  /** Batch capacity of the current workspace. */
+  readonly batchCapacity: number;
+  /** Regions allocated in this model's memory so far. */
+  readonly allocations: number;
+  /** Arrays or views created from wasm memory so far (getWeights, gradients, predict ...). */
+  readonly copiesOut: number;
+}
+
+export class WasmModel implements BackendModel {
+  readonly spec: ModelSpec;
+  private rt: KernelRuntime | undefined;
+  private readonly slots: Slot[] = [];
+  private readonly byName = new Map<string, Slot>();
+  private readonly P: Region;
+  private readonly G: Region;
+  private readonly M: Region;
+  private readonly V: Region;
+  private readonly total: number;
+  private readonly layers: Layer[] = [];
+  private readonly headW?: Slot;
+  private readonly headB?: Slot;
+  private readonly lastDim: number;
+  private readonly K: number;
+  private readonly D: number;
+  private readonly HW: number;
+  private readonly WT?: Region;
+  private readonly scratch: Region;
+  private readonly res: Region;
+  private readonly wsMark: number;
+  private ws: Workspace | undefined;
+  private layouts = 0;
+  // optimizer state
+  private t = 0;
+  private hasStep = false;
+  private readonly hasM: Uint8Array;
+  private readonly hasV: Uint8Array;
+  // resolved head options of the current call (fields, not an object: no per-call allocation)
+  private variant = 2;
+  private sigmaCoords = false;
+  private piFloor = 0.01;
+
+  constructor(rt: KernelRuntime, spec: ModelSpec, weights: NamedTensors) {
+    this.spec = spec;
+    this.rt = rt;
+    validateWeights(spec, weights);
+    const shapes = paramShapes(spec);
+    const offsets: number[] = [];
+    let total = 0;
+    for (const [, shape] of shapes) {
+      offsets.push(total);
+      total += Math.ceil(shape.reduce((a, b) => a * b, 1) / 4) * 4;
+    }
+    this.total = total;
+    this.P = rt.alloc("parameters", total);
+    this.G = rt.alloc("gradients", total);
+    this.M = rt.alloc("optimizer state m", total);
+    this.V = rt.alloc("optimizer state v", total);
+    shapes.forEach(([name, shape], i) => {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const off = offsets[i] as number;
+      const slot: Slot = {
+        name,
+        shape,
+        size,
+        p: sub(this.P, name, off, size),
+        g: sub(this.G, `grad ${name}`, off, size),
+        m: sub(this.M, `${name}/m`, off, size),
+        v: sub(this.V, `${name}/v`, off, size),
+      };
+      this.slots.push(slot);
+      this.byName.set(name, slot);
+    });
+    this.hasM = new Uint8Array(this.slots.length);
+    this.hasV = new Uint8Array(this.slots.length);
+    this.K = spec.k;
+    this.D = spec.d;
+    this.HW = spec.k + 2 * spec.k * spec.d;
+    let wt = 0;
+    if (spec.kind === "mdn") {
+      let prev = spec.inputDim;
+      spec.hidden.forEach((width, i) => {
+        const s = (n: string) => this.byName.get(`trunk.${i}.${n}`) as Slot;
+        const layer: Layer = spec.layerNorm
+          ? { inDim: prev, width, W: s("weight"), b: s("bias"), gamma: s("ln.gamma"), beta: s("ln.beta") }
+          : { inDim: prev, width, W: s("weight"), b: s("bias") };
+        this.layers.push(layer);
+        if (i > 0) wt = Math.max(wt, prev * width);
+        prev = width;
+      });
+      this.lastDim = prev;
+      this.headW = this.byName.get("head.weight") as Slot;
+      this.headB = this.byName.get("head.bias") as Slot;
+      if (spec.hidden.length > 0) wt = Math.max(wt, prev * this.HW);
+      if (wt > 0) this.WT = rt.alloc("transposed weights", wt);
+    } else {
+      this.lastDim = 0;
+    }
+    this.scratch = rt.alloc("head scratch", rt.headScratchFloats(spec.k, spec.d));
+    this.res = rt.alloc("head result", 4);
+    this.wsMark = rt.mark();
+    this.writeWeights(weights);
+  }
+
+  private get runtime(): KernelRuntime {
+    if (!this.rt) throw new ShapeError("model", "this wasm model was disposed");
+    return this.rt;
+  }
+
+  /** Memory and layout counters, for allocation checks. */
+  stats(): WasmModelStats {
+    const rt = this.runtime;
+    return {
+      memoryBytes: rt.memory.buffer.byteLength,
+      workspaceLayouts: this.layouts,
+      viewRefreshes: rt.viewRefreshes,
+      batchCapacity: this.ws?.cap ?? 0,
+      allocations: rt.allocations,
+      copiesOut: rt.copiesOut,
+    };
+  }
+
+  private writeWeights(weights: NamedTensors): void {
+    const rt = this.runtime;
+    for (const s of this.slots) rt.write(s.p, (weights[s.name] as { data: FloatArray }).data);
+  }
+
+  /** Lays out the batch workspace for at least n rows (no-op when it already fits). */
+  private ensure(n: number): Workspace {
+    if (this.ws && this.ws.cap >= n) return this.ws;
+    const rt = this.runtime;
+    rt.release(this.wsMark);
+    this.ws = undefined;
+    const spec = this.spec;
+    const ws: Workspace = {
+      cap: n,
+      y: rt.alloc("batch.y", n * this.D),
+      layers: [],
+      out: rt.alloc("head outputs", n * this.HW),
+      gOut: rt.alloc("head output gradients", n * this.HW),
+    };
+    if (spec.kind === "mdn") {
+      ws.x = rt.alloc("batch.x", n * spec.inputDim);
+      let maxW = 0;
+      let maxIn = this.lastDim;
+      for (const [i, l] of this.layers.entries()) {
+        const lw: LayerWs = { pre: rt.alloc(`trunk.${i} pre-activation`, n * l.width), act: rt.alloc(`trunk.${i} activation`, n * l.width) };
+        if (spec.layerNorm) {
+          lw.normed = rt.alloc(`trunk.${i} normalised`, n * l.width);
+          lw.invStd = rt.alloc(`trunk.${i} inverse std`, n);
+          lw.lnOut = rt.alloc(`trunk.${i} LayerNorm output`, n * l.width);
+        }
+        ws.layers.push(lw);
+        maxW = Math.max(maxW, l.width);
+        maxIn = Math.max(maxIn, l.inDim);
+      }
+      if (maxW > 0) {
+        ws.g0 = rt.alloc("backward buffer 0", n * maxW);
+        ws.g1 = rt.alloc("backward buffer 1", n * maxW);
+      }
+      ws.xt = rt.alloc("transposed inputs", n * maxIn);
+    }
+    this.layouts++;
+    this.ws = ws;
+    return ws;
+  }
+
+  private resolveHead(h: HeadOptions): void {
+    const v = h?.variant ?? "ngem";
+    const fc = h?.fisherCoords ?? "log-sigma";
+    const pf = h?.piFloor ?? 0.01;
+    const code = (VARIANT_CODES as Record<string, number>)[v];
+    if (code === undefined || (fc !== "log-sigma" && fc !== "sigma") || !(pf > 0 && pf <= 1)) {
+      resolveHeadOptions(h); // throws the reference's error naming the option
+      throw new ShapeError("head", "invalid head options");
+    }
+    this.variant = code;
+    this.sigmaCoords = fc === "sigma";
+    this.piFloor = pf;
+  }
+
+  /** Input of layer i (x for the first). */
+  private layerInput(ws: Workspace, i: number): Region {
+    return i === 0 ? (ws.x as Region) : (ws.layers[i - 1] as LayerWs).act;
+  }
+
+  private forward(ws: Workspace, n: number): void {
+    const rt = this.runtime;
+    const spec = this.spec;
+    if (spec.kind !== "mdn") return;
+    for (let i = 0; i < this.layers.length; i++) {
+      const l = this.layers[i] as Layer;
+      const lw = ws.layers[i] as LayerWs;
+      rt.matmul(this.layerInput(ws, i), l.W.p, lw.pre, n, l.inDim, l.width, MatmulMode.bias, l.b.p);
+      let actIn = lw.pre;
+      if (l.gamma && l.beta) {
+        rt.layerNorm(lw.pre, l.gamma.p, l.beta.p, lw.normed as Region, lw.invStd as Region, lw.lnOut as Region, n, l.width);
+        actIn = lw.lnOut as Region;
+      }
+      rt.activation(spec.activation, actIn, lw.act, n * l.width);
+    }
+    const last = this.layers.length ? (ws.layers[this.layers.length - 1] as LayerWs).act : (ws.x as Region);
+    const hw = this.headW as Slot;
+    rt.matmul(last, hw.p, ws.out, n, this.lastDim, this.HW, MatmulMode.bias, (this.headB as Slot).p);
+  }
+
+  /** Runs the fused head on the forward outputs; returns the mean NLL (NaN/Inf when not finite). */
+  private head(ws: Workspace, n: number): number {
+    const rt = this.runtime;
+    const K = this.K;
+    const KD = this.K * this.D;
+    const HW = this.HW;
+    if (this.spec.kind === "gmm") {
+      const a = this.byName.get("gmm.logits") as Slot;
+      const mu = this.byName.get("gmm.mu") as Slot;
+      const s = this.byName.get("gmm.logSigma") as Slot;
+      rt.mixtureHead(n, K, this.D, a.p, 0, 0, mu.p, 0, s.p, 0, 0, ws.y, ws.gOut, 0, HW, ws.gOut, K, ws.gOut, K + KD, HW,
+        this.variant, this.sigmaCoords, this.piFloor, this.scratch, this.res);
+    } else {
+      rt.mixtureHead(n, K, this.D, ws.out, 0, HW, ws.out, K, ws.out, K + KD, HW, ws.y, ws.gOut, 0, HW, ws.gOut, K, ws.gOut, K + KD, HW,
+        this.variant, this.sigmaCoords, this.piFloor, this.scratch, this.res);
+    }
+    return rt.f64[this.res.ptr >>> 3] as number;
+  }
+
+  private backward(ws: Workspace, n: number): void {
+    const rt = this.runtime;
+    const spec = this.spec;
+    if (spec.kind === "gmm") {
+      const K = this.K;
+      const KD = this.K * this.D;
+      rt.colsum(ws.gOut, n, K, (this.byName.get("gmm.logits") as Slot).g, this.HW, 0);
+      rt.colsum(ws.gOut, n, KD, (this.byName.get("gmm.mu") as Slot).g, this.HW, K);
+      rt.colsum(ws.gOut, n, KD, (this.byName.get("gmm.logSigma") as Slot).g, this.HW, K + KD);
+      return;
+    }
+    const L = this.layers.length;
+    const xt = ws.xt as Region;
+    const last = L ? (ws.layers[L - 1] as LayerWs).act : (ws.x as Region);
+    const hw = this.headW as Slot;
+    // head layer: gW = h^T gOut, gB = colsum(gOut), gH = gOut W^T
+    rt.transpose(last, xt, n, this.lastDim);
+    rt.matmul(xt, ws.gOut, hw.g, this.lastDim, n, this.HW, MatmulMode.overwrite);
+    rt.colsum(ws.gOut, n, this.HW, (this.headB as Slot).g);
+    if (L === 0) return;
+    const WT = this.WT as Region;
+    let gH = ws.g0 as Region;
+    let spare = ws.g1 as Region;
+    rt.transpose(hw.p, WT, this.lastDim, this.HW);
+    rt.matmul(ws.gOut, WT, gH, n, this.HW, this.lastDim, MatmulMode.overwrite);
+    for (let i = L - 1; i >= 0; i--) {
+      const l = this.layers[i] as Layer;
+      const lw = ws.layers[i] as LayerWs;
+      const len = n * l.width;
+      // through the activation (in place), then LayerNorm (in place)
+      rt.activationBackward(spec.activation, lw.lnOut ?? lw.pre, gH, gH, len);
+      if (l.gamma && l.beta) {
+        rt.layerNormBackward(gH, lw.normed as Region, lw.invStd as Region, l.gamma.p, gH, l.gamma.g, l.beta.g, n, l.width);
+      }
+      const inp = this.layerInput(ws, i);
+      rt.transpose(inp, xt, n, l.inDim);
+      rt.matmul(xt, gH, l.W.g, l.inDim, n, l.width, MatmulMode.overwrite);
+      rt.colsum(gH, n, l.width, l.b.g);
+      if (i > 0) {
+        rt.transpose(l.W.p, WT, l.inDim, l.width);
+        rt.matmul(gH, WT, spare, n, l.width, l.inDim, MatmulMode.overwrite);
+        const t = gH;
+        gH = spare;
+        spare = t;
+      }
+    }
+  }
+
+  /**
+   * Copies the batch into the workspace and runs forward + head (+ backward when
+   * the loss is finite). Returns the mean NLL; non-finite means nothing was back-propagated.
+   */
+  private run(batch: Batch, head: HeadOptions, withBackward: boolean): number {
+    validateBatch(this.spec, batch);
+    this.resolveHead(head);
+    const n = batch.n;
+    const ws = this.ensure(n);
+    const rt = this.runtime;
+    rt.write(ws.y, batch.y);
+    if (ws.x) rt.write(ws.x, batch.x as FloatArray);
+    this.forward(ws, n);
+    const loss = this.head(ws, n);
+    if (!Number.isFinite(loss)) return loss;
+    if (withBackward) this.backward(ws, n);
+    return loss;
+  }
+
+  /** Names the tensor behind a non-finite loss, in the reference's order (logits, mu, logSigma, y, then nll). */
+  private diagnose(n: number): NonFiniteError {
+    const rt = this.runtime;
+    const ws = this.ws as Workspace;
+    const K = this.K;
+    const KD = this.K * this.D;
+    const checks: [string, Region, number, number, number][] =
+      this.spec.kind === "gmm"
+        ? [
+            ["logits", (this.byName.get("gmm.logits") as Slot).p, K, 0, 0],
+            ["mu", (this.byName.get("gmm.mu") as Slot).p, KD, 0, 0],
+            ["logSigma", (this.byName.get("gmm.logSigma") as Slot).p, KD, 0, 0],
+          ]
+        : [
+            ["logits", ws.out, K, this.HW, 0],
+            ["mu", ws.out, KD, this.HW, K],
+            ["logSigma", ws.out, KD, this.HW, K + KD],
+          ];
+    for (const [name, r, cols, stride, col0] of checks) {
+      const at = rt.firstNonFinite(r, stride === 0 ? 1 : n, cols, stride, col0);
+      if (at >= 0) {
+        const row = Math.floor(at / cols);
+        return new NonFiniteError(name, at, rt.f32[(r.ptr >>> 2) + col0 + row * stride + (at % cols)] as number);
+      }
+    }
+    const at = rt.firstNonFinite(ws.y, n, this.D);
+    if (at >= 0) return new NonFiniteError("y", at, rt.f32[(ws.y.ptr >>> 2) + at] as number);
+    return new NonFiniteError("nll", 0, rt.f64[this.res.ptr >>> 3] as number, "density underflowed for every component (float32)");
+  }
+
+  async gradients(batch: Batch, head: HeadOptions): Promise<{ loss: number; grads: NamedTensors }> {
+    const loss = this.run(batch, head, true);
+    if (!Number.isFinite(loss)) throw this.diagnose(batch.n);
+    const rt = this.runtime;
+    const grads: NamedTensors = {};
+    for (const s of this.slots) grads[s.name] = { shape: [...s.shape], data: rt.read(s.g) };
+    return { loss, grads };
+  }
+
+  async step(batch: Batch, head: HeadOptions, optimizer: OptimizerSpec): Promise<StepResult> {
+    validateOptimizer(optimizer);
+    const loss = this.run(batch, head, true);
+    if (!Number.isFinite(loss)) return { loss: NaN, gradNorm: NaN, nonFinite: this.diagnose(batch.n).tensor };
+    const rt = this.runtime;
+    const gradNorm = Math.sqrt(rt.sumSquares(this.G, this.total));
+    if (!Number.isFinite(gradNorm)) {
+      const bad = this.slots.find((s) => rt.firstNonFinite(s.g, 1, s.size) >= 0);
+      return { loss, gradNorm, nonFinite: `grad:${bad ? bad.name : "?"}` };
+    }
+    const c = clipFactor(gradNorm, optimizer.clipNorm);
+    if (c !== 1) rt.scale(this.G, c, this.total);
+    this.update(optimizer);
+    return { loss, gradNorm };
+  }
+
+  /** One optimizer update over the whole flat parameter block (core's optim.ts rules, float32). */
+  private update(o: OptimizerSpec): void {
+    const rt = this.runtime;
+    this.t += 1;
+    this.hasStep = true;
+    const t = this.t;
+    const lr = o.lr;
+    const wd = o.weightDecay ?? 0;
+    const decay = wd !== 0 ? 1 - lr * wd : 1;
+    const len = this.total;
+    switch (o.type) {
+      case "sgd": {
+        const mom = o.momentum ?? 0;
+        if (mom !== 0) this.hasM.fill(1);
+        rt.sgd(this.P, this.G, this.M, len, lr, decay, mom, !!o.nesterov, t === 1);
+        break;
+      }
+      case "adam": {
+        const b1 = o.beta1 ?? 0.9;
+        const b2 = o.beta2 ?? 0.999;
+        this.hasM.fill(1);
+        this.hasV.fill(1);
+        rt.adam(this.P, this.G, this.M, this.V, len, lr, decay, b1, b2, o.eps ?? 1e-8, 1 - b1 ** t, 1 - b2 ** t);
+        break;
+      }
+      case "rmsprop": {
+        const mom = o.momentum ?? 0;
+        this.hasV.fill(1);
+        if (mom > 0) this.hasM.fill(1);
+        rt.rmsprop(this.P, this.G, this.V, this.M, len, lr, decay, o.alpha ?? 0.99, o.eps ?? 1e-8, mom);
+        break;
+      }
+    }
+  }
+
+  async predict(x: FloatArray | undefined, n: number): Promise<MixtureParams> {
+    if (!Number.isInteger(n) || n < 1) throw new ShapeError("n", `expected an integer >= 1, got ${n}`);
+    const rt = this.runtime;
+    const K = this.K;
+    const KD = this.K * this.D;
+    const logits = new Float32Array(n * K);
+    const mu = new Float32Array(n * KD);
+    const logSigma = new Float32Array(n * KD);
+    if (this.spec.kind === "gmm") {
+      const a = rt.read((this.byName.get("gmm.logits") as Slot).p);
+      const m = rt.read((this.byName.get("gmm.mu") as Slot).p);
+      const s = rt.read((this.byName.get("gmm.logSigma") as Slot).p);
+      for (let r = 0; r < n; r++) {
+        logits.set(a, r * K);
+        mu.set(m, r * KD);
+        logSigma.set(s, r * KD);
+      }
+      return { n, k: K, d: this.D, logits, mu, logSigma };
+    }
+    const inputDim = this.spec.inputDim;
+    if (!x) throw new ShapeError("x", `an MDN needs inputs of shape [n, ${inputDim}]`);
+    if (x.length !== n * inputDim) {
+      throw new ShapeError("x", `expected shape [n, inputDim] = [${n}, ${inputDim}] (length ${n * inputDim}), got length ${x.length}`);
+    }
+    const ws = this.ensure(n);
+    rt.write(ws.x as Region, x);
+    this.forward(ws, n);
+    const f = rt.f32;
+    const base = ws.out.ptr >>> 2;
+    for (let r = 0; r < n; r++) {
+      const o = base + r * this.HW;
+      for (let j = 0; j < K; j++) logits[r * K + j] = f[o + j] as number;
+      for (let j = 0; j < KD; j++) {
+        mu[r * KD + j] = f[o + K + j] as number;
+        logSigma[r * KD + j] = f[o + K + KD + j] as number;
+      }
+    }
+    return { n, k: K, d: this.D, logits, mu, logSigma };
+  }
+
+  async getWeights(): Promise<NamedTensors> {
+    const rt = this.runtime;
+    const out: NamedTensors = {};
+    for (const s of this.slots) out[s.name] = { shape: [...s.shape], data: rt.read(s.p) };
+    return out;
+  }
+
+  async setWeights(weights: NamedTensors): Promise<void> {
+    validateWeights(this.spec, weights);
+    this.writeWeights(weights);
+  }
+
+  async getOptimizerState(): Promise<NamedTensors> {
+    const rt = this.runtime;
+    const out: NamedTensors = {};
+    if (this.hasStep) out.step = { shape: [1], data: Float64Array.of(this.t) };
+    this.slots.forEach((s, i) => {
+      if (this.hasM[i]) out[`${s.name}/m`] = { shape: [s.size], data: rt.read(s.m) };
+      if (this.hasV[i]) out[`${s.name}/v`] = { shape: [s.size], data: rt.read(s.v) };
+    });
+    return out;
+  }
+
+  async setOptimizerState(state: NamedTensors): Promise<void> {
+    const rt = this.runtime;
+    if (state == null || typeof state !== "object") throw new ShapeError("optimizerState", "expected an object of named tensors");
+    // validate everything before touching the current state
+    for (const [name, t] of Object.entries(state)) {
+      const [param, kind] = name.split("/") as [string, string | undefined];
+      if (name !== "step" && (!this.byName.has(param) || (kind !== "m" && kind !== "v"))) {
+        throw new ShapeError(`optimizerState["${name}"]`, "does not belong to a parameter of this model");
+      }
+      const expected = name === "step" ? 1 : (this.byName.get(param) as Slot).size;
+      if (!t?.data || t.data.length !== expected) throw new ShapeError(`optimizerState["${name}"]`, `expected length ${expected}, got ${t?.data?.length}`);
+      if (name === "step" && !(Number.isInteger(t.data[0]) && (t.data[0] as number) >= 0)) {
+        throw new ShapeError(`optimizerState["step"]`, `expected a non-negative integer, got ${t.data[0]}`);
+      }
+    }
+    rt.f32.fill(0, this.M.ptr >>> 2, (this.M.ptr >>> 2) + this.total);
+    rt.f32.fill(0, this.V.ptr >>> 2, (this.V.ptr >>> 2) + this.total);
+    this.hasM.fill(0);
+    this.hasV.fill(0);
+    this.t = 0;
+    this.hasStep = false;
+    for (const [name, t] of Object.entries(state)) {
+      if (name === "step") {
+        this.t = t.data[0] as number;
+        this.hasStep = true;
+        continue;
+      }
+      const [param, kind] = name.split("/") as [string, string];
+      const slot = this.byName.get(param) as Slot;
+      const i = this.slots.indexOf(slot);
+      rt.write(kind === "m" ? slot.m : slot.v, t.data);
+      (kind === "m" ? this.hasM : this.hasV)[i] = 1;
+    }
+  }
+
+  dispose(): void {
+    this.rt = undefined;
+    this.ws = undefined;
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * The embedded kernels binary is current (built from the assembly/ sources on
+ * disk with the documented flags) and exports every kernel.
+ */
+import { describe, expect, it } from "vitest";
+import { KERNELS_ASC_FLAGS, KERNELS_SOURCE_SHA256, kernelsWasmBytes } from "../src/index.js";
+
+describe("embedded kernels binary", () => {
+  it("matches the assembly/ sources (run `pnpm build` after editing them)", async () => {
+    const mod = await import("../scripts/build-wasm.mjs");
+    expect(KERNELS_ASC_FLAGS).toEqual(mod.ASC_FLAGS);
+    expect(KERNELS_SOURCE_SHA256, "src/generated/kernels-wasm.ts is stale: run pnpm build").toBe(mod.sourceHash());
+  });
+
+  it("is built with SIMD and without relaxed-simd, and is a valid module with one memory and no imports", () => {
+    expect(KERNELS_ASC_FLAGS.join(" ")).toContain("--enable simd");
+    expect(KERNELS_ASC_FLAGS.join(" ")).toContain("--disable relaxed-simd");
+    const bytes = kernelsWasmBytes();
+    expect(WebAssembly.validate(bytes)).toBe(true);
+    const m = new WebAssembly.Module(bytes) as unknown as object;
+    const W = WebAssembly as unknown as { Module: { imports(m: object): unknown[]; exports(m: object): { name: string; kind: string }[] } };
+    expect(W.Module.imports(m)).toEqual([]);
+    const ex = W.Module.exports(m);
+    expect(ex.filter((e) => e.kind === "memory").map((e) => e.name)).toEqual(["memory"]);
+    for (const name of ["mixture_head", "matmul", "transpose", "colsum", "act_forward", "act_backward", "layer_norm_forward", "layer_norm_backward", "sgd_update", "adam_update", "rmsprop_update", "sum_squares", "scale", "first_nonfinite"]) {
+      expect(ex.map((e) => e.name)).toContain(name);
+    }
+  });
+});

@@ -1,0 +1,40 @@
+/** Shared helpers for the kernel tests. */
+import { expect } from "vitest";
+
+/** max_i |a_i - e_i| / max(max_i |e_i|, floor): the parity suite's normwise error. */
+export function normwiseError(actual: ArrayLike<number>, expected: ArrayLike<number>, floor = 1e-30): number {
+  expect(actual.length).toBe(expected.length);
+  let scale = floor;
+  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i] as number));
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i] as number;
+    if (!Number.isFinite(a)) return Infinity;
+    worst = Math.max(worst, Math.abs(a - (expected[i] as number)));
+  }
+  return worst / scale;
+}
+
+/** Elementwise: |a - e| <= atol + rtol |e| for every i (reports the first failure). */
+export function expectElementwise(what: string, actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number): void {
+  expect(actual.length, `${what}: length`).toBe(expected.length);
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i] as number;
+    const e = expected[i] as number;
+    const ok = Math.abs(a - e) <= atol + rtol * Math.abs(e);
+    if (!ok) expect.fail(`${what}[${i}]: got ${a}, expected ${e} (rtol ${rtol}, atol ${atol})`);
+  }
+}
+
+/** Deterministic pseudo-random values in [lo, hi) rounded to float32. */
+export function randomF32(n: number, seed: number, lo = -3, hi = 3): Float32Array {
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = lo + ((s >>> 0) / 4294967296) * (hi - lo);
+  }
+  return out;
+}
