@@ -156,7 +156,7 @@ export async function writeRunReport(
         xs.push(chunk[chunk.length - 1]!.step);
         ys.push(chunk.reduce((s, r) => s + r.loss, 0) / chunk.length);
       }
-      series.push({ name: "train (minibatch NLL)", x: xs, y: ys });
+      series.push({ name: "train NLL (batch)", x: xs, y: ys });
     }
     const evals = history.evals.filter((e) => e.valNll !== undefined);
     if (evals.length) series.push({ name: "validation NLL", x: evals.map((e) => e.step), y: evals.map((e) => e.valNll as number) });

@@ -76,7 +76,7 @@ interface Axes {
 function axes(frame: Frame, xr: [number, number], yr: [number, number], legend: readonly { name: string; color: string }[]): Axes {
   const W = frame.width ?? 720;
   const H = frame.height ?? 440;
-  const m = { l: 70, r: legend.length ? 150 : 20, t: frame.title ? 40 : 16, b: 52 };
+  const m = { l: 70, r: legend.length ? 190 : 20, t: frame.title ? 40 : 16, b: 52 };
   const plot = { x: m.l, y: m.t, w: W - m.l - m.r, h: H - m.t - m.b };
   const tx = (x: number) => (frame.logX ? Math.log10(x) : x);
   const [x0, x1] = frame.logX ? [Math.log10(Math.max(xr[0], 1e-300)), Math.log10(xr[1])] : xr;
@@ -107,7 +107,7 @@ function axes(frame: Frame, xr: [number, number], yr: [number, number], legend: 
     svg.push(`<g class="legend">`);
     legend.forEach((l, i) => {
       const y = plot.y + 10 + i * 18;
-      svg.push(`<rect x="${plot.x + plot.w + 12}" y="${y - 8}" width="14" height="10" fill="${l.color}"/>`);
+      svg.push(`<rect x="${plot.x + plot.w + 12}" y="${y - 8}" width="14" height="10" fill="${l.color}" stroke="#888" stroke-width="0.5"/>`);
       svg.push(`<text x="${plot.x + plot.w + 32}" y="${y + 1}">${escapeXml(l.name)}</text>`);
     });
     svg.push(`</g>`);
@@ -173,6 +173,16 @@ export interface Overlay {
   readonly color?: string;
 }
 
+function starPoints(cx: number, cy: number, r: number): string {
+  const pts: string[] = [];
+  for (let i = 0; i < 10; i++) {
+    const rad = i % 2 ? r * 0.45 : r;
+    const a = -Math.PI / 2 + (i * Math.PI) / 5;
+    pts.push(`${(cx + rad * Math.cos(a)).toFixed(2)},${(cy + rad * Math.sin(a)).toFixed(2)}`);
+  }
+  return pts.join(" ");
+}
+
 /** Viridis-like colour map on t in [0, 1]. */
 export function colormap(t: number): string {
   const stops = [
@@ -208,15 +218,17 @@ export function heatmapChart(frame: Frame, map: Heatmap, overlays: readonly Over
     }
   }
   svg.push(`</g>`);
+  const { plot } = a;
+  svg.push(`<defs><clipPath id="heat-area"><rect x="${plot.x}" y="${plot.y}" width="${plot.w}" height="${plot.h}"/></clipPath></defs>`);
   overlays.forEach((o, i) => {
     const c = legend[i]!.color;
-    svg.push(`<g class="series" data-name="${escapeXml(o.name)}" data-points="${o.x.length}">`);
+    svg.push(`<g class="series" data-name="${escapeXml(o.name)}" data-points="${o.x.length}" clip-path="url(#heat-area)">`);
     if (o.kind === "path") svg.push(`<polyline points="${polyline(o.x, o.y, px, py)}" fill="none" stroke="${c}" stroke-width="1.5"/>`);
     for (let j = 0; j < o.x.length; j++) {
       const X = px(o.x[j] as number);
       const Y = py(o.y[j] as number);
       if (!Number.isFinite(X) || !Number.isFinite(Y)) continue;
-      if (o.kind === "stars") svg.push(`<text x="${X.toFixed(2)}" y="${(Y + 6).toFixed(2)}" text-anchor="middle" font-size="20" fill="${c}" stroke="#000" stroke-width="0.6">&#9733;</text>`);
+      if (o.kind === "stars") svg.push(`<polygon points="${starPoints(X, Y, 10)}" fill="${c}" stroke="#000" stroke-width="0.8"/>`);
       else if (o.kind === "squares") svg.push(`<rect x="${(X - 4).toFixed(2)}" y="${(Y - 4).toFixed(2)}" width="8" height="8" fill="#fff" stroke="#000"/>`);
       else if (o.kind === "points") svg.push(`<circle cx="${X.toFixed(2)}" cy="${Y.toFixed(2)}" r="2" fill="${c}"/>`);
       else if (j === o.x.length - 1) svg.push(`<circle cx="${X.toFixed(2)}" cy="${Y.toFixed(2)}" r="4" fill="${c}" stroke="#000"/>`);

@@ -1,0 +1,180 @@
+/**
+ * The built CLI as a user runs it: a subprocess on dist/index.js.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { XMLValidator } from "fast-xml-parser";
+import { afterAll, describe, expect, it } from "vitest";
+
+const CLI = resolve(import.meta.dirname, "../dist/index.js");
+const FIX = resolve(import.meta.dirname, "fixtures");
+const work = mkdtempSync(join(tmpdir(), "ngem-cli-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function ngem(args: string[], cwd = work) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" }, timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function seriesOf(svgPath: string): string[] {
+  const svg = readFileSync(svgPath, "utf8");
+  expect(XMLValidator.validate(svg), svgPath).toBe(true);
+  return [...svg.matchAll(/<g class="series" data-name="([^"]*)"/g)].map((m) => m[1]!);
+}
+
+function dirHash(dir: string): string {
+  const h = createHash("sha256");
+  for (const f of readdirSync(dir).sort()) h.update(f).update(readFileSync(join(dir, f)));
+  return h.digest("hex");
+}
+
+describe("ngem train / eval / predict / sample on a tiny CSV", () => {
+  const out = join(work, "csv-run");
+  it("trains, writing checkpoint, metrics, summary and valid SVG/PNG plots", () => {
+    const r = ngem(["train", join(FIX, "tiny.csv"), "--x-cols", "x", "--y-cols", "y", "--k", "2", "--hidden", "16", "--steps", "40", "--out", out]);
+    expect(r.code, r.stderr).toBe(0);
+    for (const f of ["checkpoint.safetensors", "metrics.jsonl", "summary.json", "run.json", "loss.svg", "loss.png", "density.svg", "calibration.svg", "pit.svg"]) {
+      expect(existsSync(join(out, f)), f).toBe(true);
+    }
+    const lines = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines.length).toBeGreaterThanOrEqual(40);
+    expect(lines.at(-1).step).toBe(40);
+    const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"));
+    expect(Number.isFinite(summary.trainNll)).toBe(true);
+    expect(seriesOf(join(out, "loss.svg"))).toEqual(["train NLL (batch)", "validation NLL"]);
+    expect(seriesOf(join(out, "density.svg"))).toEqual(["data"]);
+    expect(seriesOf(join(out, "calibration.svg"))).toEqual(["ideal", "model"]);
+    expect(readFileSync(join(out, "loss.png")).subarray(1, 4).toString()).toBe("PNG");
+  });
+
+  it("eval prints NLL, RMSE and coverage (JSON)", () => {
+    const r = ngem(["eval", join(out, "checkpoint.safetensors"), join(FIX, "tiny.csv"), "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const ev = JSON.parse(r.stdout);
+    expect(ev.n).toBe(60);
+    expect(Number.isFinite(ev.nll)).toBe(true);
+    expect(ev.rmse).toBeGreaterThan(0);
+    expect(Object.keys(ev.coverage)).toEqual(["0.5", "0.8", "0.9", "0.95"]);
+  });
+
+  it("predict writes one CSV row per input with mean, mode and mixture parameters", () => {
+    const r = ngem(["predict", join(out, "checkpoint.safetensors"), join(FIX, "tiny.csv")]);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = r.stdout.trim().split("\n");
+    expect(rows[0]).toBe("mean_y,mode_y,pi_0,pi_1,mu_0_y,mu_1_y,sigma_0_y,sigma_1_y");
+    expect(rows).toHaveLength(61);
+    const cells = rows[1]!.split(",").map(Number);
+    expect(cells.every(Number.isFinite)).toBe(true);
+    expect(cells[2]! + cells[3]!).toBeCloseTo(1, 6);
+    const j = ngem(["predict", join(out, "checkpoint.safetensors"), join(FIX, "tiny.csv"), "--format", "json"]);
+    expect(JSON.parse(j.stdout)[0].sigma[0][0]).toBeGreaterThan(0);
+  });
+
+  it("sample draws n samples per x row, seeded", () => {
+    const a = ngem(["sample", join(out, "checkpoint.safetensors"), "--x", "0.5;-1", "-n", "7", "--seed", "3"]);
+    expect(a.code, a.stderr).toBe(0);
+    const rows = a.stdout.trim().split("\n");
+    expect(rows).toHaveLength(1 + 2 * 7);
+    const b = ngem(["sample", join(out, "checkpoint.safetensors"), "--x", "0.5;-1", "-n", "7", "--seed", "3"]);
+    expect(b.stdout).toBe(a.stdout);
+  });
+});
+
+describe("ngem train on a built-in task", () => {
+  it("two-gaussians GMM: density heatmap with true means and component-mean trajectories", () => {
+    const out = join(work, "tg");
+    const r = ngem(["train", "two-gaussians", "--steps", "300", "--optimizer", "sgd", "--lr", "0.05", "--out", out, "--no-png", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const done = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+    expect(done.event).toBe("done");
+    expect(seriesOf(join(out, "density.svg"))).toEqual(["data", "true means", "initial means", "component 1 mean", "component 2 mean"]);
+    expect(existsSync(join(out, "density.png"))).toBe(false);
+    const s = ngem(["sample", join(out, "checkpoint.safetensors"), "-n", "5", "--json"]);
+    expect(JSON.parse(s.stdout)[0].samples).toHaveLength(5);
+  });
+});
+
+describe("bad usage: exit code 2, one line naming the problem, nothing corrupted", () => {
+  const out = join(work, "guarded");
+  it("a good run to guard", () => {
+    expect(ngem(["train", "two-gaussians", "--steps", "20", "--out", out, "--no-plots"]).code).toBe(0);
+  });
+  const cases: [string, string[], RegExp][] = [
+    ["unknown backend", ["train", "two-gaussians", "--backend", "cuda"], /--backend: expected one of js, wasm, tfjs-cpu, tfjs-wasm, tfjs-gpu, got "cuda"/],
+    ["K = 0", ["train", "two-gaussians", "--k", "0"], /--k must be an integer >= 1/],
+    ["missing file", ["train", "nope.csv"], /data "nope.csv": no such file/],
+    ["unreadable CSV", ["train", join(FIX, "bad-cell.csv")], /bad-cell\.csv:3:\d+ .*"y".*expected a number/],
+    ["column that does not exist", ["train", join(FIX, "tiny.csv"), "--y-cols", "price"], /price/],
+    ["unknown flag", ["train", "two-gaussians", "--frobnicate"], /unknown option '--frobnicate'/],
+    ["bad lr", ["train", "two-gaussians", "--lr", "-1"], /--lr must be a positive finite number/],
+    ["epochs and steps", ["train", "two-gaussians", "--epochs", "2", "--steps", "3"], /exclusive/],
+    ["mdn on data without inputs", ["train", "two-gaussians", "--model", "mdn"], /needs input columns/],
+    ["unknown experiment", ["reproduce", "cifar"], /unknown experiment "cifar"/],
+    ["missing checkpoint", ["eval", "nope.safetensors", "two-gaussians"], /checkpoint "nope.safetensors": no such file/],
+  ];
+  for (const [name, args, pattern] of cases) {
+    it(name, () => {
+      const before = dirHash(out);
+      const r = ngem([...args, ...(args[0] === "train" ? ["--out", out] : [])]);
+      expect(r.code, r.stderr).toBe(2);
+      const firstLine = r.stderr.trim().split("\n")[0]!;
+      expect(firstLine).toMatch(pattern);
+      expect(firstLine.startsWith("ngem: ")).toBe(true);
+      expect(dirHash(out)).toBe(before);
+    });
+  }
+  it("a second run into an existing run directory is refused without --force", () => {
+    const before = dirHash(out);
+    const r = ngem(["train", "two-gaussians", "--steps", "20", "--out", out]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/already holds a run/);
+    expect(dirHash(out)).toBe(before);
+  });
+});
+
+describe("Ctrl-C and --resume", () => {
+  it("SIGINT saves a checkpoint and exits 130; --resume finishes the run", async () => {
+    const out = join(work, "interrupt");
+    const child = spawn(process.execPath, [CLI, "train", "inverse-sine", "--backend", "js", "--steps", "4000", "--hidden", "8", "--out", out, "--no-plots"], { cwd: work });
+    let err = "";
+    const code = await new Promise<number | null>((resolveExit) => {
+      child.stderr.on("data", (d: Buffer) => {
+        err += d.toString();
+        if (/step \d+\/4000/.test(err) && !child.killed) child.kill("SIGINT");
+      });
+      child.on("exit", (c) => resolveExit(c));
+    });
+    expect(code, err).toBe(130);
+    expect(err).toMatch(/checkpoint saved; continue with: ngem train --resume/);
+    expect(existsSync(join(out, "checkpoint.safetensors"))).toBe(true);
+    const steps = (JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as { steps: number }).steps;
+    expect(steps).toBeLessThan(4000);
+    const r = ngem(["train", "--resume", out, "--no-plots"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/done: completed, step 4000/);
+    const metrics = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { step: number });
+    expect(metrics.at(-1)!.step).toBe(4000);
+    const e = ngem(["eval", join(out, "checkpoint.safetensors"), "inverse-sine", "--json"]);
+    expect(e.code, e.stderr).toBe(0);
+  }, 120_000);
+});
+
+describe("help and backends", () => {
+  it("--help documents commands, examples and exit codes", () => {
+    const r = ngem(["train", "--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Examples:/);
+    expect(r.stdout).toMatch(/2 {4}usage error/);
+  });
+  it("backends lists js as loadable and says why tfjs-gpu is not", () => {
+    const r = ngem(["backends", "--json"]);
+    expect(r.code).toBe(0);
+    const rows = JSON.parse(r.stdout) as { name: string; ok: boolean; reason?: string }[];
+    expect(rows.find((b) => b.name === "js")?.ok).toBe(true);
+    const gpu = rows.find((b) => b.name === "tfjs-gpu")!;
+    if (!gpu.ok) expect(gpu.reason).toMatch(/tfjs-node-gpu/);
+  });
+});

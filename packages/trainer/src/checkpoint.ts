@@ -1,0 +1,142 @@
+/**
+ * Checkpoints: one safetensors file (see safetensors.ts and the README's
+ * "Checkpoint format") holding
+ * - tensors: the weights under their canonical names (`head.weight`, ...),
+ *   the optimizer state as `optim/<name>` (`optim/step`, `optim/head.weight/m`, ...),
+ *   the current epoch's row order as `trainer/perm`, and, with early stopping,
+ *   the best weights as `best/<name>`;
+ * - `__metadata__` (strings): `format` = "ngem-checkpoint", `version` = "1",
+ *   `config` (the resolved config, JSON), `spec` (the core ModelSpec, JSON),
+ *   `backend`, `trainer` (JSON: step, epoch, batchInEpoch, rng state,
+ *   early-stopping counters, data fingerprint, finished) and
+ *   `normalization` (JSON of number arrays, or "null").
+ * Written atomically through {@link TrainerIO.writeFileAtomic}.
+ */
+import { getBackend, validateSpec, type ModelSpec, type NamedTensors, type RngState } from "@ngem/core";
+import type { ResolvedConfig } from "./config.js";
+import { defaultIO, type TrainerIO } from "./io.js";
+import { makeSoap, TrainedModel, type TrainerState } from "./model-handle.js";
+import { CheckpointFormatError, decodeSafetensors, encodeSafetensors } from "./safetensors.js";
+import type { Normalization } from "./types.js";
+
+export const CHECKPOINT_FORMAT = "ngem-checkpoint";
+export const CHECKPOINT_VERSION = "1";
+
+type NormJson = { x?: { mean: number[]; std: number[] }; y?: { mean: number[]; std: number[] } } | null;
+
+function normToJson(n: TrainedModel["normalization"]): NormJson {
+  if (!n) return null;
+  const f = (v: Normalization | undefined) => (v ? { mean: [...v.mean], std: [...v.std] } : undefined);
+  const x = f(n.x);
+  const y = f(n.y);
+  return { ...(x ? { x } : {}), ...(y ? { y } : {}) };
+}
+function normFromJson(j: NormJson): TrainedModel["normalization"] {
+  if (!j) return undefined;
+  const f = (v: { mean: number[]; std: number[] } | undefined) => (v ? { mean: Float64Array.from(v.mean), std: Float64Array.from(v.std) } : undefined);
+  const x = f(j.x);
+  const y = f(j.y);
+  return { ...(x ? { x } : {}), ...(y ? { y } : {}) };
+}
+
+/** Serialises a model, its optimizer and trainer state into checkpoint bytes. */
+export async function encodeCheckpoint(model: TrainedModel): Promise<Uint8Array> {
+  const tensors: NamedTensors = { ...(await model.weights()) };
+  for (const [k, v] of Object.entries(await model.optimizerState())) tensors[`optim/${k}`] = v;
+  const s = model.state;
+  if (s.perm) tensors["trainer/perm"] = { shape: [s.perm.length], data: Float64Array.from(s.perm) };
+  if (s.bestWeights) for (const [k, v] of Object.entries(s.bestWeights)) tensors[`best/${k}`] = v;
+  const trainer = {
+    step: s.step,
+    epoch: s.epoch,
+    batchInEpoch: s.batchInEpoch,
+    rng: [...s.rng],
+    epochLossSum: s.epochLossSum,
+    epochLossCount: s.epochLossCount,
+    bestValNll: Number.isFinite(s.bestValNll) ? s.bestValNll : null,
+    bestStep: s.bestStep,
+    badEvals: s.badEvals,
+    dataFingerprint: s.dataFingerprint,
+    finished: s.finished,
+  };
+  return encodeSafetensors(tensors, {
+    format: CHECKPOINT_FORMAT,
+    version: CHECKPOINT_VERSION,
+    config: JSON.stringify(model.config),
+    spec: JSON.stringify(model.spec),
+    backend: model.backend,
+    trainer: JSON.stringify(trainer),
+    normalization: JSON.stringify(normToJson(model.normalization)),
+  });
+}
+
+export interface LoadOptions {
+  /** Run on this backend instead of the one recorded (weights are portable; bit-exact resume needs the same backend). */
+  readonly backend?: string;
+  readonly io?: TrainerIO;
+}
+
+/** Rebuilds a {@link TrainedModel} from checkpoint bytes. */
+export async function decodeCheckpoint(bytes: Uint8Array, opts: LoadOptions = {}): Promise<TrainedModel> {
+  const { tensors, metadata } = decodeSafetensors(bytes);
+  if (metadata.format !== CHECKPOINT_FORMAT) throw new CheckpointFormatError(`__metadata__.format: expected "${CHECKPOINT_FORMAT}", got ${String(metadata.format)}`);
+  if (metadata.version !== CHECKPOINT_VERSION) throw new CheckpointFormatError(`__metadata__.version: expected "${CHECKPOINT_VERSION}", got ${String(metadata.version)}`);
+  const parse = <T>(key: string): T => {
+    try {
+      return JSON.parse(metadata[key] ?? "") as T;
+    } catch {
+      throw new CheckpointFormatError(`__metadata__.${key}: missing or not JSON`);
+    }
+  };
+  const config = parse<ResolvedConfig>("config");
+  const spec = parse<ModelSpec>("spec");
+  validateSpec(spec);
+  const t = parse<{
+    step: number; epoch: number; batchInEpoch: number; rng: number[]; epochLossSum: number; epochLossCount: number;
+    bestValNll: number | null; bestStep: number; badEvals: number; dataFingerprint: string; finished: boolean;
+  }>("trainer");
+  const weights: NamedTensors = {};
+  const optim: NamedTensors = {};
+  const best: NamedTensors = {};
+  let perm: Uint32Array | null = null;
+  for (const [name, v] of Object.entries(tensors)) {
+    if (name.startsWith("optim/")) optim[name.slice(6)] = v;
+    else if (name.startsWith("best/")) best[name.slice(5)] = v;
+    else if (name === "trainer/perm") perm = Uint32Array.from(v.data);
+    else weights[name] = v;
+  }
+  const backendName = opts.backend ?? metadata.backend ?? config.backend;
+  const backend = await getBackend(backendName);
+  const backendModel = await backend.createModel(spec, weights);
+  const soap = makeSoap(config, spec);
+  if (soap) soap.setState(optim);
+  else await backendModel.setOptimizerState(optim);
+  const state: TrainerState = {
+    step: t.step,
+    epoch: t.epoch,
+    batchInEpoch: t.batchInEpoch,
+    perm,
+    rng: t.rng as unknown as RngState,
+    epochLossSum: t.epochLossSum,
+    epochLossCount: t.epochLossCount,
+    bestValNll: t.bestValNll ?? Infinity,
+    bestStep: t.bestStep,
+    badEvals: t.badEvals,
+    ...(Object.keys(best).length ? { bestWeights: best } : {}),
+    dataFingerprint: t.dataFingerprint,
+    finished: t.finished,
+  };
+  return new TrainedModel(config, spec, backendName, backendModel, state, normFromJson(parse<NormJson>("normalization")), soap);
+}
+
+/** Writes a checkpoint of `model` to `path` atomically (temp file + fsync + rename). */
+export async function save(model: TrainedModel, path: string, io?: TrainerIO): Promise<void> {
+  const bytes = await encodeCheckpoint(model);
+  await (io ?? (await defaultIO())).writeFileAtomic(path, bytes);
+}
+
+/** Loads a checkpoint file written by {@link save} (or by training with `checkpoint`). */
+export async function load(path: string, opts: LoadOptions = {}): Promise<TrainedModel> {
+  const bytes = await (opts.io ?? (await defaultIO())).readFile(path);
+  return decodeCheckpoint(bytes, opts);
+}

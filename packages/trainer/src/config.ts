@@ -1,0 +1,209 @@
+/**
+ * Validation and defaults of {@link TrainConfig}. Every error names the field
+ * at fault and what was expected.
+ */
+import { ACTIVATIONS, DEFAULT_PI_FLOOR, NgemError, VARIANTS, type FisherCoords, type ModelSpec, type Variant } from "@ngem/core";
+import type { EarlyStoppingConfig, ModelConfig, OptimizerConfig, ScheduleConfig, TrainConfig, TrainData } from "./types.js";
+
+/** A configuration field is missing or out of range. */
+export class ConfigError extends NgemError {
+  override readonly name = "ConfigError";
+  constructor(
+    /** Dotted path of the field, e.g. `"optimizer.lr"`. */
+    readonly field: string,
+    message: string,
+  ) {
+    super(`config.${field}: ${message}`);
+  }
+}
+
+/** A config with every default filled in (what checkpoints store). */
+export interface ResolvedConfig {
+  readonly model: Required<Pick<ModelConfig, "kind" | "k">> & {
+    readonly hidden: readonly number[];
+    readonly activation: "gelu" | "tanh" | "relu";
+    readonly layerNorm: boolean;
+  };
+  readonly objective: Variant;
+  readonly fisherCoords: FisherCoords;
+  readonly piFloor: number;
+  readonly optimizer: OptimizerConfig;
+  readonly schedule: Required<ScheduleConfig>;
+  readonly batchSize: number;
+  readonly epochs?: number;
+  readonly steps?: number;
+  readonly seed: number;
+  readonly shuffle: boolean;
+  readonly validationSplit: number;
+  readonly evalEvery?: number;
+  readonly evalTrain: boolean;
+  readonly earlyStopping?: Required<EarlyStoppingConfig>;
+  readonly nonFinite: "stop" | "skip";
+  readonly backend: string;
+  readonly metricsFile?: string;
+  readonly logEvery: number;
+  readonly checkpoint?: { readonly path: string; readonly every?: number; readonly atEnd: boolean };
+}
+
+const OPT_TYPES = ["sgd", "adam", "rmsprop", "soap"] as const;
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+function int(field: string, v: unknown, min: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min) throw new ConfigError(field, `expected an integer >= ${min}, got ${String(v)}`);
+  return v;
+}
+function num(field: string, v: unknown, lo: number, hi: number, loOpen = false, hiOpen = false): number {
+  const ok = typeof v === "number" && Number.isFinite(v) && (loOpen ? v > lo : v >= lo) && (hiOpen ? v < hi : v <= hi);
+  if (!ok) throw new ConfigError(field, `expected a number in ${loOpen ? "(" : "["}${lo}, ${hi}${hiOpen ? ")" : "]"}, got ${String(v)}`);
+  return v as number;
+}
+function optNum(field: string, v: unknown, lo: number, hi: number, loOpen = false, hiOpen = false): void {
+  if (v !== undefined) num(field, v, lo, hi, loOpen, hiOpen);
+}
+function bool(field: string, v: unknown, dflt: boolean): boolean {
+  if (v === undefined) return dflt;
+  if (typeof v !== "boolean") throw new ConfigError(field, `expected a boolean, got ${String(v)}`);
+  return v;
+}
+function str(field: string, v: unknown): string {
+  if (typeof v !== "string" || v.length === 0) throw new ConfigError(field, `expected a non-empty string, got ${String(v)}`);
+  return v;
+}
+
+function resolveOptimizer(o: unknown): OptimizerConfig {
+  if (o === undefined) return { type: "adam", lr: 1e-3 };
+  if (!isObj(o)) throw new ConfigError("optimizer", "expected an object like { type: \"adam\", lr: 1e-3 }");
+  if (!OPT_TYPES.includes(o.type as (typeof OPT_TYPES)[number])) {
+    throw new ConfigError("optimizer.type", `expected one of ${OPT_TYPES.join(" | ")}, got ${String(o.type)}`);
+  }
+  num("optimizer.lr", o.lr, 0, Infinity, true, true);
+  if (o.clipNorm !== undefined) num("optimizer.clipNorm", o.clipNorm, 0, Infinity, true, true);
+  optNum("optimizer.weightDecay", o.weightDecay, 0, Infinity, false, true);
+  optNum("optimizer.momentum", o.momentum, 0, 1, false, true);
+  optNum("optimizer.beta1", o.beta1, 0, 1, false, true);
+  optNum("optimizer.beta2", o.beta2, 0, 1, false, true);
+  optNum("optimizer.alpha", o.alpha, 0, 1, false, true);
+  optNum("optimizer.eps", o.eps, 0, Infinity, true, true);
+  if (o.nesterov !== undefined) bool("optimizer.nesterov", o.nesterov, false);
+  if (o.precondFrequency !== undefined) int("optimizer.precondFrequency", o.precondFrequency, 1);
+  if (o.maxPrecondDim !== undefined) int("optimizer.maxPrecondDim", o.maxPrecondDim, 1);
+  return { ...(o as OptimizerConfig) };
+}
+
+/**
+ * Validates `config` (and, when given, its fit to `data`) and fills defaults.
+ * Throws {@link ConfigError} naming the bad field.
+ */
+export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedConfig {
+  if (!isObj(config)) throw new ConfigError("(root)", "expected a TrainConfig object");
+  const c = config as unknown as Record<string, unknown>;
+  const m = c.model;
+  if (!isObj(m)) throw new ConfigError("model", 'expected { kind: "gmm" | "mdn", k, ... }');
+  if (m.kind !== "gmm" && m.kind !== "mdn") throw new ConfigError("model.kind", `expected "gmm" | "mdn", got ${String(m.kind)}`);
+  const k = int("model.k", m.k, 1);
+  let hidden: number[] = [];
+  let activation: "gelu" | "tanh" | "relu" = "gelu";
+  let layerNorm = false;
+  if (m.kind === "mdn") {
+    const h = m.hidden ?? [128, 128];
+    if (!Array.isArray(h)) throw new ConfigError("model.hidden", `expected an array of layer widths, got ${String(h)}`);
+    hidden = h.map((w: unknown, i: number) => int(`model.hidden[${i}]`, w, 1));
+    activation = (m.activation ?? "gelu") as typeof activation;
+    if (!ACTIVATIONS.includes(activation)) throw new ConfigError("model.activation", `expected one of ${ACTIVATIONS.join(" | ")}, got ${String(m.activation)}`);
+    layerNorm = bool("model.layerNorm", m.layerNorm, true);
+  }
+  const objective = (c.objective ?? "ngem") as Variant;
+  if (!VARIANTS.includes(objective)) throw new ConfigError("objective", `expected one of ${VARIANTS.join(" | ")}, got ${String(c.objective)}`);
+  const fisherCoords = (c.fisherCoords ?? "log-sigma") as FisherCoords;
+  if (fisherCoords !== "log-sigma" && fisherCoords !== "sigma") throw new ConfigError("fisherCoords", `expected "log-sigma" | "sigma", got ${String(c.fisherCoords)}`);
+  const piFloor = c.piFloor === undefined ? DEFAULT_PI_FLOOR : num("piFloor", c.piFloor, 0, 1, true);
+  const optimizer = resolveOptimizer(c.optimizer);
+
+  const s = c.schedule ?? { type: "constant" };
+  if (!isObj(s)) throw new ConfigError("schedule", 'expected { type: "constant" | "cosine" | "linear", warmupSteps?, minLrFactor? }');
+  if (s.type !== "constant" && s.type !== "cosine" && s.type !== "linear") {
+    throw new ConfigError("schedule.type", `expected "constant" | "cosine" | "linear", got ${String(s.type)}`);
+  }
+  const schedule: Required<ScheduleConfig> = {
+    type: s.type,
+    warmupSteps: s.warmupSteps === undefined ? 0 : int("schedule.warmupSteps", s.warmupSteps, 0),
+    minLrFactor: s.minLrFactor === undefined ? 0 : num("schedule.minLrFactor", s.minLrFactor, 0, 1),
+  };
+
+  const batchSize = c.batchSize === undefined ? 32 : int("batchSize", c.batchSize, 1);
+  if (c.epochs !== undefined && c.steps !== undefined) throw new ConfigError("steps", "set either epochs or steps, not both");
+  const steps = c.steps === undefined ? undefined : int("steps", c.steps, 1);
+  const epochs = steps !== undefined ? undefined : c.epochs === undefined ? 10 : int("epochs", c.epochs, 1);
+  const seed = c.seed === undefined ? 0 : int("seed", c.seed, 0);
+  const shuffle = bool("shuffle", c.shuffle, true);
+  const validationSplit = c.validationSplit === undefined ? 0 : num("validationSplit", c.validationSplit, 0, 1, false, true);
+  const evalEvery = c.evalEvery === undefined ? undefined : int("evalEvery", c.evalEvery, 1);
+  const evalTrain = bool("evalTrain", c.evalTrain, false);
+  let earlyStopping: Required<EarlyStoppingConfig> | undefined;
+  if (c.earlyStopping !== undefined) {
+    const e = c.earlyStopping;
+    if (!isObj(e)) throw new ConfigError("earlyStopping", "expected { patience, minDelta?, restoreBest? }");
+    earlyStopping = {
+      patience: int("earlyStopping.patience", e.patience, 1),
+      minDelta: e.minDelta === undefined ? 0 : num("earlyStopping.minDelta", e.minDelta, 0, Infinity, false, true),
+      restoreBest: bool("earlyStopping.restoreBest", e.restoreBest, true),
+    };
+    if (validationSplit === 0) throw new ConfigError("earlyStopping", "needs a validation set: set validationSplit > 0");
+  }
+  const nonFinite = c.nonFinite ?? "stop";
+  if (nonFinite !== "stop" && nonFinite !== "skip") throw new ConfigError("nonFinite", `expected "stop" | "skip", got ${String(c.nonFinite)}`);
+  const backend = c.backend === undefined ? "js" : str("backend", c.backend);
+  const metricsFile = c.metricsFile === undefined ? undefined : str("metricsFile", c.metricsFile);
+  const logEvery = c.logEvery === undefined ? 1 : int("logEvery", c.logEvery, 1);
+  let checkpoint: ResolvedConfig["checkpoint"];
+  if (c.checkpoint !== undefined) {
+    const ck = c.checkpoint;
+    if (!isObj(ck)) throw new ConfigError("checkpoint", "expected { path, every?, atEnd? }");
+    checkpoint = {
+      path: str("checkpoint.path", ck.path),
+      ...(ck.every === undefined ? {} : { every: int("checkpoint.every", ck.every, 1) }),
+      atEnd: bool("checkpoint.atEnd", ck.atEnd, true),
+    };
+  }
+  const resolved: ResolvedConfig = {
+    model: { kind: m.kind, k, hidden, activation, layerNorm },
+    objective,
+    fisherCoords,
+    piFloor,
+    optimizer,
+    schedule,
+    batchSize,
+    ...(epochs === undefined ? {} : { epochs }),
+    ...(steps === undefined ? {} : { steps }),
+    seed,
+    shuffle,
+    validationSplit,
+    ...(evalEvery === undefined ? {} : { evalEvery }),
+    evalTrain,
+    ...(earlyStopping ? { earlyStopping } : {}),
+    nonFinite,
+    backend,
+    ...(metricsFile === undefined ? {} : { metricsFile }),
+    logEvery,
+    ...(checkpoint ? { checkpoint } : {}),
+  };
+  if (data) specFor(resolved, data);
+  return resolved;
+}
+
+/** The core ModelSpec of a resolved config for `data` (D = yDim, inputDim = xDim). */
+export function specFor(config: ResolvedConfig, data: Pick<TrainData, "xDim" | "yDim">): ModelSpec {
+  if (config.model.kind === "gmm") return { kind: "gmm", k: config.model.k, d: data.yDim };
+  if (data.xDim < 1) throw new ConfigError("model.kind", `an MDN needs inputs (data.xDim >= 1), got xDim = ${data.xDim}; use { kind: "gmm" } for unconditional data`);
+  return {
+    kind: "mdn",
+    inputDim: data.xDim,
+    hidden: config.model.hidden,
+    activation: config.model.activation,
+    layerNorm: config.model.layerNorm,
+    k: config.model.k,
+    d: data.yDim,
+  };
+}

@@ -1,0 +1,190 @@
+/**
+ * Evaluation: mean NLL, RMSE of the mixture mean, calibration of the 1-D
+ * marginals (PIT histogram and central-interval coverage) and mode recovery.
+ *
+ * Calibration: for each row and dimension d, PIT u = F_d(y_d), with F_d the
+ * marginal mixture CDF sum_k pi_k Phi((y - mu_kd) / sigma_kd), Phi(z) =
+ * erfc(-z / sqrt 2) / 2 (core's special.ts). A calibrated model gives u ~ U(0, 1).
+ * The central interval of level a is [F^-1((1-a)/2), F^-1((1+a)/2)], so
+ * y is inside it exactly when (1-a)/2 <= u <= (1+a)/2: coverage is read off
+ * the PIT values without inverting F.
+ */
+import { erfc, logProb, mixtureMean, ShapeError, softmax, type MixtureParams } from "@ngem/core";
+import { gatherBatch } from "./data.js";
+import { minCostAssignment } from "./hungarian.js";
+import type { TrainedModel } from "./model-handle.js";
+import type { TrainData } from "./types.js";
+
+export interface EvaluateOptions {
+  /** Central-interval levels (default [0.5, 0.8, 0.9, 0.95]). */
+  readonly levels?: readonly number[];
+  /** PIT histogram bins (default 10). */
+  readonly pitBins?: number;
+  /** Rows per predict call (default 2048). */
+  readonly chunk?: number;
+}
+
+export interface Calibration {
+  readonly levels: readonly number[];
+  /** Observed coverage per level, pooled over dimensions. */
+  readonly coverage: number[];
+  /** [dim][level] */
+  readonly coverageByDim: number[][];
+  /** Mean |coverage - level| over levels (pooled). */
+  readonly coverageError: number;
+  /** PIT histogram counts, pooled over dimensions (bins over [0, 1]). */
+  readonly pitCounts: number[];
+  /** [dim][bin] */
+  readonly pitCountsByDim: number[][];
+}
+
+export interface Evaluation {
+  readonly n: number;
+  /** Mean NLL in the space the model was trained in. */
+  readonly nll: number;
+  /** Mean NLL in original y units (nll + sum_d log std_d), when y was normalised. */
+  readonly nllOriginal?: number;
+  /** RMSE of the mixture mean against y, over all rows and dimensions (training space). */
+  readonly rmse: number;
+  /** RMSE in original y units (per-dimension std applied), when y was normalised. */
+  readonly rmseOriginal?: number;
+  readonly calibration: Calibration;
+}
+
+/** Standard normal CDF, accurate in both tails. */
+export function normalCdf(z: number): number {
+  return 0.5 * erfc(-z * Math.SQRT1_2);
+}
+
+/** PIT values u[n, d] = F_d(y[n, d]) of each row's marginal mixture. */
+export function pitValues(m: MixtureParams, y: ArrayLike<number>): Float64Array {
+  const { n: N, k: K, d: D } = m;
+  if (y.length !== N * D) throw new ShapeError("y", `expected shape [N, D] = [${N}, ${D}] (length ${N * D}), got length ${y.length}`);
+  const pi = softmax(m.logits, N, K);
+  const out = new Float64Array(N * D);
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      let f = 0;
+      for (let k = 0; k < K; k++) {
+        const i = (n * K + k) * D + d;
+        f += pi[n * K + k] * normalCdf((y[n * D + d] - m.mu[i]) * Math.exp(-m.logSigma[i]));
+      }
+      out[n * D + d] = Math.min(1, Math.max(0, f));
+    }
+  }
+  return out;
+}
+
+/** Evaluates a model on a data set (in the space it was trained in). */
+export async function evaluate(model: TrainedModel, data: TrainData, opts: EvaluateOptions = {}): Promise<Evaluation> {
+  const levels = opts.levels ?? [0.5, 0.8, 0.9, 0.95];
+  levels.forEach((a, i) => {
+    if (!(a > 0 && a < 1)) throw new ShapeError(`opts.levels[${i}]`, `expected a number in (0, 1), got ${a}`);
+  });
+  const bins = opts.pitBins ?? 10;
+  if (!Number.isInteger(bins) || bins < 1) throw new ShapeError("opts.pitBins", `expected an integer >= 1, got ${bins}`);
+  const chunk = opts.chunk ?? 2048;
+  if (data.yDim !== model.spec.d) throw new ShapeError("data.yDim", `expected ${model.spec.d} (the model's D), got ${data.yDim}`);
+  if (model.spec.kind === "mdn" && data.xDim !== model.spec.inputDim) throw new ShapeError("data.xDim", `expected ${model.spec.inputDim} (the model's inputDim), got ${data.xDim}`);
+  const D = data.yDim;
+  const rows = Uint32Array.from({ length: data.n }, (_, i) => i);
+  let nllSum = 0;
+  let se = 0;
+  const seDim = new Float64Array(D);
+  const covered = Array.from({ length: D }, () => new Float64Array(levels.length));
+  const pit = Array.from({ length: D }, () => new Array<number>(bins).fill(0));
+  for (let s = 0; s < data.n; s += chunk) {
+    const b = gatherBatch(data, rows, s, Math.min(data.n, s + chunk));
+    const m = await model.backendModel.predict(b.x, b.n);
+    const lp = logProb(m, b.y);
+    for (let i = 0; i < b.n; i++) nllSum -= lp[i];
+    const mean = mixtureMean(m);
+    for (let i = 0; i < mean.length; i++) {
+      const e = mean[i] - b.y[i];
+      se += e * e;
+      seDim[i % D] += e * e;
+    }
+    const u = pitValues(m, b.y);
+    for (let i = 0; i < u.length; i++) {
+      const d = i % D;
+      pit[d][Math.min(bins - 1, Math.floor(u[i] * bins))] += 1;
+      levels.forEach((a, j) => {
+        if (u[i] >= (1 - a) / 2 && u[i] <= (1 + a) / 2) covered[d][j] += 1;
+      });
+    }
+  }
+  const nll = nllSum / data.n;
+  const coverageByDim = covered.map((c) => [...c].map((v) => v / data.n));
+  const coverage = levels.map((_, j) => coverageByDim.reduce((s, c) => s + c[j], 0) / D);
+  const ny = data.normalization?.y;
+  let nllOriginal: number | undefined;
+  let rmseOriginal: number | undefined;
+  if (ny) {
+    let logStd = 0;
+    let seo = 0;
+    for (let d = 0; d < D; d++) {
+      logStd += Math.log(ny.std[d]);
+      seo += seDim[d] * ny.std[d] * ny.std[d];
+    }
+    nllOriginal = nll + logStd;
+    rmseOriginal = Math.sqrt(seo / (data.n * D));
+  }
+  return {
+    n: data.n,
+    nll,
+    ...(nllOriginal === undefined ? {} : { nllOriginal }),
+    rmse: Math.sqrt(se / (data.n * D)),
+    ...(rmseOriginal === undefined ? {} : { rmseOriginal }),
+    calibration: {
+      levels: [...levels],
+      coverage,
+      coverageByDim,
+      coverageError: levels.reduce((s, a, j) => s + Math.abs(coverage[j] - a), 0) / levels.length,
+      pitCounts: Array.from({ length: bins }, (_, i) => pit.reduce((s, p) => s + p[i], 0)),
+      pitCountsByDim: pit,
+    },
+  };
+}
+
+export interface ModeRecovery {
+  /** For each true mode: the matched component and the Euclidean distance. */
+  readonly matches: { trueMode: number; component: number; distance: number }[];
+  readonly maxDistance: number;
+  readonly meanDistance: number;
+}
+
+/**
+ * Distance from learned component means to the true modes with an optimal
+ * one-to-one matching (Hungarian algorithm, minimising the summed Euclidean
+ * distance). `means` [K, D], `trueModes` [M, D]; with M > K, the unmatched
+ * true modes get distance Infinity.
+ */
+export function modeRecovery(means: ArrayLike<number>, k: number, trueModes: ArrayLike<number>, m: number, d: number): ModeRecovery {
+  if (means.length !== k * d) throw new ShapeError("means", `expected shape [K, D] = [${k}, ${d}], got length ${means.length}`);
+  if (trueModes.length !== m * d) throw new ShapeError("trueModes", `expected shape [M, D] = [${m}, ${d}], got length ${trueModes.length}`);
+  const r = Math.min(m, k);
+  const c = Math.max(m, k);
+  const cost = new Float64Array(r * c);
+  const dist = (t: number, j: number): number => {
+    let s = 0;
+    for (let q = 0; q < d; q++) s += (trueModes[t * d + q] - means[j * d + q]) ** 2;
+    return Math.sqrt(s);
+  };
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) cost[i * c + j] = m <= k ? dist(i, j) : dist(j, i);
+  const a = minCostAssignment(cost, r, c);
+  const matches: ModeRecovery["matches"] = [];
+  if (m <= k) for (let t = 0; t < m; t++) matches.push({ trueMode: t, component: a[t], distance: dist(t, a[t]) });
+  else {
+    const byTrue = new Int32Array(m).fill(-1);
+    for (let j = 0; j < k; j++) byTrue[a[j]] = j;
+    for (let t = 0; t < m; t++) matches.push({ trueMode: t, component: byTrue[t], distance: byTrue[t] < 0 ? Infinity : dist(t, byTrue[t]) });
+  }
+  const ds = matches.map((x) => x.distance);
+  return { matches, maxDistance: Math.max(...ds), meanDistance: ds.reduce((s, v) => s + v, 0) / ds.length };
+}
+
+/** The component means [K, D] of a free GMM (or of an MDN at one input row x). */
+export async function componentMeans(model: TrainedModel, x?: Float64Array): Promise<Float64Array> {
+  const m = await model.backendModel.predict(model.spec.kind === "mdn" ? x : undefined, 1);
+  return Float64Array.from(m.mu.subarray(0, m.k * m.d));
+}

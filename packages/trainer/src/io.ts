@@ -1,0 +1,23 @@
+/**
+ * File access used by the trainer (checkpoints, metrics). The default is the
+ * Node implementation in node-io.ts, loaded on first use by a dynamic import,
+ * so the rest of the package has no static Node dependency and bundles for
+ * browsers; a browser user passes their own {@link TrainerIO}.
+ */
+export interface TrainerIO {
+  /** Writes `bytes` to `path` so a crash leaves either the old file or the new one, never a partial one. */
+  writeFileAtomic(path: string, bytes: Uint8Array): Promise<void>;
+  readFile(path: string): Promise<Uint8Array>;
+  /** Appends text (creating the file). */
+  appendText(path: string, text: string): Promise<void>;
+  /** Truncates/creates a text file. */
+  writeText(path: string, text: string): Promise<void>;
+}
+
+let nodeIo: Promise<TrainerIO> | undefined;
+
+/** The Node file-system implementation (temp file + fsync + rename). */
+export function defaultIO(): Promise<TrainerIO> {
+  nodeIo ??= import("./node-io.js").then((m) => m.nodeIO);
+  return nodeIo;
+}

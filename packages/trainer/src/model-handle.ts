@@ -1,0 +1,81 @@
+/** The handle of a trained (or loaded) model and its resumable training state. */
+import { paramShapes, type BackendModel, type ModelSpec, type NamedTensors, type RngState } from "@ngem/core";
+import type { ResolvedConfig } from "./config.js";
+import { Soap } from "./soap.js";
+import type { Normalization } from "./types.js";
+
+/** Everything, besides weights and optimizer moments, needed to continue a run exactly. */
+export interface TrainerState {
+  /** Optimizer steps taken (0-based index of the next step). */
+  step: number;
+  /** Completed epochs. */
+  epoch: number;
+  /** Minibatches of the current epoch already taken. */
+  batchInEpoch: number;
+  /** The current epoch's row order (indices into the training rows), or null before the first epoch. */
+  perm: Uint32Array | null;
+  /** Shuffling stream state. */
+  rng: RngState;
+  epochLossSum: number;
+  epochLossCount: number;
+  bestValNll: number;
+  bestStep: number;
+  /** Evaluations since the last improvement (early stopping). */
+  badEvals: number;
+  /** Weights at the best validation NLL (only with earlyStopping.restoreBest). */
+  bestWeights?: NamedTensors;
+  /** Fingerprint of the full data set the run was trained on. */
+  dataFingerprint: string;
+  /** Set when the run finished (completed, early stopping or non-finite stop). */
+  finished: boolean;
+}
+
+/**
+ * A model with its config, backend, normalisation and training state. Use it
+ * with `predict`, `sample`, `evaluate`, `save`, `resume`; `backendModel` gives
+ * direct access to the backend's model.
+ */
+export class TrainedModel {
+  constructor(
+    readonly config: ResolvedConfig,
+    readonly spec: ModelSpec,
+    /** Backend name it runs on. */
+    readonly backend: string,
+    readonly backendModel: BackendModel,
+    readonly state: TrainerState,
+    readonly normalization: { readonly x?: Normalization; readonly y?: Normalization } | undefined,
+    /** The trainer-side optimizer (SOAP), when the config uses one. */
+    readonly soap: Soap | undefined,
+  ) {}
+
+  /** Current weights (a copy), by canonical parameter name. */
+  weights(): Promise<NamedTensors> {
+    return this.backendModel.getWeights();
+  }
+
+  /** Optimizer state (backend's or SOAP's). */
+  async optimizerState(): Promise<NamedTensors> {
+    return this.soap ? this.soap.getState() : this.backendModel.getOptimizerState();
+  }
+
+  /** Frees the backend model. */
+  dispose(): void {
+    this.backendModel.dispose();
+  }
+}
+
+/** Creates the trainer-side optimizer for a config, if it needs one. */
+export function makeSoap(config: ResolvedConfig, spec: ModelSpec): Soap | undefined {
+  const o = config.optimizer;
+  if (o.type !== "soap") return undefined;
+  const shapes: Record<string, number[]> = {};
+  for (const [name, shape] of paramShapes(spec)) shapes[name] = shape;
+  return new Soap(shapes, {
+    ...(o.beta1 === undefined ? {} : { beta1: o.beta1 }),
+    ...(o.beta2 === undefined ? {} : { beta2: o.beta2 }),
+    ...(o.eps === undefined ? {} : { eps: o.eps }),
+    ...(o.weightDecay === undefined ? {} : { weightDecay: o.weightDecay }),
+    ...(o.precondFrequency === undefined ? {} : { precondFrequency: o.precondFrequency }),
+    ...(o.maxPrecondDim === undefined ? {} : { maxPrecondDim: o.maxPrecondDim }),
+  });
+}

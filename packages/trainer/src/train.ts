@@ -1,0 +1,308 @@
+/**
+ * The training loop, written once for every backend: seeded split and
+ * shuffling, minibatches, schedules, the optimizer step (in the backend, or
+ * SOAP in the trainer), NaN/Inf guard, evaluation, early stopping, events,
+ * JSON-lines metrics and atomic checkpoints; `resume` continues exactly.
+ */
+import {
+  clipFactor,
+  getBackend,
+  globalNorm,
+  initWeights,
+  NonFiniteError,
+  Rng,
+  type Batch,
+  type HeadOptions,
+  type NamedTensors,
+  type OptimizerSpec,
+  type StepResult,
+} from "@ngem/core";
+import { encodeCheckpoint, load } from "./checkpoint.js";
+import { ConfigError, specFor, validateConfig, type ResolvedConfig } from "./config.js";
+import { DataMismatchError, dataFingerprint, deriveSeed, gatherBatch, subset, validateData } from "./data.js";
+import { defaultIO, type TrainerIO } from "./io.js";
+import { makeSoap, TrainedModel, type TrainerState } from "./model-handle.js";
+import { datasetNll } from "./predict.js";
+import { scheduledLr } from "./schedule.js";
+import type { EpochRecord, EvalRecord, History, StepRecord, TrainConfig, TrainData } from "./types.js";
+
+/** Callbacks and run controls (not part of the config, not stored in checkpoints). */
+export interface TrainOptions {
+  onStep?: (record: StepRecord, model: TrainedModel) => void | Promise<void>;
+  onEpoch?: (record: EpochRecord, model: TrainedModel) => void | Promise<void>;
+  onEval?: (record: EvalRecord, model: TrainedModel) => void | Promise<void>;
+  /** Abort to stop after the current step (stopReason "aborted"). */
+  signal?: AbortSignal;
+  /** Stop (and checkpoint, when configured) once this many total steps are done, without changing the schedule. */
+  stopAtStep?: number;
+  /** File access for metrics and checkpoints (default: Node fs, loaded lazily). */
+  io?: TrainerIO;
+  /** Keep every step in `history.steps` (default true; eval steps are always kept). */
+  recordSteps?: boolean;
+}
+
+export interface TrainResult {
+  model: TrainedModel;
+  history: History;
+}
+
+/** The split of a data set that a config implies (deterministic in config.seed). */
+export function splitData(config: ResolvedConfig, data: TrainData): { train: TrainData; val?: TrainData } {
+  if (config.validationSplit === 0) return { train: data };
+  const nVal = Math.round(data.n * config.validationSplit);
+  if (nVal < 1 || nVal >= data.n) {
+    throw new ConfigError("validationSplit", `${config.validationSplit} of ${data.n} rows leaves ${nVal} validation and ${data.n - nVal} training rows; both must be >= 1`);
+  }
+  const perm = new Rng(deriveSeed(config.seed, 1)).shuffle(Uint32Array.from({ length: data.n }, (_, i) => i));
+  const val = perm.slice(0, nVal).sort();
+  const train = perm.slice(nVal).sort();
+  return { train: subset(data, train), val: subset(data, val) };
+}
+
+/** Total optimizer steps of a config on `nTrain` training rows. */
+export function totalSteps(config: ResolvedConfig, nTrain: number): number {
+  if (config.steps !== undefined) return config.steps;
+  return (config.epochs ?? 1) * Math.ceil(nTrain / Math.min(config.batchSize, nTrain));
+}
+
+/**
+ * Trains a model from scratch. The backend comes from core's registry by
+ * name (`config.backend`, default "js"); a backend that cannot load throws
+ * BackendUnavailableError. Initial weights: core's `initWeights(spec, config.seed)`.
+ */
+export async function train(config: TrainConfig, data: TrainData, opts: TrainOptions = {}): Promise<TrainResult> {
+  validateData(data);
+  const resolved = validateConfig(config, data);
+  const spec = specFor(resolved, data);
+  const backend = await getBackend(resolved.backend);
+  const backendModel = await backend.createModel(spec, initWeights(spec, resolved.seed));
+  const state: TrainerState = {
+    step: 0,
+    epoch: 0,
+    batchInEpoch: 0,
+    perm: null,
+    rng: new Rng(deriveSeed(resolved.seed, 2)).getState(),
+    epochLossSum: 0,
+    epochLossCount: 0,
+    bestValNll: Infinity,
+    bestStep: -1,
+    badEvals: 0,
+    dataFingerprint: dataFingerprint(data),
+    finished: false,
+  };
+  const model = new TrainedModel(resolved, spec, resolved.backend, backendModel, state, data.normalization, makeSoap(resolved, spec));
+  if (resolved.metricsFile) await (opts.io ?? (await defaultIO())).writeText(resolved.metricsFile, "");
+  return runLoop(model, data, opts);
+}
+
+export interface ResumeOptions extends TrainOptions {
+  /** Replace the total steps (changes a decaying schedule's shape). */
+  steps?: number;
+  /** Replace the total epochs. */
+  epochs?: number;
+  /** Backend to load a checkpoint path on (default: the recorded one). */
+  backend?: string;
+}
+
+/**
+ * Continues a run from a checkpoint file or a {@link TrainedModel} on the same
+ * data, up to the config's total steps (or `steps`/`epochs` given here). On
+ * the same backend, N steps straight and N/2 + save + load + N/2 give
+ * bit-identical weights.
+ */
+export async function resume(source: TrainedModel | string, data: TrainData, opts: ResumeOptions = {}): Promise<TrainResult> {
+  validateData(data);
+  let model =
+    typeof source === "string" ? await load(source, { ...(opts.io ? { io: opts.io } : {}), ...(opts.backend ? { backend: opts.backend } : {}) }) : source;
+  const fp = dataFingerprint(data);
+  if (fp !== model.state.dataFingerprint) {
+    throw new DataMismatchError(`data: fingerprint ${fp} differs from the checkpoint's ${model.state.dataFingerprint}; resume needs the data the run was trained on`);
+  }
+  if (opts.steps !== undefined || opts.epochs !== undefined) {
+    const { steps: _s, epochs: _e, ...rest } = model.config;
+    const cfg = validateConfig({ ...rest, ...(opts.steps !== undefined ? { steps: opts.steps } : { epochs: opts.epochs }) } as TrainConfig, data);
+    model = new TrainedModel(cfg, model.spec, model.backend, model.backendModel, model.state, model.normalization, model.soap);
+  }
+  return runLoop(model, data, opts);
+}
+
+async function optimizerStep(model: TrainedModel, batch: Batch, head: HeadOptions, lr: number): Promise<StepResult> {
+  const o = model.config.optimizer;
+  if (o.type !== "soap") return model.backendModel.step(batch, head, { ...o, lr } as OptimizerSpec);
+  const soap = model.soap;
+  if (!soap) throw new ConfigError("optimizer.type", "soap state missing from the model handle");
+  let loss: number;
+  let grads: NamedTensors;
+  try {
+    ({ loss, grads } = await model.backendModel.gradients(batch, head));
+  } catch (err) {
+    if (err instanceof NonFiniteError) return { loss: NaN, gradNorm: NaN, nonFinite: err.tensor };
+    throw err;
+  }
+  if (!Number.isFinite(loss)) return { loss, gradNorm: NaN, nonFinite: "loss" };
+  const g: Record<string, Float64Array> = {};
+  for (const [k, v] of Object.entries(grads)) g[k] = Float64Array.from(v.data);
+  const gradNorm = globalNorm(g);
+  if (!Number.isFinite(gradNorm)) {
+    const bad = Object.entries(g).find(([, a]) => a.some((v) => !Number.isFinite(v)));
+    return { loss, gradNorm, nonFinite: `grad:${bad ? bad[0] : "?"}` };
+  }
+  const c = clipFactor(gradNorm, o.clipNorm);
+  if (c !== 1) for (const a of Object.values(g)) for (let i = 0; i < a.length; i++) a[i] *= c;
+  const current = await model.backendModel.getWeights();
+  const w: Record<string, Float64Array> = {};
+  for (const [k, v] of Object.entries(current)) w[k] = Float64Array.from(v.data);
+  soap.update(w, g, lr);
+  const next: NamedTensors = {};
+  for (const [k, v] of Object.entries(current)) {
+    const a = w[k];
+    const bad = a.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) return { loss, gradNorm, nonFinite: `update:${k}` };
+    next[k] = { shape: v.shape, data: a };
+  }
+  await model.backendModel.setWeights(next);
+  return { loss, gradNorm };
+}
+
+async function runLoop(model: TrainedModel, data: TrainData, opts: TrainOptions): Promise<TrainResult> {
+  const cfg = model.config;
+  const st = model.state;
+  const { train: trainData, val } = splitData(cfg, data);
+  const nTrain = trainData.n;
+  const B = Math.min(cfg.batchSize, nTrain);
+  const perEpoch = Math.ceil(nTrain / B);
+  const total = totalSteps(cfg, nTrain);
+  const head: HeadOptions = { variant: cfg.objective, fisherCoords: cfg.fisherCoords, piFloor: cfg.piFloor };
+  const needIo = cfg.metricsFile !== undefined || cfg.checkpoint !== undefined;
+  const io = needIo ? (opts.io ?? (await defaultIO())) : undefined;
+  const recordSteps = opts.recordSteps ?? true;
+  const rng = Rng.fromState(st.rng);
+  const history: History = { steps: [], evals: [], epochs: [], nonFinite: [], stopReason: "completed" };
+  const t0 = performance.now();
+  const now = (): number => (performance.now() - t0) / 1000;
+  let lines: string[] = [];
+  const flush = async (): Promise<void> => {
+    if (io && cfg.metricsFile && lines.length) {
+      const text = lines.join("");
+      lines = [];
+      await io.appendText(cfg.metricsFile, text);
+    }
+  };
+  const checkpoint = async (): Promise<void> => {
+    if (!io || !cfg.checkpoint) return;
+    st.rng = rng.getState();
+    await flush();
+    await io.writeFileAtomic(cfg.checkpoint.path, await encodeCheckpoint(model));
+  };
+
+  while (st.step < total) {
+    if (opts.signal?.aborted) {
+      history.stopReason = "aborted";
+      break;
+    }
+    if (opts.stopAtStep !== undefined && st.step >= opts.stopAtStep) {
+      history.stopReason = "stop-at-step";
+      break;
+    }
+    if (st.batchInEpoch === 0 || !st.perm) {
+      const p = Uint32Array.from({ length: nTrain }, (_, i) => i);
+      st.perm = cfg.shuffle ? rng.shuffle(p) : p;
+      st.batchInEpoch = 0;
+    }
+    const from = st.batchInEpoch * B;
+    const batch = gatherBatch(trainData, st.perm, from, Math.min(nTrain, from + B));
+    const lr = scheduledLr(cfg.optimizer.lr, cfg.schedule, st.step, total);
+    const r = await optimizerStep(model, batch, head, lr);
+    st.step += 1;
+    st.batchInEpoch += 1;
+    if (r.nonFinite === undefined) {
+      st.epochLossSum += r.loss;
+      st.epochLossCount += 1;
+    } else {
+      history.nonFinite.push({ step: st.step, tensor: r.nonFinite });
+    }
+    const epochEnd = st.batchInEpoch === perEpoch;
+    if (epochEnd) {
+      st.epoch += 1;
+      st.batchInEpoch = 0;
+    }
+    // Evaluation
+    let evalRec: EvalRecord | undefined;
+    const evalDue = cfg.evalEvery !== undefined ? st.step % cfg.evalEvery === 0 || st.step === total : epochEnd || st.step === total;
+    if (evalDue && r.nonFinite === undefined && (val || cfg.evalTrain)) {
+      const valNll = val ? await datasetNll(model, val) : undefined;
+      const trainNll = cfg.evalTrain ? await datasetNll(model, trainData) : undefined;
+      evalRec = {
+        step: st.step,
+        epoch: st.epoch,
+        ...(valNll === undefined ? {} : { valNll }),
+        ...(trainNll === undefined ? {} : { trainNll }),
+        time: now(),
+      };
+      history.evals.push(evalRec);
+      if (valNll !== undefined) {
+        const es = cfg.earlyStopping;
+        if (valNll < st.bestValNll - (es?.minDelta ?? 0)) {
+          st.bestValNll = valNll;
+          st.bestStep = st.step;
+          st.badEvals = 0;
+          if (es?.restoreBest) st.bestWeights = await model.weights();
+        } else {
+          st.badEvals += 1;
+        }
+      }
+    }
+    const rec: StepRecord = {
+      step: st.step,
+      epoch: st.epoch,
+      loss: r.loss,
+      gradNorm: r.gradNorm,
+      lr,
+      time: now(),
+      ...(evalRec?.valNll === undefined ? {} : { valNll: evalRec.valNll }),
+      ...(evalRec?.trainNll === undefined ? {} : { trainNll: evalRec.trainNll }),
+      ...(r.nonFinite === undefined ? {} : { nonFinite: r.nonFinite }),
+    };
+    if (recordSteps || evalRec || r.nonFinite) history.steps.push(rec);
+    if (cfg.metricsFile && (st.step % cfg.logEvery === 0 || evalRec || r.nonFinite || st.step === total)) {
+      lines.push(`${JSON.stringify({ ...rec, loss: jsonNum(rec.loss), gradNorm: jsonNum(rec.gradNorm) })}\n`);
+      if (lines.length >= 256) await flush();
+    }
+    if (opts.onStep) await opts.onStep(rec, model);
+    if (evalRec && opts.onEval) await opts.onEval(evalRec, model);
+    if (epochEnd) {
+      const er: EpochRecord = { epoch: st.epoch, step: st.step, meanLoss: st.epochLossCount ? st.epochLossSum / st.epochLossCount : NaN, time: now() };
+      history.epochs.push(er);
+      st.epochLossSum = 0;
+      st.epochLossCount = 0;
+      if (opts.onEpoch) await opts.onEpoch(er, model);
+    }
+    if (r.nonFinite !== undefined && cfg.nonFinite === "stop") {
+      history.stopReason = "non-finite";
+      history.stopDetail = `step ${st.step}: ${r.nonFinite} went non-finite; the update was not applied`;
+      st.finished = true;
+      break;
+    }
+    if (cfg.earlyStopping && st.badEvals >= cfg.earlyStopping.patience) {
+      history.stopReason = "early-stopping";
+      history.stopDetail = `no val NLL improvement > ${cfg.earlyStopping.minDelta} in ${st.badEvals} evaluations (best ${st.bestValNll} at step ${st.bestStep})`;
+      st.finished = true;
+      break;
+    }
+    if (cfg.checkpoint?.every !== undefined && st.step % cfg.checkpoint.every === 0 && st.step < total) await checkpoint();
+  }
+  if (st.step >= total && history.stopReason === "completed") st.finished = true;
+  if (st.finished && cfg.earlyStopping?.restoreBest && st.bestWeights) await model.backendModel.setWeights(st.bestWeights);
+  st.rng = rng.getState();
+  if (Number.isFinite(st.bestValNll)) {
+    history.bestValNll = st.bestValNll;
+    history.bestStep = st.bestStep;
+  }
+  if (cfg.checkpoint?.atEnd) await checkpoint();
+  await flush();
+  return { model, history };
+}
+
+function jsonNum(v: number): number | string {
+  return Number.isFinite(v) ? v : String(v);
+}

@@ -1,0 +1,199 @@
+/**
+ * Public types of @ngem/trainer: the data shape it consumes, the training
+ * configuration, events and the history a run returns.
+ */
+import type { Activation, FisherCoords, Variant } from "@ngem/core";
+
+/** Per-column standardisation z = (v - mean) / std. */
+export interface Normalization {
+  readonly mean: Float64Array;
+  readonly std: Float64Array;
+}
+
+/**
+ * A numeric data set, structurally compatible with `@ngem/datasets`' `Dataset`:
+ * inputs x [n, xDim] and targets y [n, yDim], row-major. `xDim = 0` for
+ * unconditional data (a free GMM). When `normalization` is set, x and y are
+ * already standardised and the statistics let `predict(..., {space: "original"})`
+ * map back to original units; the trainer stores them in checkpoints.
+ */
+export interface TrainData {
+  readonly name?: string;
+  readonly n: number;
+  readonly xDim: number;
+  readonly yDim: number;
+  readonly x: Float64Array;
+  readonly y: Float64Array;
+  readonly normalization?: { readonly x?: Normalization; readonly y?: Normalization };
+}
+
+/** A free Gaussian mixture (K components, D = data.yDim), parameters not conditioned on x. */
+export interface GmmModelConfig {
+  readonly kind: "gmm";
+  /** Components (>= 1). */
+  readonly k: number;
+}
+
+/** A mixture density network: MLP trunk (Linear -> [LayerNorm] -> activation) and a diagonal mixture head. */
+export interface MdnModelConfig {
+  readonly kind: "mdn";
+  /** Components (>= 1). */
+  readonly k: number;
+  /** Hidden layer widths; default [128, 128]; [] gives a linear head on x. */
+  readonly hidden?: readonly number[];
+  /** Default "gelu". */
+  readonly activation?: Activation;
+  /** LayerNorm after each hidden Linear; default true. */
+  readonly layerNorm?: boolean;
+}
+
+export type ModelConfig = GmmModelConfig | MdnModelConfig;
+
+/**
+ * Optimizer. `sgd`, `adam`, `rmsprop` run inside the backend (core's
+ * OptimizerSpec semantics); `soap` runs in the trainer on float64 gradients
+ * (see soap.ts). Common fields: `lr` (base learning rate, scaled by the
+ * schedule), `clipNorm` (global L2 clipping), `weightDecay` (decoupled).
+ */
+export type OptimizerConfig = (
+  | { readonly type: "sgd"; readonly momentum?: number; readonly nesterov?: boolean }
+  | { readonly type: "adam"; readonly beta1?: number; readonly beta2?: number; readonly eps?: number }
+  | { readonly type: "rmsprop"; readonly alpha?: number; readonly eps?: number; readonly momentum?: number }
+  | {
+      readonly type: "soap";
+      readonly beta1?: number;
+      readonly beta2?: number;
+      readonly eps?: number;
+      /** Recompute the eigenbases every this many steps (default 10). */
+      readonly precondFrequency?: number;
+      /** Sides larger than this keep the identity basis (default 512). */
+      readonly maxPrecondDim?: number;
+    }
+) & {
+  readonly lr: number;
+  readonly clipNorm?: number;
+  readonly weightDecay?: number;
+};
+
+/**
+ * Learning-rate schedule over the run's total steps T, with optional linear
+ * warmup over the first `warmupSteps` steps (from lr/warmupSteps up to lr):
+ * - constant: lr
+ * - cosine:   min + (lr - min) (1 + cos(pi p)) / 2, p = progress after warmup in [0, 1]
+ * - linear:   lr + (min - lr) p
+ * with min = lr * minLrFactor.
+ */
+export interface ScheduleConfig {
+  readonly type: "constant" | "cosine" | "linear";
+  /** Default 0. */
+  readonly warmupSteps?: number;
+  /** Final learning rate as a fraction of lr (default 0; ignored by constant). */
+  readonly minLrFactor?: number;
+}
+
+export interface EarlyStoppingConfig {
+  /** Stop after this many evaluations without improving val NLL by more than minDelta. */
+  readonly patience: number;
+  /** Default 0. */
+  readonly minDelta?: number;
+  /** Put the best weights back when stopping early or at the end (default true). */
+  readonly restoreBest?: boolean;
+}
+
+export interface CheckpointConfig {
+  /** File to (over)write atomically. */
+  readonly path: string;
+  /** Write every this many steps (default: only at the end). */
+  readonly every?: number;
+  /** Also write when training ends (default true). */
+  readonly atEnd?: boolean;
+}
+
+/** Everything that defines a training run. Validated by {@link validateConfig}. */
+export interface TrainConfig {
+  readonly model: ModelConfig;
+  /** Gradient variant passed to the head; default "ngem". The reported loss is the NLL always. */
+  readonly objective?: Variant;
+  /** nGEM Fisher coordinates (default "log-sigma"). */
+  readonly fisherCoords?: FisherCoords;
+  /** ngem-full pi floor (default core's DEFAULT_PI_FLOOR). */
+  readonly piFloor?: number;
+  /** Default { type: "adam", lr: 1e-3 }. */
+  readonly optimizer?: OptimizerConfig;
+  /** Default { type: "constant" }. */
+  readonly schedule?: ScheduleConfig;
+  /** Rows per minibatch (default 32, capped at the training rows). */
+  readonly batchSize?: number;
+  /** Total epochs (default 10 when `steps` is not set). Exclusive with `steps`. */
+  readonly epochs?: number;
+  /** Total optimizer steps. Exclusive with `epochs`. */
+  readonly steps?: number;
+  /** Seeds initialisation (`initWeights(spec, seed)`), shuffling and the validation split. Default 0. */
+  readonly seed?: number;
+  /** Reshuffle every epoch (default true). */
+  readonly shuffle?: boolean;
+  /** Fraction of rows held out for validation, in [0, 1) (default 0). */
+  readonly validationSplit?: number;
+  /** Evaluate every this many steps; default once per epoch. */
+  readonly evalEvery?: number;
+  /** Also compute the full training-set NLL at each evaluation (default false). */
+  readonly evalTrain?: boolean;
+  readonly earlyStopping?: EarlyStoppingConfig;
+  /** What to do when a loss or gradient is NaN/Inf: stop (default) or skip the update. Both report the tensor. */
+  readonly nonFinite?: "stop" | "skip";
+  /** Backend by name through core's registry (default "js"). No fallback. */
+  readonly backend?: string;
+  /** JSON-lines metrics file (Node only). */
+  readonly metricsFile?: string;
+  /** Write a metrics line every this many steps (default 1; eval steps are always written). */
+  readonly logEvery?: number;
+  readonly checkpoint?: CheckpointConfig;
+}
+
+/** One record of the history (and one JSON line of the metrics file). */
+export interface StepRecord {
+  readonly step: number;
+  readonly epoch: number;
+  /** Minibatch NLL before the update. */
+  readonly loss: number;
+  readonly gradNorm: number;
+  readonly lr: number;
+  /** Seconds since this run (or resume) started. */
+  readonly time: number;
+  readonly valNll?: number;
+  readonly trainNll?: number;
+  /** Name of the tensor that went non-finite (the update was not applied). */
+  readonly nonFinite?: string;
+}
+
+export interface EvalRecord {
+  readonly step: number;
+  readonly epoch: number;
+  readonly valNll?: number;
+  readonly trainNll?: number;
+  readonly time: number;
+}
+
+export interface EpochRecord {
+  readonly epoch: number;
+  readonly step: number;
+  /** Mean minibatch NLL over the epoch's finite steps. */
+  readonly meanLoss: number;
+  readonly time: number;
+}
+
+export type StopReason = "completed" | "early-stopping" | "non-finite" | "aborted" | "stop-at-step";
+
+export interface History {
+  readonly steps: StepRecord[];
+  readonly evals: EvalRecord[];
+  readonly epochs: EpochRecord[];
+  /** Non-finite events: step and tensor name. */
+  readonly nonFinite: { step: number; tensor: string }[];
+  stopReason: StopReason;
+  /** Detail for the stop reason (e.g. the non-finite tensor). */
+  stopDetail?: string;
+  /** Best validation NLL seen and its step (when validating). */
+  bestValNll?: number;
+  bestStep?: number;
+}

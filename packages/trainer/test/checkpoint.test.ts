@@ -1,0 +1,180 @@
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  CheckpointFormatError,
+  DataMismatchError,
+  decodeSafetensors,
+  encodeSafetensors,
+  load,
+  resume,
+  save,
+  train,
+  type TrainConfig,
+} from "../src/index.js";
+import type { NamedTensors } from "@ngem/core";
+import { ensureDist, inverseSine, PKG } from "./helpers.js";
+
+const dir = mkdtempSync(join(tmpdir(), "ngem-trainer-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function expectBitIdentical(a: NamedTensors, b: NamedTensors): void {
+  expect(Object.keys(a).sort()).toEqual(Object.keys(b).sort());
+  for (const k of Object.keys(a)) {
+    expect(a[k].shape).toEqual(b[k].shape);
+    const x = new Uint8Array(Float64Array.from(a[k].data).buffer);
+    const y = new Uint8Array(Float64Array.from(b[k].data).buffer);
+    expect(Buffer.compare(Buffer.from(x), Buffer.from(y)), `tensor ${k}`).toBe(0);
+  }
+}
+
+describe("safetensors codec", () => {
+  it("round-trips float64 exactly with metadata, 8-byte aligned", () => {
+    const t: NamedTensors = { a: { shape: [2, 3], data: Float64Array.of(1, -0, Math.PI, 1e-300, -1e300, 5e-324) }, b: { shape: [1], data: Float64Array.of(7) } };
+    const bytes = encodeSafetensors(t, { hello: "world" });
+    const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    expect((8 + n) % 8).toBe(0);
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
+    expect(header.a).toEqual({ dtype: "F64", shape: [2, 3], data_offsets: [0, 48] });
+    expect(header.b.data_offsets).toEqual([48, 56]);
+    const back = decodeSafetensors(bytes);
+    expect(back.metadata).toEqual({ hello: "world" });
+    expectBitIdentical(back.tensors, t);
+  });
+  it("rejects a truncated file with a clear error", () => {
+    const bytes = encodeSafetensors({ a: { shape: [4], data: new Float64Array(4) } });
+    expect(() => decodeSafetensors(bytes.subarray(0, bytes.length - 3))).toThrow(CheckpointFormatError);
+    expect(() => decodeSafetensors(bytes.subarray(0, 4))).toThrow(/too short/);
+  });
+});
+
+const isConfig = (steps: number, optimizer: TrainConfig["optimizer"]): TrainConfig => ({
+  model: { kind: "mdn", k: 2, hidden: [8], activation: "gelu", layerNorm: true },
+  optimizer,
+  schedule: { type: "cosine", warmupSteps: 3, minLrFactor: 0.1 },
+  batchSize: 6,
+  steps,
+  seed: 9,
+  validationSplit: 0.25,
+  evalEvery: 5,
+  earlyStopping: { patience: 100 },
+});
+
+describe("save / load / resume in process", () => {
+  const data = inverseSine(40, 5);
+  for (const optimizer of [{ type: "adam", lr: 1e-2 }, { type: "sgd", lr: 1e-2, momentum: 0.9 }, { type: "soap", lr: 1e-2, precondFrequency: 2 }] as const) {
+    it(`N straight == N/2 + save + load + N/2 (${optimizer.type}, mid-epoch)`, async () => {
+      const N = 23; // 30 training rows / batch 6 = 5 batches per epoch: 11 is mid-epoch
+      const straight = await train(isConfig(N, optimizer), data);
+      const path = join(dir, `half-${optimizer.type}.safetensors`);
+      const half = await train({ ...isConfig(N, optimizer), checkpoint: { path } }, data, { stopAtStep: 11 });
+      expect(half.history.stopReason).toBe("stop-at-step");
+      const loaded = await load(path);
+      expect(loaded.state.step).toBe(11);
+      expect(loaded.state.batchInEpoch).toBe(1);
+      const rest = await resume(loaded, data);
+      expect(rest.history.stopReason).toBe("completed");
+      expect(rest.model.state.step).toBe(N);
+      expectBitIdentical(await rest.model.weights(), await straight.model.weights());
+      expectBitIdentical(await rest.model.optimizerState(), await straight.model.optimizerState());
+      expect(rest.history.bestValNll).toBe(straight.history.bestValNll);
+    });
+  }
+
+  it("stores config, normalisation and counters; predict in original units", async () => {
+    const d = { ...inverseSine(30, 1), normalization: { x: { mean: Float64Array.of(0.5), std: Float64Array.of(2) }, y: { mean: Float64Array.of(10), std: Float64Array.of(3) } } };
+    const { model } = await train({ model: { kind: "mdn", k: 2, hidden: [4] }, steps: 3, batchSize: 10 }, d);
+    const path = join(dir, "norm.safetensors");
+    await save(model, path);
+    const back = await load(path);
+    expect(back.config).toEqual(model.config);
+    expect(back.spec).toEqual(model.spec);
+    expect(back.state.step).toBe(3);
+    expect([...(back.normalization?.y?.std ?? [])]).toEqual([3]);
+    const { predict } = await import("../src/index.js");
+    const a = await predict(back, Float64Array.of(0.5 + 2 * 0.25), { space: "original" });
+    const b = await predict(back, Float64Array.of(0.25));
+    expect(a.mu[0]).toBeCloseTo(b.mu[0] * 3 + 10, 12);
+    expect(a.logSigma[1]).toBeCloseTo(b.logSigma[1] + Math.log(3), 12);
+    // no temp files left behind by the atomic writer
+    expect(readdirSync(dir).filter((f) => f.includes(".tmp-"))).toEqual([]);
+  });
+
+  it("resume refuses different data", async () => {
+    const path = join(dir, "fp.safetensors");
+    await train({ ...isConfig(4, { type: "adam", lr: 1e-2 }), checkpoint: { path } }, data);
+    await expect(resume(path, inverseSine(40, 6))).rejects.toBeInstanceOf(DataMismatchError);
+  });
+
+  it("load names a corrupted checkpoint", async () => {
+    const path = join(dir, "bad.safetensors");
+    writeFileSync(path, encodeSafetensors({ w: { shape: [1], data: Float64Array.of(1) } }, { format: "something-else" }));
+    await expect(load(path)).rejects.toThrow(/__metadata__\.format/);
+  });
+});
+
+const distReason = ensureDist();
+if (distReason) console.log(`SKIPPED child-process checkpoint tests: ${distReason}`);
+const child = join(PKG, "test", "fixtures", "child-train.mjs");
+
+function runChild(args: Record<string, unknown>): { stopReason: string } {
+  const r = spawnSync(process.execPath, [child, JSON.stringify(args)], { encoding: "utf8", timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`child failed (${r.status}): ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split("\n").pop() as string) as { stopReason: string };
+}
+
+describe.skipIf(distReason !== undefined)("checkpoints across processes (built dist, plain node)", () => {
+  for (const optimizer of ["adam", "soap"]) {
+    it(`resume in a new process is bit-identical (${optimizer})`, async () => {
+      const N = 30;
+      const full = join(dir, `full-${optimizer}.safetensors`);
+      const part = join(dir, `part-${optimizer}.safetensors`);
+      expect(runChild({ mode: "train", optimizer, ckpt: full, steps: N }).stopReason).toBe("completed");
+      expect(runChild({ mode: "train", optimizer, ckpt: part, steps: N, stopAtStep: N / 2 }).stopReason).toBe("stop-at-step");
+      const mid = await load(part);
+      expect(mid.state.step).toBe(N / 2);
+      expect(runChild({ mode: "resume", optimizer, ckpt: part }).stopReason).toBe("completed");
+      const a = await load(full);
+      const b = await load(part);
+      expect(b.state.step).toBe(N);
+      expectBitIdentical(await b.weights(), await a.weights());
+      expectBitIdentical(await b.optimizerState(), await a.optimizerState());
+      expect(b.state.rng).toEqual(a.state.rng);
+    });
+  }
+
+  it("a process killed with SIGKILL mid-run leaves the last checkpoint loadable", async () => {
+    for (let round = 0; round < 3; round++) {
+      const ckpt = join(dir, `crash-${round}.safetensors`);
+      const metrics = join(dir, `crash-${round}.jsonl`);
+      const proc = spawn(process.execPath, [child, JSON.stringify({ mode: "train", optimizer: "adam", ckpt, steps: 1_000_000, every: 1, metrics, hidden: [64, 64] })], { stdio: "ignore" });
+      const start = Date.now();
+      // wait until a few checkpoints exist, then kill at a round-dependent moment
+      while (!existsSync(ckpt) && Date.now() - start < 30_000) await new Promise((r) => setTimeout(r, 20));
+      expect(existsSync(ckpt)).toBe(true);
+      await new Promise((r) => setTimeout(r, 150 + 137 * round));
+      const exited = new Promise((r) => proc.on("exit", r));
+      proc.kill("SIGKILL");
+      await exited;
+      const m = await load(ckpt);
+      expect(m.state.step).toBeGreaterThan(0);
+      for (const t of Object.values(await m.weights())) for (const v of t.data) expect(Number.isFinite(v)).toBe(true);
+      // metrics lines written before the last checkpoint are valid JSON with the documented fields
+      const lines = readFileSync(metrics, "utf8").split("\n").filter((l) => l.length > 0);
+      // (the last line may be cut by the kill; metrics are flushed before each checkpoint)
+      const parsed: Record<string, unknown>[] = [];
+      lines.forEach((l, i) => {
+        try {
+          parsed.push(JSON.parse(l) as Record<string, unknown>);
+        } catch (err) {
+          if (i !== lines.length - 1) throw err;
+        }
+      });
+      expect(parsed.length).toBeGreaterThan(0);
+      for (const key of ["step", "epoch", "loss", "gradNorm", "lr", "time"]) expect(parsed[0]).toHaveProperty(key);
+      expect(parsed.length).toBeGreaterThanOrEqual(m.state.step);
+    }
+  });
+});

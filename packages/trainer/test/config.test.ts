@@ -1,0 +1,94 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, scheduledLr, train, validateConfig, validateData, type TrainConfig } from "../src/index.js";
+import { gaussianData, inverseSine } from "./helpers.js";
+
+const base: TrainConfig = { model: { kind: "gmm", k: 2 } };
+
+describe("validateConfig", () => {
+  it("fills documented defaults", () => {
+    const c = validateConfig({ model: { kind: "mdn", k: 3 } });
+    expect(c.objective).toBe("ngem");
+    expect(c.fisherCoords).toBe("log-sigma");
+    expect(c.optimizer).toEqual({ type: "adam", lr: 1e-3 });
+    expect(c.schedule).toEqual({ type: "constant", warmupSteps: 0, minLrFactor: 0 });
+    expect(c.model).toEqual({ kind: "mdn", k: 3, hidden: [128, 128], activation: "gelu", layerNorm: true });
+    expect(c.batchSize).toBe(32);
+    expect(c.epochs).toBe(10);
+    expect(c.backend).toBe("js");
+    expect(c.nonFinite).toBe("stop");
+  });
+
+  const bad: [string, Record<string, unknown>][] = [
+    ["model.kind", { model: { kind: "rnn", k: 2 } }],
+    ["model.k", { model: { kind: "gmm", k: 0 } }],
+    ["model.hidden[1]", { model: { kind: "mdn", k: 2, hidden: [8, 2.5] } }],
+    ["model.activation", { model: { kind: "mdn", k: 2, activation: "sigmoid" } }],
+    ["objective", { ...base, objective: "ngem2" }],
+    ["optimizer.type", { ...base, optimizer: { type: "lbfgs", lr: 1 } }],
+    ["optimizer.lr", { ...base, optimizer: { type: "adam", lr: -1 } }],
+    ["optimizer.clipNorm", { ...base, optimizer: { type: "adam", lr: 1e-3, clipNorm: 0 } }],
+    ["optimizer.momentum", { ...base, optimizer: { type: "sgd", lr: 1e-3, momentum: 1.5 } }],
+    ["schedule.type", { ...base, schedule: { type: "step" } }],
+    ["batchSize", { ...base, batchSize: 0 }],
+    ["steps", { ...base, steps: 10, epochs: 2 }],
+    ["validationSplit", { ...base, validationSplit: 1 }],
+    ["earlyStopping", { ...base, earlyStopping: { patience: 2 } }],
+    ["nonFinite", { ...base, nonFinite: "ignore" }],
+    ["checkpoint.path", { ...base, checkpoint: { path: "" } }],
+  ];
+  for (const [field, cfg] of bad) {
+    it(`names the bad field: ${field}`, () => {
+      let err: unknown;
+      try {
+        validateConfig(cfg as unknown as TrainConfig);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).field).toBe(field);
+      expect((err as Error).message).toContain(`config.${field}`);
+    });
+  }
+
+  it("rejects an MDN on unconditional data", () => {
+    expect(() => validateConfig({ model: { kind: "mdn", k: 2 } }, gaussianData(10, [0], [1], 1))).toThrow(/xDim/);
+  });
+});
+
+describe("validateData", () => {
+  it("names the field and the expected shape", () => {
+    const d = inverseSine(10, 1);
+    expect(() => validateData({ ...d, y: new Float64Array(9) })).toThrow(/data\.y.*\[10, 1\]/);
+    expect(() => validateData({ ...d, x: new Float64Array(3) })).toThrow(/data\.x/);
+    const y = Float64Array.from(d.y);
+    y[4] = NaN;
+    expect(() => validateData({ ...d, y })).toThrow(/data\.y: non-finite value NaN at flat index 4/);
+  });
+});
+
+describe("backend selection", () => {
+  it("fails loudly for a backend that is not registered (no fallback)", async () => {
+    await expect(train({ ...base, backend: "no-such-backend", steps: 1 }, gaussianData(10, [0, 0], [1, 1], 1))).rejects.toThrow(/no-such-backend.*not available/);
+  });
+});
+
+describe("scheduledLr", () => {
+  const T = 101;
+  it("constant with warmup ramps linearly then stays", () => {
+    const s = { type: "constant", warmupSteps: 4, minLrFactor: 0 } as const;
+    expect([0, 1, 2, 3, 4, 50].map((t) => scheduledLr(1, s, t, T))).toEqual([0.25, 0.5, 0.75, 1, 1, 1]);
+  });
+  it("cosine goes from lr to lr*minLrFactor", () => {
+    const s = { type: "cosine", warmupSteps: 0, minLrFactor: 0.1 } as const;
+    expect(scheduledLr(2, s, 0, T)).toBeCloseTo(2, 12);
+    expect(scheduledLr(2, s, 50, T)).toBeCloseTo(0.2 + 1.8 * 0.5, 12);
+    expect(scheduledLr(2, s, 100, T)).toBeCloseTo(0.2, 12);
+  });
+  it("linear after warmup", () => {
+    const s = { type: "linear", warmupSteps: 1, minLrFactor: 0 } as const;
+    expect(scheduledLr(1, s, 0, 11)).toBe(1);
+    expect(scheduledLr(1, s, 1, 11)).toBeCloseTo(1, 12);
+    expect(scheduledLr(1, s, 6, 11)).toBeCloseTo(1 - 5 / 9, 12); // p = (6 - 1) / (11 - 1 - 1)
+    expect(scheduledLr(1, s, 10, 11)).toBeCloseTo(0, 12);
+  });
+});

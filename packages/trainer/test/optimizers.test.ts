@@ -1,0 +1,170 @@
+/**
+ * Each optimizer on problems with a known optimum:
+ * - K = 1 free GMM in 2-D: the MLE is the sample mean and the (biased) sample std per dim;
+ * - a linear-Gaussian MDN (hidden = [], K = 1): the MLE mean is ordinary least squares
+ *   and log sigma -> log of the residual RMS (with zero slope).
+ */
+import { Rng } from "@ngem/core";
+import { describe, expect, it } from "vitest";
+import { matmul, predict, symmetricEigen, train, type OptimizerConfig, type TrainConfig, type TrainData } from "../src/index.js";
+import { gaussianData } from "./helpers.js";
+
+function mle(data: TrainData): { mean: number[]; std: number[] } {
+  const D = data.yDim;
+  const mean = new Array<number>(D).fill(0);
+  const sq = new Array<number>(D).fill(0);
+  for (let i = 0; i < data.n; i++) for (let d = 0; d < D; d++) mean[d] += data.y[i * D + d] / data.n;
+  for (let i = 0; i < data.n; i++) for (let d = 0; d < D; d++) sq[d] += (data.y[i * D + d] - mean[d]) ** 2 / data.n;
+  return { mean, std: sq.map(Math.sqrt) };
+}
+
+const gmmCases: [string, OptimizerConfig, number][] = [
+  ["sgd + momentum", { type: "sgd", lr: 0.05, momentum: 0.9 }, 600],
+  ["sgd + nesterov", { type: "sgd", lr: 0.05, momentum: 0.9, nesterov: true }, 600],
+  ["adam", { type: "adam", lr: 0.05 }, 600],
+  ["rmsprop", { type: "rmsprop", lr: 0.05 }, 600],
+  ["soap", { type: "soap", lr: 0.05 }, 600],
+];
+
+describe("optimizers reach the closed-form MLE of a K=1 Gaussian", () => {
+  const data = gaussianData(200, [1.5, -0.5], [0.7, 2.0], 3);
+  const target = mle(data);
+  for (const [name, optimizer, steps] of gmmCases) {
+    it(name, async () => {
+      const { model, history } = await train(
+        { model: { kind: "gmm", k: 1 }, objective: "nll", optimizer, batchSize: data.n, steps, schedule: name.startsWith("sgd") ? { type: "constant" } : { type: "cosine", minLrFactor: 0.01 } },
+        data,
+      );
+      expect(history.stopReason).toBe("completed");
+      const m = await predict(model);
+      for (let d = 0; d < 2; d++) {
+        expect(Math.abs(m.mu[d] - target.mean[d])).toBeLessThan(5e-3);
+        expect(Math.abs(Math.exp(m.logSigma[d]) - target.std[d])).toBeLessThan(5e-3);
+      }
+    });
+  }
+});
+
+describe("SOAP on a linear-Gaussian MDN (2-D weight preconditioned)", () => {
+  it("reaches the least-squares solution", async () => {
+    const rng = new Rng(11);
+    const n = 256;
+    const xDim = 3;
+    const trueW = [0.8, -1.2, 0.5];
+    const x = new Float64Array(n * xDim);
+    const y = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      let s = 0.3;
+      for (let j = 0; j < xDim; j++) {
+        // correlated, badly scaled inputs: where a curvature-aware method matters
+        const v = rng.normal() * (j === 0 ? 3 : 1) + (j === 2 ? x[i * xDim] * 0.5 : 0);
+        x[i * xDim + j] = v;
+        s += trueW[j] * v;
+      }
+      y[i] = s + 0.2 * rng.normal();
+    }
+    const data: TrainData = { n, xDim, yDim: 1, x, y };
+    // OLS with intercept via normal equations (4 x 4), solved by Gaussian elimination.
+    const A = new Float64Array(16);
+    const b = new Float64Array(4);
+    for (let i = 0; i < n; i++) {
+      const row = [x[i * 3], x[i * 3 + 1], x[i * 3 + 2], 1];
+      for (let p = 0; p < 4; p++) {
+        b[p] += row[p] * y[i];
+        for (let q = 0; q < 4; q++) A[p * 4 + q] += row[p] * row[q];
+      }
+    }
+    for (let c = 0; c < 4; c++) {
+      for (let r = c + 1; r < 4; r++) {
+        const f = A[r * 4 + c] / A[c * 4 + c];
+        for (let q = c; q < 4; q++) A[r * 4 + q] -= f * A[c * 4 + q];
+        b[r] -= f * b[c];
+      }
+    }
+    const beta = new Float64Array(4);
+    for (let r = 3; r >= 0; r--) {
+      let s = b[r];
+      for (let q = r + 1; q < 4; q++) s -= A[r * 4 + q] * beta[q];
+      beta[r] = s / A[r * 4 + r];
+    }
+    let rss = 0;
+    for (let i = 0; i < n; i++) rss += (y[i] - (beta[0] * x[i * 3] + beta[1] * x[i * 3 + 1] + beta[2] * x[i * 3 + 2] + beta[3])) ** 2;
+    const sigmaHat = Math.sqrt(rss / n);
+
+    const cfg = {
+        model: { kind: "mdn", k: 1, hidden: [] },
+        objective: "nll",
+        optimizer: { type: "soap", lr: 0.05 },
+        schedule: { type: "cosine", warmupSteps: 20, minLrFactor: 0.01 },
+        batchSize: n,
+        steps: 1500,
+      } satisfies TrainConfig;
+    const { model } = await train(cfg, data);
+    // The model is heteroscedastic (log sigma is linear in x too), so its MLE is
+    // not exactly OLS: check first-order optimality, that it is at least as good
+    // as the homoscedastic closed-form point (OLS, sigma = RMS residual), and
+    // that it lies close to it.
+    const batch = { n, x, y };
+    const g = await model.backendModel.gradients(batch, { variant: "nll" });
+    let gn = 0;
+    for (const t of Object.values(g.grads)) for (const v of t.data) gn += v * v;
+    expect(Math.sqrt(gn)).toBeLessThan(1e-2);
+    const w = await model.weights();
+    // head.weight [3, K + 2KD = 3]: columns [logit | mu | logSigma]
+    const ols = { "head.weight": { shape: [3, 3], data: new Float64Array(9) }, "head.bias": { shape: [3], data: new Float64Array(3) } };
+    for (let j = 0; j < 3; j++) ols["head.weight"].data[j * 3 + 1] = beta[j];
+    ols["head.bias"].data[1] = beta[3];
+    ols["head.bias"].data[2] = Math.log(sigmaHat);
+    const trained = g.loss;
+    await model.backendModel.setWeights(ols);
+    const atOls = (await model.backendModel.gradients(batch, { variant: "nll" })).loss;
+    expect(trained).toBeLessThanOrEqual(atOls + 1e-12);
+    expect(atOls - trained).toBeLessThan(0.01);
+    const hw = w["head.weight"].data;
+    const hb = w["head.bias"].data;
+    for (let j = 0; j < 3; j++) expect(Math.abs(hw[j * 3 + 1] - beta[j])).toBeLessThan(1e-2);
+    expect(Math.abs(hb[1] - beta[3])).toBeLessThan(1e-2);
+    expect(Math.abs(hb[2] - Math.log(sigmaHat))).toBeLessThan(2e-2);
+    // Curvature awareness pays off on these badly scaled, correlated inputs:
+    // Adam with the same budget and schedule is still far from the optimum.
+    const adam = await train({ ...cfg, optimizer: { type: "adam", lr: 0.05 } }, data);
+    const adamLoss = (await adam.model.backendModel.gradients(batch, { variant: "nll" })).loss;
+    expect(adamLoss - trained).toBeGreaterThan(0.5);
+  });
+});
+
+describe("symmetricEigen (Jacobi)", () => {
+  it("diagonalises a random symmetric matrix, also from a warm start", () => {
+    const rng = new Rng(5);
+    const n = 12;
+    const M = new Float64Array(n * n).map(() => rng.normal());
+    const S = matmul(M, M, n, n, n, false, true); // M M^T
+    const { values, q } = symmetricEigen(S, n);
+    const SQ = matmul(S, q, n, n, n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) expect(SQ[i * n + j]).toBeCloseTo(q[i * n + j] * values[j], 9);
+    const QtQ = matmul(q, q, n, n, n, true, false);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) expect(QtQ[i * n + j]).toBeCloseTo(i === j ? 1 : 0, 12);
+    // warm start from the previous basis after a small change
+    const S2 = Float64Array.from(S, (v, i) => v + (i % (n + 1) === 0 ? 0.01 : 0));
+    const w = symmetricEigen(S2, n, q);
+    const S2Q = matmul(S2, w.q, n, n, n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) expect(S2Q[i * n + j]).toBeCloseTo(w.q[i * n + j] * w.values[j], 9);
+  });
+});
+
+describe("gradient clipping", () => {
+  it("bounds the update: SGD with clipNorm moves mu by at most lr * clipNorm per step", async () => {
+    const data = gaussianData(50, [40, 40], [1, 1], 2); // far from the init: huge gradient
+    const lr = 0.1;
+    const clip = 0.5;
+    const { model, history } = await train({ model: { kind: "gmm", k: 1 }, objective: "nll", optimizer: { type: "sgd", lr, clipNorm: clip }, batchSize: 50, steps: 1, seed: 4 }, data);
+    const { model: m0 } = await train({ model: { kind: "gmm", k: 1 }, objective: "nll", optimizer: { type: "sgd", lr: 1e-300 }, batchSize: 50, steps: 1, seed: 4 }, data);
+    const a = await model.weights();
+    const b = await m0.weights();
+    let moved = 0;
+    for (const k of Object.keys(a)) for (let i = 0; i < a[k].data.length; i++) moved += (a[k].data[i] - b[k].data[i]) ** 2;
+    expect(history.steps[0].gradNorm).toBeGreaterThan(10 * clip);
+    expect(Math.sqrt(moved)).toBeLessThanOrEqual(lr * clip * (1 + 1e-9));
+    expect(Math.sqrt(moved)).toBeGreaterThan(0.9 * lr * clip);
+  });
+});
