@@ -178,3 +178,22 @@ describe("help and backends", () => {
     if (!gpu.ok) expect(gpu.reason).toMatch(/tfjs-node-gpu/);
   });
 });
+
+describe("ngem reproduce --quick: every experiment still runs end to end", () => {
+  for (const exp of ["two-gaussians", "inverse-sine", "two-sinusoids", "inverse-mnist"]) {
+    it(exp, () => {
+      const out = join(work, "repro");
+      const r = ngem(["reproduce", exp, "--quick", "--seeds", "1", "--out", out, "--no-png", "--json"]);
+      expect(r.code, r.stderr).toBe(0);
+      const res = JSON.parse(readFileSync(join(out, exp, "results.json"), "utf8")) as { table: { objective: string; finalMean: number }[] };
+      expect(res.table.some((row) => row.objective === "ngem")).toBe(true);
+      expect(res.table.some((row) => row.objective === "nll")).toBe(true);
+      expect(res.table.every((row) => Number.isFinite(row.finalMean))).toBe(true);
+      expect(readFileSync(join(out, exp, "results.md"), "utf8")).toMatch(/\| optimizer \| lr \| objective \|/);
+      const figs = readdirSync(join(out, exp)).filter((f) => f.endsWith(".svg"));
+      expect(figs.some((f) => f.startsWith("nll-"))).toBe(true);
+      for (const f of figs) expect(XMLValidator.validate(readFileSync(join(out, exp, f), "utf8")), f).toBe(true);
+      if (exp === "inverse-mnist") expect(figs).toContain("samples-ngem.svg");
+    }, 300_000);
+  }
+});

@@ -364,7 +364,7 @@ async function curvesFigure(exp: Experiment, results: RunResult[], optimizer: Op
       lo.push(mu - sd);
       hi.push(mu + sd);
     }
-    series.push({ name: objective, x, y: m, band: { lo, hi }, color: PALETTE[i] });
+    series.push({ name: objective, x, y: m, band: { lo, hi }, color: PALETTE[i], dashed: objective === "em" });
   });
   series.push({ name: `threshold ${exp.threshold.toFixed(2)}`, x: [0, Math.max(...results.map((r) => r.curveSteps[r.curveSteps.length - 1] ?? 0))], y: [exp.threshold, exp.threshold], color: "#777777", dashed: true });
   const allY = series.flatMap((s) => Array.from(s.band?.lo ?? s.y)).filter(Number.isFinite);
