@@ -135,12 +135,14 @@ ${EXIT_CODES}`,
     .description("one-step training benchmark on every backend that loads, as a table of ratios")
     .option("--seconds <s>", "time per cell (default 1)", num("--seconds", { positive: true }))
     .option("--json", "print JSON")
+    .addHelpText("after", `\nExample:\n  ngem bench --seconds 2\n${EXIT_CODES}`)
     .action((opts) => benchCommand(opts));
 
   program
     .command("backends")
     .description("which backends load here, and why the others do not")
     .option("--json", "print JSON")
+    .addHelpText("after", `\nExample:\n  ngem backends --json\n${EXIT_CODES}`)
     .action((opts) => backendsCommand(opts));
 
   program

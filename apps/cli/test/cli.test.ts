@@ -3,7 +3,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { XMLValidator } from "fast-xml-parser";
@@ -126,6 +126,30 @@ describe("bad usage: exit code 2, one line naming the problem, nothing corrupted
       expect(dirHash(out)).toBe(before);
     });
   }
+  it("a config file with a typo names the file and the field", () => {
+    const cfg = join(work, "bad-config.json");
+    writeFileSync(cfg, JSON.stringify({ model: { k: 2 }, optimiser: { type: "adam", lr: 0.01 } }));
+    const before = dirHash(out);
+    const r = ngem(["train", "two-gaussians", "--config", cfg, "--out", out]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split("\n")[0]).toMatch(/--config .*bad-config\.json: .*optimiser/);
+    expect(dirHash(out)).toBe(before);
+    writeFileSync(cfg, JSON.stringify({ model: { k: 0 } }));
+    expect(ngem(["train", "two-gaussians", "--config", cfg, "--out", out]).stderr).toMatch(/model\.k/);
+  });
+
+  it("a valid config file is used, and flags override it", () => {
+    const cfg = join(work, "good-config.json");
+    writeFileSync(cfg, JSON.stringify({ model: { kind: "gmm", k: 3 }, optimizer: { type: "sgd", lr: 0.05 }, steps: 30, validationSplit: 0 }));
+    const dir = join(work, "from-config");
+    const r = ngem(["train", "two-gaussians", "--config", cfg, "--k", "2", "--out", dir, "--no-plots"]);
+    expect(r.code, r.stderr).toBe(0);
+    const run = JSON.parse(readFileSync(join(dir, "run.json"), "utf8")) as { config: { model: { k: number }; optimizer: { type: string; lr: number }; steps: number } };
+    expect(run.config.model.k).toBe(2);
+    expect(run.config.optimizer).toEqual({ type: "sgd", lr: 0.05 });
+    expect(run.config.steps).toBe(30);
+  });
+
   it("a second run into an existing run directory is refused without --force", () => {
     const before = dirHash(out);
     const r = ngem(["train", "two-gaussians", "--steps", "20", "--out", out]);
