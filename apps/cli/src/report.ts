@@ -10,7 +10,7 @@ import { evaluate, predict, splitData, type TrainedModel, type TrainResult } fro
 import type { TrajectoryTracker } from "./commands/train.js";
 import { calibrationChart, heatmapChart, histogramChart, lineChart, type Overlay, type Series } from "./plot/svg.js";
 import { writePlot } from "./plot/files.js";
-import { SUMMARY_FILE, writeJson } from "./run-dir.js";
+import { CHECKPOINT_FILE, METRICS_FILE, RUN_FILE, SUMMARY_FILE, writeJson } from "./run-dir.js";
 
 export interface RunSummary {
   readonly stopReason: string;
@@ -167,7 +167,7 @@ export async function writeRunReport(
     for (const f of await writePlot(join(outDir, "calibration"), calibrationChart({ title: `calibration (${val ? "validation" : "training"} set)` }, cal.levels, cal.coverage), opts.png)) files.push(f.slice(outDir.length + 1));
     for (const f of await writePlot(join(outDir, "pit"), histogramChart({ title: "PIT histogram (flat = calibrated)", xLabel: "PIT", yLabel: "count" }, cal.pitCounts, 0, 1, cal.pitCounts.reduce((s, v) => s + v, 0) / cal.pitCounts.length), opts.png)) files.push(f.slice(outDir.length + 1));
   }
-  files.push("checkpoint.safetensors", "metrics.jsonl", SUMMARY_FILE, "run.json");
+  files.push(CHECKPOINT_FILE, METRICS_FILE, SUMMARY_FILE, RUN_FILE);
   writeJson(join(outDir, SUMMARY_FILE), summary);
   return summary;
 }

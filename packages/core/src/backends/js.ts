@@ -3,7 +3,7 @@
  * every other backend is checked against it by the parity suite.
  */
 import type { Backend, BackendModel, Batch, ModelSpec, NamedTensors, OptimizerSpec, StepResult } from "../backend.js";
-import { ShapeError } from "../errors.js";
+import { NonFiniteError, ShapeError } from "../errors.js";
 import { mixtureHead, type HeadOptions, type HeadResult } from "../head.js";
 import type { FloatArray, MixtureParams } from "../mixture.js";
 import { gmmBackward, gmmParams, mdnBackward, mdnForward } from "../model/mlp.js";
@@ -74,9 +74,7 @@ class JsModel implements BackendModel {
     try {
       ({ loss, grads } = this.forwardBackward(batch, head));
     } catch (err) {
-      if (err instanceof Error && err.name === "NonFiniteError") {
-        return { loss: NaN, gradNorm: NaN, nonFinite: (err as Error & { tensor: string }).tensor };
-      }
+      if (err instanceof NonFiniteError) return { loss: NaN, gradNorm: NaN, nonFinite: err.tensor };
       throw err;
     }
     const gradNorm = globalNorm(grads);
