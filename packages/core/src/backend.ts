@@ -8,6 +8,7 @@
  */
 import type { HeadOptions, HeadResult } from "./head.js";
 import type { FloatArray, MixtureParams } from "./mixture.js";
+import type { ScaleOptions } from "./scale.js";
 
 export type BackendName = "js" | "wasm" | "tfjs-cpu" | "tfjs-wasm" | "tfjs-gpu";
 export type Activation = "gelu" | "tanh" | "relu";
@@ -21,12 +22,16 @@ export interface MdnSpec {
   readonly layerNorm: boolean;
   readonly k: number;
   readonly d: number;
+  /** Scale parameterisation, sigma floor, covariance (default exp / 0 / diag; see scale.ts). */
+  readonly head?: ScaleOptions;
 }
 /** A free mixture: K x D parameters shared by every sample (no input). */
 export interface GmmSpec {
   readonly kind: "gmm";
   readonly k: number;
   readonly d: number;
+  /** As for MdnSpec; `gmm.logSigma` then holds the raw scale r ([K,D], [K,1] or [1,D]). */
+  readonly head?: ScaleOptions;
 }
 export type ModelSpec = MdnSpec | GmmSpec;
 
@@ -65,6 +70,8 @@ export interface StepResult {
   readonly gradNorm: number;
   /** Set when a loss or gradient was NaN/Inf: the step was skipped and this names the tensor. */
   readonly nonFinite?: string;
+  /** Raw scale entries of the batch at which the sigma floor dominated (only with sigmaMin > 0). */
+  readonly floorHits?: number;
 }
 
 export interface BackendModel {

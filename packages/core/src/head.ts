@@ -17,7 +17,8 @@
  * (diag(pi) - pi pi^T) g = pi - rho.
  */
 import { NonFiniteError, ShapeError } from "./errors.js";
-import { HALF_LOG_2PI, logsumexp, validateMixture, type FloatArray, type MixtureParams } from "./mixture.js";
+import { HALF_LOG_2PI, logsumexp, softmax, validateMixture, type FloatArray, type MixtureParams } from "./mixture.js";
+import { expandScale, isDefaultScale, reduceScaleGrad, resolveScaleOptions, type RawHead, type ScaleOptions } from "./scale.js";
 
 /** Which gradient the head returns. The reported loss is the NLL for all of them. */
 export type Variant = "nll" | "em" | "ngem" | "ngem-full";
@@ -207,4 +208,37 @@ export function negQGradients(m: MixtureParams, y: FloatArray, rho: FloatArray):
     }
   }
   return { logits: gA, mu: gMu, logSigma: gS };
+}
+
+/** Output gradients w.r.t. a raw head (see scale.ts): scale is [N, S]. */
+export interface RawHeadGradients {
+  readonly logits: Float64Array;
+  readonly mu: Float64Array;
+  readonly scale: Float64Array;
+}
+
+export interface RawHeadResult {
+  readonly loss: number;
+  readonly negQ: number;
+  readonly grads: RawHeadGradients;
+  /** Raw scale entries where the sigma floor dominates (f(r) < sigmaMin). */
+  readonly floorHits: number;
+  /** The diagonal mixture the raw outputs describe. */
+  readonly params: MixtureParams;
+}
+
+/**
+ * The fused head on raw outputs with a scale parameterisation, sigma floor and
+ * covariance choice (scale.ts): expands to the diagonal mixture, runs
+ * {@link mixtureHead}, and maps the log-sigma gradient to the raw scale.
+ * For the defaults (exp, sigmaMin 0, diag) it equals {@link mixtureHead}.
+ */
+export function mixtureHeadRaw(raw: RawHead, y: FloatArray, opts: HeadOptions & ScaleOptions = {}): RawHeadResult {
+  const head = resolveHeadOptions(opts);
+  const ex = expandScale(raw, opts);
+  const r = mixtureHead(ex.params, y, head);
+  const cov = resolveScaleOptions(opts).covariance;
+  const pi = head.variant === "ngem-full" && cov === "shared" ? softmax(raw.logits, raw.n, raw.k) : undefined;
+  const scale = isDefaultScale(opts) ? r.grads.logSigma : reduceScaleGrad(r.grads.logSigma, ex.dsdr, raw, { ...opts, ...head }, pi);
+  return { loss: r.loss, negQ: r.negQ, grads: { logits: r.grads.logits, mu: r.grads.mu, scale }, floorHits: ex.floorHits, params: ex.params };
 }

@@ -4,9 +4,9 @@
  */
 import type { Backend, BackendModel, Batch, ModelSpec, NamedTensors, OptimizerSpec, StepResult } from "../backend.js";
 import { NonFiniteError, ShapeError } from "../errors.js";
-import { mixtureHead, type HeadOptions, type HeadResult } from "../head.js";
+import { mixtureHead, mixtureHeadRaw, type HeadOptions, type HeadResult } from "../head.js";
 import type { FloatArray, MixtureParams } from "../mixture.js";
-import { gmmBackward, gmmParams, mdnBackward, mdnForward } from "../model/mlp.js";
+import { gmmBackward, gmmParams, gmmRawHead, mdnBackward, mdnForward } from "../model/mlp.js";
 import { paramShapes, validateSpec, validateWeights } from "../model/spec.js";
 import { clipFactor, globalNorm, optimizerUpdate, stateToTensors, validateOptimizer } from "../optim.js";
 
@@ -47,17 +47,17 @@ class JsModel implements BackendModel {
     return out;
   }
 
-  private forwardBackward(batch: Batch, head: HeadOptions): { loss: number; grads: Record<string, Float64Array> } {
+  private forwardBackward(batch: Batch, head: HeadOptions): { loss: number; grads: Record<string, Float64Array>; floorHits: number } {
     validateBatch(this.spec, batch);
     const spec = this.spec;
+    const opts = { ...head, ...spec.head };
     if (spec.kind === "gmm") {
-      const params = gmmParams(spec, this.tensors(), batch.n);
-      const r = mixtureHead(params, batch.y, head);
-      return { loss: r.loss, grads: gmmBackward(spec, batch.n, r.grads) };
+      const r = mixtureHeadRaw(gmmRawHead(spec, this.tensors(), batch.n), batch.y, opts);
+      return { loss: r.loss, grads: gmmBackward(spec, batch.n, r.grads), floorHits: r.floorHits };
     }
     const fwd = mdnForward(spec, this.tensors(), batch.x as FloatArray, batch.n);
-    const r = mixtureHead(fwd.params, batch.y, head);
-    return { loss: r.loss, grads: mdnBackward(spec, this.tensors(), fwd, r.grads) };
+    const r = mixtureHeadRaw(fwd.raw, batch.y, opts);
+    return { loss: r.loss, grads: mdnBackward(spec, this.tensors(), fwd, r.grads), floorHits: r.floorHits };
   }
 
   async gradients(batch: Batch, head: HeadOptions): Promise<{ loss: number; grads: NamedTensors }> {
@@ -71,8 +71,9 @@ class JsModel implements BackendModel {
     validateOptimizer(optimizer);
     let loss: number;
     let grads: Record<string, Float64Array>;
+    let floorHits: number;
     try {
-      ({ loss, grads } = this.forwardBackward(batch, head));
+      ({ loss, grads, floorHits } = this.forwardBackward(batch, head));
     } catch (err) {
       if (err instanceof NonFiniteError) return { loss: NaN, gradNorm: NaN, nonFinite: err.tensor };
       throw err;
@@ -85,7 +86,7 @@ class JsModel implements BackendModel {
     const c = clipFactor(gradNorm, optimizer.clipNorm);
     if (c !== 1) for (const g of Object.values(grads)) for (let i = 0; i < g.length; i++) g[i] = (g[i] as number) * c;
     optimizerUpdate(optimizer, this.w, grads, this.state);
-    return { loss, gradNorm };
+    return this.spec.head?.sigmaMin ? { loss, gradNorm, floorHits } : { loss, gradNorm };
   }
 
   async predict(x: FloatArray | undefined, n: number): Promise<MixtureParams> {

@@ -4,8 +4,9 @@
  */
 import type { Activation, GmmSpec, MdnSpec, ModelSpec, NamedTensors } from "../backend.js";
 import { ShapeError } from "../errors.js";
-import type { HeadGradients } from "../head.js";
+import type { RawHeadGradients } from "../head.js";
 import type { FloatArray, MixtureParams } from "../mixture.js";
+import { expandScale, resolveScaleOptions, scaleWidth, type RawHead } from "../scale.js";
 import { erf } from "../special.js";
 import { headWidth } from "./spec.js";
 
@@ -49,7 +50,10 @@ interface LayerCache {
 }
 
 export interface MdnForward {
+  /** The diagonal mixture (expanded from the raw head with spec.head). */
   params: MixtureParams;
+  /** Raw head outputs: logits, mu, raw scale [n, S]. */
+  raw: RawHead;
   /** Head output rows [n, K + 2KD]. */
   out: Float64Array;
   caches: LayerCache[];
@@ -79,18 +83,18 @@ export function dense(x: FloatArray, n: number, inDim: number, W: FloatArray, b:
   return out;
 }
 
-/** Splits head output rows into mixture parameters. */
-export function splitHeadOutput(out: Float64Array, n: number, k: number, d: number): MixtureParams {
-  const W = k + 2 * k * d;
+/** Splits head output rows [n, K + KD + S] into raw head outputs (S raw scale entries per row). */
+export function splitHeadOutput(out: Float64Array, n: number, k: number, d: number, s = k * d): RawHead {
+  const W = k + k * d + s;
   const logits = new Float64Array(n * k);
   const mu = new Float64Array(n * k * d);
-  const logSigma = new Float64Array(n * k * d);
+  const scale = new Float64Array(n * s);
   for (let r = 0; r < n; r++) {
     logits.set(out.subarray(r * W, r * W + k), r * k);
     mu.set(out.subarray(r * W + k, r * W + k + k * d), r * k * d);
-    logSigma.set(out.subarray(r * W + k + k * d, (r + 1) * W), r * k * d);
+    scale.set(out.subarray(r * W + k + k * d, (r + 1) * W), r * s);
   }
-  return { n, k, d, logits, mu, logSigma };
+  return { n, k, d, logits, mu, scale };
 }
 
 /** Forward pass of an MDN on x [n, inputDim]. */
@@ -138,19 +142,21 @@ export function mdnForward(spec: MdnSpec, w: NamedTensors, x: FloatArray, n: num
     inDim = width;
   });
   const out = dense(h, n, inDim, get(w, "head.weight"), get(w, "head.bias"), headWidth(spec));
-  return { params: splitHeadOutput(out, n, spec.k, spec.d), out, caches, last: h, n };
+  const raw = splitHeadOutput(out, n, spec.k, spec.d, scaleWidth(spec.k, spec.d, resolveScaleOptions(spec.head).covariance));
+  return { params: expandScale(raw, spec.head).params, raw, out, caches, last: h, n };
 }
 
 /** Backward pass from head output gradients to parameter gradients. */
-export function mdnBackward(spec: MdnSpec, w: NamedTensors, fwd: MdnForward, g: HeadGradients): Record<string, Float64Array> {
+export function mdnBackward(spec: MdnSpec, w: NamedTensors, fwd: MdnForward, g: RawHeadGradients): Record<string, Float64Array> {
   const { n } = fwd;
   const { k: K, d: D } = spec;
   const HW = headWidth(spec);
+  const S = HW - K - K * D;
   const gOut = new Float64Array(n * HW);
   for (let r = 0; r < n; r++) {
     gOut.set(g.logits.subarray(r * K, (r + 1) * K), r * HW);
     gOut.set(g.mu.subarray(r * K * D, (r + 1) * K * D), r * HW + K);
-    gOut.set(g.logSigma.subarray(r * K * D, (r + 1) * K * D), r * HW + K + K * D);
+    gOut.set(g.scale.subarray(r * S, (r + 1) * S), r * HW + K + K * D);
   }
   const grads: Record<string, Float64Array> = {};
   const lastDim = spec.hidden.length ? (spec.hidden[spec.hidden.length - 1] as number) : spec.inputDim;
@@ -232,35 +238,40 @@ function denseBackward(
   return gX;
 }
 
-/** The free GMM's parameters repeated over n rows. */
-export function gmmParams(spec: GmmSpec, w: NamedTensors, n: number): MixtureParams {
+/** The free GMM's raw head repeated over n rows. */
+export function gmmRawHead(spec: GmmSpec, w: NamedTensors, n: number): RawHead {
   const { k: K, d: D } = spec;
+  const S = scaleWidth(K, D, resolveScaleOptions(spec.head).covariance);
   const logits = new Float64Array(n * K);
   const mu = new Float64Array(n * K * D);
-  const logSigma = new Float64Array(n * K * D);
+  const scale = new Float64Array(n * S);
   const a = get(w, "gmm.logits");
   const m = get(w, "gmm.mu");
   const s = get(w, "gmm.logSigma");
   for (let r = 0; r < n; r++) {
     logits.set(a, r * K);
     mu.set(m, r * K * D);
-    logSigma.set(s, r * K * D);
+    scale.set(s, r * S);
   }
-  return { n, k: K, d: D, logits, mu, logSigma };
+  return { n, k: K, d: D, logits, mu, scale };
+}
+
+/** The free GMM's (expanded, diagonal) mixture repeated over n rows. */
+export function gmmParams(spec: GmmSpec, w: NamedTensors, n: number): MixtureParams {
+  return expandScale(gmmRawHead(spec, w, n), spec.head).params;
 }
 
 /** Sums per-row head gradients into the GMM's shared parameters. */
-export function gmmBackward(spec: GmmSpec, n: number, g: HeadGradients): Record<string, Float64Array> {
+export function gmmBackward(spec: GmmSpec, n: number, g: RawHeadGradients): Record<string, Float64Array> {
   const { k: K, d: D } = spec;
+  const S = scaleWidth(K, D, resolveScaleOptions(spec.head).covariance);
   const ga = new Float64Array(K);
   const gm = new Float64Array(K * D);
-  const gs = new Float64Array(K * D);
+  const gs = new Float64Array(S);
   for (let r = 0; r < n; r++) {
     for (let i = 0; i < K; i++) ga[i] = (ga[i] as number) + (g.logits[r * K + i] as number);
-    for (let i = 0; i < K * D; i++) {
-      gm[i] = (gm[i] as number) + (g.mu[r * K * D + i] as number);
-      gs[i] = (gs[i] as number) + (g.logSigma[r * K * D + i] as number);
-    }
+    for (let i = 0; i < K * D; i++) gm[i] = (gm[i] as number) + (g.mu[r * K * D + i] as number);
+    for (let i = 0; i < S; i++) gs[i] = (gs[i] as number) + (g.scale[r * S + i] as number);
   }
   return { "gmm.logits": ga, "gmm.mu": gm, "gmm.logSigma": gs };
 }

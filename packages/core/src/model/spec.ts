@@ -6,13 +6,21 @@
  * - MDN, hidden layer i (0-based), Linear -> [LayerNorm] -> activation:
  *   `trunk.i.weight` [in, out], `trunk.i.bias` [out],
  *   `trunk.i.ln.gamma` [out], `trunk.i.ln.beta` [out] (when layerNorm)
- * - MDN head: `head.weight` [last, K + 2KD], `head.bias` [K + 2KD]; each output
- *   row is laid out as [logits (K) | mu (K x D) | logSigma (K x D)].
+ * - MDN head: `head.weight` [last, K + KD + S], `head.bias` [K + KD + S]; each output
+ *   row is laid out as [logits (K) | mu (K x D) | raw scale (S)], S = KD (diag),
+ *   K (isotropic) or D (shared); with the default head the raw scale is log sigma.
  * - GMM: `gmm.logits` [K], `gmm.mu` [K, D], `gmm.logSigma` [K, D].
  */
 import type { ModelSpec, NamedTensors } from "../backend.js";
 import { checkInt, ShapeError } from "../errors.js";
 import { Rng } from "../rng.js";
+import { resolveScaleOptions, scaleWidth, type ScaleOptions } from "../scale.js";
+
+/** Shape of a GMM's raw scale parameter: [K,D] (diag), [K,1] (isotropic), [1,D] (shared). */
+export function gmmScaleShape(spec: { k: number; d: number; head?: ScaleOptions }): number[] {
+  const c = resolveScaleOptions(spec.head).covariance;
+  return c === "diag" ? [spec.k, spec.d] : c === "isotropic" ? [spec.k, 1] : [1, spec.d];
+}
 
 export const ACTIVATIONS = ["gelu", "tanh", "relu"] as const;
 
@@ -21,6 +29,12 @@ export function validateSpec(spec: ModelSpec): void {
   if (spec == null || typeof spec !== "object") throw new ShapeError("spec", "expected a ModelSpec object");
   checkInt("spec.k", spec.k, 1);
   checkInt("spec.d", spec.d, 1);
+  try {
+    resolveScaleOptions(spec.head);
+  } catch (err) {
+    if (err instanceof ShapeError) throw new ShapeError(`spec.head.${err.argument}`, err.message.slice(err.argument.length + 2));
+    throw err;
+  }
   if (spec.kind === "gmm") return;
   if (spec.kind !== "mdn") throw new ShapeError("spec.kind", `expected "mdn" | "gmm", got ${String((spec as { kind: unknown }).kind)}`);
   checkInt("spec.inputDim", spec.inputDim, 1);
@@ -34,7 +48,7 @@ export function validateSpec(spec: ModelSpec): void {
 
 /** Width of the head's output row: K + 2 K D. */
 export function headWidth(spec: ModelSpec): number {
-  return spec.k + 2 * spec.k * spec.d;
+  return spec.k + spec.k * spec.d + scaleWidth(spec.k, spec.d, resolveScaleOptions(spec.head).covariance);
 }
 
 /** Parameter names and shapes in canonical order. */
@@ -45,7 +59,7 @@ export function paramShapes(spec: ModelSpec): [string, number[]][] {
     return [
       ["gmm.logits", [K]],
       ["gmm.mu", [K, D]],
-      ["gmm.logSigma", [K, D]],
+      ["gmm.logSigma", gmmScaleShape(spec)],
     ];
   }
   const out: [string, number[]][] = [];

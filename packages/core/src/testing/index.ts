@@ -59,6 +59,12 @@ export const PARITY_MODEL_SPECS: readonly ModelSpec[] = [
   { kind: "mdn", inputDim: 1, hidden: [16], activation: "tanh", layerNorm: false, k: 2, d: 1 },
   { kind: "mdn", inputDim: 2, hidden: [7, 6], activation: "relu", layerNorm: true, k: 1, d: 3 },
   { kind: "gmm", k: 2, d: 2 },
+  // scale parameterisations, sigma floors and covariance choices (scale.ts)
+  { kind: "mdn", inputDim: 2, hidden: [6], activation: "gelu", layerNorm: true, k: 3, d: 2, head: { scale: "softplus", sigmaMin: 0.01, covariance: "isotropic" } },
+  { kind: "mdn", inputDim: 2, hidden: [5], activation: "tanh", layerNorm: false, k: 2, d: 3, head: { scale: "elu+1", covariance: "shared" } },
+  { kind: "mdn", inputDim: 1, hidden: [4], activation: "relu", layerNorm: false, k: 2, d: 2, head: { scale: "exp", sigmaMin: 0.02 } },
+  { kind: "gmm", k: 3, d: 2, head: { scale: "softplus", sigmaMin: 0.05, covariance: "shared" } },
+  { kind: "gmm", k: 2, d: 3, head: { scale: "elu+1", covariance: "isotropic" } },
 ];
 
 const HEAD_OPTIONS: readonly HeadOptions[] = [
@@ -218,7 +224,8 @@ export function runParitySuite(h: TestHarness, load: () => Promise<Backend>, opt
     });
 
     for (const spec of PARITY_MODEL_SPECS) {
-      const label = spec.kind === "gmm" ? `gmm K=${spec.k} D=${spec.d}` : `mdn ${spec.inputDim}-${spec.hidden.join("-")} ${spec.activation}${spec.layerNorm ? "+LN" : ""} K=${spec.k} D=${spec.d}`;
+      const headTag = spec.head ? ` [${spec.head.scale ?? "exp"}${spec.head.sigmaMin ? ` min ${spec.head.sigmaMin}` : ""} ${spec.head.covariance ?? "diag"}]` : "";
+      const label = (spec.kind === "gmm" ? `gmm K=${spec.k} D=${spec.d}` : `mdn ${spec.inputDim}-${spec.hidden.join("-")} ${spec.activation}${spec.layerNorm ? "+LN" : ""} K=${spec.k} D=${spec.d}`) + headTag;
       h.it(`model ${label}: predict and gradients match the reference`, async () => {
         const b = await backend();
         const t = await tol();
@@ -234,11 +241,12 @@ export function runParitySuite(h: TestHarness, load: () => Promise<Backend>, opt
           assertClose(`${label} predict logits`, pm.logits, pr.logits, t.model);
           assertClose(`${label} predict mu`, pm.mu, pr.mu, t.model);
           assertClose(`${label} predict logSigma`, pm.logSigma, pr.logSigma, t.model);
-          for (const variant of VARIANTS) {
-            const gm = await m.gradients(batch, { variant });
-            const gr = await r.gradients(batch, { variant });
-            assertClose(`${label} ${variant} loss`, [gm.loss], [gr.loss], t.model);
-            compareTensors(`${label} ${variant} grad`, gm.grads, gr.grads, t.model);
+          for (const o of HEAD_OPTIONS) {
+            const tag = `${label} ${o.variant}${o.fisherCoords ? `/${o.fisherCoords}` : ""}`;
+            const gm = await m.gradients(batch, o);
+            const gr = await r.gradients(batch, o);
+            assertClose(`${tag} loss`, [gm.loss], [gr.loss], t.model);
+            compareTensors(`${tag} grad`, gm.grads, gr.grads, t.model);
           }
         } finally {
           m.dispose();
@@ -261,6 +269,7 @@ export function runParitySuite(h: TestHarness, load: () => Promise<Backend>, opt
             const sr = await r.step(batch, { variant: "ngem" }, opt);
             assertClose(`${label} ${opt.type} step loss`, [sm.loss], [sr.loss], t.model);
             assertClose(`${label} ${opt.type} grad norm`, [sm.gradNorm], [sr.gradNorm], t.model);
+            if (spec.head?.sigmaMin && typeof sm.floorHits !== "number") throw new Error(`${label}: step() must report floorHits when sigmaMin > 0`);
           }
           compareTensors(`${label} ${opt.type} weights after 3 steps`, await m.getWeights(), await r.getWeights(), t.model);
           // Resume: a fresh model with the saved weights and optimizer state continues identically.

@@ -1,0 +1,193 @@
+/**
+ * Scale parameterisations, sigma floors and covariance choices of the mixture
+ * head, and the nGEM gradient in the network's raw scale output r.
+ *
+ * sigma = sigmaMin + f(r), with
+ * - `exp`      f = exp(r)                         (default; with sigmaMin = 0, log sigma = r exactly)
+ * - `softplus` f = log(1 + exp(r))
+ * - `elu+1`    f = r + 1 (r > 0), exp(r) (r <= 0)
+ *
+ * Covariance (raw scale entries per sample, S):
+ * - `diag`      S = K*D, one sigma per component and dimension (default)
+ * - `isotropic` S = K,   one sigma per component, shared by its D dimensions
+ * - `shared`    S = D,   one sigma per dimension, shared by the K components
+ *
+ * Gradients w.r.t. r, from the diagonal head's log-sigma column g_s (see head.ts)
+ * and s'(r) = d log sigma / dr = f'(r) / (sigmaMin + f(r)):
+ * - `nll`, `em` (chain rule):         g_r = sum over tied (k,d) of g_s * s'
+ * - `ngem`, `ngem-full`, fisherCoords "log-sigma" (natural gradient in the
+ *   network's output coordinate r): the Fisher of r is sum over tied entries
+ *   of w * 2 * s'^2 (w = 1 for ngem, pi_k for ngem-full), so
+ *     g_r = A(g_s) / max(s', SCALE_GRAD_EPS)
+ *   with A the w-weighted mean of the tied natural log-sigma steps
+ *   (diag: the entry itself; isotropic: the mean over d; shared: the mean over
+ *   k for ngem, the pi'-weighted mean for ngem-full, pi' = max(pi, piFloor)).
+ *   The max(s', eps) bounds the step where the floor saturates the scale
+ *   (s' -> 0); it is exact wherever s' >= eps.
+ * - natural variants, fisherCoords "sigma": natural gradient in sigma, then the
+ *   chain rule to r: g_r = A(g_s) * s'.
+ */
+import { checkInt, checkLength, ShapeError } from "./errors.js";
+import type { FloatArray, MixtureParams } from "./mixture.js";
+
+export type ScaleParam = "exp" | "softplus" | "elu+1";
+export type Covariance = "diag" | "isotropic" | "shared";
+export const SCALE_PARAMS: readonly ScaleParam[] = ["exp", "softplus", "elu+1"];
+export const COVARIANCES: readonly Covariance[] = ["diag", "isotropic", "shared"];
+
+/** Lower bound on s' used by the natural-gradient division (see the module doc). */
+export const SCALE_GRAD_EPS = 1e-3;
+
+export interface ScaleOptions {
+  /** Default `"exp"`. */
+  readonly scale?: ScaleParam;
+  /** Floor added to every sigma (default 0). */
+  readonly sigmaMin?: number;
+  /** Default `"diag"`. */
+  readonly covariance?: Covariance;
+}
+
+export function resolveScaleOptions(o: ScaleOptions = {}): Required<ScaleOptions> {
+  const scale = o.scale ?? "exp";
+  if (!SCALE_PARAMS.includes(scale)) throw new ShapeError("scale", `expected one of ${SCALE_PARAMS.join(" | ")}, got ${String(scale)}`);
+  const sigmaMin = o.sigmaMin ?? 0;
+  if (!(Number.isFinite(sigmaMin) && sigmaMin >= 0)) throw new ShapeError("sigmaMin", `expected a finite number >= 0, got ${String(sigmaMin)}`);
+  const covariance = o.covariance ?? "diag";
+  if (!COVARIANCES.includes(covariance)) throw new ShapeError("covariance", `expected one of ${COVARIANCES.join(" | ")}, got ${String(covariance)}`);
+  return { scale, sigmaMin, covariance };
+}
+
+/** True for the default head (exp, no floor, diag), whose raw scale is log sigma itself. */
+export function isDefaultScale(o: ScaleOptions = {}): boolean {
+  const r = resolveScaleOptions(o);
+  return r.scale === "exp" && r.sigmaMin === 0 && r.covariance === "diag";
+}
+
+/** Raw scale entries per sample. */
+export function scaleWidth(k: number, d: number, covariance: Covariance = "diag"): number {
+  return covariance === "diag" ? k * d : covariance === "isotropic" ? k : d;
+}
+
+/** Index of the raw scale entry (within a sample) that sigma[k, d] uses. */
+export function scaleIndex(k: number, d: number, D: number, covariance: Covariance): number {
+  return covariance === "diag" ? k * D + d : covariance === "isotropic" ? k : d;
+}
+
+/** log sigma and s' = d log sigma / dr for one raw value. */
+export function logSigmaOf(r: number, scale: ScaleParam, sigmaMin: number): { s: number; ds: number; floored: boolean } {
+  if (scale === "exp") {
+    if (sigmaMin === 0) return { s: r, ds: 1, floored: false };
+    // log(sigmaMin + e^r), stable both ways
+    const s = r > Math.log(sigmaMin) ? r + Math.log1p(sigmaMin * Math.exp(-r)) : Math.log(sigmaMin) + Math.log1p(Math.exp(r) / sigmaMin);
+    return { s, ds: 1 / (1 + sigmaMin * Math.exp(-r)), floored: Math.exp(r) < sigmaMin };
+  }
+  let f: number;
+  let df: number;
+  if (scale === "softplus") {
+    f = r > 0 ? r + Math.log1p(Math.exp(-r)) : Math.log1p(Math.exp(r));
+    df = r >= 0 ? 1 / (1 + Math.exp(-r)) : Math.exp(r) / (1 + Math.exp(r));
+  } else {
+    f = r > 0 ? r + 1 : Math.exp(r);
+    df = r > 0 ? 1 : Math.exp(r);
+  }
+  const sigma = sigmaMin + f;
+  return { s: Math.log(sigma), ds: df / sigma, floored: sigmaMin > 0 && f < sigmaMin };
+}
+
+/** A head's raw outputs: logits [N,K], mu [N,K,D], raw scale [N,S]. */
+export interface RawHead {
+  readonly n: number;
+  readonly k: number;
+  readonly d: number;
+  readonly logits: FloatArray;
+  readonly mu: FloatArray;
+  readonly scale: FloatArray;
+}
+
+export interface ExpandedHead {
+  /** The diagonal mixture the raw outputs describe (logSigma [N,K,D]). */
+  readonly params: MixtureParams;
+  /** s' per raw scale entry, [N,S]. */
+  readonly dsdr: Float64Array;
+  /** Raw scale entries where the floor dominates (f(r) < sigmaMin). */
+  readonly floorHits: number;
+}
+
+/** Maps raw head outputs to the diagonal mixture they describe. */
+export function expandScale(raw: RawHead, o: ScaleOptions = {}): ExpandedHead {
+  const { scale, sigmaMin, covariance } = resolveScaleOptions(o);
+  checkInt("n", raw.n, 1);
+  checkInt("k", raw.k, 1);
+  checkInt("d", raw.d, 1);
+  const { n: N, k: K, d: D } = raw;
+  const S = scaleWidth(K, D, covariance);
+  checkLength("scale", raw.scale, [["N", N], ["S", S]]);
+  const sOf = new Float64Array(N * S);
+  const dsdr = new Float64Array(N * S);
+  let floorHits = 0;
+  for (let i = 0; i < N * S; i++) {
+    const v = logSigmaOf(raw.scale[i] as number, scale, sigmaMin);
+    sOf[i] = v.s;
+    dsdr[i] = v.ds;
+    if (v.floored) floorHits++;
+  }
+  let logSigma: Float64Array;
+  if (covariance === "diag") logSigma = sOf;
+  else {
+    logSigma = new Float64Array(N * K * D);
+    for (let n = 0; n < N; n++) {
+      for (let k = 0; k < K; k++) {
+        for (let d = 0; d < D; d++) logSigma[(n * K + k) * D + d] = sOf[n * S + scaleIndex(k, d, D, covariance)] as number;
+      }
+    }
+  }
+  return { params: { n: N, k: K, d: D, logits: raw.logits, mu: raw.mu, logSigma }, dsdr, floorHits };
+}
+
+/**
+ * Turns the diagonal head's log-sigma gradient gS [N,K,D] into the gradient
+ * w.r.t. the raw scale [N,S] for the given variant (see the module doc).
+ * `pi` [N,K] is needed for `ngem-full` with shared sigmas.
+ */
+export function reduceScaleGrad(
+  gS: Float64Array,
+  dsdr: Float64Array,
+  dims: { n: number; k: number; d: number },
+  o: ScaleOptions & { variant: string; fisherCoords: string; piFloor: number },
+  pi?: ArrayLike<number>,
+): Float64Array {
+  const { covariance } = resolveScaleOptions(o);
+  const { n: N, k: K, d: D } = dims;
+  const S = scaleWidth(K, D, covariance);
+  const out = new Float64Array(N * S);
+  const natural = o.variant === "ngem" || o.variant === "ngem-full";
+  const sigmaCoords = o.fisherCoords === "sigma";
+  if (!natural) {
+    for (let n = 0; n < N; n++) {
+      for (let k = 0; k < K; k++) {
+        for (let d = 0; d < D; d++) {
+          const j = n * S + scaleIndex(k, d, D, covariance);
+          out[j] = (out[j] as number) + (gS[(n * K + k) * D + d] as number) * (dsdr[j] as number);
+        }
+      }
+    }
+    return out;
+  }
+  const wsum = new Float64Array(N * S);
+  for (let n = 0; n < N; n++) {
+    for (let k = 0; k < K; k++) {
+      const w = o.variant === "ngem-full" && covariance === "shared" ? Math.max((pi as ArrayLike<number>)[n * K + k] as number, o.piFloor) : 1;
+      for (let d = 0; d < D; d++) {
+        const j = n * S + scaleIndex(k, d, D, covariance);
+        out[j] = (out[j] as number) + w * (gS[(n * K + k) * D + d] as number);
+        wsum[j] = (wsum[j] as number) + w;
+      }
+    }
+  }
+  for (let j = 0; j < N * S; j++) {
+    const a = (out[j] as number) / (wsum[j] as number);
+    const ds = dsdr[j] as number;
+    out[j] = sigmaCoords ? a * ds : a / Math.max(ds, SCALE_GRAD_EPS);
+  }
+  return out;
+}
