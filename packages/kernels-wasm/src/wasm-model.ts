@@ -11,13 +11,27 @@
  *   workspace (re-laid only when a larger batch arrives): x, y, per-layer
  *               pre-activation / LayerNorm caches / activations, head output rows,
  *               head gradient rows, two backward ping-pong buffers, XT (transposed input)
+ *
+ * Non-default heads (`spec.head`: softplus / elu+1, a sigma floor, isotropic or
+ * shared covariance): the head output row is [logits K | mu KD | raw scale S].
+ * Between the head-output dense layer and the fused head kernel, JS loops over
+ * the shared-memory view expand the raw scale into an expanded row
+ * [logits | mu | logSigma KD] (plus s' = d log sigma / dr per raw entry), the
+ * unchanged diagonal head kernel runs on the expanded rows, and a second loop
+ * reduces its log-sigma gradient to the raw scale (core's scale.ts rules). All of
+ * it works on preallocated regions, so steps still allocate nothing. The default head
+ * (exp, sigmaMin 0, diag) skips both loops and runs exactly the old path.
  */
 import {
   NonFiniteError,
+  SCALE_GRAD_EPS,
   ShapeError,
   clipFactor,
+  isDefaultScale,
   paramShapes,
   resolveHeadOptions,
+  resolveScaleOptions,
+  scaleWidth,
   validateBatch,
   validateOptimizer,
   validateWeights,
@@ -70,6 +84,54 @@ interface Workspace {
   g0?: Region;
   g1?: Region;
   xt?: Region;
+  /** Rows the fused head reads: `out` (default head) or the expanded rows `hx` [n, K + 2KD]. */
+  hin: Region;
+  /** Rows the fused head writes: `gOut` (default head and GMM) or `ghx` [n, K + 2KD]. */
+  hg: Region;
+  /** s' per raw scale entry, [n, S] (non-default MDN heads only). */
+  ds?: Region;
+}
+
+/** Scale parameterisation codes (scale.ts). */
+const SCALE_EXP = 0;
+const SCALE_SOFTPLUS = 1;
+const SCALE_ELU1 = 2;
+/** Covariance codes (scale.ts). */
+const COV_DIAG = 0;
+const COV_ISOTROPIC = 1;
+const COV_SHARED = 2;
+/** Output slots of {@link logSigmaOf}: [s, s'] (module-level, so no per-call allocation). */
+const sOut = new Float64Array(2);
+
+/**
+ * log sigma and s' = d log sigma / dr of one raw value (core's `logSigmaOf`, in
+ * float64), written to sOut; returns whether the floor dominates (f(r) < sigmaMin).
+ */
+function logSigmaOf(r: number, scale: number, sigmaMin: number, logSigmaMin: number): boolean {
+  if (scale === SCALE_EXP) {
+    if (sigmaMin === 0) {
+      sOut[0] = r;
+      sOut[1] = 1;
+      return false;
+    }
+    const e = Math.exp(r);
+    sOut[0] = r > logSigmaMin ? r + Math.log1p(sigmaMin * Math.exp(-r)) : logSigmaMin + Math.log1p(e / sigmaMin);
+    sOut[1] = 1 / (1 + sigmaMin * Math.exp(-r));
+    return e < sigmaMin;
+  }
+  let f: number;
+  let df: number;
+  if (scale === SCALE_SOFTPLUS) {
+    f = r > 0 ? r + Math.log1p(Math.exp(-r)) : Math.log1p(Math.exp(r));
+    df = r >= 0 ? 1 / (1 + Math.exp(-r)) : Math.exp(r) / (1 + Math.exp(r));
+  } else {
+    f = r > 0 ? r + 1 : Math.exp(r);
+    df = r > 0 ? 1 : Math.exp(r);
+  }
+  const sigma = sigmaMin + f;
+  sOut[0] = Math.log(sigma);
+  sOut[1] = df / sigma;
+  return sigmaMin > 0 && f < sigmaMin;
 }
 
 function sub(r: Region, name: string, offset: number, length: number): Region {
@@ -108,7 +170,26 @@ export class WasmModel implements BackendModel {
   private readonly lastDim: number;
   private readonly K: number;
   private readonly D: number;
+  /** Head output row width, K + KD + S. */
   private readonly HW: number;
+  /** Expanded (diagonal) head row width the fused kernel sees, K + 2KD (= HW for the default head). */
+  private readonly HX: number;
+  // scale options of spec.head (resolved once)
+  private readonly defaultScale: boolean;
+  private readonly scaleCode: number;
+  private readonly cov: number;
+  private readonly sigmaMin: number;
+  private readonly logSigmaMin: number;
+  /** Raw scale entries per sample. */
+  private readonly S: number;
+  /** GMM with a non-default head: expanded logSigma [K, D], s' [S], and the row sum of the head's log-sigma gradient [K, D]. */
+  private readonly gmmLs?: Region;
+  private readonly gmmDs?: Region;
+  private readonly gmmGs?: Region;
+  /** pi' of one row as float64 (ngem-full with shared sigmas). */
+  private readonly piTmp?: Region;
+  /** Floor hits of the last forward pass. */
+  private floorHits = 0;
   private readonly WT?: Region;
   private readonly scratch: Region;
   private readonly res: Region;
@@ -160,7 +241,15 @@ export class WasmModel implements BackendModel {
     this.hasV = new Uint8Array(this.slots.length);
     this.K = spec.k;
     this.D = spec.d;
-    this.HW = spec.k + 2 * spec.k * spec.d;
+    const so = resolveScaleOptions(spec.head);
+    this.defaultScale = isDefaultScale(spec.head);
+    this.scaleCode = so.scale === "exp" ? SCALE_EXP : so.scale === "softplus" ? SCALE_SOFTPLUS : SCALE_ELU1;
+    this.cov = so.covariance === "diag" ? COV_DIAG : so.covariance === "isotropic" ? COV_ISOTROPIC : COV_SHARED;
+    this.sigmaMin = so.sigmaMin;
+    this.logSigmaMin = so.sigmaMin > 0 ? Math.log(so.sigmaMin) : -Infinity;
+    this.S = scaleWidth(spec.k, spec.d, so.covariance);
+    this.HW = spec.k + spec.k * spec.d + this.S;
+    this.HX = spec.k + 2 * spec.k * spec.d;
     let wt = 0;
     if (spec.kind === "mdn") {
       let prev = spec.inputDim;
@@ -182,6 +271,14 @@ export class WasmModel implements BackendModel {
       this.lastDim = 0;
     }
     this.scratch = rt.alloc("head scratch", rt.headScratchFloats(spec.k, spec.d));
+    if (!this.defaultScale) {
+      if (this.cov === COV_SHARED) this.piTmp = rt.alloc("head pi'", 2 * spec.k);
+      if (spec.kind === "gmm") {
+        this.gmmLs = rt.alloc("gmm expanded logSigma", spec.k * spec.d);
+        this.gmmDs = rt.alloc("gmm scale derivative", this.S);
+        this.gmmGs = rt.alloc("gmm logSigma gradient sum", spec.k * spec.d);
+      }
+    }
     this.res = rt.alloc("head result", 4);
     this.wsMark = rt.mark();
     this.writeWeights(weights);
@@ -217,13 +314,15 @@ export class WasmModel implements BackendModel {
     rt.release(this.wsMark);
     this.ws = undefined;
     const spec = this.spec;
-    const ws: Workspace = {
-      cap: n,
-      y: rt.alloc("batch.y", n * this.D),
-      layers: [],
-      out: rt.alloc("head outputs", n * this.HW),
-      gOut: rt.alloc("head output gradients", n * this.HW),
-    };
+    const y = rt.alloc("batch.y", n * this.D);
+    const out = rt.alloc("head outputs", n * this.HW);
+    const gOut = rt.alloc("head output gradients", n * (spec.kind === "gmm" ? this.HX : this.HW));
+    const ws: Workspace = { cap: n, y, layers: [], out, gOut, hin: out, hg: gOut };
+    if (spec.kind === "mdn" && !this.defaultScale) {
+      ws.hin = rt.alloc("expanded head outputs", n * this.HX);
+      ws.hg = rt.alloc("expanded head gradients", n * this.HX);
+      ws.ds = rt.alloc("scale derivative", n * this.S);
+    }
     if (spec.kind === "mdn") {
       ws.x = rt.alloc("batch.x", n * spec.inputDim);
       let maxW = 0;
@@ -289,20 +388,157 @@ export class WasmModel implements BackendModel {
     rt.matmul(last, hw.p, ws.out, n, this.lastDim, this.HW, MatmulMode.bias, (this.headB as Slot).p);
   }
 
+  /**
+   * Non-default heads: maps the raw scale to the diagonal mixture the fused head
+   * reads (MDN: head output rows -> expanded rows; GMM: gmm.logSigma -> gmmLs) and
+   * stores s' per raw entry. Returns the floor hits of the n-row batch.
+   */
+  private expand(ws: Workspace | undefined, n: number): number {
+    const f = this.runtime.f32;
+    if (this.spec.kind === "gmm") {
+      const raw = (this.byName.get("gmm.logSigma") as Slot).p;
+      return n * this.expandRows(f, 1, raw.ptr >>> 2, 0, (this.gmmLs as Region).ptr >>> 2, 0, (this.gmmDs as Region).ptr >>> 2, 0);
+    }
+    const w = ws as Workspace;
+    const KKD = this.K + this.K * this.D;
+    const HW = this.HW;
+    const HX = this.HX;
+    const out = w.out.ptr >>> 2;
+    const hx = w.hin.ptr >>> 2;
+    for (let r = 0; r < n; r++) f.copyWithin(hx + r * HX, out + r * HW, out + r * HW + KKD); // logits | mu
+    return this.expandRows(f, n, out + KKD, HW, hx + KKD, HX, (w.ds as Region).ptr >>> 2, this.S);
+  }
+
+  /** Raw scale rows (float index `raw`, row stride) -> logSigma [K, D] rows and s' [S] rows; returns floor hits. */
+  private expandRows(f: Float32Array, n: number, raw: number, rawStride: number, ls: number, lsStride: number, ds: number, dsStride: number): number {
+    const K = this.K;
+    const D = this.D;
+    const S = this.S;
+    const cov = this.cov;
+    const scale = this.scaleCode;
+    const sigmaMin = this.sigmaMin;
+    const logSigmaMin = this.logSigmaMin;
+    let hits = 0;
+    for (let r = 0; r < n; r++) {
+      const ro = raw + r * rawStride;
+      const lo = ls + r * lsStride;
+      const dO = ds + r * dsStride;
+      for (let i = 0; i < S; i++) {
+        if (logSigmaOf(f[ro + i] as number, scale, sigmaMin, logSigmaMin)) hits++;
+        const sv = sOut[0] as number;
+        f[dO + i] = sOut[1] as number;
+        if (cov === COV_DIAG) f[lo + i] = sv;
+        else if (cov === COV_ISOTROPIC) f.fill(sv, lo + i * D, lo + (i + 1) * D);
+        else for (let k = 0; k < K; k++) f[lo + k * D + i] = sv;
+      }
+    }
+    return hits;
+  }
+
+  /**
+   * Non-default heads: turns the fused head's gradient rows (log-sigma columns)
+   * into gradients w.r.t. the raw head outputs (MDN: expanded gradient rows ->
+   * head output gradient rows; GMM: row sum -> grad gmm.logSigma).
+   */
+  private reduce(ws: Workspace, n: number): void {
+    const rt = this.runtime;
+    const K = this.K;
+    const KD = this.K * this.D;
+    if (this.spec.kind === "gmm") {
+      // The rules are linear in the log-sigma gradient with row-independent weights (the GMM's
+      // pi and s' are the same for every row), so reducing the row sum equals summing the reductions.
+      const gs = this.gmmGs as Region;
+      rt.colsum(ws.gOut, n, KD, gs, this.HX, K + KD);
+      const f = rt.f32;
+      const logits = (this.byName.get("gmm.logits") as Slot).p.ptr >>> 2;
+      const g = (this.byName.get("gmm.logSigma") as Slot).g.ptr >>> 2;
+      this.reduceRows(f, 1, gs.ptr >>> 2, 0, (this.gmmDs as Region).ptr >>> 2, 0, g, 0, logits, 0);
+      return;
+    }
+    const f = rt.f32;
+    const HW = this.HW;
+    const HX = this.HX;
+    const gOut = ws.gOut.ptr >>> 2;
+    const ghx = ws.hg.ptr >>> 2;
+    for (let r = 0; r < n; r++) f.copyWithin(gOut + r * HW, ghx + r * HX, ghx + r * HX + K + KD); // logits | mu
+    this.reduceRows(f, n, ghx + K + KD, HX, (ws.ds as Region).ptr >>> 2, this.S, gOut + K + KD, HW, ws.hin.ptr >>> 2, HX);
+  }
+
+  /** core's reduceScaleGrad on float32 rows (float64 sums); `logits` rows give pi for ngem-full with shared sigmas. */
+  private reduceRows(
+    f: Float32Array, n: number, gs: number, gsStride: number, ds: number, dsStride: number, out: number, outStride: number, logits: number, logitsStride: number,
+  ): void {
+    const K = this.K;
+    const D = this.D;
+    const cov = this.cov;
+    const natural = this.variant >= 2;
+    const full = this.variant === 3;
+    // chain rule (nll / em, or natural in sigma coordinates): a * s'; natural in log-sigma coordinates: a / max(s', eps)
+    const divide = natural && !this.sigmaCoords;
+    const f64 = this.runtime.f64;
+    const pi = this.piTmp ? this.piTmp.ptr >>> 3 : 0;
+    for (let r = 0; r < n; r++) {
+      const g0 = gs + r * gsStride;
+      const d0 = ds + r * dsStride;
+      const o0 = out + r * outStride;
+      if (cov === COV_DIAG) {
+        for (let j = 0; j < K * D; j++) {
+          const g = f[g0 + j] as number;
+          const dsv = f[d0 + j] as number;
+          f[o0 + j] = divide ? g / Math.max(dsv, SCALE_GRAD_EPS) : g * dsv;
+        }
+      } else if (cov === COV_ISOTROPIC) {
+        for (let k = 0; k < K; k++) {
+          let sum = 0;
+          for (let d = 0; d < D; d++) sum += f[g0 + k * D + d] as number;
+          const a = natural ? sum / D : sum;
+          const dsv = f[d0 + k] as number;
+          f[o0 + k] = divide ? a / Math.max(dsv, SCALE_GRAD_EPS) : a * dsv;
+        }
+      } else {
+        // shared: weights pi' = max(pi, piFloor) for ngem-full, 1 otherwise
+        const weighted = natural && full;
+        let wsum = K;
+        if (weighted) {
+          const a0 = logits + r * logitsStride;
+          let max = -Infinity;
+          for (let k = 0; k < K; k++) max = Math.max(max, f[a0 + k] as number);
+          let z = 0;
+          for (let k = 0; k < K; k++) z += Math.exp((f[a0 + k] as number) - max);
+          wsum = 0;
+          for (let k = 0; k < K; k++) {
+            const w = Math.max(Math.exp((f[a0 + k] as number) - max) / z, this.piFloor);
+            f64[pi + k] = w;
+            wsum += w;
+          }
+        }
+        for (let d = 0; d < D; d++) {
+          let sum = 0;
+          for (let k = 0; k < K; k++) sum += (weighted ? (f64[pi + k] as number) : 1) * (f[g0 + k * D + d] as number);
+          const a = natural ? sum / wsum : sum;
+          const dsv = f[d0 + d] as number;
+          f[o0 + d] = divide ? a / Math.max(dsv, SCALE_GRAD_EPS) : a * dsv;
+        }
+      }
+    }
+  }
+
   /** Runs the fused head on the forward outputs; returns the mean NLL (NaN/Inf when not finite). */
   private head(ws: Workspace, n: number): number {
     const rt = this.runtime;
     const K = this.K;
     const KD = this.K * this.D;
-    const HW = this.HW;
+    const HX = this.HX;
     if (this.spec.kind === "gmm") {
       const a = this.byName.get("gmm.logits") as Slot;
       const mu = this.byName.get("gmm.mu") as Slot;
-      const s = this.byName.get("gmm.logSigma") as Slot;
-      rt.mixtureHead(n, K, this.D, a.p, 0, 0, mu.p, 0, s.p, 0, 0, ws.y, ws.gOut, 0, HW, ws.gOut, K, ws.gOut, K + KD, HW,
+      const s = this.defaultScale ? (this.byName.get("gmm.logSigma") as Slot).p : (this.gmmLs as Region);
+      rt.mixtureHead(n, K, this.D, a.p, 0, 0, mu.p, 0, s, 0, 0, ws.y, ws.gOut, 0, HX, ws.gOut, K, ws.gOut, K + KD, HX,
         this.variant, this.sigmaCoords, this.piFloor, this.scratch, this.res);
     } else {
-      rt.mixtureHead(n, K, this.D, ws.out, 0, HW, ws.out, K, ws.out, K + KD, HW, ws.y, ws.gOut, 0, HW, ws.gOut, K, ws.gOut, K + KD, HW,
+      const h = ws.hin;
+      const g = ws.hg;
+      rt.mixtureHead(n, K, this.D, h, 0, HX, h, K, h, K + KD, HX, ws.y, g, 0, HX, g, K, g, K + KD, HX,
         this.variant, this.sigmaCoords, this.piFloor, this.scratch, this.res);
     }
     return rt.f64[this.res.ptr >>> 3] as number;
@@ -314,11 +550,13 @@ export class WasmModel implements BackendModel {
     if (spec.kind === "gmm") {
       const K = this.K;
       const KD = this.K * this.D;
-      rt.colsum(ws.gOut, n, K, (this.byName.get("gmm.logits") as Slot).g, this.HW, 0);
-      rt.colsum(ws.gOut, n, KD, (this.byName.get("gmm.mu") as Slot).g, this.HW, K);
-      rt.colsum(ws.gOut, n, KD, (this.byName.get("gmm.logSigma") as Slot).g, this.HW, K + KD);
+      rt.colsum(ws.gOut, n, K, (this.byName.get("gmm.logits") as Slot).g, this.HX, 0);
+      rt.colsum(ws.gOut, n, KD, (this.byName.get("gmm.mu") as Slot).g, this.HX, K);
+      if (this.defaultScale) rt.colsum(ws.gOut, n, KD, (this.byName.get("gmm.logSigma") as Slot).g, this.HX, K + KD);
+      else this.reduce(ws, n);
       return;
     }
+    if (!this.defaultScale) this.reduce(ws, n);
     const L = this.layers.length;
     const xt = ws.xt as Region;
     const last = L ? (ws.layers[L - 1] as LayerWs).act : (ws.x as Region);
@@ -369,6 +607,7 @@ export class WasmModel implements BackendModel {
     rt.write(ws.y, batch.y);
     if (ws.x) rt.write(ws.x, batch.x as FloatArray);
     this.forward(ws, n);
+    if (!this.defaultScale) this.floorHits = this.expand(ws, n);
     const loss = this.head(ws, n);
     if (!Number.isFinite(loss)) return loss;
     if (withBackward) this.backward(ws, n);
@@ -381,17 +620,18 @@ export class WasmModel implements BackendModel {
     const ws = this.ws as Workspace;
     const K = this.K;
     const KD = this.K * this.D;
+    // the diagonal mixture the head saw (expanded for a non-default head), as the reference checks it
     const checks: [string, Region, number, number, number][] =
       this.spec.kind === "gmm"
         ? [
             ["logits", (this.byName.get("gmm.logits") as Slot).p, K, 0, 0],
             ["mu", (this.byName.get("gmm.mu") as Slot).p, KD, 0, 0],
-            ["logSigma", (this.byName.get("gmm.logSigma") as Slot).p, KD, 0, 0],
+            ["logSigma", this.defaultScale ? (this.byName.get("gmm.logSigma") as Slot).p : (this.gmmLs as Region), KD, 0, 0],
           ]
         : [
-            ["logits", ws.out, K, this.HW, 0],
-            ["mu", ws.out, KD, this.HW, K],
-            ["logSigma", ws.out, KD, this.HW, K + KD],
+            ["logits", ws.hin, K, this.HX, 0],
+            ["mu", ws.hin, KD, this.HX, K],
+            ["logSigma", ws.hin, KD, this.HX, K + KD],
           ];
     for (const [name, r, cols, stride, col0] of checks) {
       const at = rt.firstNonFinite(r, stride === 0 ? 1 : n, cols, stride, col0);
@@ -427,7 +667,7 @@ export class WasmModel implements BackendModel {
     const c = clipFactor(gradNorm, optimizer.clipNorm);
     if (c !== 1) rt.scale(this.G, c, this.total);
     this.update(optimizer);
-    return { loss, gradNorm };
+    return this.sigmaMin > 0 ? { loss, gradNorm, floorHits: this.floorHits } : { loss, gradNorm };
   }
 
   /** One optimizer update over the whole flat parameter block (core's optim.ts rules, float32). */
@@ -476,7 +716,8 @@ export class WasmModel implements BackendModel {
     if (this.spec.kind === "gmm") {
       const a = rt.read((this.byName.get("gmm.logits") as Slot).p);
       const m = rt.read((this.byName.get("gmm.mu") as Slot).p);
-      const s = rt.read((this.byName.get("gmm.logSigma") as Slot).p);
+      if (!this.defaultScale) this.expand(undefined, n);
+      const s = rt.read(this.defaultScale ? (this.byName.get("gmm.logSigma") as Slot).p : (this.gmmLs as Region));
       for (let r = 0; r < n; r++) {
         logits.set(a, r * K);
         mu.set(m, r * KD);
@@ -492,10 +733,11 @@ export class WasmModel implements BackendModel {
     const ws = this.ensure(n);
     rt.write(ws.x as Region, x);
     this.forward(ws, n);
+    if (!this.defaultScale) this.expand(ws, n);
     const f = rt.f32;
-    const base = ws.out.ptr >>> 2;
+    const base = ws.hin.ptr >>> 2;
     for (let r = 0; r < n; r++) {
-      const o = base + r * this.HW;
+      const o = base + r * this.HX;
       for (let j = 0; j < K; j++) logits[r * K + j] = f[o + j] as number;
       for (let j = 0; j < KD; j++) {
         mu[r * KD + j] = f[o + K + j] as number;

@@ -4,7 +4,8 @@
  */
 import type { Backend, BackendModel, Batch, ModelSpec, NamedTensors, OptimizerSpec, StepResult } from "../backend.js";
 import { NonFiniteError, ShapeError } from "../errors.js";
-import { mixtureHead, mixtureHeadRaw, type HeadOptions, type HeadResult } from "../head.js";
+import { mixtureHead, mixtureHeadRaw, resolveHeadOptions, type HeadOptions, type HeadResult } from "../head.js";
+import { resolveScaleOptions } from "../scale.js";
 import type { FloatArray, MixtureParams } from "../mixture.js";
 import { gmmBackward, gmmParams, gmmRawHead, mdnBackward, mdnForward } from "../model/mlp.js";
 import { paramShapes, validateSpec, validateWeights } from "../model/spec.js";
@@ -50,7 +51,8 @@ class JsModel implements BackendModel {
   private forwardBackward(batch: Batch, head: HeadOptions): { loss: number; grads: Record<string, Float64Array>; floorHits: number } {
     validateBatch(this.spec, batch);
     const spec = this.spec;
-    const opts = { ...head, ...spec.head };
+    // Scale options come from the spec only (a per-call key cannot change the model's head).
+    const opts = { ...resolveHeadOptions(head), ...resolveScaleOptions(spec.head) };
     if (spec.kind === "gmm") {
       const r = mixtureHeadRaw(gmmRawHead(spec, this.tensors(), batch.n), batch.y, opts);
       return { loss: r.loss, grads: gmmBackward(spec, batch.n, r.grads), floorHits: r.floorHits };

@@ -54,7 +54,7 @@ export interface MdnForward {
   params: MixtureParams;
   /** Raw head outputs: logits, mu, raw scale [n, S]. */
   raw: RawHead;
-  /** Head output rows [n, K + 2KD]. */
+  /** Head output rows [n, K + KD + S]. */
   out: Float64Array;
   caches: LayerCache[];
   last: Float64Array; // input of the head

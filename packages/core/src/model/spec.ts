@@ -46,7 +46,7 @@ export function validateSpec(spec: ModelSpec): void {
   if (typeof spec.layerNorm !== "boolean") throw new ShapeError("spec.layerNorm", "expected a boolean");
 }
 
-/** Width of the head's output row: K + 2 K D. */
+/** Width of the head's output row: K + K D + S (S raw scale entries, see scale.ts). */
 export function headWidth(spec: ModelSpec): number {
   return spec.k + spec.k * spec.d + scaleWidth(spec.k, spec.d, resolveScaleOptions(spec.head).covariance);
 }
