@@ -14,9 +14,19 @@
  * with pi' = max(pi, piFloor). The op's value is always the mean NLL and its
  * gradients are averaged over the batch (divided by N) and scaled by the
  * incoming gradient dy.
+ *
+ * With a non-default head (`spec.head`: scale parameterisation, sigma floor,
+ * covariance; core's scale.ts) the op {@link rawHeadLoss} takes the raw scale
+ * output r [N, S] instead of log sigma: it expands r to the diagonal mixture
+ * (sigma = sigmaMin + f(r), tied entries broadcast), runs the same E-step and
+ * the table above in log sigma, and returns the raw-scale gradient of the
+ * variant (core's `reduceScaleGrad`): the chain rule for `nll`/`em`,
+ * A(g_s) / max(s', SCALE_GRAD_EPS) for the natural variants in "log-sigma"
+ * coordinates and A(g_s) * s' in "sigma" coordinates, A being the weighted
+ * mean over tied entries.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { HALF_LOG_2PI, type HeadOptions } from "@ngem/core";
+import { HALF_LOG_2PI, SCALE_GRAD_EPS, scaleWidth, type Covariance, type HeadOptions, type ScaleOptions } from "@ngem/core";
 
 /** Head outputs as tensors: logits [N, K], mu [N, K, D], logSigma [N, K, D]. */
 export interface HeadTensors {
@@ -120,4 +130,131 @@ export function headLoss(y: tf.Tensor, opts: Required<HeadOptions>): HeadLossFn 
     };
   });
   return (logits, mu, logSigma) => op(logits, mu, logSigma);
+}
+
+/** Raw head outputs: logits [N, K], mu [N, K, D], raw scale r [N, S] (see core's scale.ts). */
+export interface RawHeadTensors {
+  readonly logits: tf.Tensor;
+  readonly mu: tf.Tensor;
+  readonly scale: tf.Tensor;
+}
+
+/** log sigma, s' = d log sigma / dr and f(r), elementwise on the raw scale (no gradient is taken through these). */
+export function scaleOf(r: tf.Tensor, o: Required<ScaleOptions>): { s: tf.Tensor; ds: tf.Tensor; f: tf.Tensor } {
+  const m = o.sigmaMin;
+  if (o.scale === "exp") {
+    const f = tf.exp(r);
+    if (m === 0) return { s: r, ds: tf.onesLike(r), f };
+    // log(m + e^r) = max(r, log m) + log1p(e^-|r - log m|); s' = sigmoid(r - log m)
+    const lm = Math.log(m);
+    const t = tf.sub(r, lm);
+    const s = tf.add(tf.maximum(r, lm), tf.log1p(tf.exp(tf.neg(tf.abs(t)))));
+    return { s, ds: tf.sigmoid(t), f };
+  }
+  let f: tf.Tensor;
+  let df: tf.Tensor;
+  if (o.scale === "softplus") {
+    f = tf.add(tf.relu(r), tf.log1p(tf.exp(tf.neg(tf.abs(r))))); // stable log(1 + e^r)
+    df = tf.sigmoid(r);
+  } else {
+    // elu+1: f = r + 1 (r > 0), e^r (r <= 0)
+    const pos = tf.greater(r, 0);
+    const e = tf.exp(tf.minimum(r, 0));
+    f = tf.where(pos, tf.add(r, 1), e);
+    df = tf.where(pos, tf.onesLike(r), e);
+    if (m === 0) return { s: tf.where(pos, tf.log1p(r), r), ds: tf.where(pos, tf.reciprocal(tf.add(r, 1)), tf.onesLike(r)), f };
+  }
+  const sigma = m === 0 ? f : tf.add(f, m);
+  return { s: tf.log(sigma), ds: tf.div(df, sigma), f };
+}
+
+/** Broadcasts per-entry values [N, S] to the diagonal layout [N, K, D]. */
+export function expandToDiag(v: tf.Tensor, k: number, d: number, covariance: Covariance): tf.Tensor {
+  const n = v.shape[0] as number;
+  if (covariance === "diag") return tf.reshape(v, [n, k, d]);
+  if (covariance === "isotropic") return tf.broadcastTo(tf.reshape(v, [n, k, 1]), [n, k, d]);
+  return tf.broadcastTo(tf.reshape(v, [n, 1, d]), [n, k, d]);
+}
+
+/** The diagonal log sigma [N, K, D] that the raw scale r [N, S] describes. */
+export function expandLogSigma(r: tf.Tensor, k: number, d: number, o: Required<ScaleOptions>): tf.Tensor {
+  return expandToDiag(scaleOf(r, o).s, k, d, o.covariance);
+}
+
+/** Number of raw scale entries with f(r) < sigmaMin (an int32 scalar; 0 when sigmaMin = 0). */
+export function floorHitsOf(r: tf.Tensor, o: Required<ScaleOptions>): tf.Tensor {
+  if (o.sigmaMin === 0) return tf.scalar(0, "int32");
+  return tf.sum(tf.cast(tf.less(scaleOf(r, o).f, o.sigmaMin), "int32"));
+}
+
+/**
+ * Head loss on raw outputs (logits [N,K], mu [N,K,D], raw scale r [N,S]) for
+ * targets `y` [N, D] and a non-default head: its value is the mean NLL; its
+ * gradient w.r.t. (logits, mu, r) is the one of `opts.variant` reduced to the
+ * raw scale (core's `mixtureHeadRaw`). Every variant, `nll` included, is a
+ * custom gradient here (for `nll` and `em` it is the chain rule).
+ */
+export function rawHeadLoss(y: tf.Tensor, opts: Required<HeadOptions>, scale: Required<ScaleOptions>, k: number, d: number): HeadLossFn {
+  const { variant, fisherCoords, piFloor } = opts;
+  const full = variant === "ngem-full";
+  const natural = variant === "ngem" || full;
+  const sigmaCoords = fisherCoords === "sigma";
+  const cov = scale.covariance;
+  const S = scaleWidth(k, d, cov);
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [logits, mu, r, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    const n = logits.shape[0] as number;
+    const sc = scaleOf(tf.reshape(r, [n, S]), scale);
+    const logSigma = expandToDiag(sc.s, k, d, cov);
+    const e = eStep({ logits, mu, logSigma }, y);
+    save([e.rho, e.logPi, e.diff, e.invSigma, logSigma, sc.ds]);
+    return {
+      value: tf.neg(tf.mean(e.lse)),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [rho, logPi, diff, invSigma, s, ds] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        const scaleBy = tf.div(dy, n);
+        const pi = tf.exp(logPi);
+        let gA: tf.Tensor;
+        let w: tf.Tensor;
+        if (full) {
+          w = tf.div(rho, tf.maximum(pi, piFloor));
+          const g = tf.sub(1, w);
+          gA = tf.sub(g, tf.mean(g, 1, true));
+        } else {
+          w = rho;
+          gA = tf.sub(tf.mul(pi, tf.sum(rho, 1, true)), rho);
+        }
+        const w3 = tf.expandDims(w, 2);
+        let gMu: tf.Tensor;
+        let gS: tf.Tensor; // log-sigma column of the diagonal head, [N, K, D]
+        if (!natural) {
+          const z = tf.mul(diff, invSigma);
+          gMu = tf.neg(tf.mul(w3, tf.mul(z, invSigma)));
+          gS = tf.neg(tf.mul(w3, tf.sub(tf.square(z), 1)));
+        } else {
+          gMu = tf.neg(tf.mul(w3, diff));
+          const inner = sigmaCoords ? tf.sub(tf.square(diff), tf.exp(tf.mul(s, 2))) : tf.sub(tf.square(tf.mul(diff, invSigma)), 1);
+          gS = tf.mul(tf.mul(w3, inner), -0.5);
+        }
+        let gR: tf.Tensor; // [N, S]
+        if (!natural) {
+          // chain rule: sum over the tied entries of g_s * s'
+          const tied = cov === "diag" ? tf.reshape(gS, [n, S]) : cov === "isotropic" ? tf.sum(gS, 2) : tf.sum(gS, 1);
+          gR = tf.mul(tied, ds);
+        } else {
+          // A: (weighted) mean of the tied natural log-sigma steps
+          let a: tf.Tensor;
+          if (cov === "diag") a = tf.reshape(gS, [n, S]);
+          else if (cov === "isotropic") a = tf.mean(gS, 2);
+          else if (full) {
+            const wk = tf.maximum(pi, piFloor); // [N, K]
+            a = tf.div(tf.sum(tf.mul(gS, tf.expandDims(wk, 2)), 1), tf.sum(wk, 1, true));
+          } else a = tf.mean(gS, 1);
+          gR = sigmaCoords ? tf.mul(a, ds) : tf.div(a, tf.maximum(ds, SCALE_GRAD_EPS));
+        }
+        return [tf.mul(gA, scaleBy), tf.mul(gMu, scaleBy), tf.reshape(tf.mul(gR, scaleBy), r.shape)];
+      },
+    };
+  });
+  return (logits, mu, r) => op(logits, mu, r);
 }

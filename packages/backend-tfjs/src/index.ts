@@ -16,8 +16,21 @@ import { PLATFORMS, type TfjsBackendName } from "./platforms.js";
 
 export { createTfjsBackend, TfjsBackend } from "./backend.js";
 export { ensureGradients, GRADIENT_CONFIGS } from "./gradients.js";
-export { eStep, headLoss, negQOf, type EStep, type HeadLossFn, type HeadTensors } from "./head-op.js";
-export { activation, mdnForward, splitHead, TfjsModel } from "./model.js";
+export {
+  eStep,
+  expandLogSigma,
+  expandToDiag,
+  floorHitsOf,
+  headLoss,
+  negQOf,
+  rawHeadLoss,
+  scaleOf,
+  type EStep,
+  type HeadLossFn,
+  type HeadTensors,
+  type RawHeadTensors,
+} from "./head-op.js";
+export { activation, mdnForward, mdnForwardRaw, splitHead, splitRawHead, TfjsModel } from "./model.js";
 export { optimizerUpdate, type TfOptimizerState, type UpdateResult } from "./optimizer.js";
 export { activatePlatform, loadPlatform, PLATFORMS, type PlatformInfo, type TfjsBackendName, type TfjsPlatform } from "./platforms.js";
 

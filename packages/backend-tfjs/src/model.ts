@@ -3,15 +3,24 @@
  * the mixture head) or a free GMM, with weights held as tfjs tensors under
  * core's canonical names and shapes. The trunk's backward pass is tfjs
  * autodiff; the head's gradient is the custom gradient of `head-op.ts`.
+ *
+ * With `spec.head` (scale parameterisation, sigma floor, covariance) the head
+ * rows end in S raw scale entries instead of K*D log sigmas, `gmm.logSigma`
+ * holds the raw scale ([K,D], [K,1] or [1,D]), and the head op takes the raw
+ * scale (`rawHeadLoss`). The default head (exp, sigmaMin 0, diag) keeps the
+ * log-sigma path unchanged.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import {
   clipFactor,
   firstNonFinite,
+  isDefaultScale,
   LAYER_NORM_EPS,
   NonFiniteError,
   paramShapes,
   resolveHeadOptions,
+  resolveScaleOptions,
+  scaleWidth,
   ShapeError,
   validateBatch,
   validateOptimizer,
@@ -26,9 +35,10 @@ import {
   type ModelSpec,
   type NamedTensors,
   type OptimizerSpec,
+  type ScaleOptions,
   type StepResult,
 } from "@ngem/core";
-import { headLoss, type HeadTensors } from "./head-op.js";
+import { expandLogSigma, floorHitsOf, headLoss, rawHeadLoss, type HeadTensors, type RawHeadTensors } from "./head-op.js";
 import { optimizerUpdate, type TfOptimizerState } from "./optimizer.js";
 import { activatePlatform, type TfjsPlatform } from "./platforms.js";
 
@@ -46,7 +56,7 @@ export function activation(a: Activation, x: tf.Tensor): tf.Tensor {
   }
 }
 
-/** Splits head output rows [n, K + 2KD] into (logits, mu, logSigma). */
+/** Splits head output rows [n, K + 2KD] of the default head into (logits, mu, logSigma). */
 export function splitHead(out: tf.Tensor, n: number, k: number, d: number): HeadTensors {
   const kd = k * d;
   return {
@@ -56,8 +66,18 @@ export function splitHead(out: tf.Tensor, n: number, k: number, d: number): Head
   };
 }
 
-/** MDN forward on x [n, inputDim] with parameters by canonical name. */
-export function mdnForward(spec: MdnSpec, p: (name: string) => tf.Tensor, x: tf.Tensor, n: number): HeadTensors {
+/** Splits head output rows [n, K + KD + S] into (logits, mu, raw scale [n, S]). */
+export function splitRawHead(out: tf.Tensor, n: number, k: number, d: number, s: number): RawHeadTensors {
+  const kd = k * d;
+  return {
+    logits: tf.slice(out, [0, 0], [n, k]),
+    mu: tf.reshape(tf.slice(out, [0, k], [n, kd]), [n, k, d]),
+    scale: tf.slice(out, [0, k + kd], [n, s]),
+  };
+}
+
+/** Head output rows [n, K + KD + S] of an MDN on x [n, inputDim] (trunk + head layer). */
+function mdnHeadRows(spec: MdnSpec, p: (name: string) => tf.Tensor, x: tf.Tensor): tf.Tensor {
   let h = x;
   spec.hidden.forEach((_, i) => {
     let a = tf.add(tf.matMul(h, p(`trunk.${i}.weight`)), p(`trunk.${i}.bias`));
@@ -68,8 +88,25 @@ export function mdnForward(spec: MdnSpec, p: (name: string) => tf.Tensor, x: tf.
     }
     h = activation(spec.activation, a);
   });
-  const out = tf.add(tf.matMul(h, p("head.weight")), p("head.bias"));
-  return splitHead(out, n, spec.k, spec.d);
+  return tf.add(tf.matMul(h, p("head.weight")), p("head.bias"));
+}
+
+/**
+ * MDN forward on x [n, inputDim] with parameters by canonical name: the
+ * diagonal mixture (logSigma [n, K, D], expanded from the raw scale when
+ * `spec.head` is not the default). Not differentiable through a non-default
+ * scale; training uses {@link mdnForwardRaw}.
+ */
+export function mdnForward(spec: MdnSpec, p: (name: string) => tf.Tensor, x: tf.Tensor, n: number): HeadTensors {
+  if (isDefaultScale(spec.head)) return splitHead(mdnHeadRows(spec, p, x), n, spec.k, spec.d);
+  const r = mdnForwardRaw(spec, p, x, n);
+  return { logits: r.logits, mu: r.mu, logSigma: expandLogSigma(r.scale, spec.k, spec.d, resolveScaleOptions(spec.head)) };
+}
+
+/** MDN forward on x [n, inputDim] to the raw head outputs (raw scale [n, S]). */
+export function mdnForwardRaw(spec: MdnSpec, p: (name: string) => tf.Tensor, x: tf.Tensor, n: number): RawHeadTensors {
+  const s = scaleWidth(spec.k, spec.d, resolveScaleOptions(spec.head).covariance);
+  return splitRawHead(mdnHeadRows(spec, p, x), n, spec.k, spec.d, s);
 }
 
 function toFloat32(a: FloatArray): Float32Array {
@@ -87,6 +124,10 @@ export class TfjsModel implements BackendModel {
   private params = new Map<string, tf.Tensor>();
   private opt: TfOptimizerState = { step: 0, slots: new Map() };
   private disposed = false;
+  /** The spec's head options, resolved. */
+  private readonly scaleOpts: Required<ScaleOptions>;
+  /** exp / sigmaMin 0 / diag: the raw scale is log sigma, and the original log-sigma path is used. */
+  private readonly defaultHead: boolean;
 
   constructor(
     readonly spec: ModelSpec,
@@ -96,6 +137,8 @@ export class TfjsModel implements BackendModel {
     const shapes = paramShapes(spec);
     this.names = shapes.map(([name]) => name);
     this.shapes = new Map(shapes);
+    this.scaleOpts = resolveScaleOptions(spec.head);
+    this.defaultHead = isDefaultScale(spec.head);
     this.load(weights);
   }
 
@@ -113,20 +156,31 @@ export class TfjsModel implements BackendModel {
     this.params = next;
   }
 
-  /** Head outputs for a batch, computed from the parameter list `ps` (canonical order). */
-  private headOutputs(ps: readonly tf.Tensor[], x: tf.Tensor | undefined, n: number): HeadTensors {
+  /**
+   * Raw head outputs for a batch, computed from the parameter list `ps`
+   * (canonical order). `scale` is log sigma [n, K, D] for the default head (as
+   * before spec.head existed) and the raw scale [n, S] otherwise.
+   */
+  private headOutputs(ps: readonly tf.Tensor[], x: tf.Tensor | undefined, n: number): RawHeadTensors {
     const byName = new Map(this.names.map((name, i) => [name, ps[i] as tf.Tensor]));
     const p = (name: string): tf.Tensor => byName.get(name) as tf.Tensor;
     const spec = this.spec;
     if (spec.kind === "gmm") {
       const { k, d } = spec;
+      const s = scaleWidth(k, d, this.scaleOpts.covariance);
       return {
         logits: tf.broadcastTo(tf.reshape(p("gmm.logits"), [1, k]), [n, k]),
         mu: tf.broadcastTo(tf.reshape(p("gmm.mu"), [1, k, d]), [n, k, d]),
-        logSigma: tf.broadcastTo(tf.reshape(p("gmm.logSigma"), [1, k, d]), [n, k, d]),
+        scale: this.defaultHead
+          ? tf.broadcastTo(tf.reshape(p("gmm.logSigma"), [1, k, d]), [n, k, d])
+          : tf.broadcastTo(tf.reshape(p("gmm.logSigma"), [1, s]), [n, s]),
       };
     }
-    return mdnForward(spec, p, x as tf.Tensor, n);
+    if (this.defaultHead) {
+      const h = mdnForward(spec, p, x as tf.Tensor, n);
+      return { logits: h.logits, mu: h.mu, scale: h.logSigma };
+    }
+    return mdnForwardRaw(spec, p, x as tf.Tensor, n);
   }
 
   private paramList(): tf.Tensor[] {
@@ -143,19 +197,35 @@ export class TfjsModel implements BackendModel {
     return undefined;
   }
 
-  /** Loss, gradients (kept; the caller disposes) and the sum of squared gradients. */
-  private lossAndGrads(batch: Batch, head: HeadOptions): { loss: tf.Tensor; grads: tf.Tensor[]; sq: tf.Tensor } {
+  /**
+   * Loss, gradients (kept; the caller disposes), the sum of squared gradients
+   * and, when `withFloorHits`, the number of raw scale entries at the sigma
+   * floor (an int32 scalar, kept).
+   */
+  private lossAndGrads(
+    batch: Batch,
+    head: HeadOptions,
+    withFloorHits = false,
+  ): { loss: tf.Tensor; grads: tf.Tensor[]; sq: tf.Tensor; floorHits?: tf.Tensor } {
+    // As core's js backend: the variant comes from the step's options, the scale options from the spec only.
     const opts = resolveHeadOptions(head);
+    const scale = this.scaleOpts;
+    const { k, d } = this.spec;
+    const n = batch.n;
+    const s = scaleWidth(k, d, scale.covariance);
     return tf.tidy(() => {
-      const x = batch.x && this.spec.kind === "mdn" ? tf.tensor2d(toFloat32(batch.x), [batch.n, this.spec.inputDim]) : undefined;
-      const y = tf.tensor2d(toFloat32(batch.y), [batch.n, this.spec.d]);
-      const f = headLoss(y, opts);
+      const x = batch.x && this.spec.kind === "mdn" ? tf.tensor2d(toFloat32(batch.x), [n, this.spec.inputDim]) : undefined;
+      const y = tf.tensor2d(toFloat32(batch.y), [n, d]);
+      const plain = isDefaultScale(scale);
+      const f = plain ? headLoss(y, opts) : rawHeadLoss(y, opts, scale, k, d);
+      let floorHits: tf.Tensor | undefined;
       const { value, grads } = tf.valueAndGrads((...ps: tf.Tensor[]) => {
-        const h = this.headOutputs(ps, x, batch.n);
-        return f(h.logits, h.mu, h.logSigma);
+        const h = this.headOutputs(ps, x, n);
+        if (withFloorHits) floorHits = tf.keep(floorHitsOf(tf.reshape(h.scale, [n, s]), scale));
+        return f(h.logits, h.mu, plain && h.scale.rank !== 3 ? tf.reshape(h.scale, [n, k, d]) : h.scale);
       })(this.paramList());
       const sq = tf.addN(grads.map((g) => tf.sum(tf.square(g))));
-      return { loss: value, grads, sq };
+      return floorHits ? { loss: value, grads, sq, floorHits } : { loss: value, grads, sq };
     });
   }
 
@@ -187,9 +257,10 @@ export class TfjsModel implements BackendModel {
     const bad = this.nonFiniteInput(batch);
     if (bad) return { loss: NaN, gradNorm: NaN, nonFinite: bad.tensor };
     await activatePlatform(this.platform);
-    const { loss, grads, sq } = this.lossAndGrads(batch, head);
+    const reportFloorHits = (this.spec.head?.sigmaMin ?? 0) > 0; // as core's js backend
+    const { loss, grads, sq, floorHits } = this.lossAndGrads(batch, head, reportFloorHits);
     try {
-      const [lossA, sqA] = await Promise.all([loss.data(), sq.data()]);
+      const [lossA, sqA, hitsA] = await Promise.all([loss.data(), sq.data(), floorHits?.data()]);
       const lossV = lossA[0] as number;
       let gradNorm = Math.sqrt(sqA[0] as number);
       if (!Number.isFinite(lossV)) return { loss: lossV, gradNorm, nonFinite: "nll" };
@@ -218,9 +289,9 @@ export class TfjsModel implements BackendModel {
         this.params.get(name)?.dispose();
         this.params.set(name, res.params[name] as tf.Tensor);
       }
-      return { loss: lossV, gradNorm };
+      return hitsA ? { loss: lossV, gradNorm, floorHits: hitsA[0] as number } : { loss: lossV, gradNorm };
     } finally {
-      tf.dispose([loss, sq, ...grads]);
+      tf.dispose([loss, sq, ...grads, ...(floorHits ? [floorHits] : [])]);
     }
   }
 
@@ -238,7 +309,9 @@ export class TfjsModel implements BackendModel {
     const h = tf.tidy(() => {
       const xt = spec.kind === "mdn" ? tf.tensor2d(toFloat32(x as FloatArray), [n, spec.inputDim]) : undefined;
       const o = this.headOutputs(this.paramList(), xt, n);
-      return { logits: o.logits, mu: o.mu, logSigma: o.logSigma };
+      // the expanded diagonal mixture, as core's js backend
+      const logSigma = this.defaultHead ? o.scale : expandLogSigma(o.scale, spec.k, spec.d, this.scaleOpts);
+      return { logits: o.logits, mu: o.mu, logSigma };
     });
     try {
       const [logits, mu, logSigma] = await Promise.all([h.logits.data(), h.mu.data(), h.logSigma.data()]);

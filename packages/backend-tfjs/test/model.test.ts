@@ -1,11 +1,27 @@
 /**
  * Model-level behaviour beyond the shared parity suite: no tensor leaks,
- * head options at model level, every optimizer option, non-finite handling,
- * and switching tfjs's single engine between tfjs-cpu and tfjs-wasm models.
+ * head options at model level, `spec.head` (every scale x covariance, with
+ * floor-saturated scales and floorHits), every optimizer option, non-finite
+ * handling, and switching tfjs's single engine between tfjs-cpu and
+ * tfjs-wasm models.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
-import { getBackend, initWeights, Rng, VARIANTS, type Backend, type HeadOptions, type ModelSpec, type NamedTensors, type OptimizerSpec } from "@ngem/core";
+import {
+  COVARIANCES,
+  getBackend,
+  initWeights,
+  paramShapes,
+  Rng,
+  SCALE_PARAMS,
+  VARIANTS,
+  type Backend,
+  type HeadOptions,
+  type ModelSpec,
+  type NamedTensors,
+  type OptimizerSpec,
+  type ScaleOptions,
+} from "@ngem/core";
 import { assertClose } from "@ngem/core/testing";
 import "@ngem/backend-tfjs";
 
@@ -21,6 +37,36 @@ function batchFor(spec: ModelSpec, n: number, seed: number) {
 
 function f32(w: NamedTensors): NamedTensors {
   return Object.fromEntries(Object.entries(w).map(([k, v]) => [k, { shape: v.shape, data: Float32Array.from(v.data) }]));
+}
+
+/** Every scale parameterisation x covariance, with a sigma floor. */
+const FLOORED_HEADS: ScaleOptions[] = SCALE_PARAMS.flatMap((scale) => COVARIANCES.map((covariance) => ({ scale, sigmaMin: 0.05, covariance })));
+
+const ALL_HEAD_OPTIONS: HeadOptions[] = [
+  ...VARIANTS.map((variant) => ({ variant })),
+  { variant: "ngem", fisherCoords: "sigma" },
+  { variant: "ngem-full", fisherCoords: "sigma", piFloor: 0.2 },
+  { variant: "ngem-full", fisherCoords: "log-sigma", piFloor: 0.5 },
+];
+
+/**
+ * Reference weights with every other raw scale entry pushed to -10, where the
+ * floor dominates (f(r) ~ 4.5e-5 < sigmaMin) and s' ~ 9e-4 < SCALE_GRAD_EPS,
+ * so the max(s', eps) of the natural gradient is active. No entry is near the
+ * floor boundary, so floorHits is exact in float32.
+ */
+function flooredWeights(spec: ModelSpec, seed: number): NamedTensors {
+  const w = f32(initWeights(spec, seed));
+  const headRow = paramShapes(spec).find(([n]) => n === "head.bias");
+  if (spec.kind === "gmm") {
+    const s = w["gmm.logSigma"]!.data as Float32Array;
+    for (let i = 0; i < s.length; i++) s[i] = i % 2 ? -10 : 0.3 * i - 0.5;
+  } else if (headRow) {
+    const b = w["head.bias"]!.data as Float32Array;
+    const start = spec.k + spec.k * spec.d;
+    for (let i = start; i < b.length; i++) if ((i - start) % 2) b[i] = -10;
+  }
+  return w;
 }
 
 async function compareWeights(tag: string, a: NamedTensors, b: NamedTensors, rtol: number): Promise<void> {
@@ -92,6 +138,103 @@ describe.each(["tfjs-cpu", "tfjs-wasm"] as const)("%s model", (name) => {
         await compareWeights(`${spec.kind} ${o.variant}/${o.fisherCoords}/${o.piFloor} grad`, gm.grads, gr.grads, 2e-3);
       }
       m.dispose();
+    }
+  });
+
+  it("spec.head: every scale x covariance, floor-saturated scales: predict, gradients of every head option and floorHits match the js reference", async () => {
+    const b = await backend();
+    const js = await getBackend("js");
+    for (const head of FLOORED_HEADS) {
+      const specs: ModelSpec[] = [
+        { kind: "gmm", k: 3, d: 2, head },
+        { kind: "mdn", inputDim: 2, hidden: [5], activation: "tanh", layerNorm: false, k: 2, d: 3, head },
+      ];
+      for (const spec of specs) {
+        const tag = `${spec.kind} ${head.scale}/${head.covariance}`;
+        const w = flooredWeights(spec, 13);
+        const m = await b.createModel(spec, w);
+        const r = await js.createModel(spec, w);
+        const batch = batchFor(spec, 7, 14);
+        const pm = await m.predict(batch.x, batch.n);
+        const pr = await r.predict(batch.x, batch.n);
+        expect(pm.logSigma.length, `${tag} predict is the expanded diagonal mixture`).toBe(batch.n * spec.k * spec.d);
+        assertClose(`${tag} predict logSigma`, pm.logSigma, pr.logSigma, 2e-3);
+        for (const o of ALL_HEAD_OPTIONS) {
+          const gm = await m.gradients(batch, o);
+          const gr = await r.gradients(batch, o);
+          const otag = `${tag} ${o.variant}/${o.fisherCoords ?? "log-sigma"}/${o.piFloor ?? "-"}`;
+          assertClose(`${otag} loss`, [gm.loss], [gr.loss], 2e-3);
+          await compareWeights(`${otag} grad`, gm.grads, gr.grads, 2e-3);
+        }
+        for (const variant of ["em", "ngem-full"] as const) {
+          const sm = await m.step(batch, { variant }, { type: "sgd", lr: 0.01 });
+          const sr = await r.step(batch, { variant }, { type: "sgd", lr: 0.01 });
+          expect(sr.floorHits, `${tag}: the reference sees floored entries`).toBeGreaterThan(0);
+          expect(sm.floorHits, `${tag} floorHits`).toBe(sr.floorHits);
+          assertClose(`${tag} ${variant} grad norm`, [sm.gradNorm], [sr.gradNorm], 2e-3);
+        }
+        await compareWeights(`${tag} weights after 2 steps`, await m.getWeights(), await r.getWeights(), 2e-3);
+        m.dispose();
+        r.dispose();
+      }
+    }
+  });
+
+  it("spec.head: floorHits counts the batch's floored raw scale entries and is absent without a floor", async () => {
+    const b = await backend();
+    // GMM K=2 D=3 isotropic: raw scale [2, 1] = [-10 (floored), 0]; repeated over the n = 5 rows -> 5 hits.
+    const spec: ModelSpec = { kind: "gmm", k: 2, d: 3, head: { scale: "softplus", sigmaMin: 0.1, covariance: "isotropic" } };
+    const w: NamedTensors = { ...f32(initWeights(spec, 1)), "gmm.logSigma": { shape: [2, 1], data: Float32Array.of(-10, 0) } };
+    const m = await b.createModel(spec, w);
+    expect((await m.step(batchFor(spec, 5, 1), {}, { type: "sgd", lr: 1e-3 })).floorHits).toBe(5);
+    m.dispose();
+    for (const head of [undefined, { scale: "softplus", covariance: "shared" } as const]) {
+      const s2: ModelSpec = { kind: "gmm", k: 2, d: 3, ...(head ? { head } : {}) };
+      const m2 = await b.createModel(s2, initWeights(s2, 1));
+      expect((await m2.step(batchFor(s2, 5, 1), {}, { type: "sgd", lr: 1e-3 })).floorHits).toBeUndefined();
+      m2.dispose();
+    }
+  });
+
+  it("spec.head: an explicit default head gives bit-identical results to no head", async () => {
+    const b = await backend();
+    const plain: ModelSpec = MDN;
+    const explicit: ModelSpec = { ...MDN, head: { scale: "exp", sigmaMin: 0, covariance: "diag" } };
+    const w = f32(initWeights(MDN, 21));
+    const m1 = await b.createModel(plain, w);
+    const m2 = await b.createModel(explicit, w);
+    for (let i = 0; i < 3; i++) {
+      const batch = batchFor(MDN, 6, 30 + i);
+      const o: HeadOptions = { variant: VARIANTS[i + 1] };
+      expect((await m2.gradients(batch, o)).grads).toEqual((await m1.gradients(batch, o)).grads);
+      expect(await m2.step(batch, o, { type: "adam", lr: 0.01 })).toEqual(await m1.step(batch, o, { type: "adam", lr: 0.01 }));
+    }
+    expect(await m2.getWeights()).toEqual(await m1.getWeights());
+    m1.dispose();
+    m2.dispose();
+  });
+
+  it("spec.head: no tensor leaks across steps (every variant), gradients and predict", async () => {
+    const b = await backend();
+    const heads: ScaleOptions[] = [
+      { scale: "softplus", sigmaMin: 0.01, covariance: "shared" },
+      { scale: "elu+1", covariance: "isotropic" },
+      { scale: "exp", sigmaMin: 0.02, covariance: "diag" },
+    ];
+    for (const head of heads) {
+      for (const spec of [{ ...MDN, head }, { ...GMM, head }] as ModelSpec[]) {
+        const m = await b.createModel(spec, flooredWeights(spec, 2));
+        const o: OptimizerSpec = { type: "adam", lr: 1e-2, clipNorm: 1 };
+        await m.step(batchFor(spec, 8, 0), {}, o); // creates the optimizer slots
+        const before = tf.memory().numTensors;
+        for (const ho of ALL_HEAD_OPTIONS) await m.step(batchFor(spec, 8, 1), ho, o);
+        await m.gradients(batchFor(spec, 5, 2), { variant: "ngem-full", fisherCoords: "sigma" });
+        await m.predict(batchFor(spec, 4, 3).x, 4);
+        const skipped = await m.step({ n: 1, ...(spec.kind === "mdn" ? { x: new Float32Array(2) } : {}), y: new Float32Array(spec.d).fill(NaN) }, {}, o);
+        expect(skipped.nonFinite).toBe("batch.y");
+        expect(tf.memory().numTensors, `${spec.kind} ${head.scale}/${head.covariance}: live tensors after the steps`).toBe(before);
+        m.dispose();
+      }
     }
   });
 
