@@ -26,6 +26,9 @@ export const configFileSchema = z
         hidden: z.array(int1).optional(),
         activation: z.enum(["gelu", "tanh", "relu"]).optional(),
         layerNorm: z.boolean().optional(),
+        scale: z.enum(["exp", "softplus", "elu+1"]).optional(),
+        sigmaMin: z.number().min(0).optional(),
+        covariance: z.enum(["diag", "isotropic", "shared"]).optional(),
       })
       .strict()
       .optional(),
@@ -44,6 +47,7 @@ export const configFileSchema = z
     nonFinite: z.enum(["stop", "skip"]).optional(),
     backend: z.string().optional(),
     checkpointEvery: int1.optional(),
+    noise: z.object({ x: z.number().min(0).optional(), y: z.number().min(0).optional(), schedule: z.enum(["constant", "rule-of-thumb"]).optional() }).strict().optional(),
   })
   .strict();
 

@@ -20,6 +20,8 @@ export interface RunSummary {
   readonly valNll?: number;
   readonly rmse?: number;
   readonly coverage?: { levels: readonly number[]; observed: number[] };
+  /** Sigma-floor hits over the run (when model.sigmaMin > 0 and the backend reports them). */
+  readonly sigmaFloor?: { sigmaMin: number; total: number; steps: number; firstStep: number };
   readonly files: string[];
 }
 
@@ -140,6 +142,7 @@ export async function writeRunReport(
     ...(val ? { valNll: ev.nll } : {}),
     rmse: ev.rmse,
     coverage: { levels: ev.calibration.levels, observed: ev.calibration.coverage },
+    ...(history.floorHits ? { sigmaFloor: { sigmaMin: model.config.model.sigmaMin, ...history.floorHits } } : {}),
     files,
   };
   if (opts.plots) {

@@ -113,6 +113,14 @@ describe("bad usage: exit code 2, one line naming the problem, nothing corrupted
     ["epochs and steps", ["train", "two-gaussians", "--epochs", "2", "--steps", "3"], /exclusive/],
     ["mdn on data without inputs", ["train", "two-gaussians", "--model", "mdn"], /needs input columns/],
     ["unknown experiment", ["reproduce", "cifar"], /unknown experiment "cifar"/],
+    ["bad --scale", ["train", "two-gaussians", "--scale", "gauss"], /^ngem: --scale: expected one of exp, softplus, elu\+1, got "gauss"$/],
+    ["negative --sigma-min", ["train", "two-gaussians", "--sigma-min", "-1e-3"], /--sigma-min must be a finite number >= 0/],
+    ["non-numeric --sigma-min", ["train", "two-gaussians", "--sigma-min", "tiny"], /--sigma-min must be a finite number >= 0/],
+    ["bad --covariance", ["train", "two-gaussians", "--covariance", "full"], /^ngem: --covariance: expected one of diag, isotropic, shared, got "full"$/],
+    ["bad --noise-x", ["train", "two-gaussians", "--noise-x", "abc"], /--noise-x must be a finite number >= 0/],
+    ["negative --noise-y", ["train", "two-gaussians", "--noise-y", "-0.5"], /--noise-y must be a finite number >= 0/],
+    ["bad --noise-schedule", ["train", "two-gaussians", "--noise-y", "0.1", "--noise-schedule", "silverman"], /^ngem: --noise-schedule: expected one of constant, rule-of-thumb, got "silverman"$/],
+    ["--noise-x without inputs", ["train", "two-gaussians", "--noise-x", "0.1"], /^ngem: --noise-x: "two-gaussians" has no input columns/],
     ["missing checkpoint", ["eval", "nope.safetensors", "two-gaussians"], /checkpoint "nope.safetensors": no such file/],
   ];
   for (const [name, args, pattern] of cases) {
@@ -136,6 +144,46 @@ describe("bad usage: exit code 2, one line naming the problem, nothing corrupted
     expect(dirHash(out)).toBe(before);
     writeFileSync(cfg, JSON.stringify({ model: { k: 0 } }));
     expect(ngem(["train", "two-gaussians", "--config", cfg, "--out", out]).stderr).toMatch(/model\.k/);
+    for (const [bad, field] of [
+      [{ model: { covariance: "full" } }, /model\.covariance/],
+      [{ model: { sigmaMin: -1 } }, /model\.sigmaMin/],
+      [{ model: { scale: "relu" } }, /model\.scale/],
+      [{ noise: { y: -0.1 } }, /noise\.y/],
+      [{ noise: { sigma: 0.1 } }, /noise.*sigma/],
+    ] as const) {
+      writeFileSync(cfg, JSON.stringify(bad));
+      const b = ngem(["train", "two-gaussians", "--config", cfg, "--out", out]);
+      expect(b.code).toBe(2);
+      expect(b.stderr.trim().split("\n")).toHaveLength(1);
+      expect(b.stderr).toMatch(field);
+    }
+    expect(dirHash(out)).toBe(before);
+  });
+
+  it("head and noise options from the config file and the flags (flags win) reach the trainer config and the checkpoint", () => {
+    const cfg = join(work, "head-config.json");
+    writeFileSync(cfg, JSON.stringify({ model: { kind: "mdn", k: 2, hidden: [8], scale: "softplus", sigmaMin: 0.01, covariance: "isotropic" }, noise: { x: 0.05, y: 0.2, schedule: "rule-of-thumb" }, steps: 20 }));
+    const dir = join(work, "head-config-run");
+    const r = ngem(["train", join(FIX, "tiny.csv"), "--x-cols", "x", "--y-cols", "y", "--config", cfg, "--sigma-min", "0.002", "--covariance", "shared", "--noise-y", "0.3", "--out", dir, "--no-plots"]);
+    expect(r.code, r.stderr).toBe(0);
+    const run = JSON.parse(readFileSync(join(dir, "run.json"), "utf8")) as { config: { model: Record<string, unknown>; noise: Record<string, unknown> } };
+    expect(run.config.model).toMatchObject({ scale: "softplus", sigmaMin: 0.002, covariance: "shared" });
+    expect(run.config.noise).toEqual({ x: 0.05, y: 0.3, schedule: "rule-of-thumb" });
+    // the checkpoint (version 2) stores the head and the noise
+    const bytes = readFileSync(join(dir, "checkpoint.safetensors"));
+    const n = Number(bytes.readBigUInt64LE(0));
+    const meta = JSON.parse(bytes.subarray(8, 8 + n).toString("utf8")).__metadata__ as Record<string, string>;
+    expect(meta.version).toBe("2");
+    expect(JSON.parse(meta.head!)).toEqual({ scale: "softplus", sigmaMin: 0.002, covariance: "shared" });
+    expect(JSON.parse(meta.noise!)).toEqual({ x: 0.05, y: 0.3, schedule: "rule-of-thumb" });
+    // and the model it wrote predicts with sigmas >= the floor (original units: >= 0.002 * std(y))
+    const p = ngem(["predict", join(dir, "checkpoint.safetensors"), join(FIX, "tiny.csv"), "--format", "json"]);
+    expect(p.code, p.stderr).toBe(0);
+    const rows = JSON.parse(p.stdout) as { sigma: number[][] }[];
+    for (const row of rows) {
+      expect(row.sigma[0]![0]).toBe(row.sigma[1]![0]); // shared: one sigma for both components
+      expect(row.sigma[0]![0]).toBeGreaterThan(0);
+    }
   });
 
   it("a valid config file is used, and flags override it", () => {
@@ -156,6 +204,57 @@ describe("bad usage: exit code 2, one line naming the problem, nothing corrupted
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/already holds a run/);
     expect(dirHash(out)).toBe(before);
+  });
+});
+
+describe("sigma floor on a duplicated point (free GMM, K=2)", () => {
+  // 15 copies of 0.7 and 15 other values: with seed 1 one component collapses onto 0.7.
+  const csv = join(work, "dup.csv");
+  let a = 1;
+  const rows = ["y", ...Array.from({ length: 15 }, () => "0.7"), ...Array.from({ length: 15 }, () => ((a = (a * 48271) % 2147483647), ((a / 2147483647) * 4 - 2).toFixed(4)))];
+  writeFileSync(csv, `${rows.join("\n")}\n`);
+  const args = (out: string, ...more: string[]) => ["train", csv, "--model", "gmm", "--k", "2", "--steps", "600", "--batch-size", "30", "--lr", "0.05", "--val-split", "0", "--seed", "1", "--out", join(work, out), "--no-plots", ...more];
+
+  it("with --sigma-min the log warns once when the floor is first hit and counts the hits at the end", () => {
+    const r = ngem(args("floor", "--sigma-min", "1e-3"));
+    expect(r.code, r.stderr).toBe(0);
+    const warnings = r.stderr.split("\n").filter((l) => l.startsWith("warning: sigma floor hit at step"));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^warning: sigma floor hit at step \d+: 30 scale entries of the minibatch are held at sigmaMin = 0\.001/);
+    const m = /sigma floor hit (\d+) times \(scale entries held at sigmaMin = 0\.001\) in (\d+) of 600 steps, first at step (\d+)/.exec(r.stderr);
+    expect(m, r.stderr).not.toBeNull();
+    const total = Number(m![1]);
+    expect(total).toBeGreaterThan(0);
+    expect(Number(m![3])).toBe(Number(/at step (\d+)/.exec(warnings[0]!)![1]));
+    const summary = JSON.parse(readFileSync(join(work, "floor", "summary.json"), "utf8")) as { sigmaFloor: { total: number }; trainNll: number };
+    expect(summary.sigmaFloor.total).toBe(total);
+    expect(Number.isFinite(summary.trainNll)).toBe(true);
+    const lines = readFileSync(join(work, "floor", "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { floorHits: number });
+    expect(lines.reduce((s, l) => s + l.floorHits, 0)).toBe(total);
+  });
+
+  it("--json: a sigma-floor event the first time and a summary event", () => {
+    const r = ngem(args("floor-json", "--sigma-min", "1e-3", "--json"));
+    expect(r.code, r.stderr).toBe(0);
+    const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { event: string; floorHits?: number; total?: number; sigmaFloor?: { total: number } });
+    const first = events.filter((e) => e.event === "sigma-floor");
+    expect(first).toHaveLength(1);
+    expect(first[0]!.floorHits).toBe(30);
+    const sum = events.find((e) => e.event === "sigma-floor-summary")!;
+    expect(sum.total).toBeGreaterThan(0);
+    expect(events.at(-1)!.event).toBe("done");
+    expect(events.at(-1)!.sigmaFloor!.total).toBe(sum.total);
+  });
+
+  it("the same run without the floor collapses: no floor lines, and a far lower (unbounded) NLL", () => {
+    const r = ngem(args("no-floor"));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/sigma floor/);
+    const withFloor = JSON.parse(readFileSync(join(work, "floor", "summary.json"), "utf8")) as { trainNll: number };
+    const without = JSON.parse(readFileSync(join(work, "no-floor", "summary.json"), "utf8")) as { trainNll: number };
+    // observed: about -1.47 with the floor, about -13.7 without (and still falling)
+    expect(withFloor.trainNll).toBeGreaterThan(-3);
+    expect(without.trainNll).toBeLessThan(-10);
   });
 });
 
@@ -192,6 +291,9 @@ describe("help and backends", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Examples:/);
     expect(r.stdout).toMatch(/2 {4}usage error/);
+    for (const flag of ["--scale <f>", "--sigma-min <x>", "--covariance <kind>", "--noise-x <std>", "--noise-y <std>"]) expect(r.stdout).toContain(flag);
+    expect(r.stdout).toMatch(/Why the NLL can be negative/);
+    expect(r.stdout).toMatch(/sum log std/);
   });
   it("backends lists js as loadable and says why tfjs-gpu is not", () => {
     const r = ngem(["backends", "--json"]);

@@ -5,22 +5,31 @@
  *   the optimizer state as `optim/<name>` (`optim/step`, `optim/head.weight/m`, ...),
  *   the current epoch's row order as `trainer/perm`, and, with early stopping,
  *   the best weights as `best/<name>`;
- * - `__metadata__` (strings): `format` = "ngem-checkpoint", `version` = "1",
+ * - `__metadata__` (strings): `format` = "ngem-checkpoint", `version` = "2",
  *   `config` (the resolved config, JSON), `spec` (the core ModelSpec, JSON),
- *   `backend`, `trainer` (JSON: step, epoch, batchInEpoch, rng state,
- *   early-stopping counters, data fingerprint, finished) and
- *   `normalization` (JSON of number arrays, or "null").
+ *   `head` (the resolved head options, JSON), `noise` (the resolved noise
+ *   config, JSON), `backend`, `trainer` (JSON: step, epoch, batchInEpoch,
+ *   rng and noiseRng states, early-stopping counters, floor-hit counters,
+ *   data fingerprint, finished) and `normalization` (JSON of number arrays, or "null").
  * Written atomically through {@link TrainerIO.writeFileAtomic}.
+ *
+ * Versions this reader accepts: "1" (no head, no noise: read as the default
+ * head exp / 0 / diag, noise off, floor counters 0, noise stream at its
+ * initial state) and "2". The writer always writes {@link CHECKPOINT_VERSION}.
  */
-import { getBackend, validateSpec, type ModelSpec, type NamedTensors, type RngState } from "@ngem/core";
-import type { ResolvedConfig } from "./config.js";
+import { getBackend, resolveScaleOptions, validateSpec, type ModelSpec, type NamedTensors, type RngState, type ScaleOptions } from "@ngem/core";
+import { DEFAULT_HEAD, headOf, NO_NOISE, type ResolvedConfig } from "./config.js";
+import { initialNoiseRng } from "./noise.js";
 import { defaultIO, type TrainerIO } from "./io.js";
 import { makeSoap, TrainedModel, type TrainerState } from "./model-handle.js";
 import { CheckpointFormatError, decodeSafetensors, encodeSafetensors } from "./safetensors.js";
 import type { Normalization } from "./types.js";
 
 export const CHECKPOINT_FORMAT = "ngem-checkpoint";
-export const CHECKPOINT_VERSION = "1";
+/** The version this package writes. */
+export const CHECKPOINT_VERSION = "2";
+/** Every version this package reads (oldest first). */
+export const CHECKPOINT_READABLE_VERSIONS: readonly string[] = ["1", "2"];
 
 type NormJson = { x?: { mean: number[]; std: number[] }; y?: { mean: number[]; std: number[] } } | null;
 
@@ -51,6 +60,8 @@ export async function encodeCheckpoint(model: TrainedModel): Promise<Uint8Array>
     epoch: s.epoch,
     batchInEpoch: s.batchInEpoch,
     rng: [...s.rng],
+    noiseRng: [...s.noiseRng],
+    floorHits: { ...s.floorHits },
     epochLossSum: s.epochLossSum,
     epochLossCount: s.epochLossCount,
     bestValNll: Number.isFinite(s.bestValNll) ? s.bestValNll : null,
@@ -64,6 +75,8 @@ export async function encodeCheckpoint(model: TrainedModel): Promise<Uint8Array>
     version: CHECKPOINT_VERSION,
     config: JSON.stringify(model.config),
     spec: JSON.stringify(model.spec),
+    head: JSON.stringify(headOf(model.config)),
+    noise: JSON.stringify(model.config.noise),
     backend: model.backend,
     trainer: JSON.stringify(trainer),
     normalization: JSON.stringify(normToJson(model.normalization)),
@@ -80,7 +93,13 @@ export interface LoadOptions {
 export async function decodeCheckpoint(bytes: Uint8Array, opts: LoadOptions = {}): Promise<TrainedModel> {
   const { tensors, metadata } = decodeSafetensors(bytes);
   if (metadata.format !== CHECKPOINT_FORMAT) throw new CheckpointFormatError(`__metadata__.format: expected "${CHECKPOINT_FORMAT}", got ${String(metadata.format)}`);
-  if (metadata.version !== CHECKPOINT_VERSION) throw new CheckpointFormatError(`__metadata__.version: expected "${CHECKPOINT_VERSION}", got ${String(metadata.version)}`);
+  const version = metadata.version;
+  if (version === undefined || !CHECKPOINT_READABLE_VERSIONS.includes(version)) {
+    throw new CheckpointFormatError(
+      `__metadata__.version: this @ngem/trainer reads versions ${CHECKPOINT_READABLE_VERSIONS.map((v) => `"${v}"`).join(", ")}, got ${JSON.stringify(version)}` +
+        (Number(version) > Number(CHECKPOINT_VERSION) ? " (written by a newer @ngem/trainer: upgrade to load it)" : ""),
+    );
+  }
   const parse = <T>(key: string): T => {
     try {
       return JSON.parse(metadata[key] ?? "") as T;
@@ -88,13 +107,33 @@ export async function decodeCheckpoint(bytes: Uint8Array, opts: LoadOptions = {}
       throw new CheckpointFormatError(`__metadata__.${key}: missing or not JSON`);
     }
   };
-  const config = parse<ResolvedConfig>("config");
+  const rawConfig = parse<ResolvedConfig>("config");
   const spec = parse<ModelSpec>("spec");
   validateSpec(spec);
   const t = parse<{
     step: number; epoch: number; batchInEpoch: number; rng: number[]; epochLossSum: number; epochLossCount: number;
     bestValNll: number | null; bestStep: number; badEvals: number; dataFingerprint: string; finished: boolean;
+    noiseRng?: number[]; floorHits?: { total: number; steps: number; firstStep: number };
   }>("trainer");
+  let config: ResolvedConfig;
+  if (version === "1") {
+    // Version 1 predates head options and noise: the default head, no noise.
+    if (spec.head !== undefined) throw new CheckpointFormatError("__metadata__.spec: a version-1 checkpoint has no head options, but spec.head is set");
+    config = { ...rawConfig, model: { ...rawConfig.model, ...DEFAULT_HEAD }, noise: { ...NO_NOISE } };
+  } else {
+    config = rawConfig;
+    const head = parse<ScaleOptions>("head");
+    const noise = parse<ResolvedConfig["noise"]>("noise");
+    const fromSpec = resolveScaleOptions(spec.head);
+    const fromConfig = headOf(config);
+    for (const key of ["scale", "sigmaMin", "covariance"] as const) {
+      if (head[key] !== fromSpec[key] || head[key] !== fromConfig[key]) {
+        throw new CheckpointFormatError(`__metadata__.head.${key}: ${JSON.stringify(head[key])} disagrees with spec.head (${JSON.stringify(fromSpec[key])}) or config.model (${JSON.stringify(fromConfig[key])})`);
+      }
+    }
+    if (JSON.stringify(noise) !== JSON.stringify(config.noise)) throw new CheckpointFormatError(`__metadata__.noise: ${metadata.noise} disagrees with config.noise`);
+    if (!Array.isArray(t.noiseRng) || !t.floorHits) throw new CheckpointFormatError("__metadata__.trainer: version 2 needs noiseRng and floorHits");
+  }
   const weights: NamedTensors = {};
   const optim: NamedTensors = {};
   const best: NamedTensors = {};
@@ -117,6 +156,8 @@ export async function decodeCheckpoint(bytes: Uint8Array, opts: LoadOptions = {}
     batchInEpoch: t.batchInEpoch,
     perm,
     rng: t.rng as unknown as RngState,
+    noiseRng: (t.noiseRng ?? initialNoiseRng(config.seed)) as unknown as RngState,
+    floorHits: t.floorHits ? { ...t.floorHits } : { total: 0, steps: 0, firstStep: -1 },
     epochLossSum: t.epochLossSum,
     epochLossCount: t.epochLossCount,
     bestValNll: t.bestValNll ?? Infinity,

@@ -2,8 +2,22 @@
  * Validation and defaults of {@link TrainConfig}. Every error names the field
  * at fault and what was expected.
  */
-import { ACTIVATIONS, DEFAULT_PI_FLOOR, NgemError, VARIANTS, type FisherCoords, type ModelSpec, type Variant } from "@ngem/core";
-import type { EarlyStoppingConfig, ModelConfig, OptimizerConfig, ScheduleConfig, TrainConfig, TrainData } from "./types.js";
+import {
+  ACTIVATIONS,
+  COVARIANCES,
+  DEFAULT_PI_FLOOR,
+  isDefaultScale,
+  NgemError,
+  SCALE_PARAMS,
+  VARIANTS,
+  type Covariance,
+  type FisherCoords,
+  type ModelSpec,
+  type ScaleOptions,
+  type ScaleParam,
+  type Variant,
+} from "@ngem/core";
+import type { EarlyStoppingConfig, ModelConfig, NoiseConfig, OptimizerConfig, ScheduleConfig, TrainConfig, TrainData } from "./types.js";
 
 /** A configuration field is missing or out of range. */
 export class ConfigError extends NgemError {
@@ -23,6 +37,9 @@ export interface ResolvedConfig {
     readonly hidden: readonly number[];
     readonly activation: "gelu" | "tanh" | "relu";
     readonly layerNorm: boolean;
+    readonly scale: ScaleParam;
+    readonly sigmaMin: number;
+    readonly covariance: Covariance;
   };
   readonly objective: Variant;
   readonly fisherCoords: FisherCoords;
@@ -43,7 +60,14 @@ export interface ResolvedConfig {
   readonly metricsFile?: string;
   readonly logEvery: number;
   readonly checkpoint?: { readonly path: string; readonly every?: number; readonly atEnd: boolean };
+  readonly noise: Required<NoiseConfig>;
 }
+
+export const NOISE_SCHEDULES = ["constant", "rule-of-thumb"] as const;
+/** Noise regularisation off. */
+export const NO_NOISE: Required<NoiseConfig> = Object.freeze({ x: 0, y: 0, schedule: "constant" });
+/** The default head options as a resolved config stores them. */
+export const DEFAULT_HEAD = Object.freeze({ scale: "exp", sigmaMin: 0, covariance: "diag" } as const);
 
 const OPT_TYPES = ["sgd", "adam", "rmsprop", "soap"] as const;
 
@@ -114,6 +138,13 @@ export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedC
     if (!ACTIVATIONS.includes(activation)) throw new ConfigError("model.activation", `expected one of ${ACTIVATIONS.join(" | ")}, got ${String(m.activation)}`);
     layerNorm = bool("model.layerNorm", m.layerNorm, true);
   }
+  const scale = (m.scale ?? "exp") as ScaleParam;
+  if (!SCALE_PARAMS.includes(scale)) throw new ConfigError("model.scale", `expected one of ${SCALE_PARAMS.join(" | ")}, got ${JSON.stringify(m.scale)}`);
+  const sigmaMin = m.sigmaMin === undefined ? 0 : num("model.sigmaMin", m.sigmaMin, 0, Infinity, false, true);
+  const covariance = (m.covariance ?? "diag") as Covariance;
+  if (!COVARIANCES.includes(covariance)) {
+    throw new ConfigError("model.covariance", `expected one of ${COVARIANCES.join(" | ")}, got ${JSON.stringify(m.covariance)}`);
+  }
   const objective = (c.objective ?? "ngem") as Variant;
   if (!VARIANTS.includes(objective)) throw new ConfigError("objective", `expected one of ${VARIANTS.join(" | ")}, got ${String(c.objective)}`);
   const fisherCoords = (c.fisherCoords ?? "log-sigma") as FisherCoords;
@@ -167,8 +198,9 @@ export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedC
       atEnd: bool("checkpoint.atEnd", ck.atEnd, true),
     };
   }
+  const noise = resolveNoise(c.noise);
   const resolved: ResolvedConfig = {
-    model: { kind: m.kind, k, hidden, activation, layerNorm },
+    model: { kind: m.kind, k, hidden, activation, layerNorm, scale, sigmaMin, covariance },
     objective,
     fisherCoords,
     piFloor,
@@ -188,14 +220,41 @@ export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedC
     ...(metricsFile === undefined ? {} : { metricsFile }),
     logEvery,
     ...(checkpoint ? { checkpoint } : {}),
+    noise,
   };
-  if (data) specFor(resolved, data);
+  if (data) {
+    specFor(resolved, data);
+    if (noise.x > 0 && data.xDim === 0) throw new ConfigError("noise.x", `noise on x needs inputs, but the data has none (xDim = 0); use noise.y`);
+  }
   return resolved;
+}
+
+function resolveNoise(v: unknown): Required<NoiseConfig> {
+  if (v === undefined) return { ...NO_NOISE };
+  if (!isObj(v)) throw new ConfigError("noise", `expected { x?, y?, schedule? } (noise stds), got ${JSON.stringify(v)}`);
+  for (const key of Object.keys(v)) {
+    if (key !== "x" && key !== "y" && key !== "schedule") throw new ConfigError(`noise.${key}`, 'unknown field; expected "x", "y" or "schedule"');
+  }
+  const x = v.x === undefined ? 0 : num("noise.x", v.x, 0, Infinity, false, true);
+  const y = v.y === undefined ? 0 : num("noise.y", v.y, 0, Infinity, false, true);
+  const schedule = (v.schedule ?? "constant") as Required<NoiseConfig>["schedule"];
+  if (!NOISE_SCHEDULES.includes(schedule)) throw new ConfigError("noise.schedule", `expected one of ${NOISE_SCHEDULES.join(" | ")}, got ${JSON.stringify(v.schedule)}`);
+  return { x, y, schedule };
+}
+
+/** The head options of a resolved config (core's ScaleOptions, every field set). */
+export function headOf(config: Pick<ResolvedConfig, "model">): Required<ScaleOptions> {
+  const m = config.model;
+  return { scale: m.scale ?? "exp", sigmaMin: m.sigmaMin ?? 0, covariance: m.covariance ?? "diag" };
 }
 
 /** The core ModelSpec of a resolved config for `data` (D = yDim, inputDim = xDim). */
 export function specFor(config: ResolvedConfig, data: Pick<TrainData, "xDim" | "yDim">): ModelSpec {
-  if (config.model.kind === "gmm") return { kind: "gmm", k: config.model.k, d: data.yDim };
+  // The head is set only when it is not the default, so default specs stay
+  // exactly what every backend (and version-1 checkpoints) know.
+  const head = headOf(config);
+  const h = isDefaultScale(head) ? {} : { head };
+  if (config.model.kind === "gmm") return { kind: "gmm", k: config.model.k, d: data.yDim, ...h };
   if (data.xDim < 1) throw new ConfigError("model.kind", `an MDN needs inputs (data.xDim >= 1), got xDim = ${data.xDim}; use { kind: "gmm" } for unconditional data`);
   return {
     kind: "mdn",
@@ -205,5 +264,6 @@ export function specFor(config: ResolvedConfig, data: Pick<TrainData, "xDim" | "
     layerNorm: config.model.layerNorm,
     k: config.model.k,
     d: data.yDim,
+    ...h,
   };
 }

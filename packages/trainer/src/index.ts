@@ -8,7 +8,8 @@
  * implementation is loaded lazily only when a path is used.
  */
 export type * from "./types.js";
-export { ConfigError, validateConfig, specFor, type ResolvedConfig } from "./config.js";
+export { ConfigError, validateConfig, specFor, headOf, NOISE_SCHEDULES, type ResolvedConfig } from "./config.js";
+export { effectiveNoise, perturbBatch, countFloorHits, initialNoiseRng } from "./noise.js";
 export { scheduledLr } from "./schedule.js";
 export { Soap, type SoapOptions } from "./soap.js";
 export { matmul, symmetricEigen } from "./linalg.js";
@@ -28,7 +29,7 @@ export {
   type ModeRecovery,
 } from "./evaluate.js";
 export { minCostAssignment } from "./hungarian.js";
-export { save, load, encodeCheckpoint, decodeCheckpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, type LoadOptions } from "./checkpoint.js";
+export { save, load, encodeCheckpoint, decodeCheckpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CHECKPOINT_READABLE_VERSIONS, type LoadOptions } from "./checkpoint.js";
 export { encodeSafetensors, decodeSafetensors, CheckpointFormatError } from "./safetensors.js";
 export { defaultIO, type TrainerIO } from "./io.js";
 export {

@@ -2,7 +2,7 @@
 import { paramShapes, type BackendModel, type ModelSpec, type NamedTensors, type RngState } from "@ngem/core";
 import type { ResolvedConfig } from "./config.js";
 import { Soap } from "./soap.js";
-import type { Normalization } from "./types.js";
+import type { FloorHitStats, Normalization } from "./types.js";
 
 /** Everything, besides weights and optimizer moments, needed to continue a run exactly. */
 export interface TrainerState {
@@ -16,6 +16,10 @@ export interface TrainerState {
   perm: Uint32Array | null;
   /** Shuffling stream state. */
   rng: RngState;
+  /** Noise-regularisation stream state (derived stream 3 of the seed; untouched while noise is off). */
+  noiseRng: RngState;
+  /** Sigma-floor hits so far (all zero unless model.sigmaMin > 0). */
+  floorHits: FloorHitStats;
   epochLossSum: number;
   epochLossCount: number;
   bestValNll: number;

@@ -18,10 +18,11 @@ import {
   type StepResult,
 } from "@ngem/core";
 import { encodeCheckpoint, load } from "./checkpoint.js";
-import { ConfigError, specFor, validateConfig, type ResolvedConfig } from "./config.js";
+import { ConfigError, headOf, specFor, validateConfig, type ResolvedConfig } from "./config.js";
 import { DataMismatchError, dataFingerprint, deriveSeed, gatherBatch, subset, validateData } from "./data.js";
 import { defaultIO, type TrainerIO } from "./io.js";
 import { makeSoap, TrainedModel, type TrainerState } from "./model-handle.js";
+import { countFloorHits, effectiveNoise, initialNoiseRng, perturbBatch } from "./noise.js";
 import { datasetNll } from "./predict.js";
 import { scheduledLr } from "./schedule.js";
 import type { EpochRecord, EvalRecord, History, StepRecord, TrainConfig, TrainData } from "./types.js";
@@ -82,6 +83,8 @@ export async function train(config: TrainConfig, data: TrainData, opts: TrainOpt
     batchInEpoch: 0,
     perm: null,
     rng: new Rng(deriveSeed(resolved.seed, 2)).getState(),
+    noiseRng: initialNoiseRng(resolved.seed),
+    floorHits: { total: 0, steps: 0, firstStep: -1 },
     epochLossSum: 0,
     epochLossCount: 0,
     bestValNll: Infinity,
@@ -149,6 +152,9 @@ async function optimizerStep(model: TrainedModel, batch: Batch, head: HeadOption
   }
   const c = clipFactor(gradNorm, o.clipNorm);
   if (c !== 1) for (const a of Object.values(g)) for (let i = 0; i < a.length; i++) a[i] *= c;
+  const scaleOpts = headOf(model.config);
+  // The backend's gradients() does not report floor hits: count them from the pre-update prediction.
+  const floorHits = scaleOpts.sigmaMin > 0 ? countFloorHits(await model.backendModel.predict(batch.x, batch.n), scaleOpts) : undefined;
   const current = await model.backendModel.getWeights();
   const w: Record<string, Float64Array> = {};
   for (const [k, v] of Object.entries(current)) w[k] = Float64Array.from(v.data);
@@ -161,7 +167,7 @@ async function optimizerStep(model: TrainedModel, batch: Batch, head: HeadOption
     next[k] = { shape: v.shape, data: a };
   }
   await model.backendModel.setWeights(next);
-  return { loss, gradNorm };
+  return floorHits === undefined ? { loss, gradNorm } : { loss, gradNorm, floorHits };
 }
 
 async function runLoop(model: TrainedModel, data: TrainData, opts: TrainOptions): Promise<TrainResult> {
@@ -177,6 +183,11 @@ async function runLoop(model: TrainedModel, data: TrainData, opts: TrainOptions)
   const io = needIo ? (opts.io ?? (await defaultIO())) : undefined;
   const recordSteps = opts.recordSteps ?? true;
   const rng = Rng.fromState(st.rng);
+  const noiseRng = Rng.fromState(st.noiseRng);
+  const noiseStd = effectiveNoise(cfg, nTrain, trainData.xDim, trainData.yDim);
+  const noisy = noiseStd.x > 0 || noiseStd.y > 0;
+  const floorOn = cfg.model.sigmaMin > 0;
+  let floorReported = false;
   const history: History = { steps: [], evals: [], epochs: [], nonFinite: [], stopReason: "completed" };
   const t0 = performance.now();
   const now = (): number => (performance.now() - t0) / 1000;
@@ -191,6 +202,7 @@ async function runLoop(model: TrainedModel, data: TrainData, opts: TrainOptions)
   const checkpoint = async (): Promise<void> => {
     if (!io || !cfg.checkpoint) return;
     st.rng = rng.getState();
+    st.noiseRng = noiseRng.getState();
     await flush();
     await io.writeFileAtomic(cfg.checkpoint.path, await encodeCheckpoint(model));
   };
@@ -211,6 +223,7 @@ async function runLoop(model: TrainedModel, data: TrainData, opts: TrainOptions)
     }
     const from = st.batchInEpoch * B;
     const batch = gatherBatch(trainData, st.perm, from, Math.min(nTrain, from + B));
+    if (noisy) perturbBatch(batch, noiseStd, noiseRng);
     const lr = scheduledLr(cfg.optimizer.lr, cfg.schedule, st.step, total);
     const r = await optimizerStep(model, batch, head, lr);
     st.step += 1;
@@ -220,6 +233,12 @@ async function runLoop(model: TrainedModel, data: TrainData, opts: TrainOptions)
       st.epochLossCount += 1;
     } else {
       history.nonFinite.push({ step: st.step, tensor: r.nonFinite });
+    }
+    if (r.floorHits !== undefined) floorReported = true;
+    if (r.floorHits !== undefined && r.floorHits > 0) {
+      st.floorHits.total += r.floorHits;
+      st.floorHits.steps += 1;
+      if (st.floorHits.firstStep < 0) st.floorHits.firstStep = st.step;
     }
     const epochEnd = st.batchInEpoch === perEpoch;
     if (epochEnd) {
@@ -262,6 +281,7 @@ async function runLoop(model: TrainedModel, data: TrainData, opts: TrainOptions)
       ...(evalRec?.valNll === undefined ? {} : { valNll: evalRec.valNll }),
       ...(evalRec?.trainNll === undefined ? {} : { trainNll: evalRec.trainNll }),
       ...(r.nonFinite === undefined ? {} : { nonFinite: r.nonFinite }),
+      ...(r.floorHits === undefined ? {} : { floorHits: r.floorHits }),
     };
     if (recordSteps || evalRec || r.nonFinite) history.steps.push(rec);
     if (cfg.metricsFile && (st.step % cfg.logEvery === 0 || evalRec || r.nonFinite || st.step === total)) {
@@ -294,6 +314,9 @@ async function runLoop(model: TrainedModel, data: TrainData, opts: TrainOptions)
   if (st.step >= total && history.stopReason === "completed") st.finished = true;
   if (st.finished && cfg.earlyStopping?.restoreBest && st.bestWeights) await model.backendModel.setWeights(st.bestWeights);
   st.rng = rng.getState();
+  st.noiseRng = noiseRng.getState();
+  // Only when the backend reports hits (a backend that does not would otherwise read as "never hit").
+  if (floorOn && (floorReported || st.floorHits.steps > 0)) history.floorHits = { ...st.floorHits };
   if (Number.isFinite(st.bestValNll)) {
     history.bestValNll = st.bestValNll;
     history.bestStep = st.bestStep;

@@ -2,7 +2,7 @@
  * Public types of @ngem/trainer: the data shape it consumes, the training
  * configuration, events and the history a run returns.
  */
-import type { Activation, FisherCoords, Variant } from "@ngem/core";
+import type { Activation, Covariance, FisherCoords, ScaleParam, Variant } from "@ngem/core";
 
 /** Per-column standardisation z = (v - mean) / std. */
 export interface Normalization {
@@ -27,15 +27,32 @@ export interface TrainData {
   readonly normalization?: { readonly x?: Normalization; readonly y?: Normalization };
 }
 
+/**
+ * The mixture head's scale options (core's `ScaleOptions`, passed to the
+ * spec's `head`): sigma = sigmaMin + f(r) for the network's raw scale output r.
+ */
+export interface HeadConfig {
+  /** f: "exp" (default), "softplus" or "elu+1". */
+  readonly scale?: ScaleParam;
+  /**
+   * Floor added to every sigma, in the units the model is trained in (the
+   * standardised units when the data is standardised). Default 0 (no floor).
+   * A small floor such as 1e-3 prevents sigma collapse onto repeated points.
+   */
+  readonly sigmaMin?: number;
+  /** "diag" (default: one sigma per component and dimension), "isotropic" (one per component) or "shared" (one per dimension). */
+  readonly covariance?: Covariance;
+}
+
 /** A free Gaussian mixture (K components, D = data.yDim), parameters not conditioned on x. */
-export interface GmmModelConfig {
+export interface GmmModelConfig extends HeadConfig {
   readonly kind: "gmm";
   /** Components (>= 1). */
   readonly k: number;
 }
 
 /** A mixture density network: MLP trunk (Linear -> [LayerNorm] -> activation) and a diagonal mixture head. */
-export interface MdnModelConfig {
+export interface MdnModelConfig extends HeadConfig {
   readonly kind: "mdn";
   /** Components (>= 1). */
   readonly k: number;
@@ -109,6 +126,28 @@ export interface CheckpointConfig {
   readonly atEnd?: boolean;
 }
 
+/**
+ * Noise regularisation (Rothfuss et al. 2019, "Noise regularization for
+ * conditional density estimation"): Gaussian noise of standard deviation `x`
+ * (resp. `y`) is added to each training minibatch's inputs (resp. targets),
+ * freshly drawn every step from the trainer's seeded noise stream, in the
+ * units the model is trained in (standardised units for standardised data).
+ * Evaluation (validation/train NLL, `evaluate`, `predict`) never sees noise.
+ */
+export interface NoiseConfig {
+  /** Std of the noise on x (default 0 = off). Needs inputs (xDim >= 1) when > 0. */
+  readonly x?: number;
+  /** Std of the noise on y (default 0 = off). */
+  readonly y?: number;
+  /**
+   * "constant" (default): `x` and `y` are the stds. "rule-of-thumb": they are
+   * factors of the bandwidth rule h = n^(-1/(4+d)), n = training rows,
+   * d = xDim + yDim, so std_x = x * h and std_y = y * h (noise shrinks as the
+   * data set grows, which keeps the estimator consistent).
+   */
+  readonly schedule?: "constant" | "rule-of-thumb";
+}
+
 /** Everything that defines a training run. Validated by {@link validateConfig}. */
 export interface TrainConfig {
   readonly model: ModelConfig;
@@ -148,6 +187,8 @@ export interface TrainConfig {
   /** Write a metrics line every this many steps (default 1; eval steps are always written). */
   readonly logEvery?: number;
   readonly checkpoint?: CheckpointConfig;
+  /** Noise regularisation of the training minibatches (default off). */
+  readonly noise?: NoiseConfig;
 }
 
 /** One record of the history (and one JSON line of the metrics file). */
@@ -164,6 +205,11 @@ export interface StepRecord {
   readonly trainNll?: number;
   /** Name of the tensor that went non-finite (the update was not applied). */
   readonly nonFinite?: string;
+  /**
+   * Raw scale entries of this minibatch at which the sigma floor dominated
+   * (f(r) < sigmaMin); only with `model.sigmaMin > 0` and a backend that reports it.
+   */
+  readonly floorHits?: number;
 }
 
 export interface EvalRecord {
@@ -196,4 +242,17 @@ export interface History {
   /** Best validation NLL seen and its step (when validating). */
   bestValNll?: number;
   bestStep?: number;
+  /**
+   * Sigma-floor hits over the whole run (including steps before a resume),
+   * when `model.sigmaMin > 0`: `total` raw scale entries, in `steps` steps,
+   * the first at step `firstStep` (-1 when never hit).
+   */
+  floorHits?: FloorHitStats;
+}
+
+/** Running totals of sigma-floor hits. */
+export interface FloorHitStats {
+  total: number;
+  steps: number;
+  firstStep: number;
 }

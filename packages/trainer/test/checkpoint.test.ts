@@ -4,11 +4,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
+  CHECKPOINT_VERSION,
   CheckpointFormatError,
   DataMismatchError,
+  decodeCheckpoint,
   decodeSafetensors,
+  encodeCheckpoint,
   encodeSafetensors,
   load,
+  predict,
   resume,
   save,
   train,
@@ -50,8 +54,10 @@ describe("safetensors codec", () => {
   });
 });
 
-const isConfig = (steps: number, optimizer: TrainConfig["optimizer"]): TrainConfig => ({
-  model: { kind: "mdn", k: 2, hidden: [8], activation: "gelu", layerNorm: true },
+const isConfig = (steps: number, optimizer: TrainConfig["optimizer"], noisy = false): TrainConfig => ({
+  // noisy: noise on x and y, and a sigma floor (1.5 > the initial sigmas ~ 1) so floor hits accumulate
+  model: { kind: "mdn", k: 2, hidden: [8], activation: "gelu", layerNorm: true, ...(noisy ? { sigmaMin: 1.5, scale: "softplus" as const } : {}) },
+  ...(noisy ? { noise: { x: 0.1, y: 0.05 } } : {}),
   optimizer,
   schedule: { type: "cosine", warmupSteps: 3, minLrFactor: 0.1 },
   batchSize: 6,
@@ -64,22 +70,36 @@ const isConfig = (steps: number, optimizer: TrainConfig["optimizer"]): TrainConf
 
 describe("save / load / resume in process", () => {
   const data = inverseSine(40, 5);
-  for (const optimizer of [{ type: "adam", lr: 1e-2 }, { type: "sgd", lr: 1e-2, momentum: 0.9 }, { type: "soap", lr: 1e-2, precondFrequency: 2 }] as const) {
-    it(`N straight == N/2 + save + load + N/2 (${optimizer.type}, mid-epoch)`, async () => {
+  const optimizers = [{ type: "adam", lr: 1e-2 }, { type: "sgd", lr: 1e-2, momentum: 0.9 }, { type: "soap", lr: 1e-2, precondFrequency: 2 }] as const;
+  for (const [optimizer, noisy] of [...optimizers.map((o) => [o, false] as const), ...optimizers.map((o) => [o, true] as const)]) {
+    it(`N straight == N/2 + save + load + N/2 (${optimizer.type}, mid-epoch${noisy ? ", noise + sigma floor" : ""})`, async () => {
       const N = 23; // 30 training rows / batch 6 = 5 batches per epoch: 11 is mid-epoch
-      const straight = await train(isConfig(N, optimizer), data);
-      const path = join(dir, `half-${optimizer.type}.safetensors`);
-      const half = await train({ ...isConfig(N, optimizer), checkpoint: { path } }, data, { stopAtStep: 11 });
+      const straight = await train(isConfig(N, optimizer, noisy), data);
+      const path = join(dir, `half-${optimizer.type}${noisy ? "-noisy" : ""}.safetensors`);
+      // noisy runs: the periodic checkpoint at step 11 (written mid-run), then the run goes on to 13 and stops unsaved
+      const half = await train({ ...isConfig(N, optimizer, noisy), checkpoint: noisy ? { path, every: 11, atEnd: false } : { path } }, data, { stopAtStep: noisy ? 13 : 11 });
       expect(half.history.stopReason).toBe("stop-at-step");
       const loaded = await load(path);
       expect(loaded.state.step).toBe(11);
       expect(loaded.state.batchInEpoch).toBe(1);
+      const midNoiseRng = [...loaded.state.noiseRng];
       const rest = await resume(loaded, data);
       expect(rest.history.stopReason).toBe("completed");
       expect(rest.model.state.step).toBe(N);
       expectBitIdentical(await rest.model.weights(), await straight.model.weights());
       expectBitIdentical(await rest.model.optimizerState(), await straight.model.optimizerState());
       expect(rest.history.bestValNll).toBe(straight.history.bestValNll);
+      expect(rest.history.steps.map((r) => r.loss)).toEqual(straight.history.steps.slice(11).map((r) => r.loss));
+      expect(rest.model.state.noiseRng).toEqual(straight.model.state.noiseRng);
+      if (noisy) {
+        // the noise stream moved, and the floor counters continue across the resume
+        expect(midNoiseRng).not.toEqual(straight.model.state.noiseRng);
+        expect(straight.history.floorHits?.total).toBeGreaterThan(0);
+        expect(rest.history.floorHits).toEqual(straight.history.floorHits);
+        expect(rest.history.steps.map((r) => r.floorHits)).toEqual(straight.history.steps.slice(11).map((r) => r.floorHits));
+      } else {
+        expect(straight.history.floorHits).toBeUndefined();
+      }
     });
   }
 
@@ -115,6 +135,102 @@ describe("save / load / resume in process", () => {
   });
 });
 
+describe("checkpoint format versions", () => {
+  const fixture = join(PKG, "test", "fixtures", "checkpoint-v1-mdn.safetensors");
+
+  it("writes version 2", () => {
+    expect(CHECKPOINT_VERSION).toBe("2");
+  });
+
+  it("loads the committed version-1 fixture and reproduces its stored predictions (1e-12)", async () => {
+    expect(decodeSafetensors(new Uint8Array(readFileSync(fixture))).metadata.version).toBe("1");
+    const model = await load(fixture);
+    // no head in version 1 -> the defaults; no noise
+    expect(model.spec).not.toHaveProperty("head");
+    expect(model.config.model).toMatchObject({ kind: "mdn", k: 2, hidden: [4], scale: "exp", sigmaMin: 0, covariance: "diag" });
+    expect(model.config.noise).toEqual({ x: 0, y: 0, schedule: "constant" });
+    expect(model.state.floorHits).toEqual({ total: 0, steps: 0, firstStep: -1 });
+    expect(model.state.step).toBe(10);
+    const expected = JSON.parse(readFileSync(join(PKG, "test", "fixtures", "checkpoint-v1-mdn.predict.json"), "utf8")) as Record<"logits" | "mu" | "logSigma", number[]>;
+    const got = await predict(model, Float64Array.of(0.25, 0.75));
+    for (const key of ["logits", "mu", "logSigma"] as const) {
+      expect(got[key].length).toBe(expected[key].length);
+      expected[key].forEach((v, i) => expect(Math.abs((got[key][i] as number) - v), `${key}[${i}]`).toBeLessThanOrEqual(1e-12));
+    }
+    // re-saved, it is a version-2 file with the same predictions
+    const again = await decodeCheckpoint(await encodeCheckpoint(model));
+    expect(again.config).toEqual(model.config);
+    expectBitIdentical(
+      { p: { shape: [8], data: Float64Array.from([...(await predict(again, Float64Array.of(0.25, 0.75))).mu, ...got.logSigma]) } },
+      { p: { shape: [8], data: Float64Array.from([...got.mu, ...got.logSigma]) } },
+    );
+  });
+
+  it("a version-1 file (no head, noise, noise stream or floor counters) resumes bit-identically", async () => {
+    const data = inverseSine(40, 5);
+    const N = 23;
+    const straight = await train(isConfig(N, { type: "adam", lr: 1e-2 }), data);
+    const half = await train(isConfig(N, { type: "adam", lr: 1e-2 }), data, { stopAtStep: 11 });
+    // rewrite the version-2 checkpoint the way version 1 wrote it
+    const { tensors, metadata } = decodeSafetensors(await encodeCheckpoint(half.model));
+    const config = JSON.parse(metadata.config as string) as Record<string, unknown> & { model: Record<string, unknown> };
+    delete config.noise;
+    for (const k of ["scale", "sigmaMin", "covariance"]) delete config.model[k];
+    const trainer = JSON.parse(metadata.trainer as string) as Record<string, unknown>;
+    delete trainer.noiseRng;
+    delete trainer.floorHits;
+    const { head: _h, noise: _n, ...rest } = metadata;
+    const v1 = encodeSafetensors(tensors, { ...rest, version: "1", config: JSON.stringify(config), trainer: JSON.stringify(trainer) });
+    const loaded = await decodeCheckpoint(v1);
+    expect(loaded.config).toEqual(half.model.config);
+    const done = await resume(loaded, data);
+    expectBitIdentical(await done.model.weights(), await straight.model.weights());
+  });
+
+  it("round-trips version 2 with a non-default head and noise", async () => {
+    const data = inverseSine(30, 2);
+    const config: TrainConfig = {
+      model: { kind: "mdn", k: 3, hidden: [6], scale: "elu+1", sigmaMin: 0.02, covariance: "isotropic" },
+      noise: { x: 0.05, y: 0.1, schedule: "rule-of-thumb" },
+      steps: 7,
+      batchSize: 8,
+    };
+    const { model } = await train(config, data);
+    const bytes = await encodeCheckpoint(model);
+    const { metadata } = decodeSafetensors(bytes);
+    expect(metadata.version).toBe("2");
+    expect(JSON.parse(metadata.head as string)).toEqual({ scale: "elu+1", sigmaMin: 0.02, covariance: "isotropic" });
+    expect(JSON.parse(metadata.noise as string)).toEqual({ x: 0.05, y: 0.1, schedule: "rule-of-thumb" });
+    expect(JSON.parse(metadata.spec as string).head).toEqual({ scale: "elu+1", sigmaMin: 0.02, covariance: "isotropic" });
+    const path = join(dir, "v2-head.safetensors");
+    await save(model, path);
+    const back = await load(path);
+    expect(back.spec).toEqual(model.spec);
+    expect(back.config).toEqual(model.config);
+    expect(back.state.noiseRng).toEqual(model.state.noiseRng);
+    expect(back.state.floorHits).toEqual(model.state.floorHits);
+    expectBitIdentical(await back.weights(), await model.weights());
+    const x = Float64Array.of(-0.3, 0.2, 0.9);
+    const a = await predict(model, x);
+    const b = await predict(back, x);
+    expectBitIdentical({ l: { shape: [9], data: b.logSigma }, m: { shape: [9], data: b.mu } }, { l: { shape: [9], data: a.logSigma }, m: { shape: [9], data: a.mu } });
+    // isotropic: each component's sigma is shared by its dimensions, and at least sigmaMin
+    for (const v of a.logSigma) expect(Math.exp(v)).toBeGreaterThanOrEqual(0.02);
+  });
+
+  it("refuses an unknown (newer) version and an inconsistent head, naming the field", async () => {
+    const { model } = await train({ model: { kind: "gmm", k: 2, sigmaMin: 0.01 }, steps: 2, batchSize: 4 }, inverseSine(8, 1));
+    const { tensors, metadata } = decodeSafetensors(await encodeCheckpoint(model));
+    await expect(decodeCheckpoint(encodeSafetensors(tensors, { ...metadata, version: "3" }))).rejects.toThrow(
+      /__metadata__\.version: this @ngem\/trainer reads versions "1", "2", got "3" \(written by a newer/,
+    );
+    await expect(decodeCheckpoint(encodeSafetensors(tensors, { ...metadata, head: JSON.stringify({ scale: "exp", sigmaMin: 0.5, covariance: "diag" }) }))).rejects.toThrow(
+      /__metadata__\.head\.sigmaMin/,
+    );
+    await expect(decodeCheckpoint(encodeSafetensors(tensors, { ...metadata, version: "1" }))).rejects.toThrow(/version-1 checkpoint has no head/);
+  });
+});
+
 const distReason = ensureDist();
 if (distReason) console.log(`SKIPPED child-process checkpoint tests: ${distReason}`);
 const child = join(PKG, "test", "fixtures", "child-train.mjs");
@@ -126,13 +242,14 @@ function runChild(args: Record<string, unknown>): { stopReason: string } {
 }
 
 describe.skipIf(distReason !== undefined)("checkpoints across processes (built dist, plain node)", () => {
-  for (const optimizer of ["adam", "soap"]) {
-    it(`resume in a new process is bit-identical (${optimizer})`, async () => {
+  for (const [optimizer, noise] of [["adam", false], ["soap", false], ["adam", true]] as const) {
+    it(`resume in a new process is bit-identical (${optimizer}${noise ? ", noise regularisation" : ""})`, async () => {
       const N = 30;
-      const full = join(dir, `full-${optimizer}.safetensors`);
-      const part = join(dir, `part-${optimizer}.safetensors`);
-      expect(runChild({ mode: "train", optimizer, ckpt: full, steps: N }).stopReason).toBe("completed");
-      expect(runChild({ mode: "train", optimizer, ckpt: part, steps: N, stopAtStep: N / 2 }).stopReason).toBe("stop-at-step");
+      const tag = `${optimizer}${noise ? "-noise" : ""}`;
+      const full = join(dir, `full-${tag}.safetensors`);
+      const part = join(dir, `part-${tag}.safetensors`);
+      expect(runChild({ mode: "train", optimizer, ckpt: full, steps: N, noise }).stopReason).toBe("completed");
+      expect(runChild({ mode: "train", optimizer, ckpt: part, steps: N, stopAtStep: N / 2, noise }).stopReason).toBe("stop-at-step");
       const mid = await load(part);
       expect(mid.state.step).toBe(N / 2);
       expect(runChild({ mode: "resume", optimizer, ckpt: part }).stopReason).toBe("completed");
@@ -142,6 +259,8 @@ describe.skipIf(distReason !== undefined)("checkpoints across processes (built d
       expectBitIdentical(await b.weights(), await a.weights());
       expectBitIdentical(await b.optimizerState(), await a.optimizerState());
       expect(b.state.rng).toEqual(a.state.rng);
+      expect(b.state.noiseRng).toEqual(a.state.noiseRng);
+      expect(b.config.noise).toEqual(noise ? { x: 0.1, y: 0.1, schedule: "constant" } : { x: 0, y: 0, schedule: "constant" });
     });
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, scheduledLr, train, validateConfig, validateData, type TrainConfig } from "../src/index.js";
+import { ConfigError, scheduledLr, specFor, train, validateConfig, validateData, type TrainConfig } from "../src/index.js";
 import { gaussianData, inverseSine } from "./helpers.js";
 
 const base: TrainConfig = { model: { kind: "gmm", k: 2 } };
@@ -11,7 +11,8 @@ describe("validateConfig", () => {
     expect(c.fisherCoords).toBe("log-sigma");
     expect(c.optimizer).toEqual({ type: "adam", lr: 1e-3 });
     expect(c.schedule).toEqual({ type: "constant", warmupSteps: 0, minLrFactor: 0 });
-    expect(c.model).toEqual({ kind: "mdn", k: 3, hidden: [128, 128], activation: "gelu", layerNorm: true });
+    expect(c.model).toEqual({ kind: "mdn", k: 3, hidden: [128, 128], activation: "gelu", layerNorm: true, scale: "exp", sigmaMin: 0, covariance: "diag" });
+    expect(c.noise).toEqual({ x: 0, y: 0, schedule: "constant" });
     expect(c.batchSize).toBe(32);
     expect(c.epochs).toBe(10);
     expect(c.backend).toBe("js");
@@ -35,6 +36,16 @@ describe("validateConfig", () => {
     ["earlyStopping", { ...base, earlyStopping: { patience: 2 } }],
     ["nonFinite", { ...base, nonFinite: "ignore" }],
     ["checkpoint.path", { ...base, checkpoint: { path: "" } }],
+    ["model.scale", { model: { kind: "mdn", k: 2, scale: "relu" } }],
+    ["model.sigmaMin", { model: { kind: "gmm", k: 2, sigmaMin: -1e-3 } }],
+    ["model.sigmaMin", { model: { kind: "gmm", k: 2, sigmaMin: "1e-3" } }],
+    ["model.sigmaMin", { model: { kind: "gmm", k: 2, sigmaMin: Infinity } }],
+    ["model.covariance", { model: { kind: "gmm", k: 2, covariance: "full" } }],
+    ["noise", { ...base, noise: 0.1 }],
+    ["noise.x", { ...base, noise: { x: -0.1 } }],
+    ["noise.y", { ...base, noise: { y: NaN } }],
+    ["noise.schedule", { ...base, noise: { y: 0.1, schedule: "silverman" } }],
+    ["noise.sigma", { ...base, noise: { sigma: 0.1 } }],
   ];
   for (const [field, cfg] of bad) {
     it(`names the bad field: ${field}`, () => {
@@ -49,6 +60,33 @@ describe("validateConfig", () => {
       expect((err as Error).message).toContain(`config.${field}`);
     });
   }
+
+  it("head options: defaults, passed to the spec's head only when not the default", () => {
+    const d = inverseSine(10, 1);
+    expect(specFor(validateConfig({ model: { kind: "mdn", k: 2, hidden: [4] } }), d)).not.toHaveProperty("head");
+    const c = validateConfig({ model: { kind: "mdn", k: 2, hidden: [4], scale: "softplus", sigmaMin: 1e-3, covariance: "isotropic" } });
+    expect(c.model).toMatchObject({ scale: "softplus", sigmaMin: 1e-3, covariance: "isotropic" });
+    expect(specFor(c, d)).toMatchObject({ kind: "mdn", head: { scale: "softplus", sigmaMin: 1e-3, covariance: "isotropic" } });
+    expect(specFor(validateConfig({ model: { kind: "gmm", k: 3, covariance: "shared" } }), gaussianData(5, [0, 0], [1, 1], 1))).toEqual({
+      kind: "gmm",
+      k: 3,
+      d: 2,
+      head: { scale: "exp", sigmaMin: 0, covariance: "shared" },
+    });
+  });
+
+  it("noise: defaults, and x noise needs inputs", () => {
+    expect(validateConfig({ ...base, noise: { y: 0.2 } }).noise).toEqual({ x: 0, y: 0.2, schedule: "constant" });
+    expect(validateConfig({ ...base, noise: { x: 0.1, schedule: "rule-of-thumb" } }).noise).toEqual({ x: 0.1, y: 0, schedule: "rule-of-thumb" });
+    let err: unknown;
+    try {
+      validateConfig({ ...base, noise: { x: 0.1 } }, gaussianData(10, [0], [1], 1));
+    } catch (e) {
+      err = e;
+    }
+    expect((err as ConfigError).field).toBe("noise.x");
+    expect((err as Error).message).toMatch(/config\.noise\.x: .*no(ne)? .*inputs|xDim = 0/);
+  });
 
   it("rejects an MDN on unconditional data", () => {
     expect(() => validateConfig({ model: { kind: "mdn", k: 2 } }, gaussianData(10, [0], [1], 1))).toThrow(/xDim/);

@@ -24,6 +24,12 @@ export interface TrainFlags extends DataArgs {
   activation?: string;
   layerNorm?: boolean;
   model?: string;
+  scale?: string;
+  sigmaMin?: number;
+  covariance?: string;
+  noiseX?: number;
+  noiseY?: number;
+  noiseSchedule?: string;
   epochs?: number;
   steps?: number;
   batchSize?: number;
@@ -54,6 +60,15 @@ export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile |
   oneOf("--fisher-coords", flags.fisherCoords, ["log-sigma", "sigma"]);
   oneOf("--activation", flags.activation, ["gelu", "tanh", "relu"]);
   oneOf("--model", flags.model, ["mdn", "gmm"]);
+  oneOf("--scale", flags.scale, ["exp", "softplus", "elu+1"]);
+  oneOf("--covariance", flags.covariance, ["diag", "isotropic", "shared"]);
+  oneOf("--noise-schedule", flags.noiseSchedule, ["constant", "rule-of-thumb"]);
+  for (const [flag, v] of [["--sigma-min", flags.sigmaMin], ["--noise-x", flags.noiseX], ["--noise-y", flags.noiseY]] as const) {
+    if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new UsageError(`${flag}: expected a finite number >= 0, got ${v}`);
+  }
+  if (flags.noiseX !== undefined && flags.noiseX > 0 && data.xDim === 0) {
+    throw new UsageError(`--noise-x: "${data.name}" has no input columns to add noise to (use --noise-y)`);
+  }
   if (flags.epochs !== undefined && flags.steps !== undefined) throw new UsageError("--epochs and --steps are exclusive; give one");
   let hidden: number[] | undefined;
   if (flags.hidden !== undefined) {
@@ -67,12 +82,26 @@ export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile |
   const optType = (flags.optimizer ?? fileOpt?.type ?? "adam") as "adam" | "sgd" | "rmsprop" | "soap";
   const lr = flags.lr ?? (fileOpt && fileOpt.type === optType ? fileOpt.lr : optType === "sgd" ? 1e-2 : 1e-3);
   const optimizer = { ...(fileOpt && fileOpt.type === optType ? fileOpt : {}), type: optType, lr };
+  const fm = file?.model;
+  const head = {
+    ...((flags.scale ?? fm?.scale) !== undefined ? { scale: (flags.scale ?? fm?.scale) as "exp" | "softplus" | "elu+1" } : {}),
+    ...((flags.sigmaMin ?? fm?.sigmaMin) !== undefined ? { sigmaMin: (flags.sigmaMin ?? fm?.sigmaMin) as number } : {}),
+    ...((flags.covariance ?? fm?.covariance) !== undefined ? { covariance: (flags.covariance ?? fm?.covariance) as "diag" | "isotropic" | "shared" } : {}),
+  };
+  const noiseX = flags.noiseX ?? file?.noise?.x;
+  const noiseY = flags.noiseY ?? file?.noise?.y;
+  const noiseSchedule = (flags.noiseSchedule ?? file?.noise?.schedule) as "constant" | "rule-of-thumb" | undefined;
+  const noise =
+    noiseX !== undefined || noiseY !== undefined || noiseSchedule !== undefined
+      ? { ...(noiseX !== undefined ? { x: noiseX } : {}), ...(noiseY !== undefined ? { y: noiseY } : {}), ...(noiseSchedule !== undefined ? { schedule: noiseSchedule } : {}) }
+      : undefined;
   const model =
     kind === "gmm"
-      ? { kind, k }
+      ? { kind, k, ...head }
       : {
           kind,
           k,
+          ...head,
           hidden: hidden ?? file?.model?.hidden ?? [128, 128],
           activation: (flags.activation ?? file?.model?.activation ?? "gelu") as "gelu" | "tanh" | "relu",
           layerNorm: flags.layerNorm ?? file?.model?.layerNorm ?? true,
@@ -95,6 +124,7 @@ export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile |
     ...(file?.earlyStopping ? { earlyStopping: file.earlyStopping } : {}),
     nonFinite: file?.nonFinite ?? "stop",
     backend: flags.backend ?? file?.backend ?? "js",
+    ...(noise ? { noise } : {}),
   };
   try {
     validateConfig(config, data);
@@ -175,8 +205,16 @@ export async function trainCommand(source: string | undefined, flags: TrainFlags
 
   const tracker = new TrajectoryTracker(data);
   let progress: ReturnType<typeof makeProgress> | undefined;
+  let floorWarned = false;
   const onStep = async (rec: StepRecord, model: TrainedModel) => {
     progress ??= makeProgress({ total: totalFor(model, data.n), json, label: `${data.name} ${model.config.objective} on ${model.backend}` });
+    if (!floorWarned && rec.floorHits !== undefined && rec.floorHits > 0) {
+      floorWarned = true;
+      const sigmaMin = model.config.model.sigmaMin;
+      const message = `sigma floor hit at step ${rec.step}: ${rec.floorHits} scale entries of the minibatch are held at sigmaMin = ${sigmaMin} (a component wants to be narrower than the floor, e.g. on repeated points); hits are counted, total at the end`;
+      if (json) process.stdout.write(`${JSON.stringify({ event: "sigma-floor", step: rec.step, floorHits: rec.floorHits, sigmaMin, message })}\n`);
+      else process.stderr.write(`warning: ${message}\n`);
+    }
     progress.update(rec);
     await tracker.observe(rec.step, model, totalFor(model, data.n));
   };
@@ -198,6 +236,11 @@ export async function trainCommand(source: string | undefined, flags: TrainFlags
     await save(result.model, checkpointPath);
   }
   const summary = await writeRunReport(outDir, result, data, tracker, { png: flags.png !== false, plots: flags.plots !== false, seconds: (Date.now() - started) / 1000 });
+  const floor = floorSummary(result);
+  if (floor) {
+    if (json) process.stdout.write(`${JSON.stringify({ event: "sigma-floor-summary", ...floor.stats, sigmaMin: floor.sigmaMin, message: floor.line })}\n`);
+    else log(floor.line);
+  }
   if (json) process.stdout.write(`${JSON.stringify({ event: "done", outDir, ...summary })}\n`);
   else {
     log(`done: ${result.history.stopReason}${result.history.stopDetail ? ` (${result.history.stopDetail})` : ""}, step ${result.model.state.step}`);
@@ -215,6 +258,20 @@ export async function trainCommand(source: string | undefined, flags: TrainFlags
 }
 
 const fmt = (v: number | undefined) => (v === undefined ? "n/a" : v.toFixed(4));
+
+/** The end-of-run line about the sigma floor (only when the run has one). */
+export function floorSummary(result: TrainResult): { line: string; sigmaMin: number; stats?: { total: number; steps: number; firstStep: number } } | undefined {
+  const sigmaMin = result.model.config.model.sigmaMin;
+  if (!(sigmaMin > 0)) return undefined;
+  const f = result.history.floorHits;
+  if (!f) return { line: `sigma floor (sigmaMin = ${sigmaMin}): hits not reported by backend ${result.model.backend}`, sigmaMin };
+  const steps = result.model.state.step;
+  const line =
+    f.total > 0
+      ? `sigma floor hit ${f.total} times (scale entries held at sigmaMin = ${sigmaMin}) in ${f.steps} of ${steps} steps, first at step ${f.firstStep}`
+      : `sigma floor hit 0 times (sigmaMin = ${sigmaMin}, ${steps} steps)`;
+  return { line, sigmaMin, stats: { ...f } };
+}
 
 function totalFor(model: TrainedModel, n: number): number {
   return totalSteps(model.config, n - Math.round(n * model.config.validationSplit));
