@@ -323,3 +323,35 @@ describe("ngem reproduce --quick: every experiment still runs end to end", () =>
     }, 300_000);
   }
 });
+
+describe("sampling temperature and prediction intervals", () => {
+  it("sample --temperature 0 --sigma-temperature 0 returns the most probable component's mean for every draw", () => {
+    const out = join(work, "temp-run");
+    expect(ngem(["train", join(FIX, "tiny.csv"), "--x-cols", "x", "--y-cols", "y", "--k", "2", "--hidden", "8", "--steps", "30", "--out", out, "--no-plots"]).code).toBe(0);
+    const ckpt = join(out, "checkpoint.safetensors");
+    const s = ngem(["sample", ckpt, "--x", "0.5", "-n", "20", "--temperature", "0", "--sigma-temperature", "0", "--json"]);
+    expect(s.code, s.stderr).toBe(0);
+    const draws = (JSON.parse(s.stdout) as { samples: number[][] }[])[0]!.samples.map((v) => v[0]!);
+    expect(new Set(draws).size).toBe(1);
+    // the draw equals the mean of the argmax-weight component at x = 0.5
+    const single = join(work, "x05.csv");
+    writeFileSync(single, "x,noise,y\n0.5,0,0\n");
+    const q = (JSON.parse(ngem(["predict", ckpt, single, "--format", "json"]).stdout) as { pi: number[]; mu: number[][] }[])[0]!;
+    const best = q.pi.indexOf(Math.max(...q.pi));
+    expect(draws[0]).toBeCloseTo(q.mu[best]![0]!, 10);
+    expect(ngem(["sample", ckpt, "--x", "0.5", "--temperature", "-1"]).code).toBe(2);
+  });
+
+  it("predict --interval adds lo/hi columns that bracket the mean-ish centre", () => {
+    const ckpt = join(work, "temp-run", "checkpoint.safetensors");
+    const r = ngem(["predict", ckpt, join(FIX, "tiny.csv"), "--interval", "0.9", "--no-params"]);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = r.stdout.trim().split("\n");
+    expect(rows[0]).toBe("mean_y,mode_y,lo_y,hi_y");
+    for (const row of rows.slice(1)) {
+      const [, , lo, hi] = row.split(",").map(Number);
+      expect(lo!).toBeLessThan(hi!);
+    }
+    expect(ngem(["predict", ckpt, join(FIX, "tiny.csv"), "--interval", "1.5"]).code).toBe(2);
+  });
+});

@@ -58,12 +58,21 @@ export interface SampleOptions extends PredictOptions {
   readonly count?: number;
   /** Seed of the sampling stream (default 0). */
   readonly seed?: number;
+  /** Temperature of the component choice (core's `sample`; default 1, 0 = most probable component). */
+  readonly temperature?: number;
+  /** Scale temperature (default 1; 0 returns the component mean). */
+  readonly sigmaTemperature?: number;
 }
 
-/** Draws samples y ~ p(y | x): [n, count, D], seeded. */
+/** Draws samples y ~ p(y | x): [n, count, D], seeded, optionally tempered. */
 export async function sample(model: TrainedModel, x?: FloatArray, opts: SampleOptions = {}): Promise<Float64Array> {
   const m = await predict(model, x, opts);
-  return coreSample(m, { count: opts.count ?? 1, seed: opts.seed ?? 0 });
+  return coreSample(m, {
+    count: opts.count ?? 1,
+    seed: opts.seed ?? 0,
+    ...(opts.temperature !== undefined ? { temperature: opts.temperature } : {}),
+    ...(opts.sigmaTemperature !== undefined ? { sigmaTemperature: opts.sigmaTemperature } : {}),
+  });
 }
 
 /** Per-row log p(y | x) over a whole data set, predicted in chunks of `chunk` rows. */

@@ -1,6 +1,6 @@
 /** `ngem eval`, `ngem predict`, `ngem sample`: commands that use a saved checkpoint. */
 import { existsSync } from "node:fs";
-import { mixtureMean, mixtureMode, softmax, type MixtureParams } from "@ngem/core";
+import { mixtureMean, mixtureMode, predictionInterval, softmax, type MixtureParams } from "@ngem/core";
 import { evaluate, load, predict, sample, type TrainedModel } from "@ngem/trainer";
 import { loadDataLike, type DataArgs } from "../data-source.js";
 import { UsageError } from "../errors.js";
@@ -17,6 +17,9 @@ export interface ModelFlags extends DataArgs {
   x?: string;
   count?: number;
   seed?: number;
+  temperature?: number;
+  sigmaTemperature?: number;
+  interval?: number;
 }
 
 async function openCheckpoint(path: string, backend?: string): Promise<TrainedModel> {
@@ -87,11 +90,15 @@ export async function predictCommand(checkpoint: string, source: string, flags: 
   const m = await predict(model, raw.xDim ? raw.x : undefined, { space: "original", n: raw.xDim ? undefined : 1 } as { space: "original"; n?: number });
   const { mean, mode, pi } = rowsOf(m);
   const { n, k: K, d: D } = m;
+  const level = flags.interval;
+  if (level !== undefined && !(level > 0 && level < 1)) throw new UsageError(`--interval: expected a level in (0, 1), got ${level}`);
+  const iv = level !== undefined ? predictionInterval(m, level) : undefined;
   const yNames = raw.yNames.length === D ? raw.yNames : Array.from({ length: D }, (_, d) => `y${d}`);
   if (format === "json") {
     const rows = Array.from({ length: n }, (_, r) => ({
       mean: Array.from(mean.subarray(r * D, (r + 1) * D)),
       mode: Array.from(mode.subarray(r * D, (r + 1) * D)),
+      ...(iv ? { interval: { level, lo: Array.from(iv.lo.subarray(r * D, (r + 1) * D)), hi: Array.from(iv.hi.subarray(r * D, (r + 1) * D)) } } : {}),
       ...(flags.params !== false
         ? {
             pi: Array.from(pi.subarray(r * K, (r + 1) * K)),
@@ -103,6 +110,7 @@ export async function predictCommand(checkpoint: string, source: string, flags: 
     emit(`${JSON.stringify(rows)}\n`, flags.output);
   } else {
     const head = [...yNames.map((y) => `mean_${y}`), ...yNames.map((y) => `mode_${y}`)];
+    if (iv) head.push(...yNames.map((y) => `lo_${y}`), ...yNames.map((y) => `hi_${y}`));
     if (flags.params !== false) {
       for (let k = 0; k < K; k++) head.push(`pi_${k}`);
       for (let k = 0; k < K; k++) for (const y of yNames) head.push(`mu_${k}_${y}`);
@@ -111,6 +119,7 @@ export async function predictCommand(checkpoint: string, source: string, flags: 
     const lines = [head.join(",")];
     for (let r = 0; r < n; r++) {
       const cells: number[] = [...mean.subarray(r * D, (r + 1) * D), ...mode.subarray(r * D, (r + 1) * D)];
+      if (iv) cells.push(...iv.lo.subarray(r * D, (r + 1) * D), ...iv.hi.subarray(r * D, (r + 1) * D));
       if (flags.params !== false) {
         cells.push(...pi.subarray(r * K, (r + 1) * K));
         cells.push(...m.mu.subarray(r * K * D, (r + 1) * K * D));
@@ -153,7 +162,14 @@ export async function sampleCommand(checkpoint: string, flags: ModelFlags): Prom
     throw new UsageError("--x: this checkpoint is a free mixture (GMM) with no inputs");
   }
   const rows = x ? x.length / (spec.kind === "mdn" ? spec.inputDim : 1) : 1;
-  const s = await sample(model, x, { count, seed: flags.seed ?? 0, space: "original", ...(x ? {} : { n: 1 }) });
+  const s = await sample(model, x, {
+    count,
+    seed: flags.seed ?? 0,
+    space: "original",
+    ...(x ? {} : { n: 1 }),
+    ...(flags.temperature !== undefined ? { temperature: flags.temperature } : {}),
+    ...(flags.sigmaTemperature !== undefined ? { sigmaTemperature: flags.sigmaTemperature } : {}),
+  });
   const D = spec.d;
   if (flags.json) {
     const out = Array.from({ length: rows }, (_, r) => ({
