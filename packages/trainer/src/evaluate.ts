@@ -9,7 +9,7 @@
  * y is inside it exactly when (1-a)/2 <= u <= (1+a)/2: coverage is read off
  * the PIT values without inverting F.
  */
-import { erfc, logProb, mixtureMean, ShapeError, softmax, type MixtureParams } from "@ngem/core";
+import { logProb, normalCdf, mixtureMean, ShapeError, softmax, type MixtureParams } from "@ngem/core";
 import { gatherBatch } from "./data.js";
 import { minCostAssignment } from "./hungarian.js";
 import type { TrainedModel } from "./model-handle.js";
@@ -51,10 +51,8 @@ export interface Evaluation {
   readonly calibration: Calibration;
 }
 
-/** Standard normal CDF, accurate in both tails. */
-export function normalCdf(z: number): number {
-  return 0.5 * erfc(-z * Math.SQRT1_2);
-}
+/** Standard normal CDF (core's, accurate in the lower tail); re-exported for compatibility. */
+export { normalCdf };
 
 /** PIT values u[n, d] = F_d(y[n, d]) of each row's marginal mixture. */
 export function pitValues(m: MixtureParams, y: ArrayLike<number>): Float64Array {
