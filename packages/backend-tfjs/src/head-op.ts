@@ -74,6 +74,47 @@ export function negQOf(e: EStep): tf.Tensor {
   return tf.div(tf.neg(tf.sum(tf.mul(e.rho, e.logJoint))), n);
 }
 
+/**
+ * Output gradients of a variant (per sample, not yet averaged) from the saved
+ * E-step: logits, mu and the diagonal log-sigma column (core's head.ts table),
+ * plus pi. Shared by the default and the raw-scale head ops.
+ */
+function variantGradients(
+  rho: tf.Tensor,
+  logPi: tf.Tensor,
+  diff: tf.Tensor,
+  invSigma: tf.Tensor,
+  s: tf.Tensor,
+  opts: Required<HeadOptions>,
+): { pi: tf.Tensor; gA: tf.Tensor; gMu: tf.Tensor; gS: tf.Tensor } {
+  const full = opts.variant === "ngem-full";
+  const natural = opts.variant === "ngem" || full;
+  const pi = tf.exp(logPi);
+  let gA: tf.Tensor;
+  let w: tf.Tensor; // per-component weight of the Gaussian blocks, [N, K]
+  if (full) {
+    w = tf.div(rho, tf.maximum(pi, opts.piFloor));
+    const g = tf.sub(1, w);
+    gA = tf.sub(g, tf.mean(g, 1, true)); // minimum-norm solution: centred over k
+  } else {
+    w = rho;
+    gA = tf.sub(tf.mul(pi, tf.sum(rho, 1, true)), rho); // = pi - rho (rows of rho sum to 1)
+  }
+  const w3 = tf.expandDims(w, 2);
+  let gMu: tf.Tensor;
+  let gS: tf.Tensor;
+  if (!natural) {
+    const z = tf.mul(diff, invSigma);
+    gMu = tf.neg(tf.mul(w3, tf.mul(z, invSigma)));
+    gS = tf.neg(tf.mul(w3, tf.sub(tf.square(z), 1)));
+  } else {
+    gMu = tf.neg(tf.mul(w3, diff));
+    const inner = opts.fisherCoords === "sigma" ? tf.sub(tf.square(diff), tf.exp(tf.mul(s, 2))) : tf.sub(tf.square(tf.mul(diff, invSigma)), 1);
+    gS = tf.mul(tf.mul(w3, inner), -0.5);
+  }
+  return { pi, gA, gMu, gS };
+}
+
 /** A scalar loss of the head outputs whose gradient is the chosen variant's. */
 export type HeadLossFn = (logits: tf.Tensor, mu: tf.Tensor, logSigma: tf.Tensor) => tf.Tensor;
 
@@ -86,10 +127,6 @@ export function headLoss(y: tf.Tensor, opts: Required<HeadOptions>): HeadLossFn 
   if (opts.variant === "nll") {
     return (logits, mu, logSigma) => tf.neg(tf.mean(eStep({ logits, mu, logSigma }, y).lse));
   }
-  const { variant, fisherCoords, piFloor } = opts;
-  const full = variant === "ngem-full";
-  const natural = variant !== "em";
-  const sigmaCoords = fisherCoords === "sigma";
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [logits, mu, logSigma, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     const e = eStep({ logits, mu, logSigma }, y);
@@ -100,31 +137,7 @@ export function headLoss(y: tf.Tensor, opts: Required<HeadOptions>): HeadLossFn 
         const [rho, logPi, diff, invSigma, s] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
         const n = rho.shape[0] as number;
         const scale = tf.div(dy, n); // batch mean, times the incoming gradient
-        const pi = tf.exp(logPi);
-        let gA: tf.Tensor;
-        let w: tf.Tensor; // per-component weight of the Gaussian blocks, [N, K]
-        if (full) {
-          w = tf.div(rho, tf.maximum(pi, piFloor));
-          const g = tf.sub(1, w);
-          gA = tf.sub(g, tf.mean(g, 1, true)); // minimum-norm solution: centred over k
-        } else {
-          w = rho;
-          gA = tf.sub(tf.mul(pi, tf.sum(rho, 1, true)), rho); // = pi - rho (rows of rho sum to 1)
-        }
-        const w3 = tf.expandDims(w, 2);
-        let gMu: tf.Tensor;
-        let gS: tf.Tensor;
-        if (!natural) {
-          const z = tf.mul(diff, invSigma);
-          gMu = tf.neg(tf.mul(w3, tf.mul(z, invSigma)));
-          gS = tf.neg(tf.mul(w3, tf.sub(tf.square(z), 1)));
-        } else {
-          gMu = tf.neg(tf.mul(w3, diff));
-          const inner = sigmaCoords
-            ? tf.sub(tf.square(diff), tf.exp(tf.mul(s, 2)))
-            : tf.sub(tf.square(tf.mul(diff, invSigma)), 1);
-          gS = tf.mul(tf.mul(w3, inner), -0.5);
-        }
+        const { gA, gMu, gS } = variantGradients(rho, logPi, diff, invSigma, s, opts);
         return [tf.mul(gA, scale), tf.mul(gMu, scale), tf.mul(gS, scale)];
       },
     };
@@ -213,29 +226,8 @@ export function rawHeadLoss(y: tf.Tensor, opts: Required<HeadOptions>, scale: Re
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [rho, logPi, diff, invSigma, s, ds] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
         const scaleBy = tf.div(dy, n);
-        const pi = tf.exp(logPi);
-        let gA: tf.Tensor;
-        let w: tf.Tensor;
-        if (full) {
-          w = tf.div(rho, tf.maximum(pi, piFloor));
-          const g = tf.sub(1, w);
-          gA = tf.sub(g, tf.mean(g, 1, true));
-        } else {
-          w = rho;
-          gA = tf.sub(tf.mul(pi, tf.sum(rho, 1, true)), rho);
-        }
-        const w3 = tf.expandDims(w, 2);
-        let gMu: tf.Tensor;
-        let gS: tf.Tensor; // log-sigma column of the diagonal head, [N, K, D]
-        if (!natural) {
-          const z = tf.mul(diff, invSigma);
-          gMu = tf.neg(tf.mul(w3, tf.mul(z, invSigma)));
-          gS = tf.neg(tf.mul(w3, tf.sub(tf.square(z), 1)));
-        } else {
-          gMu = tf.neg(tf.mul(w3, diff));
-          const inner = sigmaCoords ? tf.sub(tf.square(diff), tf.exp(tf.mul(s, 2))) : tf.sub(tf.square(tf.mul(diff, invSigma)), 1);
-          gS = tf.mul(tf.mul(w3, inner), -0.5);
-        }
+        // gS: the log-sigma column of the diagonal head, [N, K, D]
+        const { pi, gA, gMu, gS } = variantGradients(rho, logPi, diff, invSigma, s, opts);
         let gR: tf.Tensor; // [N, S]
         if (!natural) {
           // chain rule: sum over the tied entries of g_s * s'
