@@ -1,4 +1,5 @@
 /** Shared helpers for the kernel tests. */
+import { Rng, type ModelSpec, type NamedTensors } from "@ngem/core";
 import { expect } from "vitest";
 
 /** max_i |a_i - e_i| / max(max_i |e_i|, floor): the parity suite's normwise error. */
@@ -37,4 +38,17 @@ export function randomF32(n: number, seed: number, lo = -3, hi = 3): Float32Arra
     out[i] = lo + ((s >>> 0) / 4294967296) * (hi - lo);
   }
   return out;
+}
+
+/** Weights rounded to float32 (what the wasm backend holds). */
+export function f32Weights(w: NamedTensors): NamedTensors {
+  return Object.fromEntries(Object.entries(w).map(([k, v]) => [k, { shape: v.shape, data: Float32Array.from(v.data) }]));
+}
+
+/** A seeded random float32 batch for a spec (no x for a GMM). */
+export function batchFor(spec: ModelSpec, n: number, seed: number) {
+  const rng = new Rng(seed);
+  const y = Float32Array.from({ length: n * spec.d }, () => rng.normal());
+  if (spec.kind === "gmm") return { n, y };
+  return { n, x: Float32Array.from({ length: n * spec.inputDim }, () => rng.normal()), y };
 }

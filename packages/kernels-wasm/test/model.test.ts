@@ -4,22 +4,13 @@
  * a step, non-finite inputs, and the steady-state memory behaviour of step().
  */
 import { assertClose } from "@ngem/core/testing";
-import { createJsBackend, initWeights, NonFiniteError, Rng, type ModelSpec, type NamedTensors } from "@ngem/core";
+import { createJsBackend, initWeights, NonFiniteError, type ModelSpec, type NamedTensors } from "@ngem/core";
 import { describe, expect, it } from "vitest";
 import { createWasmBackend } from "../src/index.js";
+import { batchFor, f32Weights } from "./helpers.js";
 
 const ref = createJsBackend();
 
-function f32Weights(w: NamedTensors): NamedTensors {
-  return Object.fromEntries(Object.entries(w).map(([k, v]) => [k, { shape: v.shape, data: Float32Array.from(v.data) }]));
-}
-
-function batchFor(spec: ModelSpec, n: number, seed: number) {
-  const rng = new Rng(seed);
-  const y = Float32Array.from({ length: n * spec.d }, () => rng.normal());
-  if (spec.kind === "gmm") return { n, y };
-  return { n, x: Float32Array.from({ length: n * spec.inputDim }, () => rng.normal()), y };
-}
 
 describe("specs outside the parity suite", () => {
   const specs: ModelSpec[] = [

@@ -4,9 +4,10 @@
  * specs the suite does not run, and the no-allocation property of step().
  */
 import { assertClose } from "@ngem/core/testing";
-import { createJsBackend, initWeights, Rng, type HeadOptions, type ModelSpec, type NamedTensors } from "@ngem/core";
+import { createJsBackend, initWeights, type HeadOptions, type ModelSpec, type NamedTensors } from "@ngem/core";
 import { describe, expect, it } from "vitest";
 import { createWasmBackend } from "../src/index.js";
+import { batchFor, f32Weights } from "./helpers.js";
 
 const ref = createJsBackend();
 const VARIANTS: HeadOptions[] = [
@@ -18,16 +19,6 @@ const VARIANTS: HeadOptions[] = [
   { variant: "ngem-full", fisherCoords: "sigma", piFloor: 0.05 },
 ];
 
-function f32Weights(w: NamedTensors): NamedTensors {
-  return Object.fromEntries(Object.entries(w).map(([k, v]) => [k, { shape: v.shape, data: Float32Array.from(v.data) }]));
-}
-
-function batchFor(spec: ModelSpec, n: number, seed: number) {
-  const rng = new Rng(seed);
-  const y = Float32Array.from({ length: n * spec.d }, () => rng.normal());
-  if (spec.kind === "gmm") return { n, y };
-  return { n, x: Float32Array.from({ length: n * spec.inputDim }, () => rng.normal()), y };
-}
 
 /** Sets the head bias of the raw scale columns (MDN) to `v`, so the floor saturates. */
 function withScaleBias(spec: ModelSpec & { kind: "mdn" }, w: NamedTensors, v: number): NamedTensors {
