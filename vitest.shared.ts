@@ -17,6 +17,7 @@ const aliases = [
   { find: /^@ngem\/core$/, replacement: resolve(root, "packages/core/src/index.ts") },
   { find: /^@ngem\/kernels-wasm$/, replacement: resolve(root, "packages/kernels-wasm/src/index.ts") },
   { find: /^@ngem\/backend-tfjs$/, replacement: resolve(root, "packages/backend-tfjs/src/index.ts") },
+  { find: /^@ngem\/trainer\/node$/, replacement: resolve(root, "packages/trainer/src/node.ts") },
   { find: /^@ngem\/trainer$/, replacement: resolve(root, "packages/trainer/src/index.ts") },
   { find: /^@ngem\/datasets$/, replacement: resolve(root, "packages/datasets/src/index.ts") },
 ];

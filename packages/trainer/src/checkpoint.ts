@@ -18,7 +18,7 @@
  * initial state) and "2". The writer always writes {@link CHECKPOINT_VERSION}.
  */
 import { getBackend, resolveScaleOptions, validateSpec, type ModelSpec, type NamedTensors, type RngState, type ScaleOptions } from "@ngem/core";
-import { DEFAULT_HEAD, headOf, NO_NOISE, type ResolvedConfig } from "./config.js";
+import { DEFAULT_HEAD, DEFAULT_MAX_SKIPPED_FRACTION, headOf, NO_NOISE, type ResolvedConfig } from "./config.js";
 import { initialNoiseRng } from "./noise.js";
 import { defaultIO, type TrainerIO } from "./io.js";
 import { makeSoap, TrainedModel, type TrainerState } from "./model-handle.js";
@@ -70,10 +70,13 @@ export async function encodeCheckpoint(model: TrainedModel): Promise<Uint8Array>
     dataFingerprint: s.dataFingerprint,
     finished: s.finished,
   };
+  // File locations are run-time options, never part of a checkpoint: a
+  // checkpoint copied or moved elsewhere must not write back to where it was made.
+  const { metricsFile: _m, checkpoint: _c, ...persisted } = model.config;
   return encodeSafetensors(tensors, {
     format: CHECKPOINT_FORMAT,
     version: CHECKPOINT_VERSION,
-    config: JSON.stringify(model.config),
+    config: JSON.stringify(persisted),
     spec: JSON.stringify(model.spec),
     head: JSON.stringify(headOf(model.config)),
     noise: JSON.stringify(model.config.noise),
@@ -107,7 +110,9 @@ export async function decodeCheckpoint(bytes: Uint8Array, opts: LoadOptions = {}
       throw new CheckpointFormatError(`__metadata__.${key}: missing or not JSON`);
     }
   };
-  const rawConfig = parse<ResolvedConfig>("config");
+  // Older writers stored file locations in the config: drop them (see encodeCheckpoint).
+  const { metricsFile: _m, checkpoint: _c, ...storedConfig } = parse<ResolvedConfig>("config");
+  const rawConfig: ResolvedConfig = { ...storedConfig, maxSkippedFraction: storedConfig.maxSkippedFraction ?? DEFAULT_MAX_SKIPPED_FRACTION };
   const spec = parse<ModelSpec>("spec");
   validateSpec(spec);
   const t = parse<{

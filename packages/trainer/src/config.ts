@@ -8,6 +8,7 @@ import {
   DEFAULT_PI_FLOOR,
   isDefaultScale,
   NgemError,
+  paramCount,
   SCALE_PARAMS,
   VARIANTS,
   type Covariance,
@@ -56,6 +57,7 @@ export interface ResolvedConfig {
   readonly evalTrain: boolean;
   readonly earlyStopping?: Required<EarlyStoppingConfig>;
   readonly nonFinite: "stop" | "skip";
+  readonly maxSkippedFraction: number;
   readonly backend: string;
   readonly metricsFile?: string;
   readonly logEvery: number;
@@ -74,6 +76,37 @@ const OPT_TYPES = ["sgd", "adam", "rmsprop", "soap"] as const;
 function isObj(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v);
 }
+/** Rejects keys of `obj` that are not in `allowed` (a typo must never be ignored silently). */
+function onlyKeys(field: string, obj: Record<string, unknown>, allowed: readonly string[]): void {
+  for (const key of Object.keys(obj)) {
+    if (!allowed.includes(key)) {
+      const near = allowed.find((a) => a.toLowerCase().startsWith(key.toLowerCase().slice(0, 3)));
+      throw new ConfigError(field ? `${field}.${key}` : key, `unknown field${near ? ` (did you mean "${near}"?)` : ""}; expected one of ${allowed.join(", ")}`);
+    }
+  }
+}
+
+/** Every field of {@link TrainConfig}. */
+export const TRAIN_CONFIG_KEYS = [
+  "model", "objective", "fisherCoords", "piFloor", "optimizer", "schedule", "batchSize", "epochs", "steps", "seed", "shuffle",
+  "validationSplit", "evalEvery", "evalTrain", "earlyStopping", "nonFinite", "maxSkippedFraction", "backend", "metricsFile", "logEvery", "checkpoint", "noise",
+] as const;
+const MODEL_KEYS = ["kind", "k", "hidden", "activation", "layerNorm", "scale", "sigmaMin", "covariance"] as const;
+const OPTIMIZER_KEYS: Record<string, readonly string[]> = {
+  sgd: ["type", "lr", "clipNorm", "weightDecay", "momentum", "nesterov"],
+  adam: ["type", "lr", "clipNorm", "weightDecay", "beta1", "beta2", "eps"],
+  rmsprop: ["type", "lr", "clipNorm", "weightDecay", "alpha", "eps", "momentum"],
+  soap: ["type", "lr", "clipNorm", "weightDecay", "beta1", "beta2", "eps", "precondFrequency", "maxPrecondDim"],
+};
+/** Default of {@link TrainConfig.maxSkippedFraction}. */
+export const DEFAULT_MAX_SKIPPED_FRACTION = 0.1;
+/**
+ * Largest model the trainer agrees to build (parameters). Beyond it the
+ * float64 weights, gradients and optimizer moments alone need tens of GB;
+ * a ConfigError names the size instead of a RangeError from an allocation.
+ */
+export const MAX_PARAMS = 100_000_000;
+
 function int(field: string, v: unknown, min: number): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < min) throw new ConfigError(field, `expected an integer >= ${min}, got ${String(v)}`);
   return v;
@@ -102,6 +135,7 @@ function resolveOptimizer(o: unknown): OptimizerConfig {
   if (!OPT_TYPES.includes(o.type as (typeof OPT_TYPES)[number])) {
     throw new ConfigError("optimizer.type", `expected one of ${OPT_TYPES.join(" | ")}, got ${String(o.type)}`);
   }
+  onlyKeys("optimizer", o, OPTIMIZER_KEYS[o.type as string] ?? []);
   num("optimizer.lr", o.lr, 0, Infinity, true, true);
   if (o.clipNorm !== undefined) num("optimizer.clipNorm", o.clipNorm, 0, Infinity, true, true);
   optNum("optimizer.weightDecay", o.weightDecay, 0, Infinity, false, true);
@@ -123,8 +157,10 @@ function resolveOptimizer(o: unknown): OptimizerConfig {
 export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedConfig {
   if (!isObj(config)) throw new ConfigError("(root)", "expected a TrainConfig object");
   const c = config as unknown as Record<string, unknown>;
+  onlyKeys("", c, TRAIN_CONFIG_KEYS);
   const m = c.model;
   if (!isObj(m)) throw new ConfigError("model", 'expected { kind: "gmm" | "mdn", k, ... }');
+  onlyKeys("model", m, MODEL_KEYS);
   if (m.kind !== "gmm" && m.kind !== "mdn") throw new ConfigError("model.kind", `expected "gmm" | "mdn", got ${String(m.kind)}`);
   const k = int("model.k", m.k, 1);
   let hidden: number[] = [];
@@ -154,6 +190,7 @@ export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedC
 
   const s = c.schedule ?? { type: "constant" };
   if (!isObj(s)) throw new ConfigError("schedule", 'expected { type: "constant" | "cosine" | "linear", warmupSteps?, minLrFactor? }');
+  onlyKeys("schedule", s, ["type", "warmupSteps", "minLrFactor"]);
   if (s.type !== "constant" && s.type !== "cosine" && s.type !== "linear") {
     throw new ConfigError("schedule.type", `expected "constant" | "cosine" | "linear", got ${String(s.type)}`);
   }
@@ -176,6 +213,7 @@ export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedC
   if (c.earlyStopping !== undefined) {
     const e = c.earlyStopping;
     if (!isObj(e)) throw new ConfigError("earlyStopping", "expected { patience, minDelta?, restoreBest? }");
+    onlyKeys("earlyStopping", e, ["patience", "minDelta", "restoreBest"]);
     earlyStopping = {
       patience: int("earlyStopping.patience", e.patience, 1),
       minDelta: e.minDelta === undefined ? 0 : num("earlyStopping.minDelta", e.minDelta, 0, Infinity, false, true),
@@ -183,6 +221,7 @@ export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedC
     };
     if (validationSplit === 0) throw new ConfigError("earlyStopping", "needs a validation set: set validationSplit > 0");
   }
+  const maxSkippedFraction = c.maxSkippedFraction === undefined ? DEFAULT_MAX_SKIPPED_FRACTION : num("maxSkippedFraction", c.maxSkippedFraction, 0, 1);
   const nonFinite = c.nonFinite ?? "stop";
   if (nonFinite !== "stop" && nonFinite !== "skip") throw new ConfigError("nonFinite", `expected "stop" | "skip", got ${String(c.nonFinite)}`);
   const backend = c.backend === undefined ? "js" : str("backend", c.backend);
@@ -192,6 +231,7 @@ export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedC
   if (c.checkpoint !== undefined) {
     const ck = c.checkpoint;
     if (!isObj(ck)) throw new ConfigError("checkpoint", "expected { path, every?, atEnd? }");
+    onlyKeys("checkpoint", ck, ["path", "every", "atEnd"]);
     checkpoint = {
       path: str("checkpoint.path", ck.path),
       ...(ck.every === undefined ? {} : { every: int("checkpoint.every", ck.every, 1) }),
@@ -216,6 +256,7 @@ export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedC
     evalTrain,
     ...(earlyStopping ? { earlyStopping } : {}),
     nonFinite,
+    maxSkippedFraction,
     backend,
     ...(metricsFile === undefined ? {} : { metricsFile }),
     logEvery,
@@ -223,10 +264,31 @@ export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedC
     noise,
   };
   if (data) {
-    specFor(resolved, data);
+    const spec = specFor(resolved, data);
+    const params = paramCount(spec);
+    if (params > MAX_PARAMS) {
+      throw new ConfigError(
+        m.kind === "mdn" ? "model" : "model.k",
+        `the model would have ${params.toExponential(2)} parameters (k = ${k}${m.kind === "mdn" ? `, hidden = [${hidden.join(", ")}]` : ""}, ${data.xDim} inputs, ${data.yDim} targets); the limit is ${MAX_PARAMS.toExponential(0)}`,
+      );
+    }
+    splitSizes(validationSplit, data.n);
     if (noise.x > 0 && data.xDim === 0) throw new ConfigError("noise.x", `noise on x needs inputs, but the data has none (xDim = 0); use noise.y`);
   }
   return resolved;
+}
+
+/**
+ * Validation and training rows of a split of `n` rows (validation = round(n * split)).
+ * Throws {@link ConfigError} when either would be empty.
+ */
+export function splitSizes(validationSplit: number, n: number): { nVal: number; nTrain: number } {
+  if (validationSplit === 0) return { nVal: 0, nTrain: n };
+  const nVal = Math.round(n * validationSplit);
+  if (nVal < 1 || nVal >= n) {
+    throw new ConfigError("validationSplit", `${validationSplit} of ${n} rows leaves ${nVal} validation and ${n - nVal} training rows; both must be >= 1 (use a ${nVal < 1 ? "larger split, more rows" : "smaller split"} or 0 for no validation)`);
+  }
+  return { nVal, nTrain: n - nVal };
 }
 
 function resolveNoise(v: unknown): Required<NoiseConfig> {

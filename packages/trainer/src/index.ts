@@ -8,14 +8,14 @@
  * implementation is loaded lazily only when a path is used.
  */
 export type * from "./types.js";
-export { ConfigError, validateConfig, specFor, headOf, NOISE_SCHEDULES, type ResolvedConfig } from "./config.js";
+export { ConfigError, validateConfig, specFor, headOf, splitSizes, NOISE_SCHEDULES, TRAIN_CONFIG_KEYS, MAX_PARAMS, DEFAULT_MAX_SKIPPED_FRACTION, type ResolvedConfig } from "./config.js";
 export { effectiveNoise, perturbBatch, countFloorHits, initialNoiseRng } from "./noise.js";
 export { scheduledLr } from "./schedule.js";
 export { Soap, type SoapOptions } from "./soap.js";
 export { matmul, symmetricEigen } from "./linalg.js";
 export { validateData, gatherBatch, subset, dataFingerprint, deriveSeed, DataMismatchError } from "./data.js";
 export { TrainedModel, type TrainerState } from "./model-handle.js";
-export { train, resume, splitData, totalSteps, type TrainOptions, type ResumeOptions, type TrainResult } from "./train.js";
+export { train, resume, splitData, totalSteps, trimMetrics, type TrainOptions, type ResumeOptions, type TrainResult } from "./train.js";
 export { predict, sample, logLikelihoods, datasetNll, type PredictOptions, type SampleOptions } from "./predict.js";
 export {
   evaluate,

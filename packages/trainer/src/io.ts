@@ -10,8 +10,10 @@ export interface TrainerIO {
   readFile(path: string): Promise<Uint8Array>;
   /** Appends text (creating the file). */
   appendText(path: string, text: string): Promise<void>;
-  /** Truncates/creates a text file. */
+  /** Replaces a text file (creating it), atomically. */
   writeText(path: string, text: string): Promise<void>;
+  /** A text file's content, or undefined when it does not exist (used to trim metrics on resume). */
+  readText?(path: string): Promise<string | undefined>;
 }
 
 let nodeIo: Promise<TrainerIO> | undefined;

@@ -18,7 +18,7 @@ import {
   type StepResult,
 } from "@ngem/core";
 import { encodeCheckpoint, load } from "./checkpoint.js";
-import { ConfigError, headOf, specFor, validateConfig, type ResolvedConfig } from "./config.js";
+import { ConfigError, headOf, specFor, splitSizes, validateConfig, type ResolvedConfig } from "./config.js";
 import { DataMismatchError, dataFingerprint, deriveSeed, gatherBatch, subset, validateData } from "./data.js";
 import { defaultIO, type TrainerIO } from "./io.js";
 import { makeSoap, TrainedModel, type TrainerState } from "./model-handle.js";
@@ -40,6 +40,8 @@ export interface TrainOptions {
   io?: TrainerIO;
   /** Keep every step in `history.steps` (default true; eval steps are always kept). */
   recordSteps?: boolean;
+  /** Called after each checkpoint file is written (the file is complete and durable). */
+  onCheckpoint?: (info: { step: number; path: string }, model: TrainedModel) => void | Promise<void>;
 }
 
 export interface TrainResult {
@@ -50,10 +52,7 @@ export interface TrainResult {
 /** The split of a data set that a config implies (deterministic in config.seed). */
 export function splitData(config: ResolvedConfig, data: TrainData): { train: TrainData; val?: TrainData } {
   if (config.validationSplit === 0) return { train: data };
-  const nVal = Math.round(data.n * config.validationSplit);
-  if (nVal < 1 || nVal >= data.n) {
-    throw new ConfigError("validationSplit", `${config.validationSplit} of ${data.n} rows leaves ${nVal} validation and ${data.n - nVal} training rows; both must be >= 1`);
-  }
+  const { nVal } = splitSizes(config.validationSplit, data.n);
   const perm = new Rng(deriveSeed(config.seed, 1)).shuffle(Uint32Array.from({ length: data.n }, (_, i) => i));
   const val = perm.slice(0, nVal).sort();
   const train = perm.slice(nVal).sort();
@@ -105,6 +104,21 @@ export interface ResumeOptions extends TrainOptions {
   epochs?: number;
   /** Backend to load a checkpoint path on (default: the recorded one). */
   backend?: string;
+  /**
+   * Where this continuation writes checkpoints (paths are never taken from
+   * the checkpoint, so a moved or copied checkpoint writes where it is told).
+   * Default: `resume(path)` writes its final checkpoint back to `path`
+   * (the file it resumed from); `resume(model)` writes none.
+   */
+  checkpoint?: TrainConfig["checkpoint"];
+  /**
+   * Metrics file to continue. Lines after the checkpoint's step (written
+   * after the checkpoint, before an interruption) are removed first, so the
+   * file never holds a step twice.
+   */
+  metricsFile?: string;
+  /** Metrics line interval for this continuation (default: the run's). */
+  logEvery?: number;
 }
 
 /**
@@ -121,12 +135,63 @@ export async function resume(source: TrainedModel | string, data: TrainData, opt
   if (fp !== model.state.dataFingerprint) {
     throw new DataMismatchError(`data: fingerprint ${fp} differs from the checkpoint's ${model.state.dataFingerprint}; resume needs the data the run was trained on`);
   }
-  if (opts.steps !== undefined || opts.epochs !== undefined) {
-    const { steps: _s, epochs: _e, ...rest } = model.config;
-    const cfg = validateConfig({ ...rest, ...(opts.steps !== undefined ? { steps: opts.steps } : { epochs: opts.epochs }) } as TrainConfig, data);
+  if (opts.checkpoint === undefined && typeof source === "string") opts = { ...opts, checkpoint: { path: source } };
+  const runtime = opts.checkpoint !== undefined || opts.metricsFile !== undefined || opts.logEvery !== undefined;
+  if (opts.steps !== undefined || opts.epochs !== undefined || runtime) {
+    const { steps: _s, epochs: _e, metricsFile: _m, checkpoint: _c, ...rest } = model.config;
+    const length =
+      opts.steps !== undefined ? { steps: opts.steps } : opts.epochs !== undefined ? { epochs: opts.epochs } : model.config.steps !== undefined ? { steps: model.config.steps } : { epochs: model.config.epochs };
+    const cfg = validateConfig(
+      {
+        ...rest,
+        ...length,
+        ...(opts.metricsFile !== undefined ? { metricsFile: opts.metricsFile } : {}),
+        ...(opts.checkpoint !== undefined ? { checkpoint: opts.checkpoint } : {}),
+        ...(opts.logEvery !== undefined ? { logEvery: opts.logEvery } : {}),
+      } as TrainConfig,
+      data,
+    );
     model = new TrainedModel(cfg, model.spec, model.backend, model.backendModel, model.state, model.normalization, model.soap);
   }
+  if (model.config.metricsFile) await trimMetrics(opts.io ?? (await defaultIO()), model.config.metricsFile, model.state.step);
   return runLoop(model, data, opts);
+}
+
+/**
+ * Keeps the lines of a JSON-lines metrics file whose step is <= `step` (and
+ * drops a torn last line), so a resumed run appends without duplicates.
+ */
+export async function trimMetrics(io: TrainerIO, file: string, step: number): Promise<void> {
+  const text = io.readText ? await io.readText(file) : undefined;
+  if (text === undefined) {
+    await io.writeText(file, "");
+    return;
+  }
+  const kept: string[] = [];
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    try {
+      const rec = JSON.parse(line) as { step?: unknown };
+      if (typeof rec.step === "number" && rec.step <= step) kept.push(`${line}\n`);
+    } catch {
+      // a line torn by a kill mid-append
+    }
+  }
+  const out = kept.join("");
+  if (out !== text) await io.writeText(file, out);
+}
+
+/** True when every weight is finite and the model's NLL on `batch` is finite. */
+async function stateIsFinite(model: TrainedModel, batch: TrainData | undefined): Promise<boolean> {
+  const w = await model.weights();
+  for (const t of Object.values(w)) for (let i = 0; i < t.data.length; i++) if (!Number.isFinite(t.data[i])) return false;
+  if (!batch) return true;
+  try {
+    return Number.isFinite(await datasetNll(model, batch));
+  } catch (err) {
+    if (err instanceof NonFiniteError) return false;
+    throw err;
+  }
 }
 
 async function optimizerStep(model: TrainedModel, batch: Batch, head: HeadOptions, lr: number): Promise<StepResult> {
@@ -182,6 +247,7 @@ async function runLoop(model: TrainedModel, data: TrainData, opts: TrainOptions)
   const needIo = cfg.metricsFile !== undefined || cfg.checkpoint !== undefined;
   const io = needIo ? (opts.io ?? (await defaultIO())) : undefined;
   const recordSteps = opts.recordSteps ?? true;
+  let stepsThisCall = 0;
   const rng = Rng.fromState(st.rng);
   const noiseRng = Rng.fromState(st.noiseRng);
   const noiseStd = effectiveNoise(cfg, nTrain, trainData.xDim, trainData.yDim);
@@ -199,12 +265,23 @@ async function runLoop(model: TrainedModel, data: TrainData, opts: TrainOptions)
       await io.appendText(cfg.metricsFile, text);
     }
   };
+  // The last minibatch (unperturbed rows), to check that a state is worth saving.
+  let lastRows: TrainData | undefined;
+  let finalFinite = true;
   const checkpoint = async (): Promise<void> => {
     if (!io || !cfg.checkpoint) return;
+    if (!(await stateIsFinite(model, lastRows))) {
+      // Never replace a good checkpoint with a diverged state: keep the last finite one.
+      history.checkpointsSkipped = (history.checkpointsSkipped ?? 0) + 1;
+      await flush();
+      return;
+    }
     st.rng = rng.getState();
     st.noiseRng = noiseRng.getState();
     await flush();
     await io.writeFileAtomic(cfg.checkpoint.path, await encodeCheckpoint(model));
+    history.checkpointStep = st.step;
+    if (opts.onCheckpoint) await opts.onCheckpoint({ step: st.step, path: cfg.checkpoint.path }, model);
   };
 
   while (st.step < total) {
@@ -223,10 +300,12 @@ async function runLoop(model: TrainedModel, data: TrainData, opts: TrainOptions)
     }
     const from = st.batchInEpoch * B;
     const batch = gatherBatch(trainData, st.perm, from, Math.min(nTrain, from + B));
+    lastRows = { n: batch.n, xDim: trainData.xDim, yDim: trainData.yDim, x: batch.x ? Float64Array.from(batch.x) : new Float64Array(0), y: Float64Array.from(batch.y) };
     if (noisy) perturbBatch(batch, noiseStd, noiseRng);
     const lr = scheduledLr(cfg.optimizer.lr, cfg.schedule, st.step, total);
     const r = await optimizerStep(model, batch, head, lr);
     st.step += 1;
+    stepsThisCall += 1;
     st.batchInEpoch += 1;
     if (r.nonFinite === undefined) {
       st.epochLossSum += r.loss;
@@ -313,6 +392,18 @@ async function runLoop(model: TrainedModel, data: TrainData, opts: TrainOptions)
   }
   if (st.step >= total && history.stopReason === "completed") st.finished = true;
   if (st.finished && cfg.earlyStopping?.restoreBest && st.bestWeights) await model.backendModel.setWeights(st.bestWeights);
+  // A run must not report success from a state that is not finite, nor from one that skipped most of its updates.
+  finalFinite = await stateIsFinite(model, lastRows);
+  if (!finalFinite && history.stopReason !== "non-finite") {
+    history.stopReason = "non-finite";
+    history.stopDetail = `step ${st.step}: the weights or their NLL on the last minibatch are not finite (training diverged)`;
+    st.finished = true;
+  }
+  const skipped = history.nonFinite.length;
+  if (finalFinite && cfg.nonFinite === "skip" && skipped > 0 && history.stopReason !== "aborted" && skipped > cfg.maxSkippedFraction * Math.max(1, stepsThisCall)) {
+    history.stopReason = "non-finite";
+    history.stopDetail = `${skipped} of the ${stepsThisCall} steps of this call were skipped as non-finite (more than maxSkippedFraction = ${cfg.maxSkippedFraction}); first at step ${history.nonFinite[0]!.step} (${history.nonFinite[0]!.tensor})`;
+  }
   st.rng = rng.getState();
   st.noiseRng = noiseRng.getState();
   // Only when the backend reports hits (a backend that does not would otherwise read as "never hit").

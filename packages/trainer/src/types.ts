@@ -118,7 +118,12 @@ export interface EarlyStoppingConfig {
 }
 
 export interface CheckpointConfig {
-  /** File to (over)write atomically. */
+  /**
+   * File to (over)write atomically. A run-time option: it is not stored in
+   * the checkpoint (a checkpoint can be moved; `resume` takes the path anew).
+   * A checkpoint is only written from a state whose weights and loss are
+   * finite; otherwise the previous one is kept.
+   */
   readonly path: string;
   /** Write every this many steps (default: only at the end). */
   readonly every?: number;
@@ -180,11 +185,17 @@ export interface TrainConfig {
   readonly earlyStopping?: EarlyStoppingConfig;
   /** What to do when a loss or gradient is NaN/Inf: stop (default) or skip the update. Both report the tensor. */
   readonly nonFinite?: "stop" | "skip";
+  /**
+   * With `nonFinite: "skip"`: a run that skipped more than this fraction of
+   * its steps ends with stopReason "non-finite" (default 0.1), since its
+   * weights saw only part of the data.
+   */
+  readonly maxSkippedFraction?: number;
   /** Backend by name through core's registry (default "js"). No fallback. */
   readonly backend?: string;
-  /** JSON-lines metrics file (Node only). */
+  /** JSON-lines metrics file (Node only). A run-time option, not stored in checkpoints. */
   readonly metricsFile?: string;
-  /** Write a metrics line every this many steps (default 1; eval steps are always written). */
+  /** Write a metrics line every this many steps (default 1; eval, non-finite and last steps are always written). */
   readonly logEvery?: number;
   readonly checkpoint?: CheckpointConfig;
   /** Noise regularisation of the training minibatches (default off). */
@@ -239,6 +250,10 @@ export interface History {
   stopReason: StopReason;
   /** Detail for the stop reason (e.g. the non-finite tensor). */
   stopDetail?: string;
+  /** Step of the last checkpoint this call wrote (undefined when none was written). */
+  checkpointStep?: number;
+  /** Checkpoints not written because the state was not finite (the previous file was kept). */
+  checkpointsSkipped?: number;
   /** Best validation NLL seen and its step (when validating). */
   bestValNll?: number;
   bestStep?: number;
