@@ -71,7 +71,19 @@ export function eStep(h: HeadTensors, y: tf.Tensor): EStep {
 /** Mean -Q at the current parameters (rho from the same parameters, held fixed). */
 export function negQOf(e: EStep): tf.Tensor {
   const n = e.rho.shape[0] as number;
-  return tf.div(tf.neg(tf.sum(tf.mul(e.rho, e.logJoint))), n);
+  // rho = 0 terms contribute 0 (as in core), also where the log-joint is -inf in float32 (0 * -inf = NaN)
+  const terms = tf.where(tf.equal(e.rho, 0), tf.zerosLike(e.rho), tf.mul(e.rho, e.logJoint));
+  return tf.div(tf.neg(tf.sum(terms)), n);
+}
+
+/**
+ * w * g with exact zeros where w = 0 (w broadcast along the last axis of g): a
+ * component with zero weight has zero gradient even where its g overflowed
+ * float32 (|y - mu| / sigma past ~1e19 makes g infinite, and 0 * inf = NaN).
+ */
+function weighted(w3: tf.Tensor, g: tf.Tensor): tf.Tensor {
+  const wFull = tf.broadcastTo(w3, g.shape);
+  return tf.where(tf.equal(wFull, 0), tf.zerosLike(g), tf.mul(wFull, g));
 }
 
 /**
@@ -105,12 +117,12 @@ function variantGradients(
   let gS: tf.Tensor;
   if (!natural) {
     const z = tf.mul(diff, invSigma);
-    gMu = tf.neg(tf.mul(w3, tf.mul(z, invSigma)));
-    gS = tf.neg(tf.mul(w3, tf.sub(tf.square(z), 1)));
+    gMu = tf.neg(weighted(w3, tf.mul(z, invSigma)));
+    gS = tf.neg(weighted(w3, tf.sub(tf.square(z), 1)));
   } else {
-    gMu = tf.neg(tf.mul(w3, diff));
+    gMu = tf.neg(weighted(w3, diff));
     const inner = opts.fisherCoords === "sigma" ? tf.sub(tf.square(diff), tf.exp(tf.mul(s, 2))) : tf.sub(tf.square(tf.mul(diff, invSigma)), 1);
-    gS = tf.mul(tf.mul(w3, inner), -0.5);
+    gS = tf.mul(weighted(w3, inner), -0.5);
   }
   return { pi, gA, gMu, gS };
 }
@@ -167,7 +179,9 @@ export function scaleOf(r: tf.Tensor, o: Required<ScaleOptions>): { s: tf.Tensor
   let f: tf.Tensor;
   let df: tf.Tensor;
   if (o.scale === "softplus") {
-    f = tf.add(tf.relu(r), tf.log1p(tf.exp(tf.neg(tf.abs(r))))); // stable log(1 + e^r)
+    // stable log(1 + e^r); below r = -16, e^r itself (log1p(x) = x to float32 precision there,
+    // and tfjs-wasm's log1p returns 0 for such x, which made sigma 0 and the NLL NaN)
+    f = tf.where(tf.less(r, -16), tf.exp(r), tf.add(tf.relu(r), tf.log1p(tf.exp(tf.neg(tf.abs(r))))));
     df = tf.sigmoid(r);
   } else {
     // elu+1: f = r + 1 (r > 0), e^r (r <= 0)

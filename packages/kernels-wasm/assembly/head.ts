@@ -8,9 +8,19 @@
 //                        lse, rho, pi, logits gradient, weight w_k
 //   sweep 2 (f32x4): gradients of mu and log-sigma from diff, inv and w.
 // Scalar code handles only the tail (K*D mod 4) of each sweep.
+//
+// A component with zero weight w (zero responsibility) gets exactly zero mu and
+// log-sigma gradients, as in core's reference, even where its |y - mu| / sigma
+// overflows float32 (0 * inf would be NaN): sweep 2 masks those lanes.
 import { vexp, sexp } from "./simd-math";
 
 const HALF_LOG_2PI: f64 = 0.91893853320467274178;
+
+/** Lanes of `g` where the weight `w` is 0 set to +0 (0 * inf = NaN must not leak out). */
+// @ts-ignore: decorator
+@inline function zeroWhereNoWeight(g: v128, w: v128): v128 {
+  return v128.andnot(g, f32x4.eq(w, f32x4.splat(0)));
+}
 
 /** Variant codes of the ABI (same order as core's VARIANTS). */
 export const VARIANT_NLL: i32 = 0;
@@ -210,16 +220,16 @@ export function mixture_head(
         const diff = v128.load(diffBuf + o);
         const inv = v128.load(invBuf + o);
         const z = f32x4.mul(diff, inv);
-        v128.store(rowGMu + o, f32x4.mul(f32x4.mul(w, z), inv));
-        v128.store(rowGS + o, f32x4.mul(w, f32x4.sub(f32x4.mul(z, z), one)));
+        v128.store(rowGMu + o, zeroWhereNoWeight(f32x4.mul(f32x4.mul(w, z), inv), w));
+        v128.store(rowGS + o, zeroWhereNoWeight(f32x4.mul(w, f32x4.sub(f32x4.mul(z, z), one)), w));
       }
       for (; j < kd; j++) {
         const o = <usize>j << 2;
         const w = load<f32>(wBuf + o);
         const inv = load<f32>(invBuf + o);
         const z = load<f32>(diffBuf + o) * inv;
-        store<f32>(rowGMu + o, w * z * inv);
-        store<f32>(rowGS + o, w * (z * z - <f32>1.0));
+        store<f32>(rowGMu + o, w == 0 ? 0 : w * z * inv);
+        store<f32>(rowGS + o, w == 0 ? 0 : w * (z * z - <f32>1.0));
       }
     } else if (mode == 1) {
       // natural, log-sigma coordinates: gMu = -w diff, gS = -w (z^2 - 1) / 2
@@ -228,16 +238,16 @@ export function mixture_head(
         const w = v128.load(wBuf + o);
         const diff = v128.load(diffBuf + o);
         const z = f32x4.mul(diff, v128.load(invBuf + o));
-        v128.store(rowGMu + o, f32x4.mul(w, diff));
-        v128.store(rowGS + o, f32x4.mul(f32x4.mul(w, half), f32x4.sub(f32x4.mul(z, z), one)));
+        v128.store(rowGMu + o, zeroWhereNoWeight(f32x4.mul(w, diff), w));
+        v128.store(rowGS + o, zeroWhereNoWeight(f32x4.mul(f32x4.mul(w, half), f32x4.sub(f32x4.mul(z, z), one)), w));
       }
       for (; j < kd; j++) {
         const o = <usize>j << 2;
         const w = load<f32>(wBuf + o);
         const diff = load<f32>(diffBuf + o);
         const z = diff * load<f32>(invBuf + o);
-        store<f32>(rowGMu + o, w * diff);
-        store<f32>(rowGS + o, w * <f32>0.5 * (z * z - <f32>1.0));
+        store<f32>(rowGMu + o, w == 0 ? 0 : w * diff);
+        store<f32>(rowGS + o, w == 0 ? 0 : w * <f32>0.5 * (z * z - <f32>1.0));
       }
     } else {
       // natural, sigma coordinates: gMu = -w diff, gS = -w (diff^2 - sigma^2) / 2
@@ -247,16 +257,16 @@ export function mixture_head(
         const diff = v128.load(diffBuf + o);
         const inv = v128.load(invBuf + o);
         const sigma = f32x4.div(one, inv);
-        v128.store(rowGMu + o, f32x4.mul(w, diff));
-        v128.store(rowGS + o, f32x4.mul(f32x4.mul(w, half), f32x4.sub(f32x4.mul(diff, diff), f32x4.mul(sigma, sigma))));
+        v128.store(rowGMu + o, zeroWhereNoWeight(f32x4.mul(w, diff), w));
+        v128.store(rowGS + o, zeroWhereNoWeight(f32x4.mul(f32x4.mul(w, half), f32x4.sub(f32x4.mul(diff, diff), f32x4.mul(sigma, sigma))), w));
       }
       for (; j < kd; j++) {
         const o = <usize>j << 2;
         const w = load<f32>(wBuf + o);
         const diff = load<f32>(diffBuf + o);
         const sigma = <f32>1.0 / load<f32>(invBuf + o);
-        store<f32>(rowGMu + o, w * diff);
-        store<f32>(rowGS + o, w * <f32>0.5 * (diff * diff - sigma * sigma));
+        store<f32>(rowGMu + o, w == 0 ? 0 : w * diff);
+        store<f32>(rowGS + o, w == 0 ? 0 : w * <f32>0.5 * (diff * diff - sigma * sigma));
       }
     }
   }

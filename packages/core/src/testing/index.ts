@@ -67,6 +67,40 @@ export const PARITY_MODEL_SPECS: readonly ModelSpec[] = [
   { kind: "gmm", k: 2, d: 3, head: { scale: "elu+1", covariance: "isotropic" } },
 ];
 
+/**
+ * Collapsed-component head cases [N, K, D, c, allDims]: component c of every row has
+ * log sigma = -46 (sigma ~ 1e-20) and |y - mu| >= 1, so |y - mu| / sigma and its
+ * square overflow float32 while its responsibility is exactly 0. Its true mu and
+ * log-sigma gradients are exactly 0 (issue 13, item 6: float32 heads used to give
+ * 0 * inf = NaN there). `allDims` false collapses only dimension 0 of component c.
+ */
+export const PARITY_COLLAPSE_CASES: readonly (readonly [number, number, number, number, boolean])[] = [
+  [1, 2, 1, 1, true],
+  [1, 2, 1, 0, true],
+  [3, 2, 3, 1, true],
+  [2, 3, 4, 1, false],
+  [4, 5, 5, 0, true],
+  [2, 4, 8, 3, false],
+  [1, 3, 17, 2, true],
+  [6, 10, 7, 9, true],
+];
+
+/**
+ * Collapsed-component model cases: a GMM (or an MDN whose head weight is 0, so the
+ * head bias is its output) where one component has sigma ~ e^-46 and |y - mu| >= 1.
+ * Every scale parameterisation and covariance; `raw` is the raw scale parameter.
+ */
+export const PARITY_COLLAPSE_MODELS: readonly { spec: ModelSpec; logits: number[]; mu: number[]; raw: number[]; y: number[] }[] = [
+  { spec: { kind: "gmm", k: 2, d: 1 }, logits: [0, 0], mu: [0, 1], raw: [0, -46], y: [0] },
+  { spec: { kind: "gmm", k: 2, d: 1 }, logits: [0.3, -0.2], mu: [1, 0], raw: [-46, 0], y: [0, 0.4, -0.7] },
+  { spec: { kind: "gmm", k: 3, d: 2, head: { scale: "softplus" } }, logits: [0, 1, -1], mu: [0, 0, 2, -1, 0.5, 0.5], raw: [0.5, 0.5, -46, -46, 0.5, 0.5], y: [0.1, -0.2, 0.3, 0.2] },
+  { spec: { kind: "gmm", k: 3, d: 2, head: { scale: "elu+1", covariance: "isotropic" } }, logits: [0, 0, 0], mu: [0, 0, 0.5, 0.5, 3, 3], raw: [0, 0, -46], y: [0.1, -0.2] },
+  { spec: { kind: "gmm", k: 2, d: 3, head: { covariance: "shared" } }, logits: [0, 0], mu: [0.25, 0, 0, 1.25, 0, 0], raw: [-46, 0, 0], y: [0.25, 0.1, -0.1, 0.25, -0.3, 0.2] },
+  { spec: { kind: "gmm", k: 2, d: 2, head: { scale: "softplus", sigmaMin: 0.02 } }, logits: [0, 0], mu: [0, 0, 1, 1], raw: [0, 0, -46, -46], y: [0.1, 0.1] },
+  { spec: { kind: "mdn", inputDim: 2, hidden: [3], activation: "tanh", layerNorm: false, k: 3, d: 2 }, logits: [0, 0.5, 0], mu: [0, 0, 1, 1, -1, 0], raw: [0, 0, -46, -46, 0, 0], y: [0.1, 0.2, -0.5, 0.3] },
+  { spec: { kind: "mdn", inputDim: 2, hidden: [3], activation: "gelu", layerNorm: true, k: 2, d: 2, head: { scale: "elu+1" } }, logits: [0, 0], mu: [0, 0, 1, 1], raw: [0.5, 0.5, -46, 0.5], y: [0.1, 0.2] },
+];
+
 const HEAD_OPTIONS: readonly HeadOptions[] = [
   ...VARIANTS.map((variant) => ({ variant })),
   { variant: "ngem", fisherCoords: "sigma" },
@@ -113,6 +147,23 @@ export function randomHeadCase(rng: Rng, n: number, k: number, d: number, cast: 
     for (let j = 0; j < d; j++) {
       const b = (i * k + comp) * d + j;
       y[i * d + j] = rng.uniform() < 0.7 ? (mu[b] as number) + Math.exp(logSigma[b] as number) * rng.normal() : 2 * rng.normal();
+    }
+  }
+  const params: MixtureParams = { n, k, d, logits: cast(logits), mu: cast(mu), logSigma: cast(logSigma) };
+  return { params, y: cast(y) };
+}
+
+/** A head case with component `c` of every row collapsed (see {@link PARITY_COLLAPSE_CASES}). */
+export function collapsedHeadCase(rng: Rng, n: number, k: number, d: number, c: number, allDims: boolean, cast: (a: Float64Array) => FloatArray) {
+  const logits = new Float64Array(n * k).map(() => rng.normal());
+  const mu = new Float64Array(n * k * d).map(() => rng.normal());
+  const logSigma = new Float64Array(n * k * d).map(() => -0.5 + rng.uniform());
+  const y = new Float64Array(n * d).map(() => rng.normal());
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < (allDims ? d : 1); j++) {
+      const b = (i * k + c) * d + j;
+      logSigma[b] = -46;
+      mu[b] = (y[i * d + j] as number) + (j % 2 ? -1 - rng.uniform() : 1 + rng.uniform());
     }
   }
   const params: MixtureParams = { n, k, d, logits: cast(logits), mu: cast(mu), logSigma: cast(logSigma) };
@@ -213,6 +264,74 @@ export function runParitySuite(h: TestHarness, load: () => Promise<Backend>, opt
         }
       }
     }, timeout);
+
+    for (const [n, k, d, c, allDims] of PARITY_COLLAPSE_CASES) {
+      h.it(`head: a collapsed component (sigma ~ e^-46, N=${n} K=${k} D=${d}, component ${c}${allDims ? "" : ", dim 0"}) gets exactly zero gradients, every variant`, async () => {
+        const b = await backend();
+        const t = await tol();
+        const rng = new Rng(seed + 4099 + n * 131 + k * 17 + d);
+        const { params, y } = collapsedHeadCase(rng, n, k, d, c, allDims, t.cast);
+        for (const o of HEAD_OPTIONS) {
+          const tag = `collapsed [${n},${k},${d}] c=${c} ${o.variant}${o.fisherCoords ? `/${o.fisherCoords}` : ""}`;
+          const got = await b.head(params, y, o);
+          compareHead(tag, got, await ref.head(params, y, o), t.head);
+          for (let i = 0; i < n; i++) {
+            for (let j = 0; j < d; j++) {
+              const at = (i * k + c) * d + j;
+              for (const [name, g] of [["mu", got.grads.mu], ["logSigma", got.grads.logSigma]] as const) {
+                if (g[at] !== 0) throw new Error(`${tag}: d/d${name}[${at}] of the collapsed component = ${g[at]}, expected exactly 0`);
+              }
+            }
+          }
+        }
+      }, timeout);
+    }
+
+    for (const cm of PARITY_COLLAPSE_MODELS) {
+      const { spec } = cm;
+      const label = `${spec.kind} K=${spec.k} D=${spec.d}${spec.head ? ` ${JSON.stringify(spec.head)}` : ""}`;
+      h.it(`model ${label} with a collapsed component: gradients and a step stay finite and match the reference`, async () => {
+        const b = await backend();
+        const t = await tol();
+        const w: NamedTensors = initWeights(spec, seed + 3);
+        const rows = cm.y.length / spec.d;
+        if (spec.kind === "gmm") {
+          w["gmm.logits"] = { shape: [spec.k], data: Float64Array.from(cm.logits) };
+          w["gmm.mu"] = { shape: [spec.k, spec.d], data: Float64Array.from(cm.mu) };
+          w["gmm.logSigma"] = { shape: [...(w["gmm.logSigma"] as { shape: readonly number[] }).shape], data: Float64Array.from(cm.raw) };
+        } else {
+          const hw = w["head.weight"] as { shape: readonly number[]; data: FloatArray };
+          w["head.weight"] = { shape: [...hw.shape], data: new Float64Array(hw.data.length) };
+          w["head.bias"] = { shape: [hw.shape[1] as number], data: Float64Array.from([...cm.logits, ...cm.mu, ...cm.raw]) };
+        }
+        const wCast: NamedTensors = Object.fromEntries(Object.entries(w).map(([k2, v]) => [k2, { shape: v.shape, data: t.cast(Float64Array.from(v.data)) }]));
+        const rng = new Rng(seed + 17);
+        const y = t.cast(Float64Array.from(cm.y));
+        const batch = spec.kind === "mdn" ? { n: rows, x: t.cast(new Float64Array(rows * spec.inputDim).map(() => rng.normal())), y } : { n: rows, y };
+        const m = await b.createModel(spec, wCast);
+        const r = await ref.createModel(spec, wCast);
+        try {
+          for (const o of HEAD_OPTIONS) {
+            const tag = `collapsed ${label} ${o.variant}${o.fisherCoords ? `/${o.fisherCoords}` : ""}`;
+            const gm = await m.gradients(batch, o);
+            const gr = await r.gradients(batch, o);
+            assertClose(`${tag} loss`, [gm.loss], [gr.loss], t.model);
+            compareTensors(`${tag} grad`, gm.grads, gr.grads, t.model);
+          }
+          for (const variant of VARIANTS) {
+            const opt: OptimizerSpec = { type: "sgd", lr: 0.1 };
+            const sm = await m.step(batch, { variant }, opt);
+            const sr = await r.step(batch, { variant }, opt);
+            if (sm.nonFinite !== undefined || !Number.isFinite(sm.loss)) throw new Error(`collapsed ${label} ${variant}: step skipped (${JSON.stringify(sm)})`);
+            assertClose(`collapsed ${label} ${variant} step loss`, [sm.loss], [sr.loss], t.model);
+            compareTensors(`collapsed ${label} ${variant} weights after the step`, await m.getWeights(), await r.getWeights(), t.model);
+          }
+        } finally {
+          m.dispose();
+          r.dispose();
+        }
+      }, timeout);
+    }
 
     h.it("head rejects mismatched shapes with an error naming the argument", async () => {
       const b = await backend();
