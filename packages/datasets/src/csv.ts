@@ -43,6 +43,8 @@ class CsvDatasetBuilder {
   private xi: number[] = [];
   private yi: number[] = [];
   private readonly xs = new GrowableFloat64(1 << 14);
+  /** 1-based line where each kept row starts. */
+  private readonly lines = new GrowableFloat64(1 << 12);
   private readonly ys = new GrowableFloat64(1 << 14);
   private rows = 0;
   /** Rows dropped because of missing values (`missing: "skip-row"`). */
@@ -124,6 +126,7 @@ class CsvDatasetBuilder {
     }
     for (let s = 0; s < this.xi.length; s++) this.xs.push(xRow[s] as number);
     for (let s = 0; s < this.yi.length; s++) this.ys.push(yRow[s] as number);
+    this.lines.push(r.lines[0] ?? r.endLine);
     this.rows++;
   }
 
@@ -162,6 +165,7 @@ class CsvDatasetBuilder {
       yDim: this.yi.length,
       x: this.xs.toArray(),
       y: this.ys.toArray(),
+      rowLines: Uint32Array.from(this.lines.toArray()),
       xNames: this.xi.map((i) => names[i] as string),
       yNames: this.yi.map((i) => names[i] as string),
     };

@@ -23,7 +23,7 @@ export interface DataErrorLocation {
  * `data.csv:4:7 (column "y"): expected a number, got "abc"`.
  */
 export class DataError extends NgemError {
-  override readonly name = "DataError";
+  override readonly name: string = "DataError";
   readonly file: string;
   readonly line: number | undefined;
   readonly column: number | undefined;

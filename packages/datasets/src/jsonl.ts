@@ -31,6 +31,8 @@ class JsonlBuilder {
   private xNames: string[] = [];
   private yNames: string[] = [];
   private readonly xs = new GrowableFloat64();
+  /** 1-based line of each row. */
+  private readonly lines = new GrowableFloat64();
   private readonly ys = new GrowableFloat64();
   private rows = 0;
 
@@ -63,6 +65,7 @@ class JsonlBuilder {
     }
     this.take(v as Record<string, unknown> | unknown[], this.xSel, this.xs, lineNo);
     this.take(v as Record<string, unknown> | unknown[], this.ySel, this.ys, lineNo);
+    this.lines.push(lineNo);
     this.rows++;
   }
 
@@ -129,6 +132,7 @@ class JsonlBuilder {
       yDim: this.yNames.length,
       x: this.xs.toArray(),
       y: this.ys.toArray(),
+      rowLines: Uint32Array.from(this.lines.toArray()),
       xNames: this.xNames,
       yNames: this.yNames,
     };

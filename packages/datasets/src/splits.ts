@@ -2,7 +2,7 @@
 import { Rng, ShapeError, checkInt } from "@ngem/core";
 import type { Dataset } from "./types.js";
 
-/** Rows `indices` of `ds`, in that order (copies; keeps names and normalization). */
+/** Rows `indices` of `ds`, in that order (copies; keeps names and normalization, and each row's source line). */
 export function subset(ds: Dataset, indices: ArrayLike<number>, name = ds.name): Dataset {
   const m = indices.length;
   const x = new Float64Array(m * ds.xDim);
@@ -13,7 +13,11 @@ export function subset(ds: Dataset, indices: ArrayLike<number>, name = ds.name):
     x.set(ds.x.subarray(i * ds.xDim, (i + 1) * ds.xDim), r * ds.xDim);
     y.set(ds.y.subarray(i * ds.yDim, (i + 1) * ds.yDim), r * ds.yDim);
   }
-  return { ...ds, name, n: m, x, y };
+  const { rowLines: srcLines, ...rest } = ds;
+  if (!srcLines) return { ...rest, name, n: m, x, y };
+  const rowLines = new Uint32Array(m);
+  for (let r = 0; r < m; r++) rowLines[r] = srcLines[indices[r] as number] as number;
+  return { ...rest, name, n: m, x, y, rowLines };
 }
 
 function permutation(n: number, seed: number): Uint32Array {

@@ -7,7 +7,7 @@
 export interface Normalization {
   /** Column means, length = number of columns. */
   readonly mean: Float64Array;
-  /** Column standard deviations (a constant column stores 1, so z = v - mean). */
+  /** Column standard deviations (a constant column stores max |v|, an all-zero column 1). */
   readonly std: Float64Array;
 }
 
@@ -25,6 +25,12 @@ export interface Dataset {
   readonly y: Float64Array;
   readonly xNames: readonly string[];
   readonly yNames: readonly string[];
+  /**
+   * 1-based line of the source file where each row starts (CSV, JSON lines),
+   * so errors about a row can name the line a user sees; absent for binary
+   * files and generated data.
+   */
+  readonly rowLines?: Uint32Array;
   /** Set when standardised; used to invert. */
   readonly normalization?: { readonly x?: Normalization; readonly y?: Normalization };
 }
