@@ -120,12 +120,13 @@ export async function evaluate(model: TrainedModel, data: TrainData, opts: Evalu
   if (ny) {
     let logStd = 0;
     let seo = 0;
+    const sMax = Math.max(...ny.std); // squared errors relative to the largest std: std^2 overflows for std > 1e154
     for (let d = 0; d < D; d++) {
       logStd += Math.log(ny.std[d]);
-      seo += seDim[d] * ny.std[d] * ny.std[d];
+      seo += seDim[d] * (ny.std[d] / sMax) ** 2;
     }
     nllOriginal = nll + logStd;
-    rmseOriginal = Math.sqrt(seo / (data.n * D));
+    rmseOriginal = sMax * Math.sqrt(seo / (data.n * D));
   }
   return {
     n: data.n,
