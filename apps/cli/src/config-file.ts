@@ -47,6 +47,8 @@ export const configFileSchema = z
     nonFinite: z.enum(["stop", "skip"]).optional(),
     backend: z.string().optional(),
     checkpointEvery: int1.optional(),
+    logEvery: int1.optional(),
+    maxSkippedFraction: z.number().min(0).max(1).optional(),
     noise: z.object({ x: z.number().min(0).optional(), y: z.number().min(0).optional(), schedule: z.enum(["constant", "rule-of-thumb"]).optional() }).strict().optional(),
   })
   .strict();

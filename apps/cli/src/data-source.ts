@@ -14,6 +14,7 @@ import {
   loadJsonl,
   loadNpy,
   standardize,
+  StandardizeError,
   type ColumnRef,
   type Dataset,
   type Normalization,
@@ -78,7 +79,26 @@ export async function loadData(source: string, args: DataArgs): Promise<{ data: 
     throw err;
   }
   if (data.n < 1) throw new UsageError(`${source}: no data rows`);
-  return { data: std ? standardize(data) : data, recipe };
+  if (!std) return { data, recipe };
+  try {
+    return { data: standardize(data), recipe };
+  } catch (err) {
+    throw asUsageError(err, source);
+  }
+}
+
+/**
+ * A DataError from standardising becomes a usage error (exit 2) naming the
+ * file as the user gave it, the line when known, and the column; anything else
+ * is passed through.
+ */
+function asUsageError(err: unknown, source: string): unknown {
+  if (err instanceof StandardizeError) {
+    const at = isBuiltin(source) ? source : `${source}${err.line !== undefined ? `:${err.line}` : ""}`;
+    return new UsageError(`${at} (column ${JSON.stringify(err.columnName)}): ${err.detail}`);
+  }
+  if (err instanceof DataError) return new UsageError(err.message);
+  return err;
 }
 
 async function loadRaw(source: string, args: DataArgs): Promise<Dataset> {
@@ -121,10 +141,15 @@ export async function loadDataLike(
     throw err;
   }
   if (!normalization) return raw;
-  return {
-    ...raw,
-    x: normalization.x && raw.xDim > 0 ? applyNormalization(raw.x, normalization.x) : raw.x,
-    y: normalization.y ? applyNormalization(raw.y, normalization.y) : raw.y,
-    normalization,
-  };
+  const lines = raw.rowLines ? { rowLines: raw.rowLines } : {};
+  try {
+    return {
+      ...raw,
+      x: normalization.x && raw.xDim > 0 ? applyNormalization(raw.x, normalization.x, { file: source, columns: raw.xNames, ...lines }) : raw.x,
+      y: normalization.y ? applyNormalization(raw.y, normalization.y, { file: source, columns: raw.yNames, ...lines }) : raw.y,
+      normalization,
+    };
+  } catch (err) {
+    throw asUsageError(err, source);
+  }
 }

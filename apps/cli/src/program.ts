@@ -5,31 +5,47 @@ import { benchCommand, backendsCommand } from "./commands/info.js";
 import { trainCommand } from "./commands/train.js";
 import { evalCommand, predictCommand, sampleCommand } from "./commands/use-model.js";
 import { reproduceCommand, EXPERIMENTS } from "./commands/reproduce.js";
+import { addExportCommand } from "./commands/export.js";
 
 const EXIT_CODES = `
 Exit codes:
   0    success
   1    runtime failure (training diverged, backend failed to load, I/O error)
-  2    usage error (bad flag or value, missing or unreadable file, unknown column)
-  130  interrupted by Ctrl-C after saving a checkpoint (train)`;
+  1    also: training diverged (loss or weights not finite), or a second Ctrl-C quit without saving
+  2    usage error (bad flag or value, missing or unreadable file, unknown column, run directory
+       in use by another process, corrupt checkpoint, flag that cannot change on --resume)
+  130  interrupted by Ctrl-C (SIGINT) after saving a checkpoint (train)
+  143  stopped by SIGTERM after saving a checkpoint (train)`;
 
-function int(name: string, min: number) {
+/** Plain decimal integers only ("1e3" and "0x10" are rejected alike, by every integer flag). */
+export function int(name: string, min: number) {
   return (v: string) => {
     const n = Number(v);
-    if (!/^-?\d+$/.test(v.trim()) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    if (!/^[-+]?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min} (plain decimal digits), got "${v}"`);
     return n;
   };
 }
-function num(name: string, { positive = false, max, min }: { positive?: boolean; max?: number; min?: number } = {}) {
+/** Decimal numbers ("1e-3", "0.5"); hex, binary, octal, "Infinity" and "" are rejected. */
+export function num(name: string, { positive = false, max, min }: { positive?: boolean; max?: number; min?: number } = {}) {
   return (v: string) => {
     const n = Number(v);
-    if (v.trim() === "" || !Number.isFinite(n) || (positive && n <= 0) || (max !== undefined && n > max) || (min !== undefined && n < min)) {
+    if (!/^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i.test(v.trim()) || !Number.isFinite(n) || (positive && n <= 0) || (max !== undefined && n > max) || (min !== undefined && n < min)) {
       throw new InvalidArgumentError(
         `${name} must be a ${positive ? "positive " : ""}finite number${min !== undefined ? ` >= ${min}` : ""}${max !== undefined ? ` <= ${max}` : ""}`,
       );
     }
     return n;
   };
+}
+
+/** Options the user typed (not defaults), by attribute name. */
+function explicitFlags(cmd: Command): Set<string> {
+  const out = new Set<string>();
+  for (const o of cmd.options) {
+    const key = o.attributeName();
+    if (cmd.getOptionValueSource(key) === "cli") out.add(key);
+  }
+  return out;
 }
 
 function dataOptions(cmd: Command): Command {
@@ -78,10 +94,11 @@ export function buildProgram(): Command {
       .option("--batch-size <n>", "minibatch rows (default 32; 1 for a GMM)", int("--batch-size", 1))
       .option("--seed <n>", "seed of init, shuffling and the validation split (default 0)", int("--seed", 0))
       .option("--val-split <fraction>", "validation fraction (default 0.1, 0 for < 20 rows)", num("--val-split", { max: 0.99 }))
-      .option("--checkpoint-every <steps>", "also checkpoint every this many steps", int("--checkpoint-every", 1))
+      .option("--checkpoint-every <steps>", "also checkpoint every this many steps (a checkpoint is written only from a finite state)", int("--checkpoint-every", 1))
+      .option("--log-every <steps>", "write a metrics.jsonl line every this many steps (default: about 1000 lines per run; 1 = every step; eval steps always)", int("--log-every", 1))
       .option("-o, --out <dir>", "run directory (default runs/<data>-<objective>)")
-      .option("--resume <dir>", "continue the run in <dir> from its checkpoint")
-      .option("--force", "overwrite a run already in --out")
+      .option("--resume <dir>", "continue the run in <dir> from its checkpoint (with --epochs/--steps: train longer)")
+      .option("--force", "replace a run already in --out (only once the new run has its first checkpoint)")
       .addOption(new Option("--standardize", "standardise x and y (default for files)"))
       .addOption(new Option("--no-standardize", "do not standardise"))
       .option("--no-png", "write SVG plots only")
@@ -95,7 +112,14 @@ Examples:
   ngem train inverse-sine --k 3 --hidden 128,128 --epochs 50 --out runs/sine
   ngem train data.csv --x-cols age,income --y-cols spend --backend wasm
   ngem train --resume runs/sine
+  ngem train --resume runs/sine --epochs 100        # extend a finished run
   ngem train data.csv --sigma-min 1e-3 --noise-y 0.1
+
+Run directory: a new run is built beside --out and appears there only with its
+first checkpoint; a failed run leaves an existing --out untouched. --resume writes
+only into its directory (which may have been moved or copied); with --resume only
+--epochs, --steps, --backend, --checkpoint-every, --log-every, --json, --no-png and
+--no-plots may be given. One process at a time per run directory (lock file).
 
 Sigma floor: --sigma-min keeps every sigma >= the floor (in standardised units for
 standardised data). 1e-3 prevents a component collapsing onto repeated points
@@ -110,7 +134,7 @@ y dimensions, in the units of y; standardising y shifts it by sum log std, so
 compare NLLs only in the same units on the same data.
 ${EXIT_CODES}`,
       ),
-  ).action((data: string | undefined, opts) => trainCommand(data, opts));
+  ).action((data: string | undefined, opts, cmd: Command) => trainCommand(data, opts, explicitFlags(cmd)));
 
   dataOptions(
     program
@@ -181,6 +205,8 @@ ${EXIT_CODES}`,
     .option("--json", "print JSON")
     .addHelpText("after", `\nExample:\n  ngem reproduce two-gaussians\n${EXIT_CODES}`)
     .action((exp: string, opts) => reproduceCommand(exp, opts));
+
+  addExportCommand(program, EXIT_CODES);
 
   return program;
 }

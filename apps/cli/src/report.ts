@@ -171,6 +171,6 @@ export async function writeRunReport(
     for (const f of await writePlot(join(outDir, "pit"), histogramChart({ title: "PIT histogram (flat = calibrated)", xLabel: "PIT", yLabel: "count" }, cal.pitCounts, 0, 1, cal.pitCounts.reduce((s, v) => s + v, 0) / cal.pitCounts.length), opts.png)) files.push(f.slice(outDir.length + 1));
   }
   files.push(CHECKPOINT_FILE, METRICS_FILE, SUMMARY_FILE, RUN_FILE);
-  writeJson(join(outDir, SUMMARY_FILE), summary);
+  await writeJson(join(outDir, SUMMARY_FILE), summary);
   return summary;
 }

@@ -61,5 +61,13 @@ export function resolveColumns(
     if (y === undefined) yi = Array.from({ length: m }, (_, i) => i).filter((i) => !xi.includes(i));
   }
   if (yi.length === 0) return { error: "expected at least one target (y) column, got none", field: "y" };
+  // A column twice in a list, or in both lists, would train on duplicates or on the target itself.
+  const label = (i: number) => (names[i] !== undefined && names[i] !== String(i) ? `${JSON.stringify(names[i])} (index ${i})` : `index ${i}`);
+  for (const [which, list] of [["x", xi], ["y", yi]] as const) {
+    const dup = list.find((v, j) => list.indexOf(v) !== j);
+    if (dup !== undefined) return { error: `column ${label(dup)} is selected twice in the ${which} columns`, field: names[dup] ?? String(dup) };
+  }
+  const both = xi.find((v) => yi.includes(v));
+  if (both !== undefined) return { error: `column ${label(both)} is selected as both an input (x) and a target (y)`, field: names[both] ?? String(both) };
   return { x: xi, y: yi };
 }

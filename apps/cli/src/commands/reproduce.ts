@@ -282,7 +282,7 @@ async function reproduceOne(exp: Experiment, outDir: string, flags: ReproduceFla
   const md = markdown(exp, table, seeds.length, (Date.now() - t0) / 1000, flags);
   const { writeAtomic } = await import("../plot/files.js");
   writeAtomic(join(outDir, "results.md"), md);
-  writeJson(join(outDir, "results.json"), { experiment: exp.name, notes: exp.notes, seeds, table, runs: results, seconds: (Date.now() - t0) / 1000 });
+  await writeJson(join(outDir, "results.json"), { experiment: exp.name, notes: exp.notes, seeds, table, runs: results, seconds: (Date.now() - t0) / 1000 });
   if (flags.json) process.stdout.write(`${JSON.stringify({ experiment: exp.name, table })}\n`);
   else process.stdout.write(`${md}\nfigures: ${figures.join(", ")}\n`);
 }

@@ -1,16 +1,43 @@
-/** `ngem train <data>` and `ngem train --resume <dir>`. */
-import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { BackendUnavailableError } from "@ngem/core";
+/**
+ * `ngem train <data>` and `ngem train --resume <dir>`.
+ *
+ * Order of work: validate everything (data, columns, config, model size,
+ * backend, target directory), then build a new run in a staging directory
+ * that is swapped in at its first checkpoint (see run-dir.ts), or lock and
+ * continue an existing run writing only inside it.
+ */
+import { existsSync, statSync } from "node:fs";
+import { totalmem } from "node:os";
+import { isAbsolute, join, resolve } from "node:path";
+import { BackendUnavailableError, paramCount } from "@ngem/core";
 import type { Dataset } from "@ngem/datasets";
-import { ConfigError, resume, save, totalSteps, train, validateConfig, type StepRecord, type TrainConfig, type TrainedModel, type TrainResult } from "@ngem/trainer";
+import {
+  CheckpointFormatError,
+  ConfigError,
+  DataMismatchError,
+  load,
+  resume,
+  specFor,
+  splitSizes,
+  totalSteps,
+  train,
+  validateConfig,
+  type ResolvedConfig,
+  type StepRecord,
+  type TrainConfig,
+  type TrainedModel,
+  type TrainerIO,
+  type TrainOptions,
+  type TrainResult,
+} from "@ngem/trainer";
+import { nodeIO } from "@ngem/trainer/node";
 import { readConfigFile, type ConfigFile } from "../config-file.js";
 import { loadData, type DataArgs } from "../data-source.js";
-import { UsageError } from "../errors.js";
+import { EXIT_FAILURE, UsageError } from "../errors.js";
 import { KNOWN_BACKENDS, loadBackend } from "../load-backends.js";
 import { makeProgress } from "../progress.js";
 import { writeRunReport } from "../report.js";
-import { CHECKPOINT_FILE, ensureDir, METRICS_FILE, readRun, RUN_FILE, writeJson, type RunRecord } from "../run-dir.js";
+import { acquireLock, checkNewRunTarget, CHECKPOINT_FILE, cleanTemps, LOCK_FILE, METRICS_FILE, NewRun, readRun, RUN_FILE, writeJson, type Lock, type RunRecord } from "../run-dir.js";
 
 export interface TrainFlags extends DataArgs {
   config?: string;
@@ -36,6 +63,7 @@ export interface TrainFlags extends DataArgs {
   seed?: number;
   valSplit?: number;
   checkpointEvery?: number;
+  logEvery?: number;
   out?: string;
   resume?: string;
   force?: boolean;
@@ -53,8 +81,10 @@ function oneOf(flag: string, v: string | undefined, allowed: readonly string[]):
 }
 
 /** Builds the trainer config from the config file and the flags (flags win). */
-export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile | undefined): TrainConfig {
+export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile | undefined, _explicit: ReadonlySet<string> = new Set()): TrainConfig {
   oneOf("--backend", flags.backend, KNOWN_BACKENDS);
+  if (flags.backend === undefined && file?.backend !== undefined) oneOf(`--config ${flags.config}: backend`, file.backend, KNOWN_BACKENDS);
+  if (file?.epochs !== undefined && file?.steps !== undefined) throw new UsageError(`--config ${flags.config}: epochs and steps are exclusive; give one`);
   oneOf("--objective", flags.objective, OBJECTIVES);
   oneOf("--optimizer", flags.optimizer, OPTIMIZERS);
   oneOf("--fisher-coords", flags.fisherCoords, ["log-sigma", "sigma"]);
@@ -72,8 +102,8 @@ export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile |
   if (flags.epochs !== undefined && flags.steps !== undefined) throw new UsageError("--epochs and --steps are exclusive; give one");
   let hidden: number[] | undefined;
   if (flags.hidden !== undefined) {
-    hidden = flags.hidden === "" ? [] : flags.hidden.split(",").map((s) => Number(s.trim()));
-    if (hidden.some((w) => !Number.isInteger(w) || w < 1)) throw new UsageError(`--hidden: expected comma-separated positive integers like 128,128, got "${flags.hidden}"`);
+    hidden = flags.hidden === "" ? [] : flags.hidden.split(",").map((s) => (/^\d+$/.test(s.trim()) ? Number(s.trim()) : NaN));
+    if (hidden.some((w) => !Number.isSafeInteger(w) || w < 1)) throw new UsageError(`--hidden: expected comma-separated positive integers like 128,128, got "${flags.hidden}"`);
   }
   const kind = (flags.model ?? file?.model?.kind ?? (data.xDim === 0 ? "gmm" : "mdn")) as "mdn" | "gmm";
   if (kind === "mdn" && data.xDim === 0) throw new UsageError(`--model mdn needs input columns, but "${data.name}" has none (use --model gmm or --x-cols)`);
@@ -123,6 +153,7 @@ export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile |
     ...(file?.evalEvery !== undefined ? { evalEvery: file.evalEvery } : {}),
     ...(file?.earlyStopping ? { earlyStopping: file.earlyStopping } : {}),
     nonFinite: file?.nonFinite ?? "stop",
+    ...(file?.maxSkippedFraction !== undefined ? { maxSkippedFraction: file.maxSkippedFraction } : {}),
     backend: flags.backend ?? file?.backend ?? "js",
     ...(noise ? { noise } : {}),
   };
@@ -135,125 +166,353 @@ export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile |
   return config;
 }
 
-export async function trainCommand(source: string | undefined, flags: TrainFlags): Promise<void> {
+/** Flags that may be given with --resume (everything else is fixed by the run). */
+const RESUME_FLAGS = new Set(["resume", "epochs", "steps", "backend", "checkpointEvery", "logEvery", "json", "png", "plots"]);
+/** Flag names as typed, for messages. */
+const NEGATED = new Set(["png", "plots", "layerNorm"]);
+const flagName = (key: string) => `--${NEGATED.has(key) ? "no-" : ""}${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/** Default metrics interval: about 1000 lines per run (eval, non-finite and last steps are always written). */
+export function defaultLogEvery(totalSteps: number): number {
+  return Math.max(1, Math.floor(totalSteps / 1000));
+}
+
+/** A model that would not fit in memory is a usage error, found before anything is written. */
+function checkMemory(config: TrainConfig, data: Dataset): void {
+  const spec = specFor(validateConfig(config, data), data);
+  // float64 weights + gradient + two optimizer moments + a float32 copy, and the batch's activations.
+  const params = paramCount(spec);
+  const widest = Math.max(data.xDim, data.yDim, ...(spec.kind === "mdn" ? spec.hidden : []), spec.k * (2 * data.yDim + 1));
+  const bytes = params * 8 * 5 + (config.batchSize ?? 32) * widest * 8 * 8;
+  const limit = totalmem() * 0.8;
+  if (bytes > limit) {
+    throw new UsageError(
+      `the model needs about ${(bytes / 2 ** 30).toFixed(1)} GiB (${params.toExponential(2)} parameters) but this machine has ${(totalmem() / 2 ** 30).toFixed(1)} GiB; use a smaller --k or --hidden`,
+    );
+  }
+}
+
+/** Maps trainer errors found before training to usage errors (exit 2). */
+function asUsage(err: unknown): never {
+  if (err instanceof ConfigError || err instanceof DataMismatchError || err instanceof CheckpointFormatError) throw new UsageError(err.message);
+  if (err instanceof RangeError && /array length|allocation/i.test(err.message)) throw new UsageError(`the model is too large to allocate (${err.message}); use a smaller --k or --hidden`);
+  throw err;
+}
+
+export async function trainCommand(source: string | undefined, flags: TrainFlags, explicit: ReadonlySet<string> = new Set()): Promise<void> {
   const json = flags.json === true;
   const log = (msg: string) => {
     if (!json) process.stderr.write(`${msg}\n`);
   };
-  let data: Dataset;
-  let config: TrainConfig;
-  let runRecord: RunRecord;
-  let outDir: string;
-  let resumeFrom: string | undefined;
+  if (flags.resume !== undefined) return resumeCommand(source, flags, explicit, log);
+  if (source === undefined) throw new UsageError("train: missing <data> (a CSV/NPY/JSONL file or a built-in task name)");
 
-  if (flags.resume !== undefined) {
-    if (source !== undefined) throw new UsageError("--resume <dir> continues a run on its own data; do not also give <data>");
-    outDir = flags.resume;
-    runRecord = readRun(outDir);
-    resumeFrom = join(outDir, CHECKPOINT_FILE);
-    if (!existsSync(resumeFrom)) throw new UsageError(`--resume ${outDir}: no ${CHECKPOINT_FILE} there`);
+  // 1. Validate everything before touching the file system.
+  const file = flags.config !== undefined ? readConfigFile(flags.config) : undefined;
+  const loaded = await loadData(source, flags);
+  const config = buildConfig(flags, loaded.data, file, explicit);
+  const data = config.model.kind === "gmm" ? withoutInputs(loaded.data, explicit.has("xCols"), log) : loaded.data;
+  try {
+    checkMemory(config, data);
+  } catch (err) {
+    asUsage(err);
+  }
+  const outDir = flags.out ?? join("runs", `${data.name.replace(/[^A-Za-z0-9_.-]+/g, "_")}-${config.objective}`);
+  checkNewRunTarget(outDir, flags.force === true);
+  await ensureBackend(config.backend ?? "js");
+  const checkpointEvery = flags.checkpointEvery ?? file?.checkpointEvery;
+  const nTrain = data.n - splitSizes(config.validationSplit ?? 0, data.n).nVal;
+  const logEvery = flags.logEvery ?? file?.logEvery ?? defaultLogEvery(totalSteps(validateConfig(config, data), nTrain));
+  const recipe = loaded.recipe.builtin ? loaded.recipe : { ...loaded.recipe, source: resolve(loaded.recipe.source) };
+  const runRecord: RunRecord = {
+    version: 1,
+    data: recipe,
+    config: config as unknown as Record<string, unknown>,
+    createdAt: new Date().toISOString(),
+    run: { ...(checkpointEvery !== undefined ? { checkpointEvery } : {}), logEvery },
+  };
+
+  // 2. Build the run in a staging directory; swap it in at its first checkpoint.
+  const run = new NewRun(outDir);
+  const session = new Session(run, log, json);
+  try {
+    await writeJson(join(run.dir, RUN_FILE), runRecord);
+    const fullConfig: TrainConfig = {
+      ...config,
+      metricsFile: METRICS_FILE,
+      logEvery,
+      checkpoint: { path: CHECKPOINT_FILE, ...(checkpointEvery ? { every: checkpointEvery } : {}), atEnd: true },
+    };
+    const result = await session.run(data, (opts) => train(fullConfig, data, opts));
+    await session.finish(result, data, flags);
+  } finally {
+    session.close();
+  }
+}
+
+/** `train --resume DIR`: continues in DIR, writing only into DIR. */
+async function resumeCommand(source: string | undefined, flags: TrainFlags, explicit: ReadonlySet<string>, log: (m: string) => void): Promise<void> {
+  if (source !== undefined) throw new UsageError("--resume <dir> continues a run on its own data; do not also give <data>");
+  const fixed = [...explicit].filter((k) => !RESUME_FLAGS.has(k));
+  if (fixed.length) {
+    throw new UsageError(
+      `${fixed.map(flagName).join(", ")}: cannot change on --resume (the run keeps its data, model, optimizer and run directory); ` +
+        `--resume takes only ${[...RESUME_FLAGS].filter((f) => f !== "resume").map(flagName).join(", ")}. Start a new run with --out to change them`,
+    );
+  }
+  const dir = flags.resume as string;
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--resume ${dir}: no such directory`);
+  const runRecord = readRun(dir);
+  const ckpt = join(dir, CHECKPOINT_FILE);
+  if (!existsSync(ckpt)) throw new UsageError(`--resume ${dir}: no ${CHECKPOINT_FILE} there`);
+  const lock = acquireLock(join(dir, LOCK_FILE), `--resume ${dir}`);
+  const session = new Session({ dir, lock }, log, flags.json === true);
+  try {
+    cleanTemps(dir);
     const r = runRecord.data;
-    ({ data } = await loadData(r.source, {
+    const { data: loadedData } = await loadData(r.source, {
       standardize: r.standardize,
       ...(r.xCols !== undefined ? { xCols: r.xCols } : {}),
       ...(r.yCols !== undefined ? { yCols: r.yCols } : {}),
       ...(r.n !== undefined ? { n: r.n } : {}),
       ...(r.dataSeed !== undefined ? { dataSeed: r.dataSeed } : {}),
-    }));
-    config = runRecord.config as unknown as TrainConfig;
-  } else {
-    if (source === undefined) throw new UsageError("train: missing <data> (a CSV/NPY/JSONL file or a built-in task name)");
-    const file = flags.config !== undefined ? readConfigFile(flags.config) : undefined;
-    const loaded = await loadData(source, flags);
-    data = loaded.data;
-    config = buildConfig(flags, data, file);
-    outDir = flags.out ?? join("runs", `${data.name.replace(/[^A-Za-z0-9_.-]+/g, "_")}-${config.objective}`);
-    if (existsSync(join(outDir, CHECKPOINT_FILE)) && !flags.force) {
-      throw new UsageError(`--out ${outDir}: already holds a run (${CHECKPOINT_FILE}); use --resume ${outDir}, another --out, or --force to overwrite`);
+    });
+    let model: TrainedModel;
+    const backend = flags.backend;
+    if (backend !== undefined) oneOf("--backend", backend, KNOWN_BACKENDS);
+    const stored = runRecord.config as unknown as TrainConfig;
+    await ensureBackend(backend ?? stored.backend ?? "js");
+    try {
+      model = await load(ckpt, backend !== undefined ? { backend } : {});
+    } catch (err) {
+      if (err instanceof CheckpointFormatError) throw new UsageError(`${ckpt}: ${err.message}`);
+      throw err;
     }
-    runRecord = { version: 1, data: loaded.recipe, config: config as unknown as Record<string, unknown>, createdAt: new Date().toISOString() };
+    const data = model.config.model.kind === "gmm" ? withoutInputs(loadedData, false, () => undefined) : loadedData;
+    const length = lengthOnResume(flags, model, data);
+    const checkpointEvery = flags.checkpointEvery ?? runRecord.run?.checkpointEvery;
+    const logEvery = flags.logEvery ?? runRecord.run?.logEvery ?? 1;
+    let recordUpdated = false;
+    const updateRecord = async () => {
+      if (recordUpdated || (length.steps === undefined && length.epochs === undefined && flags.checkpointEvery === undefined && flags.logEvery === undefined)) return;
+      recordUpdated = true;
+      const { steps: _s, epochs: _e, ...rest } = runRecord.config;
+      await writeJson(join(dir, RUN_FILE), {
+        ...runRecord,
+        config: { ...rest, ...(length.steps !== undefined ? { steps: length.steps } : length.epochs !== undefined ? { epochs: length.epochs } : { steps: runRecord.config.steps, epochs: runRecord.config.epochs }) },
+        run: { ...runRecord.run, ...(checkpointEvery !== undefined ? { checkpointEvery } : {}), logEvery },
+      });
+    };
+    const result = await session.run(
+      data,
+      (opts) =>
+        resume(model, data, {
+          ...opts,
+          ...length,
+          metricsFile: METRICS_FILE,
+          logEvery,
+          checkpoint: { path: CHECKPOINT_FILE, ...(checkpointEvery ? { every: checkpointEvery } : {}), atEnd: true },
+        }),
+      updateRecord,
+    );
+    await session.finish(result, data, flags);
+  } catch (err) {
+    asUsageIfEarly(err);
+  } finally {
+    session.close();
   }
+}
 
-  // Backend: unknown names are usage errors; known-but-unavailable ones are runtime failures with the reason.
-  const backendName = config.backend ?? "js";
+function asUsageIfEarly(err: unknown): never {
+  if (err instanceof DataMismatchError) throw new UsageError(`${err.message} (the data file changed since the run started?)`);
+  if (err instanceof ConfigError) throw new UsageError(err.message);
+  throw err;
+}
+
+/** --epochs / --steps on resume: extend (or change) the run's length; never below the steps done. */
+function lengthOnResume(flags: TrainFlags, model: TrainedModel, data: Dataset): { steps?: number; epochs?: number } {
+  if (flags.epochs !== undefined && flags.steps !== undefined) throw new UsageError("--epochs and --steps are exclusive; give one");
+  if (flags.epochs === undefined && flags.steps === undefined) return {};
+  const length = flags.steps !== undefined ? { steps: flags.steps } : { epochs: flags.epochs as number };
+  const { steps: _s, epochs: _e, ...rest } = model.config;
+  const nTrain = data.n - splitSizes(model.config.validationSplit, data.n).nVal;
+  const total = totalSteps({ ...rest, ...length } as ResolvedConfig, nTrain);
+  if (total < model.state.step) {
+    throw new UsageError(`${flags.steps !== undefined ? `--steps ${flags.steps}` : `--epochs ${flags.epochs} (${total} steps)`}: the run is already at step ${model.state.step}; give a larger value to train longer`);
+  }
+  return length;
+}
+
+/** --model gmm on data with inputs: refuse named inputs; drop default ones with a warning. */
+function withoutInputs(data: Dataset, xColsGiven: boolean, warn: (m: string) => void): Dataset {
+  if (data.xDim === 0) return data;
+  if (xColsGiven) throw new UsageError(`--model gmm models y alone, but --x-cols selects ${data.xDim} input column(s); drop --x-cols or use --model mdn`);
+  warn(`warning: --model gmm: ignoring the ${data.xDim} input column(s) of ${data.name}; fitting the unconditional density of the target column(s)`);
+  const { x: _x, ...normY } = data.normalization ?? {};
+  return { ...data, xDim: 0, x: new Float64Array(0), ...(data.normalization ? { normalization: normY } : {}) };
+}
+
+async function ensureBackend(name: string): Promise<void> {
+  // Unknown names are usage errors; known-but-unavailable ones are runtime failures with the reason.
+  oneOf("backend", name, KNOWN_BACKENDS);
   try {
-    await loadBackend(backendName);
+    await loadBackend(name);
   } catch (err) {
     if (err instanceof BackendUnavailableError) throw new Error(`${err.message}\n(run \`ngem backends\` to see what loads here)`);
     throw err;
   }
+}
 
-  // Everything validated: now, and only now, touch the run directory.
-  ensureDir(outDir);
-  if (!resumeFrom) writeJson(join(outDir, RUN_FILE), runRecord);
-  const checkpointPath = join(outDir, CHECKPOINT_FILE);
-  const fullConfig: TrainConfig = {
-    ...config,
-    metricsFile: join(outDir, METRICS_FILE),
-    checkpoint: { path: checkpointPath, ...(flags.checkpointEvery ? { every: flags.checkpointEvery } : {}), atEnd: true },
-  };
+interface ResumeTarget {
+  readonly dir: string;
+  readonly lock: Lock;
+}
 
-  const controller = new AbortController();
-  let interrupted = false;
-  const onSigint = () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    log("\ninterrupt: finishing the current step and saving a checkpoint (Ctrl-C again to quit without saving)");
-    controller.abort();
-  };
-  process.on("SIGINT", onSigint);
+/**
+ * One training process on a run directory: signals, progress, the trainer's
+ * file access (relative names resolved against the run's current directory),
+ * the swap of a new run at its first checkpoint, the report and exit codes.
+ */
+class Session {
+  private readonly controller = new AbortController();
+  private signal: NodeJS.Signals | undefined;
+  private progress: ReturnType<typeof makeProgress> | undefined;
+  private readonly started = Date.now();
+  private readonly handlers: [NodeJS.Signals, () => void][] = [];
+  private steps: StepRecord[] = [];
+  private tracker: TrajectoryTracker | undefined;
 
-  const tracker = new TrajectoryTracker(data);
-  let progress: ReturnType<typeof makeProgress> | undefined;
-  let floorWarned = false;
-  const onStep = async (rec: StepRecord, model: TrainedModel) => {
-    progress ??= makeProgress({ total: totalFor(model, data.n), json, label: `${data.name} ${model.config.objective} on ${model.backend}` });
-    if (!floorWarned && rec.floorHits !== undefined && rec.floorHits > 0) {
-      floorWarned = true;
-      const sigmaMin = model.config.model.sigmaMin;
-      const message = `sigma floor hit at step ${rec.step}: ${rec.floorHits} scale entries of the minibatch are held at sigmaMin = ${sigmaMin} (a component wants to be narrower than the floor, e.g. on repeated points); hits are counted, total at the end`;
-      if (json) process.stdout.write(`${JSON.stringify({ event: "sigma-floor", step: rec.step, floorHits: rec.floorHits, sigmaMin, message })}\n`);
-      else process.stderr.write(`warning: ${message}\n`);
+  constructor(
+    private readonly target: NewRun | ResumeTarget,
+    private readonly log: (m: string) => void,
+    private readonly json: boolean,
+  ) {
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+      const h = () => this.onSignal(sig);
+      this.handlers.push([sig, h]);
+      process.on(sig, h);
     }
-    progress.update(rec);
-    await tracker.observe(rec.step, model, totalFor(model, data.n));
-  };
+  }
 
-  let result: TrainResult;
-  const started = Date.now();
-  try {
-    log(`${resumeFrom ? "resuming" : "training"} ${data.name} (n=${data.n}, x ${data.xDim}-d, y ${data.yDim}-d) -> ${outDir}`);
-    if (resumeFrom) {
-      result = await resume(resumeFrom, data, { onStep, signal: controller.signal, recordSteps: true, backend: backendName });
-    } else {
-      result = await train(fullConfig, data, { onStep, signal: controller.signal, recordSteps: true });
+  get dir(): string {
+    return this.target.dir;
+  }
+
+  private onSignal(sig: NodeJS.Signals): void {
+    if (this.signal === undefined) {
+      this.signal = sig;
+      this.log(`\n${sig === "SIGINT" ? "interrupt" : "SIGTERM"}: finishing the current step and saving a checkpoint (${sig === "SIGINT" ? "Ctrl-C" : "the signal"} again quits without saving)`);
+      this.controller.abort();
+      return;
     }
-  } finally {
-    process.off("SIGINT", onSigint);
-    progress?.stop();
+    // Second signal: quit now. Atomic writes mean the files on disk are whole: the old checkpoint or the new one.
+    const where =
+      this.target instanceof NewRun && !this.target.isCommitted
+        ? "nothing was saved and no run directory was created"
+        : `${this.dir} keeps its last checkpoint (${CHECKPOINT_FILE})`;
+    process.stderr.write(`ngem: quit without saving: ${where}\n`);
+    cleanTemps(this.dir, true);
+    this.close();
+    process.exit(EXIT_FAILURE);
   }
-  if (result.history.stopReason === "aborted") {
-    await save(result.model, checkpointPath);
+
+  /** Trainer file access: relative names live in the run's current directory. */
+  private io(): TrainerIO {
+    const at = (p: string) => (isAbsolute(p) ? p : join(this.dir, p));
+    return {
+      writeFileAtomic: (p, b) => nodeIO.writeFileAtomic(at(p), b),
+      readFile: (p) => nodeIO.readFile(at(p)),
+      appendText: (p, t) => nodeIO.appendText(at(p), t),
+      writeText: (p, t) => nodeIO.writeText(at(p), t),
+      readText: (p) => nodeIO.readText!(at(p)),
+    };
   }
-  const summary = await writeRunReport(outDir, result, data, tracker, { png: flags.png !== false, plots: flags.plots !== false, seconds: (Date.now() - started) / 1000 });
-  const floor = floorSummary(result);
-  if (floor) {
-    if (json) process.stdout.write(`${JSON.stringify({ event: "sigma-floor-summary", ...floor.stats, sigmaMin: floor.sigmaMin, message: floor.line })}\n`);
-    else log(floor.line);
+
+  async run(data: Dataset, start: (opts: TrainOptions) => Promise<TrainResult>, onFirstCheckpoint?: () => Promise<void>): Promise<TrainResult> {
+    const tracker = new TrajectoryTracker(data);
+    this.tracker = tracker;
+    let floorWarned = false;
+    let first = true;
+    const onStep = async (rec: StepRecord, model: TrainedModel) => {
+      this.progress ??= makeProgress({ total: totalFor(model, data.n), json: this.json, label: `${data.name} ${model.config.objective} on ${model.backend}` });
+      if (!floorWarned && rec.floorHits !== undefined && rec.floorHits > 0) {
+        floorWarned = true;
+        const sigmaMin = model.config.model.sigmaMin;
+        const message = `sigma floor hit at step ${rec.step}: ${rec.floorHits} scale entries of the minibatch are held at sigmaMin = ${sigmaMin} (a component wants to be narrower than the floor, e.g. on repeated points); hits are counted, total at the end`;
+        if (this.json) process.stdout.write(`${JSON.stringify({ event: "sigma-floor", step: rec.step, floorHits: rec.floorHits, sigmaMin, message })}\n`);
+        else process.stderr.write(`warning: ${message}\n`);
+      }
+      if (rec.step % model.config.logEvery === 0 || rec.valNll !== undefined || rec.nonFinite !== undefined) this.steps.push(rec);
+      this.progress.update(rec);
+      await tracker.observe(rec.step, model, totalFor(model, data.n));
+    };
+    const onCheckpoint = async () => {
+      if (!first) return;
+      first = false;
+      if (this.target instanceof NewRun) this.target.commit();
+      if (onFirstCheckpoint) await onFirstCheckpoint();
+    };
+    this.log(`${this.target instanceof NewRun ? "training" : "resuming"} ${data.name} (n=${data.n}, x ${data.xDim}-d, y ${data.yDim}-d) -> ${this.target instanceof NewRun ? this.target.out : this.dir}`);
+    try {
+      return await start({ onStep, onCheckpoint, signal: this.controller.signal, recordSteps: false, io: this.io() });
+    } catch (err) {
+      return asUsage(err);
+    } finally {
+      this.progress?.stop();
+    }
   }
-  if (json) process.stdout.write(`${JSON.stringify({ event: "done", outDir, ...summary })}\n`);
-  else {
-    log(`done: ${result.history.stopReason}${result.history.stopDetail ? ` (${result.history.stopDetail})` : ""}, step ${result.model.state.step}`);
-    log(`final NLL: train ${fmt(summary.trainNll)}${summary.valNll !== undefined ? `, validation ${fmt(summary.valNll)}` : ""}`);
-    log(`wrote ${summary.files.map((f) => join(outDir, f)).join(", ")}`);
+
+  /** Report, summary and exit status after the trainer returned. */
+  async finish(result: TrainResult, data: Dataset, flags: TrainFlags): Promise<void> {
+    const { history, model } = result;
+    history.steps.splice(0, history.steps.length, ...this.steps);
+    const saved = history.checkpointStep !== undefined;
+    if (this.target instanceof NewRun && !this.target.isCommitted) {
+      // No checkpoint could be written (diverged before the first one): nothing to keep.
+      model.dispose();
+      throw new Error(
+        `training stopped at step ${model.state.step}: ${history.stopDetail ?? history.stopReason}; no finite checkpoint was written, so no run directory was created. ` +
+          "Try a lower --lr, gradient clipping (optimizer.clipNorm in --config), a sigma floor (--sigma-min 1e-3) or --checkpoint-every",
+      );
+    }
+    const outDir = this.dir;
+    const summary = await writeRunReport(outDir, result, data, this.tracker as TrajectoryTracker, { png: flags.png !== false, plots: flags.plots !== false, seconds: (Date.now() - this.started) / 1000 });
+    const floor = floorSummary(result);
+    if (floor) {
+      if (this.json) process.stdout.write(`${JSON.stringify({ event: "sigma-floor-summary", ...floor.stats, sigmaMin: floor.sigmaMin, message: floor.line })}\n`);
+      else this.log(floor.line);
+    }
+    if (this.json) process.stdout.write(`${JSON.stringify({ event: "done", outDir, checkpointStep: history.checkpointStep ?? null, ...summary })}\n`);
+    else {
+      this.log(`done: ${history.stopReason}${history.stopDetail ? ` (${history.stopDetail})` : ""}, step ${model.state.step}`);
+      this.log(`final NLL: train ${fmt(summary.trainNll)}${summary.valNll !== undefined ? `, validation ${fmt(summary.valNll)}` : ""}`);
+      this.log(`wrote ${summary.files.map((f) => join(outDir, f)).join(", ")}`);
+    }
+    model.dispose();
+    const ckpt = join(outDir, CHECKPOINT_FILE);
+    const finite = [summary.trainNll, summary.valNll].every((v) => v === undefined || Number.isFinite(v));
+    if (history.stopReason === "aborted" && saved) {
+      this.log(`interrupted: checkpoint saved at step ${history.checkpointStep}; continue with: ngem train --resume ${outDir}`);
+      process.exitCode = this.signal === "SIGTERM" ? 143 : 130;
+    } else if (history.stopReason === "non-finite" || !finite) {
+      process.stderr.write(
+        `ngem: training failed: ${history.stopDetail ?? "the final NLL is not finite"}; ` +
+          `${saved ? `the last finite checkpoint (step ${history.checkpointStep}) is ${ckpt}` : `${ckpt} was left as it was (no finite state to save)`}. ` +
+          "Try a lower --lr, gradient clipping (optimizer.clipNorm in --config), or a sigma floor (--sigma-min 1e-3)\n",
+      );
+      process.exitCode = EXIT_FAILURE;
+    } else if (history.stopReason === "aborted") {
+      process.stderr.write(`ngem: interrupted, but the state was not finite: ${ckpt} keeps its last finite checkpoint\n`);
+      process.exitCode = EXIT_FAILURE;
+    }
   }
-  result.model.dispose();
-  if (result.history.stopReason === "aborted") {
-    log(`interrupted: checkpoint saved; continue with: ngem train --resume ${outDir}`);
-    process.exitCode = 130;
-  } else if (result.history.stopReason === "non-finite") {
-    process.stderr.write(`ngem: training stopped: non-finite ${result.history.stopDetail ?? "value"}; the last good checkpoint is ${checkpointPath}\n`);
-    process.exitCode = 1;
+
+  /** Signal handlers off; locks released; an unfinished new run removed. */
+  close(): void {
+    for (const [sig, h] of this.handlers) process.off(sig, h);
+    this.handlers.length = 0;
+    if (this.target instanceof NewRun) this.target.finish();
+    else this.target.lock.release();
   }
 }
 

@@ -1,8 +1,9 @@
 /** `ngem eval`, `ngem predict`, `ngem sample`: commands that use a saved checkpoint. */
 import { existsSync } from "node:fs";
-import { mixtureMean, mixtureMode, predictionInterval, softmax, type MixtureParams } from "@ngem/core";
-import { evaluate, load, predict, sample, type TrainedModel } from "@ngem/trainer";
-import { loadDataLike, type DataArgs } from "../data-source.js";
+import { mixtureMean, mixtureMode, NonFiniteError, predictionInterval, softmax, type MixtureParams } from "@ngem/core";
+import type { Dataset } from "@ngem/datasets";
+import { evaluate, load, logLikelihoods, predict, sample, type TrainedModel } from "@ngem/trainer";
+import { checkStandardizable, loadDataLike, type DataArgs } from "../data-source.js";
 import { UsageError } from "../errors.js";
 import { loadBackend, registerAllBackends } from "../load-backends.js";
 import { writeAtomic } from "../plot/files.js";
@@ -44,6 +45,14 @@ export async function evalCommand(checkpoint: string, source: string, flags: Mod
   const data = await loadDataLike(source, runBesideCheckpoint(checkpoint)?.data, model.normalization, flags);
   checkDims(model, data.xDim, data.yDim, source);
   const ev = await evaluate(model, data);
+  const metrics: [string, number][] = [
+    ["NLL", ev.nllOriginal ?? ev.nll],
+    ["NLL (standardized)", ev.nll],
+    ["RMSE", ev.rmseOriginal ?? ev.rmse],
+    ["coverage error", ev.calibration.coverageError],
+  ];
+  const bad = metrics.find(([, v]) => !Number.isFinite(v));
+  if (bad) throw new Error(await explainNonFiniteMetric(model, data, source, bad[0], bad[1]));
   const out = {
     checkpoint,
     data: source,
@@ -59,8 +68,8 @@ export async function evalCommand(checkpoint: string, source: string, flags: Mod
   else {
     const lines = [
       `data        ${source} (${ev.n} rows)`,
-      `NLL         ${out.nll.toFixed(4)}  (per row, original units; standardized: ${ev.nll.toFixed(4)})`,
-      `RMSE        ${out.rmse.toFixed(4)}  (mixture mean)`,
+      `NLL         ${fmt(out.nll)}  (per row, original units; standardized: ${fmt(ev.nll)})`,
+      `RMSE        ${fmt(out.rmse)}  (mixture mean)`,
       `coverage    ${ev.calibration.levels.map((l, i) => `${Math.round(l * 100)}%: ${(100 * ev.calibration.coverage[i]!).toFixed(1)}%`).join("  ")}`,
       `PIT counts  ${ev.calibration.pitCounts.join(" ")}`,
     ];
@@ -69,12 +78,95 @@ export async function evalCommand(checkpoint: string, source: string, flags: Mod
   model.dispose();
 }
 
+/** 4 decimals for ordinary magnitudes; 5 significant digits otherwise (an RMSE of 3e-31 is not "0.0000"). */
+export function fmt(v: number): string {
+  const a = Math.abs(v);
+  return a === 0 || (a >= 1e-3 && a < 1e7) ? v.toFixed(4) : v.toPrecision(5);
+}
+
+/** "data.csv:57 (row 55)" - the file's line when the loader kept it, and the 1-based data row. */
+function rowLabel(source: string, data: Pick<Dataset, "rowLines">, row: number): string {
+  const line = data.rowLines?.[row];
+  return line ? `${source}:${line} (data row ${row + 1})` : `${source} row ${row + 1}`;
+}
+
+function rowValues(a: ArrayLike<number>, row: number, dim: number): string {
+  const v = Array.from({ length: dim }, (_, j) => String(a[row * dim + j]));
+  return dim === 1 ? (v[0] as string) : `[${v.join(", ")}]`;
+}
+
+/**
+ * A metric came out non-finite: find the first row whose log-likelihood is
+ * not finite (or, for the RMSE, whose squared error overflows) and say which
+ * row of which file it is, with its values in original units.
+ */
+async function explainNonFiniteMetric(model: TrainedModel, data: Dataset, source: string, metric: string, value: number): Promise<string> {
+  const head = `eval: the ${metric} is ${value}, not a finite number`;
+  const ny = data.normalization?.y;
+  const nx = data.normalization?.x;
+  const origY = (r: number) => rowValues(ny ? Float64Array.from({ length: data.yDim }, (_, j) => data.y[r * data.yDim + j]! * ny.std[j]! + ny.mean[j]!) : data.y, ny ? 0 : r, data.yDim);
+  const origX = (r: number) => rowValues(nx ? Float64Array.from({ length: data.xDim }, (_, j) => data.x[r * data.xDim + j]! * nx.std[j]! + nx.mean[j]!) : data.x, nx ? 0 : r, data.xDim);
+  const where = (r: number) => `${rowLabel(source, data, r)}${data.xDim ? `, x = ${origX(r)}` : ""}, y = ${origY(r)}`;
+  const lp = await logLikelihoods(model, data);
+  for (let r = 0; r < data.n; r++) {
+    if (!Number.isFinite(lp[r]!)) return `${head}: ${where(r)} has log p(y | x) = ${lp[r]} (the target is too far from every mixture component to have a representable density)`;
+  }
+  if (metric === "RMSE") {
+    const m = await predict(model, data.xDim ? data.x : undefined, { n: data.n });
+    const mean = mixtureMean(m);
+    for (let r = 0; r < data.n; r++) {
+      for (let j = 0; j < data.yDim; j++) {
+        const e = (mean[r * data.yDim + j]! - data.y[r * data.yDim + j]!) * (ny ? ny.std[j]! : 1);
+        if (!Number.isFinite(e * e)) return `${head}: ${where(r)} has a prediction error ${e} whose square overflows float64`;
+      }
+    }
+  }
+  return `${head} (every row's log-likelihood is finite; the sum over ${data.n} rows overflows)`;
+}
+
+/**
+ * Runs a prediction, turning a non-finite result into an error that names
+ * the input row (file line) rather than a tensor's flat index.
+ */
+async function predictRows(model: TrainedModel, x: Float64Array | undefined, n: number, label: (row: number) => string, xDim: number): Promise<MixtureParams> {
+  let m: MixtureParams;
+  try {
+    m = await predict(model, x, { space: "original", ...(x ? {} : { n }) } as { space: "original"; n?: number });
+  } catch (err) {
+    if (err instanceof NonFiniteError && err.row !== undefined) {
+      throw new Error(`the prediction for ${label(err.row)}${x ? ` (x = ${rowValues(x, err.row, xDim)})` : ""} is not finite: ${err.message}`);
+    }
+    throw err;
+  }
+  checkMixtureRows(m, x, xDim, label);
+  return m;
+}
+
+/** Every row's mixture (and so its mean, mode, weights and scales) is finite, or an error naming the first bad row. */
+function checkMixtureRows(m: MixtureParams, x: Float64Array | undefined, xDim: number, label: (row: number) => string): void {
+  const { k: K, d: D } = m;
+  for (const [name, a, w] of [["logits", m.logits, K], ["mu", m.mu, K * D], ["logSigma", m.logSigma, K * D]] as const) {
+    for (let i = 0; i < a.length; i++) {
+      const v = a[i] as number;
+      const sigmaOverflow = name === "logSigma" && !Number.isFinite(Math.exp(v));
+      if (Number.isFinite(v) && !sigmaOverflow) continue;
+      const row = Math.floor(i / w);
+      const what = sigmaOverflow ? `sigma = exp(${v}) overflows float64` : `${name} = ${v}`;
+      throw new Error(`the prediction for ${label(row)}${x ? ` (x = ${rowValues(x, row, xDim)})` : ""} is not finite (${what}); the input is likely far outside the training data`);
+    }
+  }
+}
+
 function checkDims(model: TrainedModel, xDim: number, yDim: number, source: string): void {
   const spec = model.spec;
   const wantX = spec.kind === "mdn" ? spec.inputDim : 0;
   if (xDim !== wantX || (yDim !== 0 && yDim !== spec.d)) {
     throw new UsageError(`${source}: has ${xDim} input and ${yDim} target columns; the checkpoint expects ${wantX} and ${spec.d} (choose columns with --x-cols/--y-cols)`);
   }
+}
+
+function D0(m: MixtureParams): number {
+  return m.d;
 }
 
 function rowsOf(m: MixtureParams): { mean: Float64Array; mode: Float64Array; pi: Float64Array } {
@@ -87,12 +179,22 @@ export async function predictCommand(checkpoint: string, source: string, flags: 
   const model = await openCheckpoint(checkpoint, flags.backend);
   const raw = await loadDataLike(source, runBesideCheckpoint(checkpoint)?.data, undefined, flags);
   checkDims(model, raw.xDim, raw.yDim, source);
-  const m = await predict(model, raw.xDim ? raw.x : undefined, { space: "original", n: raw.xDim ? undefined : 1 } as { space: "original"; n?: number });
+  // an x that cannot be standardised with the model's statistics is a usage error naming row and column
+  if (raw.xDim && model.normalization?.x) checkStandardizable(source, raw, { x: model.normalization.x });
+  const m = await predictRows(model, raw.xDim ? raw.x : undefined, 1, (r) => rowLabel(source, raw, r), raw.xDim);
   const { mean, mode, pi } = rowsOf(m);
+  for (const [name, a] of [["mean", mean], ["mode", mode]] as const) {
+    const i = a.findIndex((v) => !Number.isFinite(v));
+    if (i >= 0) throw new Error(`the predicted ${name} for ${rowLabel(source, raw, Math.floor(i / D0(m)))} is ${a[i]}: not representable in float64`);
+  }
   const { n, k: K, d: D } = m;
   const level = flags.interval;
   if (level !== undefined && !(level > 0 && level < 1)) throw new UsageError(`--interval: expected a level in (0, 1), got ${level}`);
   const iv = level !== undefined ? predictionInterval(m, level) : undefined;
+  if (iv) {
+    const i = [...iv.lo, ...iv.hi].findIndex((v) => !Number.isFinite(v));
+    if (i >= 0) throw new Error(`the ${level} prediction interval for ${rowLabel(source, raw, Math.floor((i % iv.lo.length) / D))} is not finite`);
+  }
   const yNames = raw.yNames.length === D ? raw.yNames : Array.from({ length: D }, (_, d) => `y${d}`);
   if (format === "json") {
     const rows = Array.from({ length: n }, (_, r) => ({
@@ -162,6 +264,10 @@ export async function sampleCommand(checkpoint: string, flags: ModelFlags): Prom
     throw new UsageError("--x: this checkpoint is a free mixture (GMM) with no inputs");
   }
   const rows = x ? x.length / (spec.kind === "mdn" ? spec.inputDim : 1) : 1;
+  const xDim = spec.kind === "mdn" ? spec.inputDim : 0;
+  const xLabel = (r: number) => `--x row ${r + 1}`;
+  if (x && model.normalization?.x) checkStandardizable("--x", { x, n: rows, xDim, xNames: model.normalization.x.mean.length ? Array.from({ length: xDim }, (_, j) => `x${j}`) : [] }, { x: model.normalization.x });
+  await predictRows(model, x, 1, xLabel, xDim); // names the row whose mixture is not finite
   const s = await sample(model, x, {
     count,
     seed: flags.seed ?? 0,
@@ -171,6 +277,11 @@ export async function sampleCommand(checkpoint: string, flags: ModelFlags): Prom
     ...(flags.sigmaTemperature !== undefined ? { sigmaTemperature: flags.sigmaTemperature } : {}),
   });
   const D = spec.d;
+  const badSample = s.findIndex((v) => !Number.isFinite(v));
+  if (badSample >= 0) {
+    const r = Math.floor(badSample / (count * D));
+    throw new Error(`a sample for ${xLabel(r)}${x ? ` (x = ${rowValues(x, r, xDim)})` : ""} is ${s[badSample]}: not representable in float64 (the mixture's scale is too large)`);
+  }
   if (flags.json) {
     const out = Array.from({ length: rows }, (_, r) => ({
       ...(x && spec.kind === "mdn" ? { x: Array.from(x.subarray(r * spec.inputDim, (r + 1) * spec.inputDim)) } : {}),

@@ -4,12 +4,11 @@
  * Files are written atomically (temp + rename) so a crash never leaves a
  * half-written plot.
  */
-import { renameSync, writeFileSync } from "node:fs";
+import { writeFileAtomic, writeFileAtomicSync } from "@ngem/trainer/node";
 
+/** Synchronous atomic write (the shared helper of `@ngem/trainer/node`; errors name `path`). */
 export function writeAtomic(path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
+  writeFileAtomicSync(path, data);
 }
 
 /** Renders SVG text to PNG bytes. */
@@ -21,10 +20,10 @@ export async function svgToPng(svg: string, width?: number): Promise<Uint8Array>
 
 /** Writes `<base>.svg` and, when `png` is true, `<base>.png`; returns the paths written. */
 export async function writePlot(base: string, svg: string, png = true): Promise<string[]> {
-  writeAtomic(`${base}.svg`, svg);
+  await writeFileAtomic(`${base}.svg`, svg);
   const out = [`${base}.svg`];
   if (png) {
-    writeAtomic(`${base}.png`, await svgToPng(svg));
+    await writeFileAtomic(`${base}.png`, await svgToPng(svg));
     out.push(`${base}.png`);
   }
   return out;
