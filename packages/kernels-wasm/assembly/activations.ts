@@ -1,6 +1,8 @@
 // Elementwise activations and their backward passes (f32x4, scalar tail).
 // GELU is the exact erf form, as core's reference.
-import { verf, vexp, vtanh } from "./simd-math";
+// Outputs are flushed (|x| < 2^-60 -> 0, see simd-math.ts); so is act'(x) before the
+// product, so gOut * act' never forms a subnormal.
+import { verf, vexp, vflush, vtanh } from "./simd-math";
 
 /** Activation codes of the ABI. */
 export const ACT_GELU: i32 = 0;
@@ -38,12 +40,12 @@ export function act_forward(kind: i32, pX: usize, pOut: usize, len: i32): void {
   let i = 0;
   for (; i < v; i += 4) {
     const o = <usize>i << 2;
-    v128.store(pOut + o, fwd(kind, v128.load(pX + o)));
+    v128.store(pOut + o, vflush(fwd(kind, v128.load(pX + o))));
   }
   // scalar tail through a one-lane vector, so tails match the SIMD body bit for bit
   for (; i < len; i++) {
     const o = <usize>i << 2;
-    store<f32>(pOut + o, f32x4.extract_lane(fwd(kind, f32x4.splat(load<f32>(pX + o))), 0));
+    store<f32>(pOut + o, f32x4.extract_lane(vflush(fwd(kind, f32x4.splat(load<f32>(pX + o)))), 0));
   }
 }
 
@@ -53,10 +55,11 @@ export function act_backward(kind: i32, pPre: usize, pGOut: usize, pGIn: usize, 
   let i = 0;
   for (; i < v; i += 4) {
     const o = <usize>i << 2;
-    v128.store(pGIn + o, f32x4.mul(v128.load(pGOut + o), deriv(kind, v128.load(pPre + o))));
+    v128.store(pGIn + o, vflush(f32x4.mul(v128.load(pGOut + o), vflush(deriv(kind, v128.load(pPre + o))))));
   }
   for (; i < len; i++) {
     const o = <usize>i << 2;
-    store<f32>(pGIn + o, load<f32>(pGOut + o) * f32x4.extract_lane(deriv(kind, f32x4.splat(load<f32>(pPre + o))), 0));
+    const g = f32x4.mul(f32x4.splat(load<f32>(pGOut + o)), vflush(deriv(kind, f32x4.splat(load<f32>(pPre + o)))));
+    store<f32>(pGIn + o, f32x4.extract_lane(vflush(g), 0));
   }
 }

@@ -1,6 +1,8 @@
 // Dense layers: C = A B with a cache- and register-blocked f32x4 matmul (see
 // `matmul`), a transpose for the backward products, and column sums.
 // Layouts are the canonical row-major ones: x [n, in], W [in, out].
+// Every stored result is flushed (|c| < 2^-60 -> 0, see simd-math.ts).
+import { sflush, vflush } from "./simd-math";
 
 /** `mode` of {@link matmul}: overwrite C, add to C, or start C from a bias row. */
 export const MM_OVERWRITE: i32 = 0;
@@ -64,14 +66,14 @@ const B_BLOCK_L2: usize = 256 * 1024;
     c31 = f32x4.add(c31, f32x4.mul(a3, b1));
     bp += rb;
   }
-  v128.store(c0p, c00);
-  v128.store(c0p, c01, 16);
-  v128.store(c1p, c10);
-  v128.store(c1p, c11, 16);
-  v128.store(c2p, c20);
-  v128.store(c2p, c21, 16);
-  v128.store(c3p, c30);
-  v128.store(c3p, c31, 16);
+  v128.store(c0p, vflush(c00));
+  v128.store(c0p, vflush(c01), 16);
+  v128.store(c1p, vflush(c10));
+  v128.store(c1p, vflush(c11), 16);
+  v128.store(c2p, vflush(c20));
+  v128.store(c2p, vflush(c21), 16);
+  v128.store(c3p, vflush(c30));
+  v128.store(c3p, vflush(c31), 16);
 }
 
 // @ts-ignore: decorator
@@ -85,8 +87,8 @@ const B_BLOCK_L2: usize = 256 * 1024;
     c1 = f32x4.add(c1, f32x4.mul(a, v128.load(bp, 16)));
     bp += rb;
   }
-  v128.store(cp, c0);
-  v128.store(cp, c1, 16);
+  v128.store(cp, vflush(c0));
+  v128.store(cp, vflush(c1), 16);
 }
 
 // @ts-ignore: decorator
@@ -97,7 +99,7 @@ const B_BLOCK_L2: usize = 256 * 1024;
     c0 = f32x4.add(c0, f32x4.mul(f32x4.splat(load<f32>(ap + (<usize>p << 2))), v128.load(bp)));
     bp += rb;
   }
-  v128.store(cp, c0);
+  v128.store(cp, vflush(c0));
 }
 
 // @ts-ignore: decorator
@@ -108,7 +110,7 @@ const B_BLOCK_L2: usize = 256 * 1024;
     s += load<f32>(ap + (<usize>p << 2)) * load<f32>(bp);
     bp += rb;
   }
-  store<f32>(cp, s);
+  store<f32>(cp, sflush(s));
 }
 
 /**
@@ -239,7 +241,7 @@ export function colsum(pX: usize, rows: i32, cols: i32, stride: i32, pOut: usize
       acc = f32x4.add(acc, v128.load(p));
       p += rb;
     }
-    v128.store(pOut + o, acc);
+    v128.store(pOut + o, vflush(acc));
   }
   for (; c < cols; c++) {
     const o = <usize>c << 2;
@@ -249,6 +251,6 @@ export function colsum(pX: usize, rows: i32, cols: i32, stride: i32, pOut: usize
       s += load<f32>(p);
       p += rb;
     }
-    store<f32>(pOut + o, s);
+    store<f32>(pOut + o, sflush(s));
   }
 }

@@ -12,14 +12,30 @@
 // A component with zero weight w (zero responsibility) gets exactly zero mu and
 // log-sigma gradients, as in core's reference, even where its |y - mu| / sigma
 // overflows float32 (0 * inf would be NaN): sweep 2 masks those lanes.
-import { vexp, sexp } from "./simd-math";
+//
+// No subnormals (see simd-math.ts): a weight |w / n| below 2^-60 is 0 (for nll/em/ngem,
+// rho = 0 once the log-responsibility is below log(n) - 41.6: far below float32
+// resolution next to the responsibilities that carry the sample), diff and z are
+// flushed in sweep 1, and every stored gradient of sweep 2 and the logits gradient are
+// flushed below 2^-60.
+import { FLUSH_BELOW, sexp, sflush, vexp, vflush } from "./simd-math";
 
 const HALF_LOG_2PI: f64 = 0.91893853320467274178;
 
-/** Lanes of `g` where the weight `w` is 0 set to +0 (0 * inf = NaN must not leak out). */
+/**
+ * Lanes of `g` where the weight `w` is 0 set to +0 (0 * inf = NaN must not leak out),
+ * and lanes with |g| < 2^-60 flushed to +-0.
+ */
 // @ts-ignore: decorator
 @inline function zeroWhereNoWeight(g: v128, w: v128): v128 {
-  return v128.andnot(g, f32x4.eq(w, f32x4.splat(0)));
+  const drop = v128.or(f32x4.eq(w, f32x4.splat(0)), f32x4.lt(f32x4.abs(g), f32x4.splat(FLUSH_BELOW)));
+  return v128.andnot(g, drop);
+}
+
+/** Scalar {@link zeroWhereNoWeight}. */
+// @ts-ignore: decorator
+@inline function szero(g: f32, w: f32): f32 {
+  return w == 0 ? <f32>0 : sflush(g);
 }
 
 /** Variant codes of the ABI (same order as core's VARIANTS). */
@@ -101,9 +117,9 @@ export function mixture_head(
     for (; j < vecEnd; j += 4) {
       const o = <usize>j << 2;
       const s = v128.load(rowS + o);
-      const diff = f32x4.sub(v128.load(yTile + o), v128.load(rowMu + o));
+      const diff = vflush(f32x4.sub(v128.load(yTile + o), v128.load(rowMu + o)));
       const inv = vexp(f32x4.neg(s));
-      const z = f32x4.mul(diff, inv);
+      const z = vflush(f32x4.mul(diff, inv));
       v128.store(diffBuf + o, diff);
       v128.store(invBuf + o, inv);
       v128.store(eBuf + o, f32x4.add(f32x4.mul(f32x4.mul(z, z), half), s));
@@ -111,9 +127,9 @@ export function mixture_head(
     for (; j < kd; j++) {
       const o = <usize>j << 2;
       const s = load<f32>(rowS + o);
-      const diff = load<f32>(yTile + o) - load<f32>(rowMu + o);
+      const diff = sflush(load<f32>(yTile + o) - load<f32>(rowMu + o));
       const inv = sexp(-s);
-      const z = diff * inv;
+      const z = sflush(diff * inv);
       store<f32>(diffBuf + o, diff);
       store<f32>(invBuf + o, inv);
       store<f32>(eBuf + o, z * z * <f32>0.5 + s);
@@ -193,7 +209,9 @@ export function mixture_head(
       }
       store<f64>(lBuf + (<usize>c << 3), g); // l no longer needed: reuse for g
       // weight tile: -w / n for every d of component c
-      const wv = <f32>(-w * invN);
+      let wn = -w * invN;
+      if (Math.abs(wn) < <f64>FLUSH_BELOW) wn = 0;
+      const wv = <f32>wn;
       const seg = wBuf + (<usize>(c * d) << 2);
       let t = 0;
       if (d >= 4) {
@@ -206,7 +224,7 @@ export function mixture_head(
     if (full) centre /= <f64>k;
     for (let c = 0; c < k; c++) {
       const g = load<f64>(lBuf + (<usize>c << 3));
-      store<f32>(rowGA + (<usize>c << 2), <f32>((full ? g - centre : g) * invN));
+      store<f32>(rowGA + (<usize>c << 2), sflush(<f32>((full ? g - centre : g) * invN)));
     }
 
     // sweep 2
@@ -228,8 +246,8 @@ export function mixture_head(
         const w = load<f32>(wBuf + o);
         const inv = load<f32>(invBuf + o);
         const z = load<f32>(diffBuf + o) * inv;
-        store<f32>(rowGMu + o, w == 0 ? 0 : w * z * inv);
-        store<f32>(rowGS + o, w == 0 ? 0 : w * (z * z - <f32>1.0));
+        store<f32>(rowGMu + o, szero(w * z * inv, w));
+        store<f32>(rowGS + o, szero(w * (z * z - <f32>1.0), w));
       }
     } else if (mode == 1) {
       // natural, log-sigma coordinates: gMu = -w diff, gS = -w (z^2 - 1) / 2
@@ -246,8 +264,8 @@ export function mixture_head(
         const w = load<f32>(wBuf + o);
         const diff = load<f32>(diffBuf + o);
         const z = diff * load<f32>(invBuf + o);
-        store<f32>(rowGMu + o, w == 0 ? 0 : w * diff);
-        store<f32>(rowGS + o, w == 0 ? 0 : w * <f32>0.5 * (z * z - <f32>1.0));
+        store<f32>(rowGMu + o, szero(w * diff, w));
+        store<f32>(rowGS + o, szero(w * <f32>0.5 * (z * z - <f32>1.0), w));
       }
     } else {
       // natural, sigma coordinates: gMu = -w diff, gS = -w (diff^2 - sigma^2) / 2
@@ -265,8 +283,8 @@ export function mixture_head(
         const w = load<f32>(wBuf + o);
         const diff = load<f32>(diffBuf + o);
         const sigma = <f32>1.0 / load<f32>(invBuf + o);
-        store<f32>(rowGMu + o, w == 0 ? 0 : w * diff);
-        store<f32>(rowGS + o, w == 0 ? 0 : w * <f32>0.5 * (diff * diff - sigma * sigma));
+        store<f32>(rowGMu + o, szero(w * diff, w));
+        store<f32>(rowGS + o, szero(w * <f32>0.5 * (diff * diff - sigma * sigma), w));
       }
     }
   }

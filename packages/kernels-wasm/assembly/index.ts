@@ -6,7 +6,7 @@ export { matmul, transpose, colsum } from "./dense";
 export { act_forward, act_backward } from "./activations";
 export { layer_norm_forward, layer_norm_backward } from "./layer-norm";
 export { sgd_update, adam_update, rmsprop_update } from "./optim";
-export { sum_squares, scale, first_nonfinite } from "./reduce";
+export { sum_squares, scale, first_nonfinite, flush_array, count_subnormal } from "./reduce";
 export { vexp_array, verf_array, bench_peak } from "./probes";
 
 /** First free byte after static data: where the JS arena starts. */

@@ -1,6 +1,8 @@
 // LayerNorm over the last dimension (eps 1e-5, PyTorch), forward and backward.
 // Row statistics accumulate in f32x4 lanes; the elementwise parts are f32x4
-// with a scalar tail for width mod 4.
+// with a scalar tail for width mod 4. Every stored output is flushed
+// (|x| < 2^-60 -> 0, see simd-math.ts).
+import { sflush, vflush } from "./simd-math";
 
 const EPS: f32 = 1e-5;
 
@@ -47,15 +49,15 @@ export function layer_norm_forward(
     j = 0;
     for (; j < w4; j += 4) {
       const o = <usize>j << 2;
-      const xh = f32x4.mul(f32x4.sub(v128.load(x + o), mv), isv);
+      const xh = vflush(f32x4.mul(f32x4.sub(v128.load(x + o), mv), isv));
       v128.store(xn + o, xh);
-      v128.store(y + o, f32x4.add(f32x4.mul(xh, v128.load(pGamma + o)), v128.load(pBeta + o)));
+      v128.store(y + o, vflush(f32x4.add(f32x4.mul(xh, v128.load(pGamma + o)), v128.load(pBeta + o))));
     }
     for (; j < width; j++) {
       const o = <usize>j << 2;
-      const xh = (load<f32>(x + o) - mean) * is;
+      const xh = sflush((load<f32>(x + o) - mean) * is);
       store<f32>(xn + o, xh);
-      store<f32>(y + o, xh * load<f32>(pGamma + o) + load<f32>(pBeta + o));
+      store<f32>(y + o, sflush(xh * load<f32>(pGamma + o) + load<f32>(pBeta + o)));
     }
   }
 }
@@ -111,12 +113,24 @@ export function layer_norm_backward(
     for (; j < w4; j += 4) {
       const o = <usize>j << 2;
       const gxh = f32x4.mul(v128.load(gy + o), v128.load(pGamma + o));
-      v128.store(gx + o, f32x4.mul(isv, f32x4.sub(f32x4.sub(gxh, m1v), f32x4.mul(v128.load(xn + o), m2v))));
+      v128.store(gx + o, vflush(f32x4.mul(isv, f32x4.sub(f32x4.sub(gxh, m1v), f32x4.mul(v128.load(xn + o), m2v)))));
     }
     for (; j < width; j++) {
       const o = <usize>j << 2;
       const gxh = load<f32>(gy + o) * load<f32>(pGamma + o);
-      store<f32>(gx + o, is * (gxh - m1 - load<f32>(xn + o) * m2));
+      store<f32>(gx + o, sflush(is * (gxh - m1 - load<f32>(xn + o) * m2)));
     }
+  }
+  // gamma / beta gradients (sums over rows) feed the optimizer: flush them too
+  let j = 0;
+  for (; j < w4; j += 4) {
+    const o = <usize>j << 2;
+    v128.store(pGGamma + o, vflush(v128.load(pGGamma + o)));
+    v128.store(pGBeta + o, vflush(v128.load(pGBeta + o)));
+  }
+  for (; j < width; j++) {
+    const o = <usize>j << 2;
+    store<f32>(pGGamma + o, sflush(load<f32>(pGGamma + o)));
+    store<f32>(pGBeta + o, sflush(load<f32>(pGBeta + o)));
   }
 }

@@ -5,6 +5,37 @@
 //   adam:    m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= (lr (m / c1)) / (sqrt(v / c2) + eps)
 //   rmsprop: v = alpha v + (1-alpha) g^2; s = g / (sqrt(v) + eps); mom > 0 ? (b = mom b + s; p -= lr b) : p -= lr s
 // Scalar tails use the same f32 operations, so every element sees identical arithmetic.
+//
+// No subnormals (see simd-math.ts): gradients below 2^-56 are read as 0 (so (1-b2) g^2
+// stays a normal float32), the stored p, m and momentum buffers are flushed below 2^-60,
+// and the second moment v is flushed below max(c2 eps^2 2^-50, 2^-120), where
+// sqrt(v / c2) is under half an ulp of eps and so cannot change sqrt(v / c2) + eps.
+import { sflush, vflush } from "./simd-math";
+
+/** Gradients below this magnitude are read as 0 by the updates (2^-56). */
+const G_FLUSH: f32 = 1.3877787807814457e-17;
+
+// @ts-ignore: decorator
+@inline function vflushG(g: v128): v128 {
+  return v128.andnot(g, f32x4.lt(f32x4.abs(g), f32x4.splat(G_FLUSH)));
+}
+
+// @ts-ignore: decorator
+@inline function sflushG(g: f32): f32 {
+  return Mathf.abs(g) < G_FLUSH ? <f32>0 : g;
+}
+
+/** Flush threshold of a second moment read as sqrt(v / c2) + eps. */
+// @ts-ignore: decorator
+@inline function vFloor(eps: f32, c2: f32): f32 {
+  const t = <f64>c2 * <f64>eps * <f64>eps * 8.881784197001252e-16; // 2^-50
+  return <f32>Math.max(t, 7.52316384526264e-37); // 2^-120
+}
+
+// @ts-ignore: decorator
+@inline function vflushAt(x: v128, t: v128): v128 {
+  return v128.andnot(x, f32x4.lt(f32x4.abs(x), t));
+}
 
 // @ts-ignore: decorator
 @inline function decay(pP: usize, len: i32, factor: f32): void {
@@ -13,11 +44,11 @@
   let i = 0;
   for (; i < v; i += 4) {
     const o = <usize>i << 2;
-    v128.store(pP + o, f32x4.mul(v128.load(pP + o), fv));
+    v128.store(pP + o, vflush(f32x4.mul(v128.load(pP + o), fv)));
   }
   for (; i < len; i++) {
     const o = <usize>i << 2;
-    store<f32>(pP + o, load<f32>(pP + o) * factor);
+    store<f32>(pP + o, sflush(load<f32>(pP + o) * factor));
   }
 }
 
@@ -32,30 +63,30 @@ export function sgd_update(
   if (momentum == 0) {
     for (; i < v; i += 4) {
       const o = <usize>i << 2;
-      v128.store(pP + o, f32x4.sub(v128.load(pP + o), f32x4.mul(lrv, v128.load(pG + o))));
+      v128.store(pP + o, vflush(f32x4.sub(v128.load(pP + o), f32x4.mul(lrv, vflushG(v128.load(pG + o))))));
     }
     for (; i < len; i++) {
       const o = <usize>i << 2;
-      store<f32>(pP + o, load<f32>(pP + o) - lr * load<f32>(pG + o));
+      store<f32>(pP + o, sflush(load<f32>(pP + o) - lr * sflushG(load<f32>(pG + o))));
     }
     return;
   }
   const mv = f32x4.splat(momentum);
   for (; i < v; i += 4) {
     const o = <usize>i << 2;
-    const g = v128.load(pG + o);
-    const b = first != 0 ? g : f32x4.add(f32x4.mul(mv, v128.load(pBuf + o)), g);
+    const g = vflushG(v128.load(pG + o));
+    const b = vflush(first != 0 ? g : f32x4.add(f32x4.mul(mv, v128.load(pBuf + o)), g));
     v128.store(pBuf + o, b);
     const step = nesterov != 0 ? f32x4.add(g, f32x4.mul(mv, b)) : b;
-    v128.store(pP + o, f32x4.sub(v128.load(pP + o), f32x4.mul(lrv, step)));
+    v128.store(pP + o, vflush(f32x4.sub(v128.load(pP + o), f32x4.mul(lrv, step))));
   }
   for (; i < len; i++) {
     const o = <usize>i << 2;
-    const g = load<f32>(pG + o);
-    const b = first != 0 ? g : momentum * load<f32>(pBuf + o) + g;
+    const g = sflushG(load<f32>(pG + o));
+    const b = sflush(first != 0 ? g : momentum * load<f32>(pBuf + o) + g);
     store<f32>(pBuf + o, b);
     const step = nesterov != 0 ? g + momentum * b : b;
-    store<f32>(pP + o, load<f32>(pP + o) - lr * step);
+    store<f32>(pP + o, sflush(load<f32>(pP + o) - lr * step));
   }
 }
 
@@ -78,26 +109,29 @@ export function adam_update(
   const c1v = f32x4.splat(c1);
   const c2v = f32x4.splat(c2);
   const epsv = f32x4.splat(eps);
+  const vt: f32 = vFloor(eps, c2);
+  const vtv = f32x4.splat(vt);
   let i = 0;
   for (; i < v; i += 4) {
     const o = <usize>i << 2;
-    const g = v128.load(pG + o);
-    const m = f32x4.add(f32x4.mul(b1v, v128.load(pM + o)), f32x4.mul(ob1v, g));
-    const vv = f32x4.add(f32x4.mul(b2v, v128.load(pV + o)), f32x4.mul(f32x4.mul(ob2v, g), g));
+    const g = vflushG(v128.load(pG + o));
+    const m = vflush(f32x4.add(f32x4.mul(b1v, v128.load(pM + o)), f32x4.mul(ob1v, g)));
+    const vv = vflushAt(f32x4.add(f32x4.mul(b2v, v128.load(pV + o)), f32x4.mul(f32x4.mul(ob2v, g), g)), vtv);
     v128.store(pM + o, m);
     v128.store(pV + o, vv);
     const num = f32x4.mul(lrv, f32x4.div(m, c1v));
     const den = f32x4.add(f32x4.sqrt(f32x4.div(vv, c2v)), epsv);
-    v128.store(pP + o, f32x4.sub(v128.load(pP + o), f32x4.div(num, den)));
+    v128.store(pP + o, vflush(f32x4.sub(v128.load(pP + o), f32x4.div(num, den))));
   }
   for (; i < len; i++) {
     const o = <usize>i << 2;
-    const g = load<f32>(pG + o);
-    const m = b1 * load<f32>(pM + o) + ob1 * g;
-    const vv = b2 * load<f32>(pV + o) + ob2 * g * g;
+    const g = sflushG(load<f32>(pG + o));
+    const m = sflush(b1 * load<f32>(pM + o) + ob1 * g);
+    let vv = b2 * load<f32>(pV + o) + ob2 * g * g;
+    if (Mathf.abs(vv) < vt) vv = 0;
     store<f32>(pM + o, m);
     store<f32>(pV + o, vv);
-    store<f32>(pP + o, load<f32>(pP + o) - (lr * (m / c1)) / (Mathf.sqrt(vv / c2) + eps));
+    store<f32>(pP + o, sflush(load<f32>(pP + o) - (lr * (m / c1)) / (Mathf.sqrt(vv / c2) + eps)));
   }
 }
 
@@ -113,33 +147,36 @@ export function rmsprop_update(
   const epsv = f32x4.splat(eps);
   const mv = f32x4.splat(momentum);
   const useMom = momentum > 0;
+  const vt: f32 = vFloor(eps, 1);
+  const vtv = f32x4.splat(vt);
   let i = 0;
   for (; i < v; i += 4) {
     const o = <usize>i << 2;
-    const g = v128.load(pG + o);
-    const vv = f32x4.add(f32x4.mul(av, v128.load(pV + o)), f32x4.mul(f32x4.mul(oav, g), g));
+    const g = vflushG(v128.load(pG + o));
+    const vv = vflushAt(f32x4.add(f32x4.mul(av, v128.load(pV + o)), f32x4.mul(f32x4.mul(oav, g), g)), vtv);
     v128.store(pV + o, vv);
     const step = f32x4.div(g, f32x4.add(f32x4.sqrt(vv), epsv));
     if (useMom) {
-      const b = f32x4.add(f32x4.mul(mv, v128.load(pBuf + o)), step);
+      const b = vflush(f32x4.add(f32x4.mul(mv, v128.load(pBuf + o)), step));
       v128.store(pBuf + o, b);
-      v128.store(pP + o, f32x4.sub(v128.load(pP + o), f32x4.mul(lrv, b)));
+      v128.store(pP + o, vflush(f32x4.sub(v128.load(pP + o), f32x4.mul(lrv, b))));
     } else {
-      v128.store(pP + o, f32x4.sub(v128.load(pP + o), f32x4.mul(lrv, step)));
+      v128.store(pP + o, vflush(f32x4.sub(v128.load(pP + o), f32x4.mul(lrv, step))));
     }
   }
   for (; i < len; i++) {
     const o = <usize>i << 2;
-    const g = load<f32>(pG + o);
-    const vv = alpha * load<f32>(pV + o) + oa * g * g;
+    const g = sflushG(load<f32>(pG + o));
+    let vv = alpha * load<f32>(pV + o) + oa * g * g;
+    if (Mathf.abs(vv) < vt) vv = 0;
     store<f32>(pV + o, vv);
     const step = g / (Mathf.sqrt(vv) + eps);
     if (useMom) {
-      const b = momentum * load<f32>(pBuf + o) + step;
+      const b = sflush(momentum * load<f32>(pBuf + o) + step);
       store<f32>(pBuf + o, b);
-      store<f32>(pP + o, load<f32>(pP + o) - lr * b);
+      store<f32>(pP + o, sflush(load<f32>(pP + o) - lr * b));
     } else {
-      store<f32>(pP + o, load<f32>(pP + o) - lr * step);
+      store<f32>(pP + o, sflush(load<f32>(pP + o) - lr * step));
     }
   }
 }

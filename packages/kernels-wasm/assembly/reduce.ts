@@ -1,5 +1,34 @@
 // Reductions and elementwise helpers over flat ranges: sum of squares (f64
-// accumulation), scaling (gradient clipping), non-finite search.
+// accumulation), scaling (gradient clipping), non-finite search, and the
+// subnormal flush / count used on inputs and by the no-subnormal tests.
+import { sflush, vflush } from "./simd-math";
+
+/** Smallest normal float32, 2^-126. */
+const FLT_MIN: f32 = 1.1754943508222875e-38;
+
+/** x[i] = 0 where |x[i]| < 2^-60 (see simd-math.ts), in place. */
+export function flush_array(pX: usize, len: i32): void {
+  const v = len & ~3;
+  let i = 0;
+  for (; i < v; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(pX + o, vflush(v128.load(pX + o)));
+  }
+  for (; i < len; i++) {
+    const o = <usize>i << 2;
+    store<f32>(pX + o, sflush(load<f32>(pX + o)));
+  }
+}
+
+/** Number of subnormal float32 values (0 < |x| < 2^-126) among x[0..len). */
+export function count_subnormal(pX: usize, len: i32): i32 {
+  let n = 0;
+  for (let i = 0; i < len; i++) {
+    const a = Mathf.abs(load<f32>(pX + (<usize>i << 2)));
+    if (a != 0 && a < FLT_MIN) n++;
+  }
+  return n;
+}
 
 /** sum_i x[i]^2 accumulated in f64x2 lanes (exact squares of f32 values). NaN/Inf propagate. */
 export function sum_squares(pX: usize, len: i32): f64 {

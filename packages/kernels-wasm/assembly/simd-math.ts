@@ -2,6 +2,28 @@
 // twins, used by the head, activation and layer kernels. Scalar versions run
 // the same polynomial so a SIMD body and its scalar tail agree bit for bit.
 
+/**
+ * Flush-to-zero threshold of the kernels, 2^-60 (~8.7e-19). WebAssembly cannot set the
+ * CPU's FTZ/DAZ modes, and subnormal float32 operands cost ~100 cycles each on Intel
+ * cores, so every hot-path kernel writes |x| < 2^-60 as +-0: the stored values are then
+ * 0 or >= 2^-60 in magnitude, so the product of any two of them (matmul, elementwise
+ * backward) is 0 or >= 2^-120, a normal float32. Values that small are below float32
+ * resolution next to the O(1e-8..1) values they are summed with.
+ */
+export const FLUSH_BELOW: f32 = 8.673617379884035e-19;
+
+/** x with every lane |x| < 2^-60 set to +-0 (NaN and Inf lanes pass through). */
+// @ts-ignore: decorator
+@inline export function vflush(x: v128): v128 {
+  return v128.andnot(x, f32x4.lt(f32x4.abs(x), f32x4.splat(FLUSH_BELOW)));
+}
+
+/** Scalar {@link vflush}. */
+// @ts-ignore: decorator
+@inline export function sflush(x: f32): f32 {
+  return Mathf.abs(x) < FLUSH_BELOW ? <f32>0 : x;
+}
+
 /** Broadcast helper. */
 // @ts-ignore: decorator
 @inline export function splat(x: f32): v128 {

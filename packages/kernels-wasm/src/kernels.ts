@@ -38,6 +38,8 @@ export interface KernelExports {
   sum_squares(pX: number, len: number): number;
   scale(pX: number, len: number, c: number): void;
   first_nonfinite(pX: number, rows: number, cols: number, stride: number): number;
+  flush_array(pX: number, len: number): void;
+  count_subnormal(pX: number, len: number): number;
   vexp_array(pX: number, pOut: number, len: number): void;
   verf_array(pX: number, pOut: number, len: number): void;
   bench_peak(iters: number): number;
@@ -46,7 +48,7 @@ export interface KernelExports {
 const EXPORT_NAMES: readonly (keyof KernelExports)[] = [
   "memory", "heap_base", "head_scratch_bytes", "mixture_head", "matmul", "transpose", "colsum", "act_forward", "act_backward",
   "layer_norm_forward", "layer_norm_backward", "sgd_update", "adam_update", "rmsprop_update", "sum_squares", "scale",
-  "first_nonfinite", "vexp_array", "verf_array", "bench_peak",
+  "first_nonfinite", "flush_array", "count_subnormal", "vexp_array", "verf_array", "bench_peak",
 ];
 
 // Smallest module using a v128 instruction: (func (result v128) v128.const 0).

@@ -291,6 +291,20 @@ export class KernelRuntime {
     this.raw.scale(x.ptr, len, c);
   }
 
+  /** Sets |x| < 2^-60 to 0 over the first `len` elements (the kernels' flush-to-zero rule). */
+  flush(x: Region, len = x.length): void {
+    checkCount("len", len);
+    need(x, len, "x", `[${len}]`);
+    this.raw.flush_array(x.ptr, len);
+  }
+
+  /** Number of subnormal float32 values (0 < |x| < 2^-126) among the first `len` elements. */
+  countSubnormal(x: Region, len = x.length): number {
+    checkCount("len", len);
+    need(x, len, "x", `[${len}]`);
+    return this.raw.count_subnormal(x.ptr, len);
+  }
+
   /** First flat index (r * cols + c) of a NaN/Inf in a strided block, or -1. */
   firstNonFinite(x: Region, rows: number, cols: number, stride = cols, col0 = 0): number {
     checkCount("rows", rows);

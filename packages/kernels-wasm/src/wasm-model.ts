@@ -289,6 +289,45 @@ export class WasmModel implements BackendModel {
     return this.rt;
   }
 
+  /**
+   * Subnormal float32 counts (0 < |x| < 2^-126) in this model's memory, by region
+   * group: parameters, gradients, optimizer state, and the batch workspace (inputs,
+   * activations, LayerNorm caches, head outputs and output gradients, backward
+   * buffers, transposed operands: every matmul input). The kernels flush values
+   * below 2^-60, so all counts stay 0; the no-subnormal test checks it.
+   */
+  subnormals(): Record<string, number> {
+    const rt = this.runtime;
+    const out: Record<string, number> = {
+      parameters: rt.countSubnormal(this.P),
+      gradients: rt.countSubnormal(this.G),
+      "optimizer m": rt.countSubnormal(this.M),
+      "optimizer v": rt.countSubnormal(this.V),
+    };
+    if (this.WT) out["transposed weights"] = rt.countSubnormal(this.WT);
+    const ws = this.ws;
+    if (!ws) return out;
+    const add = (name: string, r: Region | undefined) => {
+      if (r) out[name] = rt.countSubnormal(r);
+    };
+    add("x", ws.x);
+    add("y", ws.y);
+    ws.layers.forEach((l, i) => {
+      add(`trunk.${i} pre-activation`, l.pre);
+      add(`trunk.${i} normalised`, l.normed);
+      add(`trunk.${i} LayerNorm output`, l.lnOut);
+      add(`trunk.${i} activation`, l.act);
+    });
+    add("head outputs", ws.out);
+    add("head output gradients", ws.gOut);
+    if (ws.hin !== ws.out) add("expanded head outputs", ws.hin);
+    if (ws.hg !== ws.gOut) add("expanded head gradients", ws.hg);
+    add("backward buffer 0", ws.g0);
+    add("backward buffer 1", ws.g1);
+    add("transposed inputs", ws.xt);
+    return out;
+  }
+
   /** Memory and layout counters, for allocation checks. */
   stats(): WasmModelStats {
     const rt = this.runtime;
@@ -605,7 +644,11 @@ export class WasmModel implements BackendModel {
     const ws = this.ensure(n);
     const rt = this.runtime;
     rt.write(ws.y, batch.y);
-    if (ws.x) rt.write(ws.x, batch.x as FloatArray);
+    rt.flush(ws.y, n * this.D);
+    if (ws.x) {
+      rt.write(ws.x, batch.x as FloatArray);
+      rt.flush(ws.x, n * (this.spec as { inputDim: number }).inputDim);
+    }
     this.forward(ws, n);
     if (!this.defaultScale) this.floorHits = this.expand(ws, n);
     const loss = this.head(ws, n);

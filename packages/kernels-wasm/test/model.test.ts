@@ -52,18 +52,19 @@ describe("non-finite handling", () => {
   it("a float32 gradient overflow skips the step and names the gradient", async () => {
     const b = await createWasmBackend();
     const spec: ModelSpec = { kind: "gmm", k: 1, d: 1 };
-    // sigma = e^-89 clamps 1/sigma to ~2.4e38; y - mu = 1e-30 keeps z^2 finite but z / sigma overflows float32.
+    // sigma = e^-46, y - mu = 0.15: z = 1.4e19 keeps z^2 (2e38) finite, but z / sigma (1.4e39) overflows float32.
+    // (A residual below 2^-60 is flushed to 0 by the head, so the overflow needs sigma this small and y - mu this large.)
     const w: NamedTensors = {
       "gmm.logits": { shape: [1], data: Float32Array.of(0) },
       "gmm.mu": { shape: [1, 1], data: Float32Array.of(0) },
-      "gmm.logSigma": { shape: [1, 1], data: Float32Array.of(-89) },
+      "gmm.logSigma": { shape: [1, 1], data: Float32Array.of(-46) },
     };
     const m = await b.createModel(spec, w);
-    const r = await m.step({ n: 2, y: Float32Array.of(1e-30, 1e-30) }, { variant: "em" }, { type: "sgd", lr: 0.1 });
+    const r = await m.step({ n: 2, y: Float32Array.of(0.15, 0.15) }, { variant: "em" }, { type: "sgd", lr: 0.1 });
     expect(Number.isFinite(r.loss)).toBe(true);
     expect(r.nonFinite).toBe("grad:gmm.mu");
     const after = await m.getWeights();
-    expect(Array.from((after["gmm.logSigma"] as { data: Float32Array }).data)).toEqual([-89]);
+    expect(Array.from((after["gmm.logSigma"] as { data: Float32Array }).data)).toEqual([-46]);
     expect(Array.from((after["gmm.mu"] as { data: Float32Array }).data)).toEqual([0]);
     expect(await m.getOptimizerState()).toEqual({});
   });
