@@ -2,7 +2,7 @@
 // `matmul`), a transpose for the backward products, and column sums.
 // Layouts are the canonical row-major ones: x [n, in], W [in, out].
 // Every stored result is flushed (|c| < 2^-60 -> 0, see simd-math.ts).
-import { sflush, vflush } from "./simd-math";
+import { madd, sflush, vflush } from "./simd-math";
 
 /** `mode` of {@link matmul}: overwrite C, add to C, or start C from a bias row. */
 export const MM_OVERWRITE: i32 = 0;
@@ -56,14 +56,14 @@ const B_BLOCK_L2: usize = 256 * 1024;
     const a1 = f32x4.splat(load<f32>(a1p + po));
     const a2 = f32x4.splat(load<f32>(a2p + po));
     const a3 = f32x4.splat(load<f32>(a3p + po));
-    c00 = f32x4.add(c00, f32x4.mul(a0, b0));
-    c01 = f32x4.add(c01, f32x4.mul(a0, b1));
-    c10 = f32x4.add(c10, f32x4.mul(a1, b0));
-    c11 = f32x4.add(c11, f32x4.mul(a1, b1));
-    c20 = f32x4.add(c20, f32x4.mul(a2, b0));
-    c21 = f32x4.add(c21, f32x4.mul(a2, b1));
-    c30 = f32x4.add(c30, f32x4.mul(a3, b0));
-    c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+    c00 = madd(a0, b0, c00);
+    c01 = madd(a0, b1, c01);
+    c10 = madd(a1, b0, c10);
+    c11 = madd(a1, b1, c11);
+    c20 = madd(a2, b0, c20);
+    c21 = madd(a2, b1, c21);
+    c30 = madd(a3, b0, c30);
+    c31 = madd(a3, b1, c31);
     bp += rb;
   }
   v128.store(c0p, vflush(c00));
@@ -83,8 +83,8 @@ const B_BLOCK_L2: usize = 256 * 1024;
   let bp = bp0;
   for (let p = 0; p < kc; p++) {
     const a = f32x4.splat(load<f32>(ap + (<usize>p << 2)));
-    c0 = f32x4.add(c0, f32x4.mul(a, v128.load(bp)));
-    c1 = f32x4.add(c1, f32x4.mul(a, v128.load(bp, 16)));
+    c0 = madd(a, v128.load(bp), c0);
+    c1 = madd(a, v128.load(bp, 16), c1);
     bp += rb;
   }
   v128.store(cp, vflush(c0));
@@ -96,7 +96,7 @@ const B_BLOCK_L2: usize = 256 * 1024;
   let c0 = initAcc(mode, cp, pBias);
   let bp = bp0;
   for (let p = 0; p < kc; p++) {
-    c0 = f32x4.add(c0, f32x4.mul(f32x4.splat(load<f32>(ap + (<usize>p << 2))), v128.load(bp)));
+    c0 = madd(f32x4.splat(load<f32>(ap + (<usize>p << 2))), v128.load(bp), c0);
     bp += rb;
   }
   v128.store(cp, vflush(c0));

@@ -1,6 +1,6 @@
 // Small kernels used only by tests and the benchmark: the vector exp / erf on
 // arrays (accuracy checks, tails) and a peak-throughput probe.
-import { verf, vexp } from "./simd-math";
+import { madd, verf, vexp } from "./simd-math";
 
 /** out[i] = e^x[i] (f32x4 body, one-lane tail). */
 export function vexp_array(pX: usize, pOut: usize, len: i32): void {
@@ -19,8 +19,8 @@ export function verf_array(pX: usize, pOut: usize, len: i32): void {
 }
 
 /**
- * Peak probe: `iters` rounds of 12 independent f32x4 mul + add chains (no FMA:
- * wasm SIMD without relaxed-simd has none), 96 flops per round. Twelve chains
+ * Peak probe: `iters` rounds of 12 independent f32x4 multiply-add chains (`madd`:
+ * mul + add in the plain build, relaxed_madd = FMA in the relaxed build), 96 flops per round. Twelve chains
  * cover the 4-cycle mul and add latencies at two vector ops per cycle.
  * Returns a lane sum so the work cannot be optimised away.
  */
@@ -40,18 +40,18 @@ export function bench_peak(iters: i32): f32 {
   let x10 = f32x4.splat(2.0);
   let x11 = f32x4.splat(2.1);
   for (let i = 0; i < iters; i++) {
-    x0 = f32x4.add(f32x4.mul(x0, m), a);
-    x1 = f32x4.add(f32x4.mul(x1, m), a);
-    x2 = f32x4.add(f32x4.mul(x2, m), a);
-    x3 = f32x4.add(f32x4.mul(x3, m), a);
-    x4 = f32x4.add(f32x4.mul(x4, m), a);
-    x5 = f32x4.add(f32x4.mul(x5, m), a);
-    x6 = f32x4.add(f32x4.mul(x6, m), a);
-    x7 = f32x4.add(f32x4.mul(x7, m), a);
-    x8 = f32x4.add(f32x4.mul(x8, m), a);
-    x9 = f32x4.add(f32x4.mul(x9, m), a);
-    x10 = f32x4.add(f32x4.mul(x10, m), a);
-    x11 = f32x4.add(f32x4.mul(x11, m), a);
+    x0 = madd(x0, m, a);
+    x1 = madd(x1, m, a);
+    x2 = madd(x2, m, a);
+    x3 = madd(x3, m, a);
+    x4 = madd(x4, m, a);
+    x5 = madd(x5, m, a);
+    x6 = madd(x6, m, a);
+    x7 = madd(x7, m, a);
+    x8 = madd(x8, m, a);
+    x9 = madd(x9, m, a);
+    x10 = madd(x10, m, a);
+    x11 = madd(x11, m, a);
   }
   const s = f32x4.add(
     f32x4.add(f32x4.add(f32x4.add(x0, x1), f32x4.add(x2, x3)), f32x4.add(f32x4.add(x4, x5), f32x4.add(x6, x7))),

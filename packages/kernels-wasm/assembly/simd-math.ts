@@ -24,6 +24,18 @@ export const FLUSH_BELOW: f32 = 8.673617379884035e-19;
   return Mathf.abs(x) < FLUSH_BELOW ? <f32>0 : x;
 }
 
+/**
+ * a * b + c per lane. In the relaxed-SIMD build (ASC_FEATURE_RELAXED_SIMD) this is
+ * f32x4.relaxed_madd, which the engine lowers to one fused multiply-add where the CPU
+ * has FMA (so the result may be rounded once instead of twice); in the plain build it
+ * is f32x4.mul then f32x4.add. The branch is resolved at compile time.
+ */
+// @ts-ignore: decorator
+@inline export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
 /** Broadcast helper. */
 // @ts-ignore: decorator
 @inline export function splat(x: f32): v128 {

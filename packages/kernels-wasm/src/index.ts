@@ -22,7 +22,16 @@ export {
   type Region,
   type RuntimeOptions,
 } from "./runtime.js";
-export { compileKernels, instantiateKernels, kernelsWasmBytes, type KernelExports } from "./kernels.js";
-export { KERNELS_ASC_FLAGS, KERNELS_SOURCE_SHA256 } from "./generated/kernels-wasm.js";
+export {
+  compileKernels,
+  instantiateKernels,
+  kernelsWasmBytes,
+  selectKernelsBuild,
+  wasmFeatures,
+  type KernelExports,
+  type KernelsBuild,
+  type KernelsBuildChoice,
+} from "./kernels.js";
+export { KERNELS_ASC_FLAGS, KERNELS_EXPORTS, KERNELS_RELAXED_ASC_FLAGS, KERNELS_SOURCE_SHA256 } from "./generated/kernels-wasm.js";
 
 registerBackend("wasm", () => createWasmBackend());

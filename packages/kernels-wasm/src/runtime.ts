@@ -10,7 +10,7 @@
  * once and re-created only when the memory grows.
  */
 import { NgemError, ShapeError } from "@ngem/core";
-import { instantiateKernels, type KernelExports } from "./kernels.js";
+import { instantiateKernels, selectKernelsBuild, type KernelExports, type KernelsBuild, type KernelsBuildChoice } from "./kernels.js";
 
 /** A block of wasm memory: `length` float32 elements starting at byte `ptr`. */
 export interface Region {
@@ -27,6 +27,12 @@ export interface RuntimeOptions {
    * the wasm32 limit). Allocations past it fail with an {@link NgemError}.
    */
   readonly maxMemoryBytes?: number;
+  /**
+   * Which kernels build to load: `auto` (default) takes the relaxed-SIMD build
+   * (f32x4.relaxed_madd, FMA) when this runtime validates it, else the plain SIMD build.
+   * Both pass the same parity suite; results differ by float32 rounding.
+   */
+  readonly build?: KernelsBuildChoice;
 }
 
 const PAGE = 65536;
@@ -67,6 +73,8 @@ export class KernelRuntime {
   readonly raw: KernelExports;
   readonly memory: WebAssembly.Memory;
   readonly maxMemoryBytes: number;
+  /** The kernels build this instance runs. */
+  readonly build: KernelsBuild;
   private readonly base: number;
   private top: number;
   private buffer: ArrayBuffer;
@@ -79,8 +87,9 @@ export class KernelRuntime {
   /** Calls of {@link read} / {@link view} so far (each creates a JS array or view). */
   copiesOut = 0;
 
-  private constructor(raw: KernelExports, opts: RuntimeOptions) {
+  private constructor(raw: KernelExports, opts: RuntimeOptions, build: KernelsBuild) {
     this.raw = raw;
+    this.build = build;
     this.memory = raw.memory;
     const max = opts.maxMemoryBytes ?? DEFAULT_MAX;
     if (!(Number.isFinite(max) && max > 0 && max <= WASM32_MAX)) {
@@ -96,7 +105,8 @@ export class KernelRuntime {
 
   /** A fresh instance with its own memory. */
   static async create(opts: RuntimeOptions = {}): Promise<KernelRuntime> {
-    return new KernelRuntime(await instantiateKernels(), opts);
+    const build = selectKernelsBuild(opts.build).build;
+    return new KernelRuntime(await instantiateKernels(undefined, build), opts, build);
   }
 
   /** Float32 view of the whole memory (stable until the memory grows). */

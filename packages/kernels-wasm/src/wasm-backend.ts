@@ -18,7 +18,7 @@ import {
   type ModelSpec,
   type NamedTensors,
 } from "@ngem/core";
-import { compileKernels } from "./kernels.js";
+import { compileKernels, selectKernelsBuild, type KernelsBuild } from "./kernels.js";
 import { KernelRuntime, VARIANT_CODES, type Region, type RuntimeOptions } from "./runtime.js";
 import { WasmModel } from "./wasm-model.js";
 
@@ -28,6 +28,9 @@ export type WasmBackendOptions = RuntimeOptions;
 export interface WasmBackend extends Backend {
   readonly name: "wasm";
   readonly precision: "float32";
+  /** The kernels build in use and why it was chosen (see {@link selectKernelsBuild}). */
+  readonly build: KernelsBuild;
+  readonly buildReason: string;
   /** Creates a model; the result is a {@link WasmModel} (exposes `stats()`). */
   createModel(spec: ModelSpec, weights: NamedTensors): Promise<WasmModel & BackendModel>;
 }
@@ -52,7 +55,7 @@ interface HeadRegions {
  * runtime lacks WebAssembly SIMD. `maxMemoryBytes` bounds each instance's memory.
  */
 export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
-  await compileKernels();
+  await compileKernels(opts.build);
   let headRt: KernelRuntime | undefined = await KernelRuntime.create(opts);
   const headBase = headRt.mark();
   let regions: HeadRegions | undefined;
@@ -78,9 +81,12 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     return regions;
   };
 
+  const sel = selectKernelsBuild(opts.build);
   const backend: WasmBackend = {
     name: "wasm",
     precision: "float32",
+    build: sel.build,
+    buildReason: sel.reason,
     async head(params: MixtureParams, y: FloatArray, options: HeadOptions): Promise<HeadResult> {
       if (!headRt) throw new ShapeError("backend", "the wasm backend was disposed");
       const rt = headRt;

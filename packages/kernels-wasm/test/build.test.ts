@@ -3,12 +3,14 @@
  * disk with the documented flags) and exports every kernel.
  */
 import { describe, expect, it } from "vitest";
-import { KERNELS_ASC_FLAGS, KERNELS_SOURCE_SHA256, kernelsWasmBytes } from "../src/index.js";
+import { KERNELS_ASC_FLAGS, KERNELS_EXPORTS, KERNELS_RELAXED_ASC_FLAGS, KERNELS_SOURCE_SHA256, kernelsWasmBytes, selectKernelsBuild, wasmFeatures } from "../src/index.js";
+import { enableRelaxedSimd } from "../src/node.js";
 
 describe("embedded kernels binary", () => {
   it("matches the assembly/ sources (run `pnpm build` after editing them)", async () => {
     const mod = await import("../scripts/build-wasm.mjs");
     expect(KERNELS_ASC_FLAGS).toEqual(mod.ASC_FLAGS);
+    expect(KERNELS_RELAXED_ASC_FLAGS).toEqual(mod.ASC_FLAGS_RELAXED);
     expect(KERNELS_SOURCE_SHA256, "src/generated/kernels-wasm.ts is stale: run pnpm build").toBe(mod.sourceHash());
   });
 
@@ -25,5 +27,25 @@ describe("embedded kernels binary", () => {
     for (const name of ["mixture_head", "matmul", "transpose", "colsum", "act_forward", "act_backward", "layer_norm_forward", "layer_norm_backward", "sgd_update", "adam_update", "rmsprop_update", "sum_squares", "scale", "first_nonfinite"]) {
       expect(ex.map((e) => e.name)).toContain(name);
     }
+  });
+
+  it("has a relaxed-SIMD build with the same exports, chosen by feature detection with a reason", () => {
+    expect(KERNELS_RELAXED_ASC_FLAGS.join(" ")).toContain("--enable relaxed-simd");
+    const plain = selectKernelsBuild("auto");
+    if (!wasmFeatures().relaxedSimd) {
+      expect(plain.build).toBe("simd");
+      expect(plain.reason).toMatch(/lacks relaxed SIMD/);
+      expect(() => selectKernelsBuild("relaxed-simd")).toThrow(/experimental-wasm-relaxed-simd/);
+    }
+    expect(selectKernelsBuild("simd").build).toBe("simd");
+    expect(enableRelaxedSimd()).toBe(true); // Node 20: sets V8's flag at run time; Node 22+: already on
+    const auto = selectKernelsBuild("auto");
+    expect(auto.build).toBe("relaxed-simd");
+    expect(auto.reason).toMatch(/relaxed_madd/);
+    const bytes = kernelsWasmBytes("relaxed-simd");
+    expect(WebAssembly.validate(bytes)).toBe(true);
+    const W = WebAssembly as unknown as { Module: { exports(m: object): { name: string; kind: string }[] } };
+    const names = W.Module.exports(new WebAssembly.Module(bytes) as unknown as object).map((e) => `${e.name}:${e.kind}`);
+    expect(names).toEqual([...KERNELS_EXPORTS]);
   });
 });
