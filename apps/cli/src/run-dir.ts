@@ -202,15 +202,17 @@ export class NewRun {
     const parent = dirname(abs);
     const name = basename(abs);
     ensureDir(parent);
+    const staging = join(parent, `.${name}.staging-${process.pid}`);
+    this.staging = staging;
     this.parentLock = acquireLock(join(parent, `.${name}.ngem-lock`), `--out ${out}`);
     try {
       this.outLock = existsSync(abs) ? acquireLock(join(abs, LOCK_FILE), `--out ${out}`) : undefined;
       recoverStaging(parent, name);
-      this.staging = join(parent, `.${name}.staging-${process.pid}`);
-      rmSync(this.staging, { recursive: true, force: true });
+      rmSync(staging, { recursive: true, force: true });
       ensureDir(this.staging);
       this.ownLock = acquireLock(join(this.staging, LOCK_FILE), `--out ${out}`);
     } catch (err) {
+      rmSync(staging, { recursive: true, force: true });
       this.outLock?.release();
       this.parentLock.release();
       throw err;

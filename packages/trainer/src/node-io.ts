@@ -77,6 +77,17 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Fault injection for the crash tests: `NGEM_FAULT_KILL_WRITE=<file name>:<n>`
+ * SIGKILLs the process during the n-th atomic write of a file of that name,
+ * after its temp file is written and before the rename.
+ */
+const faultSpec = /^(.+):(\d+)$/.exec(process.env.NGEM_FAULT_KILL_WRITE ?? "");
+let faultCount = 0;
+function faultPoint(path: string): void {
+  if (faultSpec && basename(path) === faultSpec[1] && ++faultCount === Number(faultSpec[2])) process.kill(process.pid, "SIGKILL");
+}
+
 /** Writes `data` to `path` atomically (temp + fsync + rename + directory fsync). Errors name `path`. */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   const tmp = tempFor(path);
@@ -88,6 +99,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     } finally {
       await fh.close();
     }
+    faultPoint(path);
     await rename(tmp, path);
   } catch (err) {
     await unlink(tmp).catch(() => undefined);
@@ -143,9 +155,10 @@ export function pidAlive(pid: number): boolean {
 
 /**
  * Removes temp files left in `dir` by {@link writeFileAtomic} calls of
- * processes that no longer run (a kill mid-write). Returns the names removed.
+ * processes that no longer run (a kill mid-write), and with `own` this
+ * process's too (on an exit that abandons a write). Returns the names removed.
  */
-export function removeStaleTemps(dir: string): string[] {
+export function removeStaleTemps(dir: string, own = false): string[] {
   let names: string[];
   try {
     names = readdirSync(dir);
@@ -155,7 +168,8 @@ export function removeStaleTemps(dir: string): string[] {
   const removed: string[] = [];
   for (const name of names) {
     const m = TEMP_RE.exec(name);
-    if (!m || pidAlive(Number(m[1]))) continue;
+    const pid = Number(m?.[1]);
+    if (!m || (pidAlive(pid) && !(own && pid === process.pid))) continue;
     try {
       unlinkSync(join(dir, name));
       removed.push(name);

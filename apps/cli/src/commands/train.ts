@@ -30,7 +30,7 @@ import {
   type TrainOptions,
   type TrainResult,
 } from "@ngem/trainer";
-import { nodeIO } from "@ngem/trainer/node";
+import { FileWriteError, nodeIO } from "@ngem/trainer/node";
 import { readConfigFile, type ConfigFile } from "../config-file.js";
 import { loadData, type DataArgs } from "../data-source.js";
 import { EXIT_FAILURE, UsageError } from "../errors.js";
@@ -416,14 +416,27 @@ class Session {
     process.exit(EXIT_FAILURE);
   }
 
-  /** Trainer file access: relative names live in the run's current directory. */
+  /**
+   * Trainer file access: relative names live in the run's current directory.
+   * Errors name the file where the user will look for it (`--out`, not the staging directory).
+   */
   private io(): TrainerIO {
     const at = (p: string) => (isAbsolute(p) ? p : join(this.dir, p));
+    const named = async <T>(p: string, f: (abs: string) => Promise<T>): Promise<T> => {
+      const abs = at(p);
+      try {
+        return await f(abs);
+      } catch (err) {
+        if (!(err instanceof FileWriteError) || !(this.target instanceof NewRun) || this.target.isCommitted) throw err;
+        const shown = join(this.target.out, p);
+        throw new FileWriteError(shown, err.code, err.message.split(abs).join(shown));
+      }
+    };
     return {
-      writeFileAtomic: (p, b) => nodeIO.writeFileAtomic(at(p), b),
+      writeFileAtomic: (p, b) => named(p, (a) => nodeIO.writeFileAtomic(a, b)),
       readFile: (p) => nodeIO.readFile(at(p)),
-      appendText: (p, t) => nodeIO.appendText(at(p), t),
-      writeText: (p, t) => nodeIO.writeText(at(p), t),
+      appendText: (p, t) => named(p, (a) => nodeIO.appendText(a, t)),
+      writeText: (p, t) => named(p, (a) => nodeIO.writeText(a, t)),
       readText: (p) => nodeIO.readText!(at(p)),
     };
   }
