@@ -25,7 +25,16 @@ export interface SampleOptions {
   readonly temperature?: number;
   /** Temperature of the scales (default 1): y = mu_k + sigmaTemperature * sigma_k * eps; 0 returns mu_k. */
   readonly sigmaTemperature?: number;
+  /**
+   * Most values (N x count x D) one call may return (default
+   * {@link MAX_SAMPLE_VALUES}, 2^27 = 1 GiB of float64); more is a ShapeError
+   * before anything is allocated. Draw in batches (passing the same `rng`) for more.
+   */
+  readonly maxValues?: number;
 }
+
+/** Default limit on the values one {@link sample} call returns: 2^27 float64 (1 GiB). */
+export const MAX_SAMPLE_VALUES = 2 ** 27;
 
 /**
  * Draws `count` samples from each row's mixture: pick k ~ Categorical(pi)
@@ -40,9 +49,18 @@ export function sample(m: MixtureParams, opts: SampleOptions = {}): Float64Array
   const sigT = opts.sigmaTemperature ?? 1;
   if (!(Number.isFinite(tau) && tau >= 0)) throw new ShapeError("temperature", `expected a finite number >= 0, got ${tau}`);
   if (!(Number.isFinite(sigT) && sigT >= 0)) throw new ShapeError("sigmaTemperature", `expected a finite number >= 0, got ${sigT}`);
-  const rng = opts.rng ?? new Rng(opts.seed ?? 0);
   const { n: N, k: K, d: D } = m;
-  const out = new Float64Array(N * count * D);
+  const maxValues = opts.maxValues ?? MAX_SAMPLE_VALUES;
+  if (!(maxValues >= 1)) throw new ShapeError("maxValues", `expected a number >= 1, got ${String(opts.maxValues)}`);
+  const total = N * count * D;
+  if (total > maxValues) {
+    throw new ShapeError(
+      "count",
+      `${N} rows x ${count} samples x ${D} dims = ${total} values (${((total * 8) / 2 ** 30).toFixed(1)} GiB) exceeds the limit of ${maxValues} values (${((maxValues * 8) / 2 ** 30).toFixed(1)} GiB); draw in smaller batches with the same rng, or raise opts.maxValues`,
+    );
+  }
+  const rng = opts.rng ?? new Rng(opts.seed ?? 0);
+  const out = new Float64Array(total);
   const tempered = tau === 1 || tau === 0 ? m.logits : Float64Array.from(m.logits, (a) => a / tau);
   for (let n = 0; n < N; n++) {
     let best = 0;
@@ -244,7 +262,11 @@ export interface ModeOptions {
    * mean; 0 (default) returns that component mean unchanged.
    */
   readonly refineSteps?: number;
-  /** Stop refining when no coordinate moves more than this (default 1e-10). */
+  /**
+   * Stop refining when no coordinate moves more than this many of its
+   * dimension's smallest component sigma (default 1e-10; relative, so the
+   * result does not depend on the data's scale).
+   */
   readonly tolerance?: number;
 }
 
@@ -288,16 +310,23 @@ export function mixtureMode(m: MixtureParams, opts: ModeOptions = {}): Float64Ar
       const lse = logsumexp(lj, 0, K);
       let moved = 0;
       for (let d = 0; d < D; d++) {
-        let num = 0;
+        // 1/sigma^2 relative to the smallest sigma of this dimension: the
+        // common factor cancels in num/den, and sigma ~ 1e200 or 1e-200
+        // neither underflows nor overflows (0/0 = NaN before).
+        let sMin = Infinity;
+        for (let k = 0; k < K; k++) sMin = Math.min(sMin, row.logSigma[k * D + d] as number);
+        const a = new Float64Array(K);
         let den = 0;
         for (let k = 0; k < K; k++) {
           const w = Math.exp((lj[k] as number) - lse);
-          const inv2 = Math.exp(-2 * (row.logSigma[k * D + d] as number));
-          num += w * inv2 * (row.mu[k * D + d] as number);
-          den += w * inv2;
+          a[k] = w * Math.exp(-2 * ((row.logSigma[k * D + d] as number) - sMin));
+          den += a[k] as number;
         }
-        const next = num / den;
-        moved = Math.max(moved, Math.abs(next - (y[d] as number)));
+        // a convex combination of the means: cannot overflow even for |mu| near 1.8e308
+        let next = 0;
+        for (let k = 0; k < K; k++) next += ((a[k] as number) / den) * (row.mu[k * D + d] as number);
+        // movement in units of the smallest sigma: the same stopping point at any scale
+        moved = Math.max(moved, Math.abs(next - (y[d] as number)) * Math.exp(-sMin));
         y[d] = next;
       }
       if (moved <= tol) break;

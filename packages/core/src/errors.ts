@@ -31,6 +31,8 @@ export class NonFiniteError extends NgemError {
     readonly index: number,
     readonly value: number,
     detail = "",
+    /** The batch row (0-based) of the bad element, when the tensor is row-major over a batch. */
+    readonly row?: number,
   ) {
     super(`${tensor}: non-finite value ${value} at flat index ${index}${detail ? ` (${detail})` : ""}`);
   }
@@ -75,6 +77,21 @@ export function checkFinite(tensor: string, array: ArrayLike<number>): void {
   for (let i = 0; i < array.length; i++) {
     const v = array[i] as number;
     if (!Number.isFinite(v)) throw new NonFiniteError(tensor, i, v);
+  }
+}
+
+/**
+ * Asserts every element of a row-major [rows, width] tensor is finite; the
+ * error names the tensor, the row and the column of the first bad element
+ * (and carries `row`).
+ */
+export function checkFiniteRows(tensor: string, array: ArrayLike<number>, width: number): void {
+  for (let i = 0; i < array.length; i++) {
+    const v = array[i] as number;
+    if (!Number.isFinite(v)) {
+      const row = Math.floor(i / width);
+      throw new NonFiniteError(tensor, i, v, `row ${row}, column ${i - row * width}`, row);
+    }
   }
 }
 

@@ -3,16 +3,22 @@
  * mixture, per sample (method.md). Exposed so tests and users can check that
  * each nGEM gradient is (inverse Fisher block) x (EM gradient).
  */
-import { checkInt, ShapeError } from "./errors.js";
+import { checkInt, NonFiniteError, ShapeError } from "./errors.js";
 import type { FisherCoords } from "./head.js";
 
 /**
  * Categorical block in logit coordinates: F = diag(pi) - pi pi^T, a K x K
  * row-major matrix of rank K - 1 (its null space is the constant vector).
  */
-export function categoricalFisher(pi: ArrayLike<number>, offset = 0, k = pi.length - offset): Float64Array {
+export function categoricalFisher(pi: ArrayLike<number>, offset = 0, k = pi?.length - offset): Float64Array {
+  if (pi == null || typeof pi.length !== "number") throw new ShapeError("pi", `expected an array of mixture weights, got ${String(pi)}`);
+  checkInt("offset", offset, 0);
   checkInt("k", k, 1);
   if (offset + k > pi.length) throw new ShapeError("pi", `expected at least ${offset + k} entries, got ${pi.length}`);
+  for (let i = offset; i < offset + k; i++) {
+    const p = pi[i] as number;
+    if (!(p >= 0 && p <= 1)) throw new NonFiniteError("pi", i, p, "expected a probability in [0, 1]");
+  }
   const F = new Float64Array(k * k);
   for (let i = 0; i < k; i++) {
     const pi_i = pi[offset + i] as number;
@@ -36,8 +42,16 @@ export function gaussianFisherDiagonal(
   coords: FisherCoords = "log-sigma",
   weight = 1,
 ): Float64Array {
+  if (logSigma == null || typeof logSigma.length !== "number") throw new ShapeError("logSigma", `expected an array of log standard deviations, got ${String(logSigma)}`);
+  checkInt("offset", offset, 0);
   checkInt("d", d, 1);
   if (offset + d > logSigma.length) throw new ShapeError("logSigma", `expected at least ${offset + d} entries, got ${logSigma.length}`);
+  if (coords !== "log-sigma" && coords !== "sigma") throw new ShapeError("coords", `expected "log-sigma" | "sigma", got ${JSON.stringify(coords)}`);
+  if (!(Number.isFinite(weight) && weight >= 0)) throw new ShapeError("weight", `expected a finite number >= 0 (pi_k, or 1), got ${String(weight)}`);
+  for (let i = offset; i < offset + d; i++) {
+    const s = logSigma[i] as number;
+    if (!Number.isFinite(s)) throw new NonFiniteError("logSigma", i, s);
+  }
   const out = new Float64Array(2 * d);
   for (let i = 0; i < d; i++) {
     const inv2 = Math.exp(-2 * (logSigma[offset + i] as number));

@@ -9,7 +9,7 @@
  *
  * Everything is computed in log space with max-subtracted log-sum-exp.
  */
-import { checkFinite, checkInt, checkLength, NonFiniteError } from "./errors.js";
+import { checkFinite, checkInt, checkLength, NonFiniteError, ShapeError } from "./errors.js";
 
 /** A float array accepted by every function; results are always Float64Array. */
 export type FloatArray = Float32Array | Float64Array;
@@ -36,7 +36,7 @@ export const HALF_LOG_2PI = 0.5 * Math.log(2 * Math.PI);
  * the argument and the expected shape.
  */
 export function validateMixture(m: MixtureParams, y?: FloatArray | null, finite = true): void {
-  if (m == null || typeof m !== "object") throw new TypeError("params: expected a MixtureParams object");
+  if (m == null || typeof m !== "object") throw new ShapeError("params", `expected a MixtureParams object { n, k, d, logits, mu, logSigma }, got ${String(m)}`);
   checkInt("n", m.n, 1);
   checkInt("k", m.k, 1);
   checkInt("d", m.d, 1);
@@ -47,7 +47,7 @@ export function validateMixture(m: MixtureParams, y?: FloatArray | null, finite 
   checkLength("mu", m.mu, [N, K, D]);
   checkLength("logSigma", m.logSigma, [N, K, D]);
   if (y !== undefined && y !== null) checkLength("y", y, [N, D]);
-  else if (y === null) throw new TypeError("y: expected a typed array of shape [N, D], got null");
+  else if (y === null) throw new ShapeError("y", `expected a typed array of shape [N, D] = [${m.n}, ${m.d}], got null`);
   if (finite) {
     checkFinite("logits", m.logits);
     checkFinite("mu", m.mu);
@@ -85,14 +85,22 @@ export function logSoftmaxRow(
   return lse;
 }
 
-/** Row-wise log-softmax of an [rows, cols] matrix. */
+/** Checks x is an [rows, cols] matrix (rows >= 0, cols >= 1). */
+function checkMatrix(x: ArrayLike<number>, rows: number, cols: number): void {
+  checkInt("rows", rows, 0);
+  checkInt("cols", cols, 1);
+  checkLength("x", x, [["rows", rows], ["cols", cols]]);
+}
+
+/** Row-wise log-softmax of an [rows, cols] matrix. Throws ShapeError unless x.length = rows * cols. NaN propagates to its row. */
 export function logSoftmax(x: ArrayLike<number>, rows: number, cols: number): Float64Array {
+  checkMatrix(x, rows, cols);
   const out = new Float64Array(rows * cols);
   for (let r = 0; r < rows; r++) logSoftmaxRow(x, r * cols, cols, out, r * cols);
   return out;
 }
 
-/** Row-wise softmax of an [rows, cols] matrix (mixture weights pi from logits). */
+/** Row-wise softmax of an [rows, cols] matrix (mixture weights pi from logits). Throws ShapeError unless x.length = rows * cols. */
 export function softmax(x: ArrayLike<number>, rows: number, cols: number): Float64Array {
   const out = logSoftmax(x, rows, cols);
   for (let i = 0; i < out.length; i++) out[i] = Math.exp(out[i] as number);
@@ -105,6 +113,7 @@ export function softmax(x: ArrayLike<number>, rows: number, cols: number): Float
  * Uses (y - mu) * exp(-s), so sigma in [1e-300, 1e300] stays finite.
  */
 export function componentLogDensity(m: MixtureParams, y: FloatArray): Float64Array {
+  if (y == null) throw new ShapeError("y", `expected a typed array of shape [N, D] = [${m?.n}, ${m?.d}] (the targets), got ${String(y)}`);
   validateMixture(m, y);
   const { n: N, k: K, d: D, mu, logSigma } = m;
   const out = new Float64Array(N * K);

@@ -3,7 +3,7 @@
  * GMM, used by the `js` backend and as the ground truth for other backends.
  */
 import type { Activation, GmmSpec, MdnSpec, ModelSpec, NamedTensors } from "../backend.js";
-import { ShapeError } from "../errors.js";
+import { checkFiniteRows, firstNonFinite, NonFiniteError, ShapeError } from "../errors.js";
 import type { RawHeadGradients } from "../head.js";
 import type { FloatArray, MixtureParams } from "../mixture.js";
 import { expandScale, resolveScaleOptions, scaleWidth, type RawHead } from "../scale.js";
@@ -97,7 +97,34 @@ export function splitHeadOutput(out: Float64Array, n: number, k: number, d: numb
   return { n, k, d, logits, mu, scale };
 }
 
-/** Forward pass of an MDN on x [n, inputDim]. */
+/**
+ * A forward pass never returns a NaN/Infinity mixture silently: the first
+ * non-finite output (logits, then mu, then logSigma - the order the head
+ * checks them in) is a {@link NonFiniteError} naming that tensor and the batch
+ * row, and saying whether that row's input was already non-finite.
+ */
+function checkForwardFinite(m: MixtureParams, x: FloatArray, inputDim: number): void {
+  const K = m.k;
+  const KD = m.k * m.d;
+  for (const [name, a, width] of [["logits", m.logits, K], ["mu", m.mu, KD], ["logSigma", m.logSigma, KD]] as const) {
+    const i = firstNonFinite(a);
+    if (i < 0) continue;
+    const row = Math.floor(i / width);
+    let cause = "the network output overflowed for this input";
+    for (let c = 0; c < inputDim; c++) {
+      const v = x[row * inputDim + c] as number;
+      if (!Number.isFinite(v)) {
+        cause = `input x[${row}, ${c}] = ${v}`;
+        break;
+      }
+    }
+    throw new NonFiniteError(name, i, a[i] as number, `row ${row}: ${cause}`, row);
+  }
+  // a NaN input that an activation swallowed (relu(NaN) = 0) still poisons the result
+  checkFiniteRows("x", x, inputDim);
+}
+
+/** Forward pass of an MDN on x [n, inputDim]; throws NonFiniteError (with the row) instead of returning a non-finite mixture. */
 export function mdnForward(spec: MdnSpec, w: NamedTensors, x: FloatArray, n: number): MdnForward {
   if (x.length !== n * spec.inputDim) {
     throw new ShapeError("x", `expected shape [n, inputDim] = [${n}, ${spec.inputDim}] (length ${n * spec.inputDim}), got length ${x.length}`);
@@ -143,7 +170,9 @@ export function mdnForward(spec: MdnSpec, w: NamedTensors, x: FloatArray, n: num
   });
   const out = dense(h, n, inDim, get(w, "head.weight"), get(w, "head.bias"), headWidth(spec));
   const raw = splitHeadOutput(out, n, spec.k, spec.d, scaleWidth(spec.k, spec.d, resolveScaleOptions(spec.head).covariance));
-  return { params: expandScale(raw, spec.head).params, raw, out, caches, last: h, n };
+  const params = expandScale(raw, spec.head).params;
+  checkForwardFinite(params, x, spec.inputDim);
+  return { params, raw, out, caches, last: h, n };
 }
 
 /** Backward pass from head output gradients to parameter gradients. */
