@@ -1,5 +1,5 @@
 /** Predictions of a trained model: mixture parameters, samples, dataset NLL. */
-import { logProb, sample as coreSample, ShapeError, type FloatArray, type MixtureParams } from "@ngem/core";
+import { checkFiniteRows, logProb, sample as coreSample, ShapeError, type FloatArray, type MixtureParams } from "@ngem/core";
 import { gatherBatch } from "./data.js";
 import type { TrainedModel } from "./model-handle.js";
 import type { TrainData } from "./types.js";
@@ -31,6 +31,7 @@ export async function predict(model: TrainedModel, x?: FloatArray, opts: Predict
       throw new ShapeError("x", `expected a float array of shape [n, ${spec.inputDim}] (length a positive multiple of ${spec.inputDim}), got length ${String(x?.length)}`);
     }
     n = x.length / spec.inputDim;
+    checkFiniteRows("x", x, spec.inputDim); // every backend: a NaN input is an error naming its row, never a NaN mixture
     input = x;
     const nx = model.normalization?.x;
     if (space === "original" && nx) {
