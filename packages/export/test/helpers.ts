@@ -1,4 +1,4 @@
-import { Rng, softmax, type MixtureParams } from "@ngem/core";
+import { mdnForward, Rng, softmax, type FloatArray, type MdnSpec, type MixtureParams } from "@ngem/core";
 import { train, type TrainConfig, type TrainData, type TrainedModel } from "@ngem/trainer";
 
 /** Normalisation far from (0, 1), so a graph that skips or misplaces it fails the parity checks. */
@@ -80,3 +80,22 @@ export function discrepancy(a: Outputs, e: Outputs): Record<keyof Outputs, numbe
   }
   return { logits: normwise(a.logits, e.logits), mu: normwise(a.mu, e.mu), sigma: sig, pi: normwise(a.pi, e.pi) };
 }
+
+export function standardise(x: Float64Array): Float64Array {
+  return x.map((v, i) => (v - (X_NORM.mean[i % 2] as number)) / (X_NORM.std[i % 2] as number));
+}
+
+export async function rawScale(model: TrainedModel, spec: MdnSpec, xOriginal: Float64Array): Promise<FloatArray> {
+  return mdnForward(spec, await model.weights(), standardise(xOriginal), xOriginal.length / 2).raw.scale;
+}
+
+/** Shifts the head's raw-scale bias so the raw scales of the test inputs straddle 0 (both elu+1 branches). */
+export async function centreRawScale(model: TrainedModel, spec: MdnSpec): Promise<void> {
+  const raw = Array.from(await rawScale(model, spec, originalInputs(37, 137))).sort((a, b) => a - b);
+  const median = raw[raw.length >> 1] as number;
+  const w = await model.weights();
+  const bias = Float64Array.from(w["head.bias"]!.data);
+  for (let j = spec.k + spec.k * spec.d; j < bias.length; j++) bias[j] = (bias[j] as number) - median;
+  await model.backendModel.setWeights({ ...w, "head.bias": { shape: [bias.length], data: bias } });
+}
+
