@@ -1,13 +1,20 @@
-// ngem vs PyTorch: steps/s per backend and configuration, nGEM/NLL ratios,
-// a roofline line, and a numeric cross-check of one step against PyTorch.
+// ngem vs PyTorch (on OpenBLAS): step times per backend and configuration with a
+// steady-state, interleaved method; nGEM/NLL ratios; stall figures; a per-phase
+// profile of the wasm step; dense fwd+bwd GFLOP/s next to numpy's single-thread
+// sgemm on the same shapes; a numeric cross-check of one step against PyTorch.
 //   pnpm bench            (root: runs every package's bench, this one included)
-//   node bench/run.mjs [--quick] [--seconds S] [--configs name,...]
-// PyTorch column: Debian's python3-torch (apt-get install python3-torch), run
-// as /usr/bin/python3 with torch.set_num_threads(1) to match our single-threaded backends.
+//   node bench/run.mjs [--quick] [--seconds S] [--configs name,...] [--backends a,b] [--wasm-builds simd,relaxed-simd] [--torch-threads 1,2]
+//
+// Method (packages/kernels-wasm/src/steady.ts): for each backend, a fresh NLL model and a
+// fresh nGEM model from the same weights are stepped in alternating windows of 5 steps,
+// every step timed; the first 20 steps of each are warm-up; reported: median and p90 step
+// time after warm-up, nGEM/NLL = ratio of the medians (measured side by side), and the
+// stall figure = mean(steps 1-10) / median(steps 20-49). PyTorch runs the same method
+// (bench/torch_mdn.py), at 1 and 2 threads, and prints which BLAS it has mapped.
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import os from "node:os";
 import { getBackend, initWeights, paramShapes, Rng } from "@ngem/core";
+import { enableRelaxedSimd, hostInfo } from "@ngem/kernels-wasm/node";
 
 const args = process.argv.slice(2);
 const flag = (name, dflt) => {
@@ -16,6 +23,9 @@ const flag = (name, dflt) => {
 };
 const quick = args.includes("--quick");
 const seconds = Number(flag("seconds", quick ? 0.5 : 3));
+const wasmBuilds = flag("wasm-builds", "relaxed-simd").split(",");
+const torchThreads = flag("torch-threads", "1,2").split(",").map(Number);
+if (wasmBuilds.includes("relaxed-simd")) enableRelaxedSimd();
 
 const CONFIGS = [
   { name: "inverse-sine", spec: { kind: "mdn", inputDim: 1, hidden: [128, 128], activation: "gelu", layerNorm: true, k: 3, d: 1 }, batch: 32 },
@@ -23,38 +33,40 @@ const CONFIGS = [
   { name: "inverse-mnist-head", spec: { kind: "mdn", inputDim: 10, hidden: [256], activation: "gelu", layerNorm: true, k: 10, d: 784 }, batch: 64 },
 ];
 const selected = flag("configs", CONFIGS.map((c) => c.name).join(",")).split(",");
-const BACKENDS = ["js", "wasm", "tfjs-cpu", "tfjs-wasm"];
+const BACKENDS = flag("backends", "js,wasm,tfjs-cpu,tfjs-wasm").split(",");
 
-/** Matmul FLOPs of one training step: forward 2*N*in*out per dense layer, backward twice that. */
-function stepFlops(spec, n) {
-  let f = 0;
+/** Dense layer shapes [n, in, out] of one step (trunk layers and the head layer). */
+function denseShapes(spec, n) {
+  const out = [];
   let prev = spec.inputDim;
   for (const w of [...spec.hidden, spec.k + 2 * spec.k * spec.d]) {
-    f += 6 * n * prev * w;
+    out.push([n, prev, w]);
     prev = w;
   }
-  return f;
+  return out;
 }
 
+/** Matmul FLOPs of one training step: forward 2*N*in*out per dense layer, backward twice that. */
+const stepFlops = (spec, n) => denseShapes(spec, n).reduce((f, [m, i, o]) => f + 6 * m * i * o, 0);
+
+/** Inputs and targets; for D = 784 an inverse-MNIST-like batch (one-hot labels, blob images in [0, 1], mostly 0). */
 function batchFor(spec, n, seed) {
   const rng = new Rng(seed);
   const x = new Float32Array(n * spec.inputDim);
   if (spec.inputDim === 10) for (let i = 0; i < n; i++) x[i * 10 + (i % 10)] = 1;
   else for (let i = 0; i < x.length; i++) x[i] = rng.normal();
-  const y = Float32Array.from({ length: n * spec.d }, () => (spec.d > 100 ? rng.uniform() : rng.normal()));
+  const y = new Float32Array(n * spec.d);
+  if (spec.d === 784) {
+    const centres = Array.from({ length: 10 }, () => Array.from({ length: 3 }, () => [7 + 14 * rng.uniform(), 7 + 14 * rng.uniform()]));
+    for (let i = 0; i < n; i++) {
+      for (let p = 0; p < 784; p++) {
+        let v = 0;
+        for (const [cx, cy] of centres[i % 10]) v = Math.max(v, 1.3 * Math.exp(-(((p % 28) - cx) ** 2 + (Math.floor(p / 28) - cy) ** 2) / 18) - 0.3);
+        y[i * 784 + p] = v > 0 ? Math.min(1, Math.max(0, v + 0.15 * rng.normal())) : 0;
+      }
+    }
+  } else for (let i = 0; i < y.length; i++) y[i] = rng.normal();
   return { n, x, y };
-}
-
-async function timeSteps(model, batch, variant, budget) {
-  const opt = { type: "adam", lr: 1e-3 };
-  for (let i = 0; i < 2; i++) await model.step(batch, { variant }, opt);
-  let steps = 0;
-  const t0 = performance.now();
-  while (performance.now() - t0 < budget * 1000 || steps < 3) {
-    await model.step(batch, { variant }, opt);
-    steps++;
-  }
-  return (steps * 1000) / (performance.now() - t0);
 }
 
 function relErr(a, b) {
@@ -70,119 +82,261 @@ function relErr(a, b) {
 function torchAvailable() {
   if (!existsSync("/usr/bin/python3")) return "no /usr/bin/python3";
   const r = spawnSync("/usr/bin/python3", ["-c", "import torch"], { encoding: "utf8" });
-  return r.status === 0 ? undefined : "python3-torch is not installed (sudo apt-get install python3-torch)";
+  return r.status === 0 ? undefined : "python3-torch is not installed (apt-get install python3-torch libopenblas0-pthread)";
 }
 
 function runTorch(job) {
+  const t = String(job.threads);
   const out = execFileSync("/usr/bin/python3", [new URL("./torch_mdn.py", import.meta.url).pathname], {
     input: JSON.stringify(job),
     encoding: "utf8",
     maxBuffer: 1 << 30,
-    env: { ...process.env, OMP_NUM_THREADS: "1", MKL_NUM_THREADS: "1", OPENBLAS_NUM_THREADS: "1" },
+    env: { ...process.env, OMP_NUM_THREADS: t, MKL_NUM_THREADS: t, OPENBLAS_NUM_THREADS: t },
   });
   return JSON.parse(out);
 }
 
-/** Single-thread sgemm of numpy (OpenBLAS) as the machine's native f32 matmul limit. */
-function nativeSgemm() {
-  const r = spawnSync(
-    "python3",
-    ["-c", "import numpy as n,time\na=n.random.rand(1024,1024).astype(n.float32)\na@a\nt=time.perf_counter();k=0\nwhile time.perf_counter()-t<1:\n  a@a;k+=1\nprint(k*2*1024**3/(time.perf_counter()-t)/1e9)"],
-    { encoding: "utf8", env: { ...process.env, OPENBLAS_NUM_THREADS: "1", OMP_NUM_THREADS: "1" } },
-  );
-  return r.status === 0 ? Number(r.stdout.trim()) : undefined;
+/** numpy (OpenBLAS) single-thread GFLOP/s of the dense fwd+bwd products of `shapes` (x@W, x.T@g, g@W.T). */
+function numpyDense(shapes) {
+  const code = `
+import json,sys,time,numpy as np
+out=[]
+for (n,i,o) in json.loads(sys.argv[1]):
+    x=np.random.rand(n,i).astype(np.float32);W=np.random.rand(i,o).astype(np.float32);g=np.random.rand(n,o).astype(np.float32)
+    def f():
+        x@W; x.T@g; g@W.T
+    f()
+    best=1e9
+    for r in range(7):
+        k=0;t=time.perf_counter()
+        while True:
+            f();k+=1
+            if time.perf_counter()-t>0.05: break
+        best=min(best,(time.perf_counter()-t)/k)
+    out.append(6*n*i*o/best/1e9)
+print(json.dumps(out))`;
+  const r = spawnSync("python3", ["-c", code, JSON.stringify(shapes)], { encoding: "utf8", env: { ...process.env, OPENBLAS_NUM_THREADS: "1", OMP_NUM_THREADS: "1", MKL_NUM_THREADS: "1" } });
+  return r.status === 0 ? JSON.parse(r.stdout.trim()) : undefined;
 }
 
-async function main() {
-  const loaded = {};
-  for (const pkg of ["@ngem/kernels-wasm", "@ngem/backend-tfjs"]) {
-    try {
-      await import(pkg);
-    } catch (e) {
-      console.log(`(${pkg} not importable: ${String(e.message).split("\n")[0]})`);
+/** wasm GFLOP/s of the same dense fwd+bwd products (matmul + bias, transposes, X^T G, G W^T, bias sums), best of 7. */
+async function wasmDense(kw, build, shapes) {
+  const rt = await kw.KernelRuntime.create({ build });
+  const out = [];
+  for (const [n, inD, outD] of shapes) {
+    const mark = rt.mark();
+    const x = rt.alloc("x", n * inD), W = rt.alloc("W", inD * outD), b = rt.alloc("b", outD), o = rt.alloc("out", n * outD);
+    const g = rt.alloc("g", n * outD), gW = rt.alloc("gW", inD * outD), gB = rt.alloc("gB", outD), gX = rt.alloc("gX", n * inD);
+    const xt = rt.alloc("xt", n * inD), wt = rt.alloc("wt", inD * outD);
+    const rng = new Rng(1);
+    rt.write(x, Float32Array.from({ length: n * inD }, () => rng.normal()));
+    rt.write(W, Float32Array.from({ length: inD * outD }, () => rng.normal() * 0.05));
+    rt.write(g, Float32Array.from({ length: n * outD }, () => rng.normal()));
+    const MM = kw.MatmulMode;
+    const f = () => {
+      rt.matmul(x, W, o, n, inD, outD, MM.bias, b);
+      rt.transpose(x, xt, n, inD);
+      rt.matmul(xt, g, gW, inD, n, outD, MM.overwrite);
+      rt.colsum(g, n, outD, gB);
+      rt.transpose(W, wt, inD, outD);
+      rt.matmul(g, wt, gX, n, outD, inD, MM.overwrite);
+    };
+    f();
+    let best = Infinity;
+    for (let r = 0; r < 7; r++) {
+      let k = 0;
+      const t = performance.now();
+      do {
+        f();
+        k++;
+      } while (performance.now() - t < 50);
+      best = Math.min(best, (performance.now() - t) / k / 1000);
     }
+    out.push((6 * n * inD * outD) / best / 1e9);
+    rt.release(mark);
   }
+  return out;
+}
+
+const pad = (s, w) => String(s).padStart(w);
+const ms = (x) => (x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(2) : x.toFixed(3));
+
+async function main() {
+  const kw = await import("@ngem/kernels-wasm");
+  try {
+    await import("@ngem/backend-tfjs");
+  } catch (e) {
+    console.log(`(@ngem/backend-tfjs not importable: ${String(e.message).split("\n")[0]})`);
+  }
+  // backends: wasm once per requested kernels build
+  const loaded = [];
   for (const name of BACKENDS) {
+    if (name === "wasm") {
+      for (const build of wasmBuilds) {
+        try {
+          loaded.push({ label: wasmBuilds.length > 1 ? `wasm/${build === "simd" ? "simd" : "relaxed"}` : "wasm", be: await kw.createWasmBackend({ build }), build });
+        } catch (e) {
+          console.log(`wasm (${build}): not available (${e.reason ?? e.message})`);
+        }
+      }
+      continue;
+    }
     try {
-      loaded[name] = await getBackend(name);
+      loaded.push({ label: name, be: await getBackend(name) });
     } catch (e) {
       console.log(`${name}: not available (${e.reason ?? e.message})`);
     }
   }
+  const host = hostInfo();
   const torchWhy = torchAvailable();
-  if (torchWhy) console.log(`PyTorch column skipped: ${torchWhy}`);
-  const peak = nativeSgemm();
-  console.log(`machine: ${os.cpus()[0]?.model} x${os.cpus().length}, node ${process.version}; numpy/OpenBLAS 1-thread sgemm 1024^3: ${peak ? peak.toFixed(1) + " GFLOP/s" : "n/a"}`);
-  console.log(`timing: Adam lr 1e-3, same batch every step, >= ${seconds}s per cell, single thread everywhere\n`);
+  console.log(`CPU: ${host.cpuModel} (lscpu model name), ${host.cores} cores; SIMD/FMA flags: ${host.cpuFeatures.join(" ") || "n/a"}`);
+  console.log(`node ${host.node}; WebAssembly SIMD ${host.wasm.simd ? "yes" : "no"}, relaxed SIMD ${host.wasm.relaxedSimd ? "yes" : "no"}`);
+  for (const l of loaded.filter((x) => x.build)) console.log(`${l.label}: ${l.be.build} kernels build - ${l.be.buildReason}`);
+  console.log(`method: fresh NLL and nGEM models, alternating windows of 5 steps, every step timed, warm-up 20, >= 50 steps and >= ${seconds}s per backend; Adam lr 1e-3, same batch\n`);
 
   const rows = [];
   const checks = [];
+  const profiles = [];
+  const denseRows = [];
   for (const cfg of CONFIGS.filter((c) => selected.includes(c.name))) {
     const { spec, batch: n } = cfg;
     const weights = initWeights(spec, 7);
     const batch = batchFor(spec, n, 11);
     const flops = stepFlops(spec, n);
-    let torch;
+    // dense fwd+bwd: wasm per build vs numpy 1 thread, same shapes
+    const shapes = denseShapes(spec, n);
+    const np = numpyDense(shapes);
+    for (const l of loaded.filter((x) => x.build)) {
+      const w = await wasmDense(kw, l.build, shapes);
+      shapes.forEach((s, i) => denseRows.push({ config: cfg.name, shape: s, backend: l.label, wasm: w[i], numpy: np?.[i] }));
+    }
+    let torch = [];
     if (!torchWhy) {
       const job = {
         spec,
-        weights: Object.fromEntries(Object.entries(weights).map(([k, t]) => [k, { shape: t.shape, data: Array.from(Math.fround ? Float32Array.from(t.data) : t.data) }])),
+        weights: Object.fromEntries(Object.entries(weights).map(([k, t]) => [k, { shape: t.shape, data: Array.from(Float32Array.from(t.data)) }])),
         batch: { n, x: Array.from(batch.x), y: Array.from(batch.y) },
         variants: ["nll", "ngem"],
-        steps: quick ? 5 : Math.max(5, Math.round(seconds * 40)),
-        threads: 1,
+        seconds,
         lr: 1e-3,
       };
-      torch = runTorch(job);
+      torch = torchThreads.map((threads) => ({ threads, r: runTorch({ ...job, threads }) }));
     }
-    const torchRow = torch && { nll: torch.variants.nll.stepsPerSec, ngem: torch.variants.ngem.stepsPerSec };
-    for (const [name, be] of Object.entries(loaded)) {
+    const torch1 = torch.find((t) => t.threads === 1)?.r;
+    for (const { label, be } of loaded) {
       const w32 = Object.fromEntries(Object.entries(weights).map(([k, t]) => [k, { shape: t.shape, data: Float32Array.from(t.data) }]));
-      const model = await be.createModel(spec, w32);
-      if (torch) {
+      if (torch1) {
+        const model = await be.createModel(spec, w32);
         for (const variant of ["nll", "ngem"]) {
           const g = await model.gradients(batch, { variant });
-          const tv = torch.variants[variant];
+          const tv = torch1.variants[variant];
           let worst = relErr([g.loss], [tv.loss]);
           let worstName = "loss";
           for (const [pname] of paramShapes(spec)) {
             const e = relErr(g.grads[pname].data, tv.grads[pname]);
             if (e > worst) [worst, worstName] = [e, pname];
           }
-          checks.push({ config: cfg.name, backend: name, variant, worst, worstName, ok: worst < 2e-3 });
+          checks.push({ config: cfg.name, backend: label, variant, worst, worstName, ok: worst < 2e-3 });
         }
+        model.dispose();
       }
-      const budget = name === "js" && spec.d > 100 ? Math.min(seconds, 2) : seconds;
-      const nll = await timeSteps(model, batch, "nll", budget);
-      const ngem = await timeSteps(model, batch, "ngem", budget);
-      model.dispose();
-      rows.push({ config: cfg.name, backend: name, nll, ngem, gflops: (ngem * flops) / 1e9, torch: torchRow });
+      const opt = { type: "adam", lr: 1e-3 };
+      const mNll = await be.createModel(spec, w32);
+      const mNgem = await be.createModel(spec, w32);
+      // very slow cells: fewer steps (no stall figure below 49 steps), or skipped past 1 s/step
+      const probe = await be.createModel(spec, w32);
+      const tp = performance.now();
+      await probe.step(batch, { variant: "ngem" }, opt);
+      await probe.step(batch, { variant: "ngem" }, opt);
+      const perStep = (performance.now() - tp) / 2;
+      probe.dispose();
+      if (perStep > 1000 && !args.includes("--all")) {
+        console.log(`${cfg.name} / ${label}: skipped (${(perStep / 1000).toFixed(1)} s per step; --all runs it)`);
+        mNll.dispose();
+        mNgem.dispose();
+        continue;
+      }
+      const slow = perStep > 100;
+      const budget = slow ? Math.min(seconds, 2) : seconds;
+      const [rn, rg] = await kw.measureInterleaved(
+        [
+          { label: "nll", step: () => mNll.step(batch, { variant: "nll" }, opt) },
+          { label: "ngem", step: () => mNgem.step(batch, { variant: "ngem" }, opt) },
+        ],
+        { seconds: budget, minSteps: slow ? 25 : 50 },
+      );
+      if (typeof mNgem.profile === "function") {
+        mNgem.profile(true);
+        for (let i = 0; i < 20; i++) await mNgem.step(batch, { variant: "ngem" }, opt);
+        profiles.push({ config: cfg.name, backend: label, p: mNgem.phases() });
+        mNgem.profile(false);
+      }
+      mNll.dispose();
+      mNgem.dispose();
+      rows.push({ config: cfg.name, backend: label, nll: rn, ngem: rg, gflops: flops / rg.medianMs / 1e6, threads: 1 });
     }
-    if (torchRow) rows.push({ config: cfg.name, backend: "pytorch", nll: torchRow.nll, ngem: torchRow.ngem, gflops: (torchRow.ngem * flops) / 1e9, torch: torchRow });
+    for (const { threads, r } of torch) {
+      const v = r.variants;
+      const toRes = (x) => ({ medianMs: x.medianMs, p90Ms: x.p90Ms, stall: x.stall });
+      rows.push({ config: cfg.name, backend: `torch/${threads}t`, nll: toRes(v.nll), ngem: toRes(v.ngem), gflops: flops / v.ngem.medianMs / 1e6, threads, blas: r.blas });
+    }
   }
 
-  const pad = (s, w) => String(s).padStart(w);
-  console.log(["config".padEnd(20), "backend".padEnd(9), pad("nll st/s", 10), pad("ngem st/s", 10), pad("ngem/nll", 9), pad("vs torch", 9), pad("GFLOP/s", 8), pad("% sgemm", 8)].join(" "));
+  if (torch1Blas(rows)) console.log(`PyTorch ${torch1Blas(rows)}\n`);
+  console.log(
+    ["config".padEnd(19), "backend".padEnd(12), pad("nll ms", 9), pad("p90", 8), pad("ngem ms", 9), pad("p90", 8), pad("ngem/nll", 9), pad("stall nll", 10), pad("stall ngem", 11), pad("vs torch1", 10), pad("GFLOP/s", 8)].join(" "),
+  );
   for (const r of rows) {
+    const t1 = rows.find((q) => q.config === r.config && q.backend === "torch/1t");
     console.log(
       [
-        r.config.padEnd(20),
-        r.backend.padEnd(9),
-        pad(r.nll.toFixed(1), 10),
-        pad(r.ngem.toFixed(1), 10),
-        pad((r.nll / r.ngem).toFixed(3), 9), // time ratio ngem/nll = (1/ngem)/(1/nll)
-        pad(r.torch ? (r.ngem / r.torch.ngem).toFixed(2) + "x" : "n/a", 9),
+        r.config.padEnd(19),
+        r.backend.padEnd(12),
+        pad(ms(r.nll.medianMs), 9),
+        pad(ms(r.nll.p90Ms), 8),
+        pad(ms(r.ngem.medianMs), 9),
+        pad(ms(r.ngem.p90Ms), 8),
+        pad((r.ngem.medianMs / r.nll.medianMs).toFixed(3), 9),
+        pad(Number.isNaN(r.nll.stall) ? "n/a" : r.nll.stall.toFixed(2), 10),
+        pad(Number.isNaN(r.ngem.stall) ? "n/a" : r.ngem.stall.toFixed(2), 11),
+        pad(t1 ? `${(t1.ngem.medianMs / r.ngem.medianMs).toFixed(2)}x` : "n/a", 10),
         pad(r.gflops.toFixed(2), 8),
-        pad(peak ? ((100 * r.gflops) / peak).toFixed(1) : "n/a", 8),
       ].join(" "),
     );
   }
-  console.log("\nngem/nll = nGEM step time / NLL step time (goal <= 1.03); vs torch = our nGEM steps/s / PyTorch nGEM steps/s.");
+  console.log("\nms = median step time after warm-up (p90 beside it); ngem/nll = nGEM median / NLL median, measured interleaved (goal <= 1.03);");
+  console.log("stall = mean(steps 1-10) / median(steps 20-49) (goal <= 1.5); vs torch1 = PyTorch 1-thread nGEM time / ours; GFLOP/s = step matmul FLOPs / nGEM median.");
+
+  if (denseRows.length) {
+    console.log("\ndense layer fwd+bwd (matmul+bias, transposes, X^T G, G W^T, bias sums; 6 n in out flops), one thread:");
+    console.log(["config".padEnd(19), "n x in -> out".padEnd(18), "backend".padEnd(12), pad("GFLOP/s", 8), pad("numpy 1t", 9), pad("of numpy", 9)].join(" "));
+    for (const d of denseRows) {
+      console.log(
+        [d.config.padEnd(19), `${d.shape[0]} x ${d.shape[1]} -> ${d.shape[2]}`.padEnd(18), d.backend.padEnd(12), pad(d.wasm.toFixed(1), 8), pad(d.numpy ? d.numpy.toFixed(1) : "n/a", 9), pad(d.numpy ? `${((100 * d.wasm) / d.numpy).toFixed(0)}%` : "n/a", 9)].join(" "),
+      );
+    }
+  }
+  if (profiles.length) {
+    console.log("\nwasm step profile (nGEM, 20 profiled steps after the timing; share of the profiled step, which the timers slow down):");
+    console.log(["config".padEnd(19), "backend".padEnd(12), pad("prof. ms", 8), pad("matmul", 7), pad("head", 6), pad("act", 6), pad("LN", 6), pad("optim", 6), pad("other", 6)].join(" "));
+    for (const { config, backend, p } of profiles) {
+      const f = (x) => `${((100 * x) / p.totalMs).toFixed(0)}%`;
+      console.log(
+        [config.padEnd(19), backend.padEnd(12), pad(ms(p.totalMs / p.steps), 8), pad(f(p.matmul), 7), pad(f(p.head), 6), pad(f(p.activations), 6), pad(f(p.layerNorm), 6), pad(f(p.optimizer), 6), pad(f(p.otherMs), 6)].join(" "),
+      );
+    }
+  }
   if (checks.length) {
     console.log("\nnumeric cross-check vs PyTorch (one step from identical weights; normwise rel. error, float32 tolerance 2e-3):");
-    for (const c of checks) console.log(`  ${c.ok ? "ok  " : "FAIL"} ${c.config.padEnd(20)} ${c.backend.padEnd(9)} ${c.variant.padEnd(5)} worst ${c.worst.toExponential(2)} (${c.worstName})`);
+    for (const c of checks) console.log(`  ${c.ok ? "ok  " : "FAIL"} ${c.config.padEnd(20)} ${c.backend.padEnd(12)} ${c.variant.padEnd(5)} worst ${c.worst.toExponential(2)} (${c.worstName})`);
     if (checks.some((c) => !c.ok)) process.exitCode = 1;
   }
+  if (torchWhy) console.log(`\nPyTorch rows skipped: ${torchWhy}`);
+}
+
+function torch1Blas(rows) {
+  const r = rows.find((q) => q.blas);
+  return r ? `BLAS in use: ${r.blas.kind} (${r.blas.libraries.join(", ") || "no BLAS library mapped"})${r.blas.kind === "reference BLAS" ? " - slow; apt-get install libopenblas0-pthread" : ""}` : undefined;
 }
 
 await main();

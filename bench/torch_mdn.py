@@ -8,7 +8,11 @@ variants, steps, threads, lr}. Builds the same architecture as ngem
 variant:
   - one forward/backward from the given weights: loss and parameter gradients
     (the numeric cross-check);
-  - `steps` Adam steps on the same batch, timed: steps/s.
+  - Adam steps on the same batch, timed like ngem's benchmarks (alternating
+    windows of 5 NLL / nGEM steps, warm-up 20, >= 50 steps and `seconds`):
+    median / p90 step time and the stall figure.
+Also reports which BLAS library the process mapped (libblas.so.3 is the slow
+reference BLAS unless libopenblas0-pthread is installed).
 The head gradient of each variant is a custom autograd Function whose forward
 is the mean NLL and whose backward returns the variant's output gradient
 (method.md), so the trunk's backward is ordinary autograd - as in ngem.
@@ -17,6 +21,7 @@ Run with Debian's torch: /usr/bin/python3 bench/torch_mdn.py < job.json
 """
 import json
 import math
+import os
 import sys
 import time
 
@@ -93,6 +98,42 @@ class Mdn(torch.nn.Module):
         return out[:, :k], out[:, k : k + k * d].reshape(n, k, d), out[:, k + k * d :].reshape(n, k, d)
 
 
+def blas_in_use():
+    """Which BLAS library this process has mapped (libblas.so.3 is an alternative: reference BLAS or OpenBLAS)."""
+    libs = set()
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.split()[-1]
+                if any(k in path for k in ("blas", "mkl", "lapack")):
+                    libs.add(os.path.realpath(path))
+    except OSError:
+        pass
+    names = sorted(os.path.basename(p) for p in libs)
+    kind = "OpenBLAS" if any("openblas" in p for p in libs) else "MKL" if any("mkl" in p for p in libs) else "reference BLAS" if libs else "unknown"
+    return {"kind": kind, "libraries": names}
+
+
+def quantile(xs, q):
+    s = sorted(xs)
+    pos = (len(s) - 1) * q
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def summarize(times, warmup):
+    after = times[warmup:]
+    first = times[:10]
+    first_mean = sum(first) / len(first)
+    return {
+        "steps": len(times),
+        "medianMs": quantile(after, 0.5),
+        "p90Ms": quantile(after, 0.9),
+        "stall": first_mean / quantile(times[19:49], 0.5),
+        "stepsPerSec": 1000.0 / quantile(after, 0.5),
+    }
+
+
 def main():
     job = json.load(sys.stdin)
     torch.set_num_threads(int(job.get("threads", 1)))
@@ -102,30 +143,39 @@ def main():
     x = torch.tensor(b["x"], dtype=torch.float32).reshape(n, spec["inputDim"])
     y = torch.tensor(b["y"], dtype=torch.float32).reshape(n, spec["d"])
     result = {"torch": torch.__version__, "threads": torch.get_num_threads(), "variants": {}}
+    steppers = {}
     for variant in job["variants"]:
         model = Mdn(spec, job["weights"])
         logits, mu, log_sigma = model(x)
         loss = MixtureHead.apply(logits, mu, log_sigma, y, variant, "log-sigma", 1e-2)
         loss.backward()
         grads = {name.replace("__", "."): p.grad.reshape(-1).tolist() for name, p in model.params.items()}
-        entry = {"loss": float(loss), "grads": grads}
-        steps = int(job.get("steps", 0))
-        if steps > 0:
-            opt = torch.optim.Adam(model.parameters(), lr=float(job.get("lr", 1e-3)))
+        result["variants"][variant] = {"loss": float(loss), "grads": grads}
+        opt = torch.optim.Adam(model.parameters(), lr=float(job.get("lr", 1e-3)))
 
-            def one():
-                opt.zero_grad(set_to_none=True)
-                lo, m, s = model(x)
-                MixtureHead.apply(lo, m, s, y, variant, "log-sigma", 1e-2).backward()
-                opt.step()
+        def one(model=model, opt=opt, variant=variant):
+            opt.zero_grad(set_to_none=True)
+            lo, m, s = model(x)
+            MixtureHead.apply(lo, m, s, y, variant, "log-sigma", 1e-2).backward()
+            opt.step()
 
-            for _ in range(min(5, steps)):
-                one()
-            t0 = time.perf_counter()
-            for _ in range(steps):
-                one()
-            entry["stepsPerSec"] = steps / (time.perf_counter() - t0)
-        result["variants"][variant] = entry
+        steppers[variant] = one
+    # the same method as ngem's benchmarks (packages/kernels-wasm/src/steady.ts): fresh models,
+    # alternating windows of 5 steps per variant, every step timed, warm-up 20, >= 50 steps each
+    seconds = float(job.get("seconds", 0))
+    if seconds > 0:
+        warmup, window, min_steps = 20, 5, 50
+        times = {v: [] for v in steppers}
+        t0 = time.perf_counter()
+        while not (all(len(t) >= min_steps for t in times.values()) and time.perf_counter() - t0 >= seconds):
+            for v, one in steppers.items():
+                for _ in range(window):
+                    s0 = time.perf_counter()
+                    one()
+                    times[v].append((time.perf_counter() - s0) * 1000)
+        for v in steppers:
+            result["variants"][v].update(summarize(times[v], warmup))
+    result["blas"] = blas_in_use()
     json.dump(result, sys.stdout)
 
 

@@ -8,11 +8,9 @@
  *
  * Backends: tfjs-cpu, tfjs-wasm (this package), js (@ngem/core, float64
  * reference) and wasm (@ngem/kernels-wasm, imported dynamically; reported as
- * "not available (reason)" when it does not load). Each case: 2 warm-up
- * steps, then steps until the time budget is spent (at least 3); the median
- * is reported.
+ * "not available (reason)" when it does not load). Each case: the shared
+ * steady-state method (see timeCase), nGEM and NLL interleaved.
  */
-import { cpus } from "node:os";
 import { performance } from "node:perf_hooks";
 import { getBackend, initWeights, Rng } from "@ngem/core";
 import "../dist/index.js";
@@ -59,37 +57,47 @@ async function load(name) {
   return getBackend(name);
 }
 
-function median(a) {
-  const s = [...a].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : 0.5 * (s[m - 1] + s[m]);
-}
-
+/**
+ * NLL and nGEM step times with the shared steady-state method (@ngem/kernels-wasm's
+ * measureInterleaved: fresh models, alternating windows of 5 steps, warm-up 20, median /
+ * p90 after warm-up, stall = mean(steps 1-10) / median(steps 20-49)). Cells slower than
+ * 1 s per step run 25 steps (no stall figure).
+ */
 async function timeCase(backend, c) {
+  const { measureInterleaved } = await import("@ngem/kernels-wasm");
   const rng = new Rng(42);
   const x = c.makeX(rng, c.n);
   const y = Float32Array.from({ length: c.n * c.spec.d }, () => rng.normal());
   const w = initWeights(c.spec, 0);
-  const model = await backend.createModel(c.spec, w);
   const opt = { type: "adam", lr: 1e-3 };
-  const head = { variant: "ngem" };
+  const batch = { n: c.n, x, y };
+  const a = await backend.createModel(c.spec, w);
+  const b = await backend.createModel(c.spec, w);
   try {
-    for (let i = 0; i < 2; i++) await model.step({ n: c.n, x, y }, head, opt);
-    const times = [];
-    const t0 = performance.now();
-    while (times.length < 3 || (performance.now() - t0 < budgetMs && times.length < 200)) {
-      const t = performance.now();
-      const r = await model.step({ n: c.n, x, y }, head, opt);
-      times.push(performance.now() - t);
+    const t = performance.now();
+    await b.step(batch, { variant: "ngem" }, opt);
+    const slow = performance.now() - t > 1000;
+    const step = (m, variant) => async () => {
+      const r = await m.step(batch, { variant }, opt);
       if (r.nonFinite) throw new Error(`non-finite step (${r.nonFinite})`);
-    }
-    return { ms: median(times), steps: times.length };
+    };
+    const [rn, rg] = await measureInterleaved(
+      [
+        { label: "nll", step: step(a, "nll") },
+        { label: "ngem", step: step(b, "ngem") },
+      ],
+      { seconds: budgetMs / 1000, minSteps: slow ? 25 : 50 },
+    );
+    return { ms: rg.medianMs, p90: rg.p90Ms, nll: rn.medianMs, stall: Math.max(rn.stall, rg.stall), steps: rg.steps };
   } finally {
-    model.dispose();
+    a.dispose();
+    b.dispose();
   }
 }
 
-console.log(`ngem step-time bench - node ${process.version}, ${cpus().length} CPU(s) (${cpus()[0]?.model ?? "?"}), budget ${budgetMs} ms per case`);
+const { hostInfo } = await import("@ngem/kernels-wasm/node");
+const host = hostInfo();
+console.log(`ngem step-time bench - node ${process.version}, ${host.cores} CPU(s) (${host.cpuModel}; ${host.cpuFeatures.join(" ")}), budget ${budgetMs} ms per case`);
 const results = {}; // results[case][backend] = { ms } | { error }
 const backends = {};
 for (const name of BACKENDS) {
@@ -117,7 +125,7 @@ for (const c of CASES) {
 
 const fmt = (v) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
 for (const c of CASES) {
-  console.log(`\n${c.label}  (Adam, variant ngem; median ms per step; ratio = js time / backend time)`);
+  console.log(`\n${c.label}  (Adam; nGEM median ms per step after warm-up, p90, nGEM/NLL measured interleaved, stall; ratio = js time / backend time)`);
   const js = results[c.label].js;
   const cpu = results[c.label]["tfjs-cpu"];
   for (const name of BACKENDS) {
@@ -128,6 +136,9 @@ for (const c of CASES) {
     }
     const vsJs = js && "ms" in js ? `${fmt(js.ms / r.ms)}x vs js` : "";
     const vsCpu = cpu && "ms" in cpu ? `${fmt(cpu.ms / r.ms)}x vs tfjs-cpu` : "";
-    console.log(`  ${name.padEnd(10)} ${fmt(r.ms).padStart(8)} ms   ${vsJs.padEnd(14)} ${vsCpu.padEnd(20)} (${r.steps} steps)`);
+    const stall = Number.isNaN(r.stall) ? "n/a" : r.stall.toFixed(2);
+    console.log(
+      `  ${name.padEnd(10)} ${fmt(r.ms).padStart(8)} ms  p90 ${fmt(r.p90).padStart(7)}  ngem/nll ${(r.ms / r.nll).toFixed(3)}  stall ${stall.padStart(5)}   ${vsJs.padEnd(14)} ${vsCpu.padEnd(20)} (${r.steps} steps)`,
+    );
   }
 }

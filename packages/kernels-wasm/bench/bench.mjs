@@ -11,12 +11,20 @@
  *      sums: 6 n in out flops) in GFLOP/s and as a fraction of the f32x4 peak;
  *   4. the peak: a tight loop of 12 independent f32x4 mul + add chains
  *      (no FMA in wasm SIMD without relaxed-simd), 96 flops per iteration;
- *   5. one training step of an MDN, wasm vs js backend.
- * Timings are the best of 7 runs (each repeated until it lasts >= 50 ms): the
- * machine is shared, and the minimum is the least disturbed estimate.
+ *   5. one training step of an MDN, wasm (both kernels builds) vs js backend, with the
+ *      steady-state interleaved method of src/steady.ts (fresh NLL and nGEM models,
+ *      alternating windows of 5 steps, warm-up 20, median / p90 / stall figure) and a
+ *      per-phase profile of the wasm step.
+ * Kernel timings (1-4) are the best of 7 runs (each repeated until it lasts >= 50 ms):
+ * the machine is shared, and the minimum is the least disturbed estimate. Sections 2-5
+ * run the plain SIMD build and the relaxed-SIMD (FMA) build side by side.
  */
 import { createJsBackend, initWeights, mixtureHead, Rng } from "@ngem/core";
-import { createWasmBackend, KernelRuntime, MatmulMode, VARIANT_CODES } from "../dist/index.js";
+import { createWasmBackend, KernelRuntime, MatmulMode, measureInterleaved, VARIANT_CODES } from "../dist/index.js";
+import { enableRelaxedSimd, hostInfo } from "../dist/node.js";
+
+enableRelaxedSimd(); // Node 20: V8 flag at run time, so both kernels builds can be compared in one run
+const BUILDS = ["simd", "relaxed-simd"];
 
 const quick = process.argv.includes("--quick");
 const RUNS = quick ? 3 : 7;
@@ -79,7 +87,9 @@ function headCase(n, k, d, seed) {
   return { params: { n, k, d, logits, mu, logSigma }, y };
 }
 
-console.log(`@ngem/kernels-wasm bench - node ${process.version}, ${process.arch}, single thread${quick ? " (quick)" : ""}\n`);
+const host = hostInfo();
+console.log(`@ngem/kernels-wasm bench - CPU: ${host.cpuModel} (${host.cores} cores; ${host.cpuFeatures.join(" ")}), node ${process.version}, ${process.arch}, single thread${quick ? " (quick)" : ""}`);
+console.log(`WebAssembly SIMD ${host.wasm.simd ? "yes" : "no"}, relaxed SIMD ${host.wasm.relaxedSimd ? "yes" : "no"}\n`);
 
 // ---- 1 + 2: fused head -------------------------------------------------------------
 const rt = await KernelRuntime.create();
@@ -121,66 +131,101 @@ for (const [n, k, d] of HEAD_SHAPES) {
 }
 console.log("   ratio = js reference time / wasm time (goal >= 5x);  ngem/nll = wasm time ratio (goal <= 1.03x)\n");
 
-// ---- 4: peak ------------------------------------------------------------------------
+// ---- 4 + 3: peak and dense layers, per build ------------------------------------------
 const ITERS = 2_000_000;
-const tPeak = await time(() => rt.raw.bench_peak(ITERS));
-const peak = (96 * ITERS) / tPeak / 1e9;
-
-// ---- 3: dense layers ----------------------------------------------------------------
-console.log("2) dense layer forward + backward (float32, cache- and register-blocked f32x4 matmul)");
-console.log(`${pad("layer (n x in -> out)", 26)}${padl("fwd", 12)}${padl("fwd+bwd", 12)}${padl("GFLOP/s", 10)}${padl("of peak", 10)}`);
 const DENSE = [
   [128, 128, 128],
   [32, 128, 128],
   [128, 784, 128],
   [128, 128, 784],
+  [64, 256, 15690],
 ];
-for (const [n, inD, outD] of DENSE) {
-  const mark = rt.mark();
-  const x = rt.alloc("x", n * inD), W = rt.alloc("W", inD * outD), b = rt.alloc("b", outD), out = rt.alloc("out", n * outD);
-  const g = rt.alloc("g", n * outD), gW = rt.alloc("gW", inD * outD), gB = rt.alloc("gB", outD), gX = rt.alloc("gX", n * inD);
-  const xt = rt.alloc("xt", n * inD), wt = rt.alloc("wt", inD * outD);
-  const rng = new Rng(1);
-  rt.write(x, Float32Array.from({ length: n * inD }, () => rng.normal()));
-  rt.write(W, Float32Array.from({ length: inD * outD }, () => rng.normal() * 0.05));
-  rt.write(g, Float32Array.from({ length: n * outD }, () => rng.normal()));
-  const fwd = () => rt.matmul(x, W, out, n, inD, outD, MatmulMode.bias, b);
-  const bwd = () => {
-    rt.transpose(x, xt, n, inD);
-    rt.matmul(xt, g, gW, inD, n, outD, MatmulMode.overwrite);
-    rt.colsum(g, n, outD, gB);
-    rt.transpose(W, wt, inD, outD);
-    rt.matmul(g, wt, gX, n, outD, inD, MatmulMode.overwrite);
-  };
-  const tF = await time(fwd);
-  const tFB = await time(() => {
-    fwd();
-    bwd();
-  });
-  const gflops = (6 * n * inD * outD) / tFB / 1e9;
-  console.log(`${pad(`${n} x ${inD} -> ${outD}`, 26)}${padl(fmt(tF), 12)}${padl(fmt(tFB), 12)}${padl(gflops.toFixed(2), 10)}${padl(`${((100 * gflops) / peak).toFixed(0)}%`, 10)}`);
-  rt.release(mark);
+for (const build of BUILDS) {
+  const rb = await KernelRuntime.create({ build });
+  const tPeak = await time(() => rb.raw.bench_peak(ITERS));
+  const peak = (96 * ITERS) / tPeak / 1e9;
+  console.log(`2) dense layer forward + backward, ${build} build (float32, cache- and register-blocked f32x4 matmul${build === "simd" ? ", mul + add" : ", relaxed_madd"})`);
+  console.log(`${pad("layer (n x in -> out)", 26)}${padl("fwd", 12)}${padl("fwd+bwd", 12)}${padl("GFLOP/s", 10)}${padl("of peak", 10)}`);
+  for (const [n, inD, outD] of DENSE) {
+    const mark = rb.mark();
+    const x = rb.alloc("x", n * inD), W = rb.alloc("W", inD * outD), b = rb.alloc("b", outD), out = rb.alloc("out", n * outD);
+    const g = rb.alloc("g", n * outD), gW = rb.alloc("gW", inD * outD), gB = rb.alloc("gB", outD), gX = rb.alloc("gX", n * inD);
+    const xt = rb.alloc("xt", n * inD), wt = rb.alloc("wt", inD * outD);
+    const rng = new Rng(1);
+    rb.write(x, Float32Array.from({ length: n * inD }, () => rng.normal()));
+    rb.write(W, Float32Array.from({ length: inD * outD }, () => rng.normal() * 0.05));
+    rb.write(g, Float32Array.from({ length: n * outD }, () => rng.normal()));
+    const fwd = () => rb.matmul(x, W, out, n, inD, outD, MatmulMode.bias, b);
+    const bwd = () => {
+      rb.transpose(x, xt, n, inD);
+      rb.matmul(xt, g, gW, inD, n, outD, MatmulMode.overwrite);
+      rb.colsum(g, n, outD, gB);
+      rb.transpose(W, wt, inD, outD);
+      rb.matmul(g, wt, gX, n, outD, inD, MatmulMode.overwrite);
+    };
+    const tF = await time(fwd);
+    const tFB = await time(() => {
+      fwd();
+      bwd();
+    });
+    const gflops = (6 * n * inD * outD) / tFB / 1e9;
+    console.log(`${pad(`${n} x ${inD} -> ${outD}`, 26)}${padl(fmt(tF), 12)}${padl(fmt(tFB), 12)}${padl(gflops.toFixed(2), 10)}${padl(`${((100 * gflops) / peak).toFixed(0)}%`, 10)}`);
+    rb.release(mark);
+  }
+  console.log(`   peak: ${peak.toFixed(2)} GFLOP/s single-core f32x4 (12 independent ${build === "simd" ? "mul+add" : "relaxed_madd"} chains, ${ITERS} iterations x 96 flops)\n`);
 }
-console.log(`   peak: ${peak.toFixed(2)} GFLOP/s single-core f32x4 (12 independent f32x4 mul+add chains, ${ITERS} iterations x 96 flops; no FMA in wasm SIMD)\n`);
 
 // ---- 5: a training step -------------------------------------------------------------
-console.log("3) one training step (forward, head, backward, clip, Adam), wasm vs js backend");
+console.log("3) one training step (forward, head, backward, clip, Adam): fresh NLL and nGEM models stepped in alternating");
+console.log("   windows of 5, warm-up 20, >= 50 steps; median / p90 after warm-up; stall = mean(steps 1-10) / median(steps 20-49)");
 const js = createJsBackend();
 const STEP_SPECS = [
   [{ kind: "mdn", inputDim: 1, hidden: [128, 128], activation: "gelu", layerNorm: true, k: 3, d: 1 }, 32],
   [{ kind: "mdn", inputDim: 10, hidden: [256], activation: "relu", layerNorm: false, k: 10, d: 784 }, 32],
   [{ kind: "gmm", k: 2, d: 2 }, 1],
 ];
+const profiles = [];
 for (const [spec, n] of STEP_SPECS) {
   const w = initWeights(spec, 0);
   const rng = new Rng(2);
   const batch = { n, y: Float32Array.from({ length: n * spec.d }, () => rng.normal()) };
   if (spec.kind === "mdn") batch.x = Float32Array.from({ length: n * spec.inputDim }, () => rng.normal());
-  const mw = await backend.createModel(spec, w);
-  const mj = await js.createModel(spec, w);
   const opt = { type: "adam", lr: 1e-4, clipNorm: 10 };
-  const tW = await time(() => mw.step(batch, { variant: "ngem" }, opt));
-  const tJ = await time(() => mj.step(batch, { variant: "ngem" }, opt));
   const name = spec.kind === "gmm" ? `gmm K=${spec.k} D=${spec.d}, batch ${n}` : `mdn ${spec.inputDim}-${spec.hidden.join("-")} ${spec.activation}${spec.layerNorm ? "+LN" : ""} K=${spec.k} D=${spec.d}, batch ${n}`;
-  console.log(`${pad(name, 52)} js ${padl(fmt(tJ), 11)}  wasm ${padl(fmt(tW), 11)}  ${padl(`${(tJ / tW).toFixed(1)}x`, 7)}`);
+  const seconds = quick ? 0.3 : 1.5;
+  const measure = async (be) => {
+    const a = await be.createModel(spec, w);
+    const b = await be.createModel(spec, w);
+    const r = await measureInterleaved(
+      [
+        { label: "nll", step: () => a.step(batch, { variant: "nll" }, opt) },
+        { label: "ngem", step: () => b.step(batch, { variant: "ngem" }, opt) },
+      ],
+      { seconds, minSteps: be === js && spec.kind === "mdn" && spec.d > 100 ? 25 : 50 },
+    );
+    if (typeof b.profile === "function") {
+      b.profile(true);
+      for (let i = 0; i < 20; i++) await b.step(batch, { variant: "ngem" }, opt);
+      profiles.push({ name, build: be.build, p: b.phases() });
+    }
+    a.dispose();
+    b.dispose();
+    return r;
+  };
+  const [jn, jg] = await measure(js);
+  console.log(`${name}`);
+  console.log(`   ${pad("js", 20)} nll ${padl(fmt(jn.medianMs / 1e3), 10)}  ngem ${padl(fmt(jg.medianMs / 1e3), 10)}`);
+  for (const build of BUILDS) {
+    const be = await createWasmBackend({ build });
+    const [rn, rg] = await measure(be);
+    const st = (v) => (Number.isNaN(v) ? "n/a" : v.toFixed(2));
+    console.log(
+      `   ${pad(`wasm ${build}`, 20)} nll ${padl(fmt(rn.medianMs / 1e3), 10)}  ngem ${padl(fmt(rg.medianMs / 1e3), 10)} (p90 ${fmt(rg.p90Ms / 1e3)})  ngem/nll ${(rg.medianMs / rn.medianMs).toFixed(3)}  stall ${st(rn.stall)} / ${st(rg.stall)}  vs js ${(jg.medianMs / rg.medianMs).toFixed(1)}x`,
+    );
+  }
+}
+console.log("\n4) wasm step profile (nGEM, 20 profiled steps; share of the profiled step time, which the per-kernel timers slow down)");
+for (const { name, build, p } of profiles) {
+  const f = (x) => `${((100 * x) / p.totalMs).toFixed(0)}%`;
+  console.log(`   ${pad(name, 44)} ${pad(build, 13)} matmul ${f(p.matmul)}  head ${f(p.head)}  act ${f(p.activations)}  LN ${f(p.layerNorm)}  optim ${f(p.optimizer)}  other ${f(p.otherMs)}`);
 }

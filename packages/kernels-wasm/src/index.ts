@@ -12,11 +12,12 @@ import { registerBackend } from "@ngem/core";
 import { createWasmBackend } from "./wasm-backend.js";
 
 export { createWasmBackend, type WasmBackend, type WasmBackendOptions } from "./wasm-backend.js";
-export { WasmModel, type WasmModelStats } from "./wasm-model.js";
+export { WasmModel, type WasmModelStats, type WasmStepProfile } from "./wasm-model.js";
 export {
   ACTIVATION_CODES,
   KernelRuntime,
   MatmulMode,
+  PHASES,
   VARIANT_CODES,
   checkCount,
   type Region,
@@ -32,6 +33,7 @@ export {
   type KernelsBuild,
   type KernelsBuildChoice,
 } from "./kernels.js";
+export { measureInterleaved, quantile, summarizeSteps, type SteadyOptions, type SteadyResult, type StepRunner } from "./steady.js";
 export { KERNELS_ASC_FLAGS, KERNELS_EXPORTS, KERNELS_RELAXED_ASC_FLAGS, KERNELS_SOURCE_SHA256 } from "./generated/kernels-wasm.js";
 
 registerBackend("wasm", () => createWasmBackend());

@@ -48,6 +48,15 @@ export const VARIANT_CODES = { nll: 0, em: 1, ngem: 2, "ngem-full": 3 } as const
 export const MatmulMode = { overwrite: 0, accumulate: 1, bias: 2 } as const;
 export type MatmulMode = (typeof MatmulMode)[keyof typeof MatmulMode];
 
+/** Phases of the step profile: which kernels count where. */
+export const PHASES = ["matmul", "head", "activations", "layerNorm", "optimizer"] as const;
+export type Phase = (typeof PHASES)[number];
+const PH_MATMUL = 0;
+const PH_HEAD = 1;
+const PH_ACT = 2;
+const PH_LN = 3;
+const PH_OPT = 4;
+
 /** Asserts an integer count in [min, 2^31). */
 export function checkCount(what: string, v: number, min = 0): void {
   if (!Number.isInteger(v) || v < min || v > MAX_I32) {
@@ -86,6 +95,10 @@ export class KernelRuntime {
   allocations = 0;
   /** Calls of {@link read} / {@link view} so far (each creates a JS array or view). */
   copiesOut = 0;
+  /** When true, kernel wall time accumulates in {@link phaseMs} (a performance.now() pair per kernel call). */
+  profiling = false;
+  /** Milliseconds per phase while profiling, indexed by {@link PHASES}. */
+  readonly phaseMs = new Float64Array(PHASES.length);
 
   private constructor(raw: KernelExports, opts: RuntimeOptions, build: KernelsBuild) {
     this.raw = raw;
@@ -214,7 +227,9 @@ export class KernelRuntime {
       if (!bias) throw new ShapeError("bias", "matmul mode bias needs a bias region of shape [n]");
       need(bias, n, "bias", `[n] = [${n}]`);
     }
+    const t0 = this.profiling ? performance.now() : 0;
     this.raw.matmul(a.ptr, b.ptr, c.ptr, m, k, n, mode, bias ? bias.ptr : 0);
+    if (this.profiling) this.phaseMs[PH_MATMUL]! += performance.now() - t0;
   }
 
   /** dst[cols, rows] = src[rows, cols]^T. */
@@ -224,7 +239,9 @@ export class KernelRuntime {
     const size = mulChecked("src", rows, cols);
     need(src, size, "src", `[rows, cols] = [${rows}, ${cols}]`);
     need(dst, size, "dst", `[cols, rows] = [${cols}, ${rows}]`);
+    const t0 = this.profiling ? performance.now() : 0;
     this.raw.transpose(src.ptr, dst.ptr, rows, cols);
+    if (this.profiling) this.phaseMs[PH_MATMUL]! += performance.now() - t0;
   }
 
   /** out[c] = sum_r x[r, c] (rows `stride` floats apart, offset `col0` floats into x). */
@@ -236,7 +253,9 @@ export class KernelRuntime {
     checkCount("outOffset", outOffset);
     if (rows > 0) need(x, col0 + (rows - 1) * stride + cols, "x", `[rows, cols] = [${rows}, ${cols}] with stride ${stride}`);
     need(out, outOffset + cols, "out", `[cols] = [${cols}]`);
+    const t0 = this.profiling ? performance.now() : 0;
     this.raw.colsum(x.ptr + 4 * col0, rows, cols, stride, out.ptr + 4 * outOffset);
+    if (this.profiling) this.phaseMs[PH_MATMUL]! += performance.now() - t0;
   }
 
   /** out = act(x) over `len` elements. */
@@ -244,7 +263,9 @@ export class KernelRuntime {
     checkCount("len", len);
     need(x, len, "x", `[${len}]`);
     need(out, len, "out", `[${len}]`);
+    const t0 = this.profiling ? performance.now() : 0;
     this.raw.act_forward(ACTIVATION_CODES[kind], x.ptr, out.ptr, len);
+    if (this.profiling) this.phaseMs[PH_ACT]! += performance.now() - t0;
   }
 
   /** gIn = gOut * act'(pre) over `len` elements (gIn may be gOut). */
@@ -253,7 +274,9 @@ export class KernelRuntime {
     need(pre, len, "pre", `[${len}]`);
     need(gOut, len, "gOut", `[${len}]`);
     need(gIn, len, "gIn", `[${len}]`);
+    const t0 = this.profiling ? performance.now() : 0;
     this.raw.act_backward(ACTIVATION_CODES[kind], pre.ptr, gOut.ptr, gIn.ptr, len);
+    if (this.profiling) this.phaseMs[PH_ACT]! += performance.now() - t0;
   }
 
   /** LayerNorm forward over rows of x [rows, width]. */
@@ -267,7 +290,9 @@ export class KernelRuntime {
     need(normed, size, "normed", `[rows, width] = [${rows}, ${width}]`);
     need(invStd, rows, "invStd", `[rows] = [${rows}]`);
     need(y, size, "y", `[rows, width] = [${rows}, ${width}]`);
+    const t0 = this.profiling ? performance.now() : 0;
     this.raw.layer_norm_forward(x.ptr, gamma.ptr, beta.ptr, normed.ptr, invStd.ptr, y.ptr, rows, width);
+    if (this.profiling) this.phaseMs[PH_LN]! += performance.now() - t0;
   }
 
   /** LayerNorm backward; gX may be gY; gGamma / gBeta are overwritten with sums over rows. */
@@ -284,21 +309,28 @@ export class KernelRuntime {
     need(gX, size, "gX", `[rows, width] = [${rows}, ${width}]`);
     need(gGamma, width, "gGamma", `[width] = [${width}]`);
     need(gBeta, width, "gBeta", `[width] = [${width}]`);
+    const t0 = this.profiling ? performance.now() : 0;
     this.raw.layer_norm_backward(gY.ptr, normed.ptr, invStd.ptr, gamma.ptr, gX.ptr, gGamma.ptr, gBeta.ptr, rows, width);
+    if (this.profiling) this.phaseMs[PH_LN]! += performance.now() - t0;
   }
 
   /** sum of squares of the first `len` elements, accumulated in float64. */
   sumSquares(x: Region, len = x.length): number {
     checkCount("len", len);
     need(x, len, "x", `[${len}]`);
-    return this.raw.sum_squares(x.ptr, len);
+    const t0 = this.profiling ? performance.now() : 0;
+    const r = this.raw.sum_squares(x.ptr, len);
+    if (this.profiling) this.phaseMs[PH_OPT]! += performance.now() - t0;
+    return r;
   }
 
   /** x *= c over `len` elements. */
   scale(x: Region, c: number, len = x.length): void {
     checkCount("len", len);
     need(x, len, "x", `[${len}]`);
+    const t0 = this.profiling ? performance.now() : 0;
     this.raw.scale(x.ptr, len, c);
+    if (this.profiling) this.phaseMs[PH_OPT]! += performance.now() - t0;
   }
 
   /** Sets |x| < 2^-60 to 0 over the first `len` elements (the kernels' flush-to-zero rule). */
@@ -364,32 +396,41 @@ export class KernelRuntime {
     need(res, 4, "res", "[2] float64");
     if (res.ptr % 8 !== 0) throw new ShapeError("res", "must be 8-byte aligned");
     if (!(variant >= 0 && variant <= 3)) throw new ShapeError("variant", `expected a code 0..3, got ${variant}`);
-    return this.raw.mixture_head(
+    const t0 = this.profiling ? performance.now() : 0;
+    const bad = this.raw.mixture_head(
       n, k, d,
       a.ptr + 4 * aOff, strideA, mu.ptr + 4 * muOff, s.ptr + 4 * sOff, strideMS, y.ptr,
       ga.ptr + 4 * gaOff, outA, gmu.ptr + 4 * gmuOff, gs.ptr + 4 * gsOff, outMS,
       variant, sigmaCoords ? 1 : 0, piFloor, scratch.ptr, res.ptr,
     );
+    if (this.profiling) this.phaseMs[PH_HEAD]! += performance.now() - t0;
+    return bad;
   }
 
   /** SGD update over `len` elements (see assembly/optim.ts). */
   sgd(p: Region, g: Region, buf: Region, len: number, lr: number, decay: number, momentum: number, nesterov: boolean, first: boolean): void {
     flat3(len, p, g, buf);
+    const t0 = this.profiling ? performance.now() : 0;
     this.raw.sgd_update(p.ptr, g.ptr, buf.ptr, len, lr, decay, momentum, nesterov ? 1 : 0, first ? 1 : 0);
+    if (this.profiling) this.phaseMs[PH_OPT]! += performance.now() - t0;
   }
 
   /** Adam update over `len` elements with bias corrections c1, c2 (1 - b1, 1 - b2 are formed here in float64). */
   adam(p: Region, g: Region, m: Region, v: Region, len: number, lr: number, decay: number, b1: number, b2: number, eps: number, c1: number, c2: number): void {
     flat3(len, p, g, m);
     need(v, len, "v", `[${len}]`);
+    const t0 = this.profiling ? performance.now() : 0;
     this.raw.adam_update(p.ptr, g.ptr, m.ptr, v.ptr, len, lr, decay, b1, b2, 1 - b1, 1 - b2, eps, c1, c2);
+    if (this.profiling) this.phaseMs[PH_OPT]! += performance.now() - t0;
   }
 
   /** RMSProp update over `len` elements. */
   rmsprop(p: Region, g: Region, v: Region, buf: Region, len: number, lr: number, decay: number, alpha: number, eps: number, momentum: number): void {
     flat3(len, p, g, v);
     need(buf, len, "buf", `[${len}]`);
+    const t0 = this.profiling ? performance.now() : 0;
     this.raw.rmsprop_update(p.ptr, g.ptr, v.ptr, buf.ptr, len, lr, decay, alpha, 1 - alpha, eps, momentum);
+    if (this.profiling) this.phaseMs[PH_OPT]! += performance.now() - t0;
   }
 }
 

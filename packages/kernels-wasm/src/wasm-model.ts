@@ -45,7 +45,10 @@ import {
   type OptimizerSpec,
   type StepResult,
 } from "@ngem/core";
-import { MatmulMode, VARIANT_CODES, type KernelRuntime, type Region } from "./runtime.js";
+import { MatmulMode, PHASES, VARIANT_CODES, type KernelRuntime, type Phase, type Region } from "./runtime.js";
+
+/** A per-phase step profile (milliseconds summed over `steps` steps); see {@link WasmModel.profile}. */
+export type WasmStepProfile = { readonly steps: number; readonly totalMs: number; readonly otherMs: number } & { readonly [P in Phase]: number };
 
 interface Slot {
   readonly name: string;
@@ -326,6 +329,36 @@ export class WasmModel implements BackendModel {
     add("backward buffer 1", ws.g1);
     add("transposed inputs", ws.xt);
     return out;
+  }
+
+  private profSteps = 0;
+  private profTotal = 0;
+
+  /**
+   * Turns the per-phase step profile on or off and resets it. While on, every kernel
+   * call is timed (two performance.now() calls each) and summed by phase: matmul
+   * (matmuls, transposes, bias sums), head, activations, LayerNorm, optimizer (norm,
+   * clip, update); `otherMs` is the rest of step() (batch copy-in, JS glue).
+   */
+  profile(on: boolean): void {
+    const rt = this.runtime;
+    rt.profiling = on;
+    rt.phaseMs.fill(0);
+    this.profSteps = 0;
+    this.profTotal = 0;
+  }
+
+  /** The profile since {@link profile}(true). */
+  phases(): WasmStepProfile {
+    const rt = this.runtime;
+    const out: Record<string, number> = { steps: this.profSteps, totalMs: this.profTotal };
+    let sum = 0;
+    PHASES.forEach((p, i) => {
+      out[p] = rt.phaseMs[i] as number;
+      sum += rt.phaseMs[i] as number;
+    });
+    out.otherMs = this.profTotal - sum;
+    return out as unknown as WasmStepProfile;
   }
 
   /** Memory and layout counters, for allocation checks. */
@@ -698,6 +731,17 @@ export class WasmModel implements BackendModel {
   }
 
   async step(batch: Batch, head: HeadOptions, optimizer: OptimizerSpec): Promise<StepResult> {
+    if (!this.rt?.profiling) return this.stepImpl(batch, head, optimizer);
+    const t0 = performance.now();
+    try {
+      return this.stepImpl(batch, head, optimizer);
+    } finally {
+      this.profTotal += performance.now() - t0;
+      this.profSteps++;
+    }
+  }
+
+  private stepImpl(batch: Batch, head: HeadOptions, optimizer: OptimizerSpec): StepResult {
     validateOptimizer(optimizer);
     const loss = this.run(batch, head, true);
     if (!Number.isFinite(loss)) return { loss: NaN, gradNorm: NaN, nonFinite: this.diagnose(batch.n).tensor };
