@@ -21,6 +21,11 @@ async function tryImport(pkg: string): Promise<string | undefined> {
 /** Imports the backend packages so they register their backends. Returns import failures by package. */
 export async function registerAllBackends(): Promise<Record<string, string>> {
   const failures: Record<string, string> = {};
+  // Node 20 validates relaxed SIMD only behind a V8 flag: set it before the wasm kernels
+  // compile, so the relaxed-SIMD (FMA) build is used (NGEM_WASM_BUILD=simd keeps the plain one).
+  if (process.env.NGEM_WASM_BUILD !== "simd") {
+    await import("@ngem/kernels-wasm/node").then((m) => m.enableRelaxedSimd()).catch(() => undefined);
+  }
   for (const pkg of ["@ngem/kernels-wasm", "@ngem/backend-tfjs"]) {
     const err = await tryImport(pkg);
     if (err) failures[pkg] = err;

@@ -10,6 +10,19 @@ export async function backendsCommand(flags: { json?: boolean }): Promise<void> 
   }
   const lines = rows.map((r) => `${r.ok ? "yes" : "no "}  ${r.name.padEnd(10)} ${r.ok ? `${r.precision}` : r.reason ?? ""}`);
   process.stdout.write(`loads  backend    precision / why not\n${lines.join("\n")}\n`);
+  const wasm = await wasmBuildLine();
+  if (wasm) process.stdout.write(`${wasm}\n`);
+}
+
+/** Which wasm kernels build loads here and why (relaxed SIMD = FMA, or the plain SIMD build). */
+async function wasmBuildLine(): Promise<string | undefined> {
+  try {
+    const kw = await import("@ngem/kernels-wasm");
+    const sel = kw.selectKernelsBuild("auto");
+    return `wasm kernels: ${sel.build} build - ${sel.reason}`;
+  } catch {
+    return undefined;
+  }
 }
 
 interface BenchRow {
@@ -17,26 +30,40 @@ interface BenchRow {
   backend: string;
   nllStepsPerSec: number;
   ngemStepsPerSec: number;
+  nllMedianMs: number;
+  nllP90Ms: number;
+  ngemMedianMs: number;
+  ngemP90Ms: number;
+  nllStall: number;
+  ngemStall: number;
 }
 
-async function stepsPerSec(be: Backend, spec: ModelSpec, n: number, variant: "nll" | "ngem", seconds: number): Promise<number> {
+/**
+ * NLL and nGEM step times of one backend with the shared steady-state method of
+ * @ngem/kernels-wasm (fresh models, alternating windows, warm-up 20, median / p90, stall).
+ */
+async function interleavedSteps(be: Backend, spec: ModelSpec, n: number, seconds: number) {
+  const { measureInterleaved } = await import("@ngem/kernels-wasm");
   const w = initWeights(spec, 1);
-  const model = await be.createModel(spec, w);
   const rng = new Rng(2);
   const x = spec.kind === "mdn" ? Float32Array.from({ length: n * spec.inputDim }, () => rng.normal()) : undefined;
   const y = Float32Array.from({ length: n * spec.d }, () => rng.normal());
   const batch = x ? { n, x, y } : { n, y };
   const opt = { type: "adam" as const, lr: 1e-3 };
-  for (let i = 0; i < 3; i++) await model.step(batch, { variant }, opt);
-  let steps = 0;
-  const t0 = performance.now();
-  while (performance.now() - t0 < seconds * 1000 || steps < 3) {
-    await model.step(batch, { variant }, opt);
-    steps++;
+  const mNll = await be.createModel(spec, w);
+  const mNgem = await be.createModel(spec, w);
+  try {
+    return await measureInterleaved(
+      [
+        { label: "nll", step: () => mNll.step(batch, { variant: "nll" }, opt) },
+        { label: "ngem", step: () => mNgem.step(batch, { variant: "ngem" }, opt) },
+      ],
+      { seconds },
+    );
+  } finally {
+    mNll.dispose();
+    mNgem.dispose();
   }
-  const r = (steps * 1000) / (performance.now() - t0);
-  model.dispose();
-  return r;
 }
 
 export async function benchCommand(flags: { json?: boolean; seconds?: number }): Promise<void> {
@@ -54,11 +81,19 @@ export async function benchCommand(flags: { json?: boolean; seconds?: number }):
     }
     const be = await loadBackend(b.name);
     for (const c of configs) {
+      const [rn, rg] = await interleavedSteps(be, c.spec, c.n, seconds);
+      if (!rn || !rg) continue;
       rows.push({
         config: c.name,
         backend: b.name,
-        nllStepsPerSec: await stepsPerSec(be, c.spec, c.n, "nll", seconds),
-        ngemStepsPerSec: await stepsPerSec(be, c.spec, c.n, "ngem", seconds),
+        nllStepsPerSec: 1000 / rn.medianMs,
+        ngemStepsPerSec: 1000 / rg.medianMs,
+        nllMedianMs: rn.medianMs,
+        nllP90Ms: rn.p90Ms,
+        ngemMedianMs: rg.medianMs,
+        ngemP90Ms: rg.p90Ms,
+        nllStall: rn.stall,
+        ngemStall: rg.stall,
       });
     }
   }
@@ -66,12 +101,25 @@ export async function benchCommand(flags: { json?: boolean; seconds?: number }):
     process.stdout.write(`${JSON.stringify(rows)}\n`);
     return;
   }
-  const out = [`${"config".padEnd(32)} ${"backend".padEnd(10)} ${"nll st/s".padStart(10)} ${"ngem st/s".padStart(10)} ${"ngem/nll time".padStart(14)} ${"ngem vs js".padStart(11)}`];
+  const host = await import("@ngem/kernels-wasm/node").then((m) => m.hostInfo()).catch(() => undefined);
+  const head = host
+    ? `CPU: ${host.cpuModel}, ${host.cores} cores; SIMD/FMA: ${host.cpuFeatures.join(" ") || "n/a"}; node ${host.node}; wasm relaxed SIMD ${host.wasm.relaxedSimd ? "yes" : "no"}\n`
+    : "";
+  const wasmLine = await wasmBuildLine();
+  const f = (v: number) => (v >= 1 ? v.toFixed(2) : v.toFixed(3));
+  const out = [
+    `${"config".padEnd(32)} ${"backend".padEnd(10)} ${"nll ms".padStart(8)} ${"p90".padStart(8)} ${"ngem ms".padStart(8)} ${"p90".padStart(8)} ${"ngem/nll".padStart(9)} ${"stall".padStart(6)} ${"ngem vs js".padStart(11)}`,
+  ];
   for (const r of rows) {
     const js = rows.find((q) => q.config === r.config && q.backend === "js");
+    const stall = Math.max(r.nllStall, r.ngemStall);
     out.push(
-      `${r.config.padEnd(32)} ${r.backend.padEnd(10)} ${r.nllStepsPerSec.toFixed(1).padStart(10)} ${r.ngemStepsPerSec.toFixed(1).padStart(10)} ${(r.nllStepsPerSec / r.ngemStepsPerSec).toFixed(3).padStart(14)} ${(js ? `${(r.ngemStepsPerSec / js.ngemStepsPerSec).toFixed(2)}x` : "n/a").padStart(11)}`,
+      `${r.config.padEnd(32)} ${r.backend.padEnd(10)} ${f(r.nllMedianMs).padStart(8)} ${f(r.nllP90Ms).padStart(8)} ${f(r.ngemMedianMs).padStart(8)} ${f(r.ngemP90Ms).padStart(8)} ${(r.ngemMedianMs / r.nllMedianMs).toFixed(3).padStart(9)} ${(Number.isNaN(stall) ? "n/a" : stall.toFixed(2)).padStart(6)} ${(js ? `${(js.ngemMedianMs / r.ngemMedianMs).toFixed(2)}x` : "n/a").padStart(11)}`,
     );
   }
-  process.stdout.write(`${out.join("\n")}\n(Adam, same batch each step, >= ${seconds}s per cell; ngem/nll time <= 1.03 is the goal)\n`);
+  process.stdout.write(
+    `${head}${wasmLine ? `${wasmLine}\n` : ""}${out.join("\n")}\n` +
+      `(Adam, same batch; fresh NLL and nGEM models stepped in alternating windows of 5, warm-up 20, >= 50 steps and >= ${seconds}s per backend;\n` +
+      ` ms = median step time after warm-up, p90 beside it; ngem/nll <= 1.03 is the goal; stall = mean(steps 1-10) / median(steps 20-49), the larger of the two)\n`,
+  );
 }
