@@ -120,6 +120,23 @@ async function loadRaw(source: string, args: DataArgs): Promise<Dataset> {
   return loadJsonl(source, cols);
 }
 
+/**
+ * Usage error (exit 2) naming the row, line and column when a value of `data`
+ * cannot be standardised with the stored statistics (its z-score overflows).
+ */
+export function checkStandardizable(
+  source: string,
+  data: Pick<Dataset, "x" | "n" | "xDim" | "xNames" | "rowLines">,
+  normalization: { readonly x?: Normalization },
+): void {
+  if (!normalization.x || data.xDim === 0) return;
+  try {
+    applyNormalization(data.x, normalization.x, { file: source, columns: data.xNames, ...(data.rowLines ? { rowLines: data.rowLines } : {}) });
+  } catch (err) {
+    throw asUsageError(err, source);
+  }
+}
+
 /** Loads evaluation data the way a run was trained: same columns, and the run's stored normalisation. */
 export async function loadDataLike(
   source: string,

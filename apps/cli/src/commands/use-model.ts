@@ -1,6 +1,6 @@
 /** `ngem eval`, `ngem predict`, `ngem sample`: commands that use a saved checkpoint. */
 import { existsSync } from "node:fs";
-import { mixtureMean, mixtureMode, NonFiniteError, predictionInterval, softmax, type MixtureParams } from "@ngem/core";
+import { MAX_SAMPLE_VALUES, mixtureMean, mixtureMode, NonFiniteError, predictionInterval, softmax, type MixtureParams } from "@ngem/core";
 import type { Dataset } from "@ngem/datasets";
 import { evaluate, load, logLikelihoods, predict, sample, type TrainedModel } from "@ngem/trainer";
 import { checkStandardizable, loadDataLike, type DataArgs } from "../data-source.js";
@@ -134,7 +134,7 @@ async function predictRows(model: TrainedModel, x: Float64Array | undefined, n: 
     m = await predict(model, x, { space: "original", ...(x ? {} : { n }) } as { space: "original"; n?: number });
   } catch (err) {
     if (err instanceof NonFiniteError && err.row !== undefined) {
-      throw new Error(`the prediction for ${label(err.row)}${x ? ` (x = ${rowValues(x, err.row, xDim)})` : ""} is not finite: ${err.message}`);
+      throw new Error(`the prediction for ${label(err.row)}${x ? `, x = ${rowValues(x, err.row, xDim)},` : ""} is not finite: ${err.message}`);
     }
     throw err;
   }
@@ -152,7 +152,7 @@ function checkMixtureRows(m: MixtureParams, x: Float64Array | undefined, xDim: n
       if (Number.isFinite(v) && !sigmaOverflow) continue;
       const row = Math.floor(i / w);
       const what = sigmaOverflow ? `sigma = exp(${v}) overflows float64` : `${name} = ${v}`;
-      throw new Error(`the prediction for ${label(row)}${x ? ` (x = ${rowValues(x, row, xDim)})` : ""} is not finite (${what}); the input is likely far outside the training data`);
+      throw new Error(`the prediction for ${label(row)}${x ? `, x = ${rowValues(x, row, xDim)},` : ""} is not finite (${what}); the input is likely far outside the training data`);
     }
   }
 }
@@ -163,10 +163,6 @@ function checkDims(model: TrainedModel, xDim: number, yDim: number, source: stri
   if (xDim !== wantX || (yDim !== 0 && yDim !== spec.d)) {
     throw new UsageError(`${source}: has ${xDim} input and ${yDim} target columns; the checkpoint expects ${wantX} and ${spec.d} (choose columns with --x-cols/--y-cols)`);
   }
-}
-
-function D0(m: MixtureParams): number {
-  return m.d;
 }
 
 function rowsOf(m: MixtureParams): { mean: Float64Array; mode: Float64Array; pi: Float64Array } {
@@ -185,7 +181,7 @@ export async function predictCommand(checkpoint: string, source: string, flags: 
   const { mean, mode, pi } = rowsOf(m);
   for (const [name, a] of [["mean", mean], ["mode", mode]] as const) {
     const i = a.findIndex((v) => !Number.isFinite(v));
-    if (i >= 0) throw new Error(`the predicted ${name} for ${rowLabel(source, raw, Math.floor(i / D0(m)))} is ${a[i]}: not representable in float64`);
+    if (i >= 0) throw new Error(`the predicted ${name} for ${rowLabel(source, raw, Math.floor(i / m.d))} is ${a[i]}: not representable in float64`);
   }
   const { n, k: K, d: D } = m;
   const level = flags.interval;
@@ -266,9 +262,13 @@ export async function sampleCommand(checkpoint: string, flags: ModelFlags): Prom
   const rows = x ? x.length / (spec.kind === "mdn" ? spec.inputDim : 1) : 1;
   const xDim = spec.kind === "mdn" ? spec.inputDim : 0;
   const xLabel = (r: number) => `--x row ${r + 1}`;
-  if (x && model.normalization?.x) checkStandardizable("--x", { x, n: rows, xDim, xNames: model.normalization.x.mean.length ? Array.from({ length: xDim }, (_, j) => `x${j}`) : [] }, { x: model.normalization.x });
+  if (x && model.normalization?.x) checkStandardizable("--x", { x, n: rows, xDim, xNames: Array.from({ length: xDim }, (_, j) => `x${j}`) }, { x: model.normalization.x });
   await predictRows(model, x, 1, xLabel, xDim); // names the row whose mixture is not finite
+  if (rows * count * spec.d > MAX_SAMPLE_VALUES) {
+    throw new UsageError(`-n/--count: ${rows} rows x ${count} samples x ${spec.d} dims = ${rows * count * spec.d} values, more than one call may draw (${MAX_SAMPLE_VALUES}); use a smaller -n and several --seed values`);
+  }
   const s = await sample(model, x, {
+    maxValues: MAX_SAMPLE_VALUES,
     count,
     seed: flags.seed ?? 0,
     space: "original",
@@ -280,7 +280,7 @@ export async function sampleCommand(checkpoint: string, flags: ModelFlags): Prom
   const badSample = s.findIndex((v) => !Number.isFinite(v));
   if (badSample >= 0) {
     const r = Math.floor(badSample / (count * D));
-    throw new Error(`a sample for ${xLabel(r)}${x ? ` (x = ${rowValues(x, r, xDim)})` : ""} is ${s[badSample]}: not representable in float64 (the mixture's scale is too large)`);
+    throw new Error(`a sample for ${xLabel(r)}${x ? `, x = ${rowValues(x, r, xDim)},` : ""} is ${s[badSample]}: not representable in float64 (the mixture's scale is too large)`);
   }
   if (flags.json) {
     const out = Array.from({ length: rows }, (_, r) => ({
