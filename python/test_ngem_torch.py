@@ -130,6 +130,39 @@ class CheckpointHandOff(unittest.TestCase):
             os.unlink(store.name)
 
 
+@unittest.skipUnless(CASES_PATH, "set NGEM_TORCH_CASES (packages/export/test/torch-handoff.test.ts writes it)")
+class TorchServeHandler(unittest.TestCase):
+    """ngem_handler.handle as TorchServe calls it: a context with model_dir and the serialized file, a batch of requests."""
+
+    def test_handle_returns_predict_per_request(self):
+        import shutil
+        import types
+
+        import ngem_handler
+
+        with open(CASES_PATH) as f:
+            cases = json.load(f)
+        for c in (next(c for c in cases if c["kind"] == "mdn"), next(c for c in cases if c["kind"] == "gmm")):
+            with self.subTest(c["name"]), tempfile.TemporaryDirectory() as model_dir:
+                shutil.copy(c["checkpoint"], os.path.join(model_dir, "checkpoint.safetensors"))
+                context = types.SimpleNamespace(
+                    system_properties={"model_dir": model_dir}, manifest={"model": {"serializedFile": "checkpoint.safetensors"}}
+                )
+                ngem_handler._model = None
+                if c["kind"] == "mdn":
+                    x = _t(c["x"]).reshape(c["n"], c["xDim"]).tolist()
+                    body = {"x": x}
+                else:
+                    body = {"n": c["n"]}
+                out = ngem_handler.handle([{"body": json.dumps(body).encode()}, {"data": body}], context)
+                self.assertEqual(len(out), 2)
+                for r in out:
+                    for k in ("pi", "mu", "sigma"):
+                        self.assertLess(_rel(_t(r[k]), _t(c["expected"][k])), 1e-10, k)
+                with self.assertRaisesRegex(ValueError, "request body"):
+                    ngem_handler.handle([{"body": b"[1, 2]"}], context)
+
+
 class Errors(unittest.TestCase):
     def test_not_a_checkpoint(self):
         with tempfile.NamedTemporaryFile(suffix=".safetensors", delete=False) as f:

@@ -148,7 +148,7 @@ describe.skipIf(skipReason !== undefined)("PyTorch hand-off (python/ngem_torch.p
     const log = `${r.stdout}\n${r.stderr}`;
     console.log(log.trim().split("\n").filter((l) => /\.\.\. |^Ran |^OK|FAILED|skipped/.test(l)).join("\n"));
     expect(r.status, log).toBe(0);
-    expect(log).toMatch(/^Ran 7 tests/m);
+    expect(log).toMatch(/^Ran 8 tests/m);
     expect(log).not.toMatch(/skipped/);
 
     // The same numbers, checked here too: python's outputs against ngem's.
