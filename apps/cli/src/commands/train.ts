@@ -489,23 +489,25 @@ class Session {
       );
     }
     const outDir = this.dir;
+    // Paths as the user gave them (the run's absolute location after a staged swap).
+    const shown = this.target instanceof NewRun ? this.target.out : this.dir;
     const summary = await writeRunReport(outDir, result, data, this.tracker as TrajectoryTracker, { png: flags.png !== false, plots: flags.plots !== false, seconds: (Date.now() - this.started) / 1000 });
     const floor = floorSummary(result);
     if (floor) {
       if (this.json) process.stdout.write(`${JSON.stringify({ event: "sigma-floor-summary", ...floor.stats, sigmaMin: floor.sigmaMin, message: floor.line })}\n`);
       else this.log(floor.line);
     }
-    if (this.json) process.stdout.write(`${JSON.stringify({ event: "done", outDir, checkpointStep: history.checkpointStep ?? null, ...summary })}\n`);
+    if (this.json) process.stdout.write(`${JSON.stringify({ event: "done", outDir: shown, checkpointStep: history.checkpointStep ?? null, ...summary })}\n`);
     else {
       this.log(`done: ${history.stopReason}${history.stopDetail ? ` (${history.stopDetail})` : ""}, step ${model.state.step}`);
       this.log(`final NLL: train ${fmt(summary.trainNll)}${summary.valNll !== undefined ? `, validation ${fmt(summary.valNll)}` : ""}`);
-      this.log(`wrote ${summary.files.map((f) => join(outDir, f)).join(", ")}`);
+      this.log(`wrote ${summary.files.map((f) => join(shown, f)).join(", ")}`);
     }
     model.dispose();
-    const ckpt = join(outDir, CHECKPOINT_FILE);
+    const ckpt = join(shown, CHECKPOINT_FILE);
     const finite = [summary.trainNll, summary.valNll].every((v) => v === undefined || Number.isFinite(v));
     if (history.stopReason === "aborted" && saved) {
-      this.log(`interrupted: checkpoint saved at step ${history.checkpointStep}; continue with: ngem train --resume ${outDir}`);
+      this.log(`interrupted at step ${history.checkpointStep}: checkpoint saved; continue with: ngem train --resume ${shown}`);
       process.exitCode = this.signal === "SIGTERM" ? 143 : 130;
     } else if (history.stopReason === "non-finite" || !finite) {
       process.stderr.write(
