@@ -268,7 +268,6 @@ export async function sampleCommand(checkpoint: string, flags: ModelFlags): Prom
     throw new UsageError(`-n/--count: ${rows} rows x ${count} samples x ${spec.d} dims = ${rows * count * spec.d} values, more than one call may draw (${MAX_SAMPLE_VALUES}); use a smaller -n and several --seed values`);
   }
   const s = await sample(model, x, {
-    maxValues: MAX_SAMPLE_VALUES,
     count,
     seed: flags.seed ?? 0,
     space: "original",
