@@ -256,7 +256,7 @@ async function main() {
         mNgem.dispose();
         continue;
       }
-      const slow = perStep > 100;
+      const slow = perStep > 500;
       const budget = slow ? Math.min(seconds, 2) : seconds;
       const [rn, rg] = await kw.measureInterleaved(
         [
