@@ -168,6 +168,7 @@ class CsvDatasetBuilder {
       rowLines: Uint32Array.from(this.lines.toArray()),
       xNames: this.xi.map((i) => names[i] as string),
       yNames: this.yi.map((i) => names[i] as string),
+      ...(this.opts.missing === "skip-row" ? { skippedRows: this.skipped } : {}),
     };
   }
 }

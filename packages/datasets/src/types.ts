@@ -31,6 +31,8 @@ export interface Dataset {
    * files and generated data.
    */
   readonly rowLines?: Uint32Array;
+  /** Rows a loader dropped because of missing values (`missing: "skip-row"`), when it was asked to. */
+  readonly skippedRows?: number;
   /** Set when standardised; used to invert. */
   readonly normalization?: { readonly x?: Normalization; readonly y?: Normalization };
 }
