@@ -9,6 +9,7 @@ export * from "./head.js";
 export * from "./fisher.js";
 export * from "./distribution.js";
 export * from "./special.js";
+export * from "./scoring.js";
 export * from "./scale.js";
 export type * from "./backend.js";
 export * from "./registry.js";
