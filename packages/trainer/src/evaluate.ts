@@ -9,7 +9,7 @@
  * y is inside it exactly when (1-a)/2 <= u <= (1+a)/2: coverage is read off
  * the PIT values without inverting F.
  */
-import { logProb, normalCdf, mixtureMean, ShapeError, softmax, type MixtureParams } from "@ngem/core";
+import { crpsMixture, logProb, mixtureMode, mixtureQuantile, normalCdf, mixtureMean, pinballLoss, pitUniformity, ShapeError, softmax, type MixtureParams, type PitUniformity } from "@ngem/core";
 import { gatherBatch } from "./data.js";
 import { minCostAssignment } from "./hungarian.js";
 import type { TrainedModel } from "./model-handle.js";
@@ -142,6 +142,172 @@ export async function evaluate(model: TrainedModel, data: TrainData, opts: Evalu
       pitCounts: Array.from({ length: bins }, (_, i) => pit.reduce((s, p) => s + p[i], 0)),
       pitCountsByDim: pit,
     },
+  };
+}
+
+/** Options of {@link forecastScores}. */
+export interface ForecastOptions {
+  /** Central-interval levels for coverage and width (default [0.5, 0.8, 0.9, 0.95]). */
+  readonly levels?: readonly number[];
+  /** Quantile levels of the pinball loss (default [0.1, 0.5, 0.9]). */
+  readonly quantiles?: readonly number[];
+  /** PIT histogram bins (default 10). */
+  readonly pitBins?: number;
+  /** Rows per predict call (default 2048). */
+  readonly chunk?: number;
+  /** Mean-shift refinement steps of the mode (default 50; 0 = best component mean). */
+  readonly modeRefineSteps?: number;
+}
+
+/** A score pooled over dimensions, and per dimension. */
+export interface DimScore {
+  readonly value: number;
+  readonly byDim: number[];
+}
+
+/**
+ * What a forecaster expects of a probabilistic prediction, every number in
+ * ORIGINAL y units (the stored normalisation inverted) unless named
+ * "standardized". Pooled values average over rows and dimensions.
+ */
+export interface ForecastScores {
+  readonly n: number;
+  readonly d: number;
+  /** Mean NLL per row, original units (sum over the y dimensions of one row). */
+  readonly nll: number;
+  /** Sum of the per-row NLLs, original units. */
+  readonly nllTotal: number;
+  /** Mean NLL per row in the standardised space the model was trained in (equals `nll` when y is not standardised). */
+  readonly nllStandardized: number;
+  /** RMSE and MAE of the mixture mean. */
+  readonly rmseMean: DimScore;
+  readonly maeMean: DimScore;
+  /** RMSE and MAE of the mixture mode (mean-shift refined). */
+  readonly rmseMode: DimScore;
+  readonly maeMode: DimScore;
+  /** Mean CRPS (closed form; for D > 1 the CRPS of each 1-D marginal, averaged). */
+  readonly crps: DimScore;
+  /** Mean pinball loss of the mixture's q-quantile, per requested q. */
+  readonly pinball: { readonly q: number; readonly loss: number; readonly byDim: number[] }[];
+  /** Central intervals: observed coverage and mean width (original units). */
+  readonly intervals: { readonly level: number; readonly coverage: number; readonly width: number; readonly coverageByDim: number[]; readonly widthByDim: number[] }[];
+  /** PIT values pooled over dimensions: counts per bin and distance to U(0, 1). */
+  readonly pit: PitUniformity & { readonly counts: number[] };
+}
+
+/**
+ * Scores a model on a data set (in its training space) and reports every
+ * metric in original units: NLL (mean, total, standardised), RMSE/MAE of the
+ * mean and of the mode, CRPS, pinball loss, interval coverage and width, and
+ * PIT uniformity. CRPS, pinball loss, errors and widths are scale-equivariant,
+ * so they are computed in the standardised space and multiplied by std_d;
+ * the NLL shifts by sum_d log std_d.
+ */
+export async function forecastScores(model: TrainedModel, data: TrainData, opts: ForecastOptions = {}): Promise<ForecastScores> {
+  const levels = opts.levels ?? [0.5, 0.8, 0.9, 0.95];
+  const quantiles = opts.quantiles ?? [0.1, 0.5, 0.9];
+  for (const [name, list] of [["levels", levels], ["quantiles", quantiles]] as const) {
+    list.forEach((a, i) => {
+      if (!(a > 0 && a < 1)) throw new ShapeError(`opts.${name}[${i}]`, `expected a number in (0, 1), got ${a}`);
+    });
+  }
+  const bins = opts.pitBins ?? 10;
+  if (!Number.isInteger(bins) || bins < 1) throw new ShapeError("opts.pitBins", `expected an integer >= 1, got ${bins}`);
+  const chunk = opts.chunk ?? 2048;
+  if (data.yDim !== model.spec.d) throw new ShapeError("data.yDim", `expected ${model.spec.d} (the model's D), got ${data.yDim}`);
+  if (model.spec.kind === "mdn" && data.xDim !== model.spec.inputDim) throw new ShapeError("data.xDim", `expected ${model.spec.inputDim} (the model's inputDim), got ${data.xDim}`);
+  if (data.n < 1) throw new ShapeError("data.n", "expected at least one row");
+  const D = data.yDim;
+  const N = data.n;
+  const ny = data.normalization?.y;
+  const std = Float64Array.from({ length: D }, (_, d) => (ny ? ny.std[d] : 1));
+  // squared errors relative to the largest std: std^2 overflows for std > 1e154
+  const sMax = Math.max(...std);
+  const rel = std.map((s) => s / sMax);
+  const rows = Uint32Array.from({ length: N }, (_, i) => i);
+  const z = () => new Float64Array(D);
+  const seMean = z(), aeMean = z(), seMode = z(), aeMode = z(), crps = z();
+  const pin = quantiles.map(() => z());
+  const width = levels.map(() => z());
+  const covered = levels.map(() => z());
+  const pit = new Float64Array(N * D);
+  let nllSum = 0;
+  for (let s = 0; s < N; s += chunk) {
+    const b = gatherBatch(data, rows, s, Math.min(N, s + chunk));
+    const m = await model.backendModel.predict(b.x, b.n);
+    const lp = logProb(m, b.y);
+    for (let i = 0; i < b.n; i++) nllSum -= lp[i];
+    const mean = mixtureMean(m);
+    const mode = mixtureMode(m, { refineSteps: opts.modeRefineSteps ?? 50 });
+    const c = crpsMixture(m, b.y);
+    for (let i = 0; i < b.y.length; i++) {
+      const d = i % D;
+      const e1 = mean[i] - b.y[i];
+      const e2 = mode[i] - b.y[i];
+      seMean[d] += e1 * e1;
+      aeMean[d] += Math.abs(e1);
+      seMode[d] += e2 * e2;
+      aeMode[d] += Math.abs(e2);
+      crps[d] += c[i];
+    }
+    const u = pitValues(m, b.y);
+    pit.set(u, s * D);
+    for (let d = 0; d < D; d++) {
+      const yd = Float64Array.from({ length: b.n }, (_, i) => b.y[i * D + d]);
+      quantiles.forEach((q, j) => {
+        const qv = mixtureQuantile(m, d, q);
+        for (let i = 0; i < b.n; i++) pin[j][d] += pinballLoss(yd[i], qv[i], q);
+      });
+      levels.forEach((a, j) => {
+        const lo = mixtureQuantile(m, d, (1 - a) / 2);
+        const hi = mixtureQuantile(m, d, (1 + a) / 2);
+        for (let i = 0; i < b.n; i++) {
+          width[j][d] += hi[i] - lo[i];
+          const ui = u[i * D + d];
+          if (ui >= (1 - a) / 2 && ui <= (1 + a) / 2) covered[j][d] += 1;
+        }
+      });
+    }
+  }
+  let logStd = 0;
+  for (let d = 0; d < D; d++) logStd += Math.log(std[d]);
+  const nllStd = nllSum / N;
+  const nll = nllStd + logStd;
+  const pooled = (byDim: number[]) => byDim.reduce((a, v) => a + v, 0) / D;
+  const linear = (acc: Float64Array): DimScore => {
+    const byDim = Array.from(acc, (v, d) => (v / N) * std[d]);
+    return { value: pooled(byDim), byDim };
+  };
+  const rms = (acc: Float64Array): DimScore => {
+    const byDim = Array.from(acc, (v, d) => Math.sqrt(v / N) * std[d]);
+    let t = 0;
+    for (let d = 0; d < D; d++) t += acc[d] * rel[d] ** 2;
+    return { value: sMax * Math.sqrt(t / (N * D)), byDim };
+  };
+  const u = pitUniformity(pit, bins);
+  const counts = new Array<number>(bins).fill(0);
+  for (let i = 0; i < pit.length; i++) counts[Math.min(bins - 1, Math.floor(pit[i] * bins))] += 1;
+  return {
+    n: N,
+    d: D,
+    nll,
+    nllTotal: nll * N,
+    nllStandardized: nllStd,
+    rmseMean: rms(seMean),
+    maeMean: linear(aeMean),
+    rmseMode: rms(seMode),
+    maeMode: linear(aeMode),
+    crps: linear(crps),
+    pinball: quantiles.map((q, j) => {
+      const l = linear(pin[j]);
+      return { q, loss: l.value, byDim: l.byDim };
+    }),
+    intervals: levels.map((level, j) => {
+      const coverageByDim = Array.from(covered[j], (v) => v / N);
+      const w = linear(width[j]);
+      return { level, coverage: pooled(coverageByDim), width: w.value, coverageByDim, widthByDim: w.byDim };
+    }),
+    pit: { ...u, counts },
   };
 }
 

@@ -19,12 +19,16 @@ export { train, resume, splitData, totalSteps, trimMetrics, type TrainOptions, t
 export { predict, sample, logLikelihoods, datasetNll, type PredictOptions, type SampleOptions } from "./predict.js";
 export {
   evaluate,
+  forecastScores,
   pitValues,
   normalCdf,
   modeRecovery,
   componentMeans,
   type EvaluateOptions,
   type Evaluation,
+  type ForecastOptions,
+  type ForecastScores,
+  type DimScore,
   type Calibration,
   type ModeRecovery,
 } from "./evaluate.js";
