@@ -44,6 +44,7 @@ export const configFileSchema = z
     validationSplit: z.number().min(0).lt(1).optional(),
     evalEvery: int1.optional(),
     earlyStopping: z.object({ patience: int1, minDelta: z.number().min(0).optional(), restoreBest: z.boolean().optional() }).strict().optional(),
+    keep: z.enum(["best", "last"]).optional(),
     nonFinite: z.enum(["stop", "skip"]).optional(),
     backend: z.string().optional(),
     checkpointEvery: int1.optional(),

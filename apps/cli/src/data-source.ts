@@ -4,7 +4,7 @@
  * file, flag or column, raised before anything is written.
  */
 import { existsSync, statSync } from "node:fs";
-import { extname } from "node:path";
+import { extname, resolve } from "node:path";
 import {
   applyNormalization,
   builtinNames,
@@ -13,12 +13,14 @@ import {
   loadCsv,
   loadJsonl,
   loadNpy,
+  splitIndices,
   standardize,
+  subset,
   StandardizeError,
   type ColumnRef,
   type Dataset,
   type Normalization,
-} from "@ngem/datasets";
+} from "@ngem/datasets/node";
 import { UsageError } from "./errors.js";
 
 export interface DataArgs {
@@ -32,6 +34,17 @@ export interface DataArgs {
   readonly dataSeed?: number;
   /** Standardise x and y (default: true for files, false for built-in tasks). */
   readonly standardize?: boolean;
+  /** Missing cells in a CSV: "error" (default, names line and column) or "skip-row". */
+  readonly missing?: "error" | "skip-row";
+}
+
+/** How a run's test rows were held out (stored in run.json). */
+export interface TestRecipe {
+  /** Fraction of the rows held out at random (seeded by `seed`). */
+  readonly split?: number;
+  readonly seed?: number;
+  /** A separate test file (absolute path), read with the same columns. */
+  readonly file?: string;
 }
 
 /** What is needed to load the same data again (stored in run.json for --resume / eval). */
@@ -43,7 +56,13 @@ export interface DataRecipe {
   readonly n?: number;
   readonly dataSeed?: number;
   readonly standardize: boolean;
+  readonly missing?: "error" | "skip-row";
+  /** Held-out test rows (never seen by training; standardisation statistics come from the training rows only). */
+  readonly test?: TestRecipe;
 }
+
+/** Seed offset of the test split, so it differs from the validation split of the same --seed. */
+const TEST_SEED_OFFSET = 0x7e57;
 
 const FILE_KINDS: Record<string, "csv" | "npy" | "jsonl"> = { ".csv": "csv", ".tsv": "csv", ".txt": "csv", ".npy": "npy", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl" };
 
@@ -58,18 +77,31 @@ export function isBuiltin(source: string): boolean {
   return builtinNames.includes(source as (typeof builtinNames)[number]);
 }
 
-/** Loads `<data>`; returns the data set as trained on (standardised when asked) and its recipe. */
-export async function loadData(source: string, args: DataArgs): Promise<{ data: Dataset; recipe: DataRecipe }> {
+/**
+ * Loads `<data>`; returns the rows to train on (standardised when asked, with
+ * statistics of those rows only), the held-out test rows when `test` asks for
+ * them (standardised with the training statistics), and the recipe that
+ * reloads exactly these rows.
+ */
+export async function loadData(
+  source: string,
+  args: DataArgs,
+  test?: TestRecipe,
+): Promise<{ data: Dataset; recipe: DataRecipe; test?: Dataset }> {
   const builtin = isBuiltin(source);
   const std = args.standardize ?? !builtin;
+  if (test?.split !== undefined && test.file !== undefined) throw new UsageError("--test-split and --test are exclusive; give one");
   const recipe: DataRecipe = {
-    source,
+    source: builtin ? source : resolve(source),
     builtin,
     standardize: std,
     ...(args.xCols !== undefined ? { xCols: args.xCols } : {}),
     ...(args.yCols !== undefined ? { yCols: args.yCols } : {}),
     ...(args.n !== undefined ? { n: args.n } : {}),
     ...(args.dataSeed !== undefined ? { dataSeed: args.dataSeed } : {}),
+    ...(args.missing !== undefined ? { missing: args.missing } : {}),
+    ...(test?.split !== undefined ? { test: { split: test.split, seed: test.seed ?? 0 } } : {}),
+    ...(test?.file !== undefined ? { test: { file: resolve(test.file) } } : {}),
   };
   let data: Dataset;
   try {
@@ -79,12 +111,57 @@ export async function loadData(source: string, args: DataArgs): Promise<{ data: 
     throw err;
   }
   if (data.n < 1) throw new UsageError(`${source}: no data rows`);
-  if (!std) return { data, recipe };
+  let testRaw: Dataset | undefined;
+  if (recipe.test?.split !== undefined) {
+    const f = recipe.test.split;
+    const nTest = Math.round(f * data.n);
+    if (!(f > 0 && f < 1) || nTest < 1 || data.n - nTest < 2) {
+      throw new UsageError(`--test-split ${f}: of ${data.n} rows it holds out ${nTest} test rows and leaves ${data.n - nTest} for training; need >= 1 test row and >= 2 training rows`);
+    }
+    const idx = splitIndices(data.n, { seed: (recipe.test.seed ?? 0) + TEST_SEED_OFFSET, val: 0, test: f });
+    testRaw = subset(data, idx.test, `${data.name} (test)`);
+    data = subset(data, idx.train);
+  } else if (recipe.test?.file !== undefined) {
+    const file = recipe.test.file;
+    const fileArgs = { ...args, ...(args.xCols === undefined && args.yCols === undefined ? { xCols: data.xNames.join(","), yCols: data.yNames.join(",") } : {}) };
+    try {
+      testRaw = await loadRaw(file, fileArgs);
+    } catch (err) {
+      throw new UsageError(`--test ${file}: ${(err as Error).message}`);
+    }
+    if (testRaw.xDim !== data.xDim || testRaw.yDim !== data.yDim) {
+      throw new UsageError(`--test ${file}: has ${testRaw.xDim} input and ${testRaw.yDim} target columns, but the training data has ${data.xDim} and ${data.yDim}`);
+    }
+  }
+  if (!std) return { data, recipe, ...(testRaw ? { test: testRaw } : {}) };
+  let trained: Dataset;
   try {
-    return { data: standardize(data), recipe };
+    trained = standardize(data);
   } catch (err) {
     throw asUsageError(err, source);
   }
+  if (!testRaw) return { data: trained, recipe };
+  try {
+    return { data: trained, recipe, test: standardize(testRaw, { stats: trained.normalization ?? {} }) };
+  } catch (err) {
+    throw asUsageError(err, recipe.test?.file ?? source);
+  }
+}
+
+/** Reloads the data a run recorded (the same training rows, and its test rows). */
+export function loadRecipe(r: DataRecipe): Promise<{ data: Dataset; recipe: DataRecipe; test?: Dataset }> {
+  return loadData(
+    r.source,
+    {
+      standardize: r.standardize,
+      ...(r.xCols !== undefined ? { xCols: r.xCols } : {}),
+      ...(r.yCols !== undefined ? { yCols: r.yCols } : {}),
+      ...(r.n !== undefined ? { n: r.n } : {}),
+      ...(r.dataSeed !== undefined ? { dataSeed: r.dataSeed } : {}),
+      ...(r.missing !== undefined ? { missing: r.missing } : {}),
+    },
+    r.test,
+  );
 }
 
 /**
@@ -115,7 +192,8 @@ async function loadRaw(source: string, args: DataArgs): Promise<Dataset> {
   const x = parseCols("--x-cols", args.xCols);
   const y = parseCols("--y-cols", args.yCols);
   const cols = { ...(x ? { x } : {}), ...(y ? { y } : {}) };
-  if (kind === "csv") return loadCsv(source, cols);
+  if (kind === "csv") return loadCsv(source, { ...cols, ...(args.missing ? { missing: args.missing } : {}) });
+  if (args.missing === "skip-row") throw new UsageError(`--missing skip-row: supported for CSV files; "${source}" is ${kind === "npy" ? "NPY (no missing cells)" : "JSON lines"}`);
   if (kind === "npy") return loadNpy(source, cols);
   return loadJsonl(source, cols);
 }

@@ -56,6 +56,7 @@ export interface ResolvedConfig {
   readonly evalEvery?: number;
   readonly evalTrain: boolean;
   readonly earlyStopping?: Required<EarlyStoppingConfig>;
+  readonly keep: "best" | "last";
   readonly nonFinite: "stop" | "skip";
   readonly maxSkippedFraction: number;
   readonly backend: string;
@@ -89,7 +90,7 @@ function onlyKeys(field: string, obj: Record<string, unknown>, allowed: readonly
 /** Every field of {@link TrainConfig}. */
 export const TRAIN_CONFIG_KEYS = [
   "model", "objective", "fisherCoords", "piFloor", "optimizer", "schedule", "batchSize", "epochs", "steps", "seed", "shuffle",
-  "validationSplit", "evalEvery", "evalTrain", "earlyStopping", "nonFinite", "maxSkippedFraction", "backend", "metricsFile", "logEvery", "checkpoint", "noise",
+  "validationSplit", "evalEvery", "evalTrain", "earlyStopping", "keep", "nonFinite", "maxSkippedFraction", "backend", "metricsFile", "logEvery", "checkpoint", "noise",
 ] as const;
 const MODEL_KEYS = ["kind", "k", "hidden", "activation", "layerNorm", "scale", "sigmaMin", "covariance"] as const;
 const OPTIMIZER_KEYS: Record<string, readonly string[]> = {
@@ -98,6 +99,8 @@ const OPTIMIZER_KEYS: Record<string, readonly string[]> = {
   rmsprop: ["type", "lr", "clipNorm", "weightDecay", "alpha", "eps", "momentum"],
   soap: ["type", "lr", "clipNorm", "weightDecay", "beta1", "beta2", "eps", "precondFrequency", "maxPrecondDim"],
 };
+/** Default length of a run (the CLI uses the same). */
+export const DEFAULT_EPOCHS = 20;
 /** Default of {@link TrainConfig.maxSkippedFraction}. */
 export const DEFAULT_MAX_SKIPPED_FRACTION = 0.1;
 /**
@@ -203,7 +206,7 @@ export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedC
   const batchSize = c.batchSize === undefined ? 32 : int("batchSize", c.batchSize, 1);
   if (c.epochs !== undefined && c.steps !== undefined) throw new ConfigError("steps", "set either epochs or steps, not both");
   const steps = c.steps === undefined ? undefined : int("steps", c.steps, 1);
-  const epochs = steps !== undefined ? undefined : c.epochs === undefined ? 10 : int("epochs", c.epochs, 1);
+  const epochs = steps !== undefined ? undefined : c.epochs === undefined ? DEFAULT_EPOCHS : int("epochs", c.epochs, 1);
   const seed = c.seed === undefined ? 0 : int("seed", c.seed, 0);
   const shuffle = bool("shuffle", c.shuffle, true);
   const validationSplit = c.validationSplit === undefined ? 0 : num("validationSplit", c.validationSplit, 0, 1, false, true);
@@ -222,6 +225,10 @@ export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedC
     if (validationSplit === 0) throw new ConfigError("earlyStopping", "needs a validation set: set validationSplit > 0");
   }
   const maxSkippedFraction = c.maxSkippedFraction === undefined ? DEFAULT_MAX_SKIPPED_FRACTION : num("maxSkippedFraction", c.maxSkippedFraction, 0, 1);
+  if (c.keep !== undefined && c.keep !== "best" && c.keep !== "last") throw new ConfigError("keep", `expected "best" | "last", got ${JSON.stringify(c.keep)}`);
+  if (c.keep === "best" && validationSplit === 0) throw new ConfigError("keep", '"best" needs a validation set: set validationSplit > 0 (or keep: "last")');
+  const keep: "best" | "last" =
+    (c.keep as "best" | "last" | undefined) ?? (validationSplit > 0 && earlyStopping?.restoreBest !== false && (earlyStopping !== undefined || c.earlyStopping === undefined) ? "best" : "last");
   const nonFinite = c.nonFinite ?? "stop";
   if (nonFinite !== "stop" && nonFinite !== "skip") throw new ConfigError("nonFinite", `expected "stop" | "skip", got ${String(c.nonFinite)}`);
   const backend = c.backend === undefined ? "js" : str("backend", c.backend);
@@ -255,6 +262,7 @@ export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedC
     ...(evalEvery === undefined ? {} : { evalEvery }),
     evalTrain,
     ...(earlyStopping ? { earlyStopping } : {}),
+    keep,
     nonFinite,
     maxSkippedFraction,
     backend,

@@ -8,7 +8,7 @@
  * implementation is loaded lazily only when a path is used.
  */
 export type * from "./types.js";
-export { ConfigError, validateConfig, specFor, headOf, splitSizes, NOISE_SCHEDULES, TRAIN_CONFIG_KEYS, MAX_PARAMS, DEFAULT_MAX_SKIPPED_FRACTION, type ResolvedConfig } from "./config.js";
+export { ConfigError, validateConfig, specFor, headOf, splitSizes, NOISE_SCHEDULES, TRAIN_CONFIG_KEYS, MAX_PARAMS, DEFAULT_MAX_SKIPPED_FRACTION, DEFAULT_EPOCHS, type ResolvedConfig } from "./config.js";
 export { effectiveNoise, perturbBatch, countFloorHits, initialNoiseRng } from "./noise.js";
 export { scheduledLr } from "./schedule.js";
 export { Soap, type SoapOptions } from "./soap.js";

@@ -344,7 +344,7 @@ async function runLoop(model: TrainedModel, data: TrainData, opts: TrainOptions)
           st.bestValNll = valNll;
           st.bestStep = st.step;
           st.badEvals = 0;
-          if (es?.restoreBest) st.bestWeights = await model.weights();
+          if (cfg.keep === "best") st.bestWeights = await model.weights();
         } else {
           st.badEvals += 1;
         }
@@ -391,7 +391,7 @@ async function runLoop(model: TrainedModel, data: TrainData, opts: TrainOptions)
     if (cfg.checkpoint?.every !== undefined && st.step % cfg.checkpoint.every === 0 && st.step < total) await checkpoint();
   }
   if (st.step >= total && history.stopReason === "completed") st.finished = true;
-  if (st.finished && cfg.earlyStopping?.restoreBest && st.bestWeights) await model.backendModel.setWeights(st.bestWeights);
+  if (st.finished && cfg.keep === "best" && st.bestWeights) await model.backendModel.setWeights(st.bestWeights);
   // A run must not report success from a state that is not finite, nor from one that skipped most of its updates.
   finalFinite = await stateIsFinite(model, lastRows);
   if (!finalFinite && history.stopReason !== "non-finite") {

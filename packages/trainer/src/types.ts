@@ -168,7 +168,7 @@ export interface TrainConfig {
   readonly schedule?: ScheduleConfig;
   /** Rows per minibatch (default 32, capped at the training rows). */
   readonly batchSize?: number;
-  /** Total epochs (default 10 when `steps` is not set). Exclusive with `steps`. */
+  /** Total epochs (default 20 when `steps` is not set; the CLI's default too). Exclusive with `steps`. */
   readonly epochs?: number;
   /** Total optimizer steps. Exclusive with `epochs`. */
   readonly steps?: number;
@@ -183,6 +183,14 @@ export interface TrainConfig {
   /** Also compute the full training-set NLL at each evaluation (default false). */
   readonly evalTrain?: boolean;
   readonly earlyStopping?: EarlyStoppingConfig;
+  /**
+   * Which weights a finished run ends with (and checkpoints): "best" - those
+   * of the best validation NLL seen at an evaluation - or "last". Default
+   * "best" when there is a validation split (unless `earlyStopping.restoreBest`
+   * is false), else "last". An interrupted run keeps its last weights, so a
+   * resume continues where it stopped.
+   */
+  readonly keep?: "best" | "last";
   /** What to do when a loss or gradient is NaN/Inf: stop (default) or skip the update. Both report the tensor. */
   readonly nonFinite?: "stop" | "skip";
   /**

@@ -14,9 +14,20 @@ describe("validateConfig", () => {
     expect(c.model).toEqual({ kind: "mdn", k: 3, hidden: [128, 128], activation: "gelu", layerNorm: true, scale: "exp", sigmaMin: 0, covariance: "diag" });
     expect(c.noise).toEqual({ x: 0, y: 0, schedule: "constant" });
     expect(c.batchSize).toBe(32);
-    expect(c.epochs).toBe(10);
+    expect(c.epochs).toBe(20);
     expect(c.backend).toBe("js");
     expect(c.nonFinite).toBe("stop");
+    expect(c.keep).toBe("last");
+    expect(c.maxSkippedFraction).toBe(0.1);
+  });
+
+  it("keep: best by default with a validation split, last without or when asked", () => {
+    const model = { kind: "gmm", k: 2 } as const;
+    expect(validateConfig({ model, validationSplit: 0.2 }).keep).toBe("best");
+    expect(validateConfig({ model, validationSplit: 0.2, keep: "last" }).keep).toBe("last");
+    expect(validateConfig({ model, validationSplit: 0.2, earlyStopping: { patience: 3, restoreBest: false } }).keep).toBe("last");
+    expect(() => validateConfig({ model, keep: "best" })).toThrow(/config\.keep: "best" needs a validation set/);
+    expect(() => validateConfig({ model, validationSplit: 0.2, keep: "first" as "best" })).toThrow(/config\.keep: expected "best" \| "last"/);
   });
 
   const bad: [string, Record<string, unknown>][] = [

@@ -15,6 +15,7 @@ import {
   CheckpointFormatError,
   ConfigError,
   DataMismatchError,
+  DEFAULT_EPOCHS,
   load,
   resume,
   specFor,
@@ -32,7 +33,8 @@ import {
 } from "@ngem/trainer";
 import { FileWriteError, nodeIO } from "@ngem/trainer/node";
 import { readConfigFile, type ConfigFile } from "../config-file.js";
-import { loadData, type DataArgs } from "../data-source.js";
+import { loadData, loadRecipe, type DataArgs } from "../data-source.js";
+import { writeTrainingRows } from "../test-split.js";
 import { EXIT_FAILURE, UsageError } from "../errors.js";
 import { KNOWN_BACKENDS, loadBackend } from "../load-backends.js";
 import { makeProgress } from "../progress.js";
@@ -64,6 +66,16 @@ export interface TrainFlags extends DataArgs {
   valSplit?: number;
   checkpointEvery?: number;
   logEvery?: number;
+  testSplit?: number;
+  test?: string;
+  earlyStopping?: number;
+  minDelta?: number;
+  keep?: string;
+  lrSchedule?: string;
+  warmup?: number;
+  minLrFactor?: number;
+  weightDecay?: number;
+  clipNorm?: number;
   out?: string;
   resume?: string;
   force?: boolean;
@@ -111,7 +123,32 @@ export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile |
   const fileOpt = file?.optimizer;
   const optType = (flags.optimizer ?? fileOpt?.type ?? "adam") as "adam" | "sgd" | "rmsprop" | "soap";
   const lr = flags.lr ?? (fileOpt && fileOpt.type === optType ? fileOpt.lr : optType === "sgd" ? 1e-2 : 1e-3);
-  const optimizer = { ...(fileOpt && fileOpt.type === optType ? fileOpt : {}), type: optType, lr };
+  const optimizer = {
+    ...(fileOpt && fileOpt.type === optType ? fileOpt : {}),
+    type: optType,
+    lr,
+    ...(flags.weightDecay !== undefined ? { weightDecay: flags.weightDecay } : {}),
+    ...(flags.clipNorm !== undefined ? { clipNorm: flags.clipNorm } : {}),
+  };
+  oneOf("--lr-schedule", flags.lrSchedule, ["constant", "cosine", "linear"]);
+  oneOf("--keep", flags.keep, ["best", "last"]);
+  const schedule =
+    flags.lrSchedule !== undefined || flags.warmup !== undefined || flags.minLrFactor !== undefined || file?.schedule
+      ? {
+          ...file?.schedule,
+          type: (flags.lrSchedule ?? file?.schedule?.type ?? "constant") as "constant" | "cosine" | "linear",
+          ...(flags.warmup !== undefined ? { warmupSteps: flags.warmup } : {}),
+          ...(flags.minLrFactor !== undefined ? { minLrFactor: flags.minLrFactor } : {}),
+        }
+      : undefined;
+  if (flags.minDelta !== undefined && flags.earlyStopping === undefined && !file?.earlyStopping) throw new UsageError("--min-delta applies to --early-stopping <patience>; give that too");
+  const earlyStopping =
+    flags.earlyStopping !== undefined
+      ? { ...file?.earlyStopping, patience: flags.earlyStopping, ...(flags.minDelta !== undefined ? { minDelta: flags.minDelta } : {}) }
+      : file?.earlyStopping
+        ? { ...file.earlyStopping, ...(flags.minDelta !== undefined ? { minDelta: flags.minDelta } : {}) }
+        : undefined;
+  const keep = (flags.keep ?? file?.keep) as "best" | "last" | undefined;
   const fm = file?.model;
   const head = {
     ...((flags.scale ?? fm?.scale) !== undefined ? { scale: (flags.scale ?? fm?.scale) as "exp" | "softplus" | "elu+1" } : {}),
@@ -137,7 +174,7 @@ export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile |
           layerNorm: flags.layerNorm ?? file?.model?.layerNorm ?? true,
         };
   const steps = flags.steps ?? (flags.epochs === undefined ? file?.steps : undefined);
-  const epochs = flags.epochs ?? (steps === undefined ? (file?.epochs ?? 20) : undefined);
+  const epochs = flags.epochs ?? (steps === undefined ? (file?.epochs ?? DEFAULT_EPOCHS) : undefined);
   const valSplit = flags.valSplit ?? file?.validationSplit ?? (data.n >= 20 ? 0.1 : 0);
   const config: TrainConfig = {
     model,
@@ -145,13 +182,14 @@ export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile |
     fisherCoords: (flags.fisherCoords ?? file?.fisherCoords ?? "log-sigma") as "log-sigma" | "sigma",
     ...(file?.piFloor !== undefined ? { piFloor: file.piFloor } : {}),
     optimizer: optimizer as TrainConfig["optimizer"] & object,
-    ...(file?.schedule ? { schedule: file.schedule } : {}),
+    ...(schedule ? { schedule } : {}),
     batchSize: flags.batchSize ?? file?.batchSize ?? (kind === "gmm" ? 1 : 32),
     ...(steps !== undefined ? { steps } : { epochs }),
     seed: flags.seed ?? file?.seed ?? 0,
     validationSplit: valSplit,
     ...(file?.evalEvery !== undefined ? { evalEvery: file.evalEvery } : {}),
-    ...(file?.earlyStopping ? { earlyStopping: file.earlyStopping } : {}),
+    ...(earlyStopping ? { earlyStopping } : {}),
+    ...(keep !== undefined ? { keep } : {}),
     nonFinite: file?.nonFinite ?? "stop",
     ...(file?.maxSkippedFraction !== undefined ? { maxSkippedFraction: file.maxSkippedFraction } : {}),
     backend: flags.backend ?? file?.backend ?? "js",
@@ -209,7 +247,12 @@ export async function trainCommand(source: string | undefined, flags: TrainFlags
 
   // 1. Validate everything before touching the file system.
   const file = flags.config !== undefined ? readConfigFile(flags.config) : undefined;
-  const loaded = await loadData(source, flags);
+  if (flags.testSplit !== undefined && flags.test !== undefined) throw new UsageError("--test-split and --test are exclusive; give one");
+  oneOf("--missing", flags.missing, ["error", "skip-row"]);
+  const loaded = await loadData(source, flags, {
+    ...(flags.testSplit !== undefined ? { split: flags.testSplit, seed: flags.seed ?? file?.seed ?? 0 } : {}),
+    ...(flags.test !== undefined ? { file: flags.test } : {}),
+  });
   const config = buildConfig(flags, loaded.data, file, explicit);
   const data = config.model.kind === "gmm" ? withoutInputs(loaded.data, explicit.has("xCols"), log) : loaded.data;
   try {
@@ -223,7 +266,9 @@ export async function trainCommand(source: string | undefined, flags: TrainFlags
   const checkpointEvery = flags.checkpointEvery ?? file?.checkpointEvery;
   const nTrain = data.n - splitSizes(config.validationSplit ?? 0, data.n).nVal;
   const logEvery = flags.logEvery ?? file?.logEvery ?? defaultLogEvery(totalSteps(validateConfig(config, data), nTrain));
-  const recipe = loaded.recipe.builtin ? loaded.recipe : { ...loaded.recipe, source: resolve(loaded.recipe.source) };
+  const recipe = loaded.recipe;
+  if (loaded.test) log(`holding out ${loaded.test.n} test rows (${flags.test !== undefined ? `--test ${flags.test}` : `--test-split ${flags.testSplit}`}); training on ${data.n} rows`);
+  if (data.skippedRows) log(`--missing skip-row: skipped ${data.skippedRows} row(s) with missing values`);
   const runRecord: RunRecord = {
     version: 1,
     data: recipe,
@@ -237,6 +282,7 @@ export async function trainCommand(source: string | undefined, flags: TrainFlags
   const session = new Session(run, log, json);
   try {
     await writeJson(join(run.dir, RUN_FILE), runRecord);
+    await writeTrainingRows(run.dir, data);
     const fullConfig: TrainConfig = {
       ...config,
       metricsFile: METRICS_FILE,
@@ -269,14 +315,7 @@ async function resumeCommand(source: string | undefined, flags: TrainFlags, expl
   const session = new Session({ dir, lock }, log, flags.json === true);
   try {
     cleanTemps(dir);
-    const r = runRecord.data;
-    const { data: loadedData } = await loadData(r.source, {
-      standardize: r.standardize,
-      ...(r.xCols !== undefined ? { xCols: r.xCols } : {}),
-      ...(r.yCols !== undefined ? { yCols: r.yCols } : {}),
-      ...(r.n !== undefined ? { n: r.n } : {}),
-      ...(r.dataSeed !== undefined ? { dataSeed: r.dataSeed } : {}),
-    });
+    const { data: loadedData } = await loadRecipe(runRecord.data);
     let model: TrainedModel;
     const backend = flags.backend;
     if (backend !== undefined) oneOf("--backend", backend, KNOWN_BACKENDS);
