@@ -19,6 +19,7 @@ const aliases = [
   { find: /^@ngem\/backend-tfjs$/, replacement: resolve(root, "packages/backend-tfjs/src/index.ts") },
   { find: /^@ngem\/trainer\/node$/, replacement: resolve(root, "packages/trainer/src/node.ts") },
   { find: /^@ngem\/trainer$/, replacement: resolve(root, "packages/trainer/src/index.ts") },
+  { find: /^@ngem\/datasets\/node$/, replacement: resolve(root, "packages/datasets/src/node.ts") },
   { find: /^@ngem\/datasets$/, replacement: resolve(root, "packages/datasets/src/index.ts") },
 ];
 

@@ -25,8 +25,8 @@ for (const file of existsSync(dir) ? readdirSync(dir) : []) {
     }
   }
 }
-for (const root of ["packages", "apps"]) {
-  for (const name of readdirSync(root)) {
+for (const root of ["packages", "apps", "tests"]) {
+  for (const name of existsSync(root) ? readdirSync(root) : []) {
     const pj = join(root, name, "package.json");
     if (!existsSync(pj)) continue;
     const pkg = JSON.parse(readFileSync(pj, "utf8"));

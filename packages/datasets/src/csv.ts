@@ -1,13 +1,15 @@
 /**
- * CSV to {@link Dataset}: a streaming loader ({@link loadCsv}), a sync parser
- * for small inputs ({@link parseCsv}), a generic record parser
- * ({@link parseCsvRecords}) and a writer ({@link writeCsv}).
+ * CSV to {@link Dataset}: a sync parser for text in memory ({@link parseCsv}),
+ * a streaming parser for web streams / async iterables of text or bytes
+ * ({@link parseCsvStream}; the file loader `loadCsv` of `@ngem/datasets/node`
+ * is built on it), a generic record parser ({@link parseCsvRecords}) and a
+ * writer ({@link writeCsv}). Browser-safe: no Node built-ins.
  */
-import { createReadStream } from "node:fs";
 import { resolveColumns, type ColumnRef } from "./columns.js";
 import { CsvTokenizer, type CsvDelimiter, type CsvRecord } from "./csv-tokenizer.js";
 import { DataError } from "./errors.js";
 import { GrowableFloat64 } from "./growable.js";
+import { baseName } from "./paths.js";
 import { fastNumber, isNumberText, parseStrictNumber } from "./numbers.js";
 import type { Dataset } from "./types.js";
 
@@ -178,13 +180,6 @@ function parseStrictNumberIsMissing(text: string): boolean {
   return !p.ok && p.missing;
 }
 
-function baseName(path: string): string {
-  const s = path.replace(/\\/g, "/");
-  const b = s.slice(s.lastIndexOf("/") + 1);
-  const dot = b.lastIndexOf(".");
-  return dot > 0 ? b.slice(0, dot) : b;
-}
-
 /**
  * Parses CSV text held in memory into a numeric {@link Dataset}. For files,
  * prefer {@link loadCsv}, which streams. Throws {@link DataError} naming the
@@ -199,23 +194,58 @@ export function parseCsv(text: string, opts: CsvOptions = {}): Dataset {
   return b.finish(opts.name ?? "csv");
 }
 
+/** Text or bytes arriving in chunks: a web `ReadableStream` (e.g. `File.stream()`, `Response.body`) or any async iterable (e.g. a Node read stream). Bytes are decoded as UTF-8. */
+export type TextChunks = ReadableStream<Uint8Array | string> | AsyncIterable<Uint8Array | string>;
+
 /**
- * Loads a CSV file into a numeric {@link Dataset}, streaming: the file is read
- * in chunks (default 1 MiB) and parsed incrementally into growable typed
- * arrays, so memory holds one chunk of text plus the numbers.
+ * Yields the chunks of `source` as strings (UTF-8 decoding bytes, a character
+ * split across chunks kept whole). Errors of the source propagate.
  */
-export async function loadCsv(path: string, opts: CsvOptions = {}): Promise<Dataset> {
-  const b = new CsvDatasetBuilder(path, opts);
-  const t = new CsvTokenizer(path, b.onRecord, opts.delimiter ?? "auto");
-  const stream = createReadStream(path, { encoding: "utf8", highWaterMark: opts.chunkBytes ?? 1 << 20 });
+export async function* textChunks(source: TextChunks): AsyncGenerator<string> {
+  const decoder = new TextDecoder("utf-8");
+  const decode = (c: Uint8Array | string): string => (typeof c === "string" ? c : decoder.decode(c, { stream: true }));
+  if (Symbol.asyncIterator in source) {
+    for await (const c of source as AsyncIterable<Uint8Array | string>) yield decode(c);
+  } else {
+    const reader = (source as ReadableStream<Uint8Array | string>).getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        yield decode(value);
+      }
+    } finally {
+      reader.releaseLock();
+    }
+  }
+  const tail = decoder.decode();
+  if (tail) yield tail;
+}
+
+/**
+ * Parses CSV arriving in chunks (a web stream such as `file.stream()`, or any
+ * async iterable of text or bytes) into a numeric {@link Dataset},
+ * incrementally: memory holds one chunk of text plus the numbers. A read
+ * error of the source becomes a {@link DataError} naming `opts.file`.
+ */
+export async function parseCsvStream(source: TextChunks, opts: CsvOptions = {}): Promise<Dataset> {
+  const file = opts.file ?? "<stream>";
+  const b = new CsvDatasetBuilder(file, opts);
+  const t = new CsvTokenizer(file, b.onRecord, opts.delimiter ?? "auto");
   try {
-    for await (const chunk of stream) t.push(chunk as string);
+    for await (const chunk of textChunks(source)) t.push(chunk);
   } catch (e) {
     if (e instanceof DataError) throw e;
-    throw new DataError({ file: path }, `cannot read the file: ${(e as Error).message}`);
+    throw new DataError({ file }, `cannot read the file: ${(e as Error).message}`);
   }
   t.end();
-  return b.finish(opts.name ?? baseName(path));
+  return b.finish(opts.name ?? (opts.file !== undefined ? baseName(opts.file) : "csv"));
+}
+
+/** Parses CSV bytes (UTF-8; an `ArrayBuffer` from `file.arrayBuffer()` or a `Uint8Array`). */
+export function parseCsvBytes(bytes: ArrayBuffer | Uint8Array, opts: CsvOptions = {}): Dataset {
+  const text = new TextDecoder("utf-8").decode(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes));
+  return parseCsv(text, opts);
 }
 
 /** Options of {@link parseCsvRecords}. */

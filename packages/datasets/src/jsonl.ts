@@ -3,9 +3,8 @@
  * an array. Object fields may hold a number or an array of numbers (flattened
  * into several columns named `field[i]`). Blank lines are skipped.
  */
-import { createReadStream } from "node:fs";
-import { createInterface } from "node:readline";
 import { resolveColumns, type ColumnRef } from "./columns.js";
+import { textChunks, type TextChunks } from "./csv.js";
 import { DataError } from "./errors.js";
 import { GrowableFloat64 } from "./growable.js";
 import { jsonErrorOffset } from "./json-position.js";
@@ -22,7 +21,8 @@ export interface JsonlOptions {
   readonly file?: string;
 }
 
-class JsonlBuilder {
+/** Builds a Dataset from JSON lines as they arrive (shared with the Node file loader). @internal */
+export class JsonlBuilder {
   private kind: "object" | "array" | undefined;
   private keys: string[] = [];
   private width = 0;
@@ -155,20 +155,32 @@ export function parseJsonl(text: string, opts: JsonlOptions = {}): Dataset {
   return b.finish(opts.name ?? "jsonl");
 }
 
-/** Loads a JSON-lines file, streaming line by line. */
-export async function loadJsonl(path: string, opts: JsonlOptions = {}): Promise<Dataset> {
-  const b = new JsonlBuilder(path, opts);
-  const stream = createReadStream(path, { encoding: "utf8" });
-  const rl = createInterface({ input: stream, crlfDelay: Infinity });
+/**
+ * Parses JSON lines arriving in chunks (a web stream such as `file.stream()`,
+ * or any async iterable of text or bytes), line by line. Lines end at LF or
+ * CRLF; blank lines are skipped.
+ */
+export async function parseJsonlStream(source: TextChunks, opts: JsonlOptions = {}): Promise<Dataset> {
+  const file = opts.file ?? "<stream>";
+  const b = new JsonlBuilder(file, opts);
   let lineNo = 0;
+  let rest = "";
   try {
-    for await (const line of rl) b.line(line, ++lineNo);
+    for await (const chunk of textChunks(source)) {
+      rest += chunk;
+      let start = 0;
+      let nl: number;
+      while ((nl = rest.indexOf("\n", start)) >= 0) {
+        const end = nl > start && rest.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+        b.line(rest.slice(start, end), ++lineNo);
+        start = nl + 1;
+      }
+      rest = rest.slice(start);
+    }
   } catch (e) {
     if (e instanceof DataError) throw e;
-    throw new DataError({ file: path }, `cannot read the file: ${(e as Error).message}`);
-  } finally {
-    rl.close();
-    stream.destroy();
+    throw new DataError({ file }, `cannot read the file: ${(e as Error).message}`);
   }
+  if (rest !== "") b.line(rest.endsWith("\r") ? rest.slice(0, -1) : rest, ++lineNo);
   return b.finish(opts.name ?? "jsonl");
 }

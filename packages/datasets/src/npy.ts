@@ -3,7 +3,6 @@
  * or float64, C order, 1-D or 2-D. x and y come from one 2-D array by column
  * selection ({@link loadNpy}) or from two files ({@link loadNpyPair}).
  */
-import { readFile } from "node:fs/promises";
 import { resolveColumns, type ColumnRef } from "./columns.js";
 import { DataError } from "./errors.js";
 import type { Dataset } from "./types.js";
@@ -18,8 +17,9 @@ export interface NpyArray {
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
-/** Decodes NPY bytes. `file` names the source in errors. */
-export function parseNpy(bytes: Uint8Array, file = "<bytes>"): NpyArray {
+/** Decodes NPY bytes (a `Uint8Array`, or an `ArrayBuffer` from `file.arrayBuffer()`). `file` names the source in errors. */
+export function parseNpy(input: Uint8Array | ArrayBuffer, file = "<bytes>"): NpyArray {
+  const bytes = input instanceof Uint8Array ? input : new Uint8Array(input);
   if (bytes.length === 0) throw new DataError({ file }, "empty file: expected the NPY magic \\x93NUMPY");
   for (let i = 0; i < 6; i++) {
     if (bytes[i] !== MAGIC[i]) {
@@ -100,17 +100,6 @@ export function encodeNpy(shape: readonly number[], data: ArrayLike<number>, des
   return out;
 }
 
-/** Reads an NPY file. */
-export async function readNpy(path: string): Promise<NpyArray> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    throw new DataError({ file: path }, `cannot read the file: ${(e as Error).message}`);
-  }
-  return parseNpy(bytes, path);
-}
-
 function as2d(a: NpyArray, file: string): [number, number] {
   if (a.shape.length === 1) return [a.shape[0] as number, 1];
   if (a.shape.length === 2) return [a.shape[0] as number, a.shape[1] as number];
@@ -151,19 +140,12 @@ export function npyToDataset(a: NpyArray, opts: NpyOptions = {}, file = "<npy>")
   };
 }
 
-/** Loads x and y from one 2-D NPY file by column selection. */
-export async function loadNpy(path: string, opts: NpyOptions = {}): Promise<Dataset> {
-  return npyToDataset(await readNpy(path), { ...opts, name: opts.name ?? "npy" }, path);
-}
-
-/** Loads x from one NPY file and y from another (1-D arrays are single columns); row counts must match. */
-export async function loadNpyPair(xPath: string, yPath: string, opts: { name?: string } = {}): Promise<Dataset> {
-  const ax = await readNpy(xPath);
-  const ay = await readNpy(yPath);
-  const [nx, dx] = as2d(ax, xPath);
-  const [ny, dy] = as2d(ay, yPath);
-  if (nx !== ny) throw new DataError({ file: yPath, field: "shape" }, `expected ${nx} rows (as in ${xPath}), got ${ny}`);
-  if (ny === 0) throw new DataError({ file: yPath, field: "shape" }, "expected at least one row, got 0");
+/** Builds a Dataset from x and y arrays (1-D arrays are single columns); row counts must match. */
+export function npyPairToDataset(ax: NpyArray, ay: NpyArray, opts: { name?: string } = {}, xFile = "<x>", yFile = "<y>"): Dataset {
+  const [nx, dx] = as2d(ax, xFile);
+  const [ny, dy] = as2d(ay, yFile);
+  if (nx !== ny) throw new DataError({ file: yFile, field: "shape" }, `expected ${nx} rows (as in ${xFile}), got ${ny}`);
+  if (ny === 0) throw new DataError({ file: yFile, field: "shape" }, "expected at least one row, got 0");
   return {
     name: opts.name ?? "npy",
     n: nx,

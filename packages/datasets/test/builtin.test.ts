@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { builtinNames, DataError, loadBuiltin, syntheticTasks } from "../src/index.js";
+import { builtinNames, DataError, loadBuiltin, syntheticTasks } from "../src/node.js";
 
 describe("loadBuiltin", () => {
   it("knows every documented name", () => {

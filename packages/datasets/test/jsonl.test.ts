@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { loadJsonl, parseJsonl } from "../src/index.js";
+import { loadJsonl, parseJsonl } from "../src/node.js";
 import { dataError, fixture } from "./helpers.js";
 
 describe("JSON lines", () => {

@@ -1,9 +1,15 @@
 /**
  * File access used by the trainer (checkpoints, metrics). The default is the
- * Node implementation in node-io.ts, loaded on first use by a dynamic import,
- * so the rest of the package has no static Node dependency and bundles for
- * browsers; a browser user passes their own {@link TrainerIO}.
+ * Node implementation in node-io.ts, loaded on first use by a dynamic import
+ * (io-default.ts), so the rest of the package has no static Node dependency.
+ * The package's `browser` export condition points at a build where
+ * io-default.browser.ts replaces that loader, so no bundler (esbuild without
+ * splitting, Vite, webpack) ever sees node-io.ts; there a path-based call
+ * (`save(model, path)`, `train` with an `out` directory) fails with a clear
+ * error, and a browser user passes their own {@link TrainerIO} or uses
+ * `encodeCheckpoint` / `decodeCheckpoint` on bytes.
  */
+import { loadDefaultIO } from "./io-default.js";
 export interface TrainerIO {
   /** Writes `bytes` to `path` so a crash leaves either the old file or the new one, never a partial one. */
   writeFileAtomic(path: string, bytes: Uint8Array): Promise<void>;
@@ -18,8 +24,8 @@ export interface TrainerIO {
 
 let nodeIo: Promise<TrainerIO> | undefined;
 
-/** The Node file-system implementation (temp file + fsync + rename). */
+/** The Node file-system implementation (temp file + fsync + rename); in the browser build, a rejection saying to pass a TrainerIO. */
 export function defaultIO(): Promise<TrainerIO> {
-  nodeIo ??= import("./node-io.js").then((m) => m.nodeIO);
+  nodeIo ??= loadDefaultIO();
   return nodeIo;
 }

@@ -5,7 +5,7 @@
  * Writes results.json, a markdown table (results.md) and the figures.
  */
 import { join } from "node:path";
-import { loadBuiltin, TWO_GAUSSIANS_MEANS, TWO_GAUSSIANS_OPTIMAL_NLL, type Dataset } from "@ngem/datasets";
+import { loadBuiltin, TWO_GAUSSIANS_MEANS, TWO_GAUSSIANS_OPTIMAL_NLL, type Dataset } from "@ngem/datasets/node";
 import { componentMeans, modeRecovery, sample, train, type ModelConfig, type OptimizerConfig, type TrainConfig } from "@ngem/trainer";
 import { UsageError } from "../errors.js";
 import { loadBackend } from "../load-backends.js";
