@@ -56,6 +56,11 @@ export const configFileSchema = z
 
 export type ConfigFile = z.infer<typeof configFileSchema>;
 
+/** The JSON Schema (draft 2020-12) of --config files. */
+export function configJsonSchema(): Record<string, unknown> {
+  return { title: "ngem train --config file", ...z.toJSONSchema(configFileSchema) } as Record<string, unknown>;
+}
+
 /** Reads and validates a config file; errors name the file and the field path. */
 export function readConfigFile(path: string): ConfigFile {
   let text: string;

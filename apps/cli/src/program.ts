@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { builtinNames } from "@ngem/datasets";
 import { benchCommand, backendsCommand } from "./commands/info.js";
 import { trainCommand } from "./commands/train.js";
+import { cvCommand } from "./commands/cv.js";
 import { evalCommand, predictCommand, sampleCommand } from "./commands/use-model.js";
 import { reproduceCommand, EXPERIMENTS } from "./commands/reproduce.js";
 import { addExportCommand } from "./commands/export.js";
@@ -48,6 +49,42 @@ function explicitFlags(cmd: Command): Set<string> {
   return out;
 }
 
+/** The options that define a model and its training (shared by `train` and `cv`). */
+function modelOptions(cmd: Command): Command {
+  return cmd
+    .option("-c, --config <file>", "JSON config file (validated; flags override it)")
+    .option("-b, --backend <name>", "js | wasm | tfjs-cpu | tfjs-wasm | tfjs-gpu (default js)")
+    .option("--objective <name>", "ngem | ngem-full | em | nll (default ngem)")
+    .option("--fisher-coords <coords>", "log-sigma | sigma (nGEM scale coordinates, default log-sigma)")
+    .option("--optimizer <name>", "adam | sgd | rmsprop | soap (default adam)")
+    .option("--lr <rate>", "learning rate (default 1e-3; 1e-2 for sgd)", num("--lr", { positive: true }))
+    .option("-k, --k <components>", "mixture components (default 5 for an MDN, 2 for a GMM)", int("--k", 1))
+    .option("--hidden <widths>", "hidden layer widths, comma separated (default 128,128)")
+    .option("--activation <name>", "gelu | tanh | relu (default gelu)")
+    .option("--no-layer-norm", "no LayerNorm after hidden layers")
+    .option("--model <kind>", "mdn | gmm (default: gmm when the data has no inputs)")
+    .option("--scale <f>", "sigma parameterisation: exp | softplus | elu+1 (default exp)")
+    .option("--sigma-min <x>", "floor added to every sigma, in training (standardised) units, e.g. 1e-3 (default 0)", num("--sigma-min", { min: 0 }))
+    .option("--covariance <kind>", "diag | isotropic | shared (default diag)")
+    .option("--noise-x <std>", "noise regularisation: std of Gaussian noise on each minibatch's x (default 0)", num("--noise-x", { min: 0 }))
+    .option("--noise-y <std>", "noise regularisation: std of Gaussian noise on each minibatch's y (default 0)", num("--noise-y", { min: 0 }))
+    .option("--noise-schedule <s>", "constant | rule-of-thumb (noise stds times n^(-1/(4+d))) (default constant)")
+    .option("--epochs <n>", "epochs (default 20, as in the library)", int("--epochs", 1))
+    .option("--steps <n>", "optimizer steps instead of epochs", int("--steps", 1))
+    .option("--batch-size <n>", "minibatch rows (default 32; 1 for a GMM)", int("--batch-size", 1))
+    .option("--seed <n>", "seed of init, shuffling and the validation split (default 0)", int("--seed", 0))
+    .option("--val-split <fraction>", "validation fraction (default 0.1, 0 for < 20 rows)", num("--val-split", { max: 0.99 }))
+    .option("--missing <how>", "missing cells (empty, NA, NaN, ?, null) in a CSV: error | skip-row (default error)")
+    .option("--early-stopping <patience>", "stop after this many evaluations without a better validation NLL", int("--early-stopping", 1))
+    .option("--min-delta <x>", "improvement that counts for --early-stopping (default 0)", num("--min-delta", { min: 0 }))
+    .option("--keep <which>", "weights a finished run keeps: best (validation NLL) | last (default best with a validation set)")
+    .option("--lr-schedule <s>", "constant | cosine | linear (default constant)")
+    .option("--warmup <steps>", "linear learning-rate warmup steps (default 0)", int("--warmup", 0))
+    .option("--min-lr-factor <f>", "final lr of a cosine/linear schedule as a fraction of --lr (default 0)", num("--min-lr-factor", { min: 0, max: 1 }))
+    .option("--weight-decay <x>", "decoupled weight decay (default 0)", num("--weight-decay", { min: 0 }))
+    .option("--clip-norm <x>", "clip the global gradient norm to this (default off)", num("--clip-norm", { positive: true }));
+}
+
 function dataOptions(cmd: Command): Command {
   return cmd
     .option("--x-cols <cols>", "input columns of a file: names or 0-based indices, comma separated (default: all but the targets)")
@@ -68,43 +105,11 @@ export function buildProgram(): Command {
     .addHelpText("after", EXIT_CODES);
 
   dataOptions(
-    program
-      .command("train")
+    modelOptions(program.command("train"))
       .argument("[data]", `CSV/TSV/NPY/JSONL file, or a built-in task: ${builtinNames.join(", ")}`)
       .description("train a model; writes checkpoint, metrics.jsonl, summary.json and plots into the run directory")
-      .option("-c, --config <file>", "JSON config file (validated; flags override it)")
-      .option("-b, --backend <name>", "js | wasm | tfjs-cpu | tfjs-wasm | tfjs-gpu (default js)")
-      .option("--objective <name>", "ngem | ngem-full | em | nll (default ngem)")
-      .option("--fisher-coords <coords>", "log-sigma | sigma (nGEM scale coordinates, default log-sigma)")
-      .option("--optimizer <name>", "adam | sgd | rmsprop | soap (default adam)")
-      .option("--lr <rate>", "learning rate (default 1e-3; 1e-2 for sgd)", num("--lr", { positive: true }))
-      .option("-k, --k <components>", "mixture components (default 5 for an MDN, 2 for a GMM)", int("--k", 1))
-      .option("--hidden <widths>", "hidden layer widths, comma separated (default 128,128)")
-      .option("--activation <name>", "gelu | tanh | relu (default gelu)")
-      .option("--no-layer-norm", "no LayerNorm after hidden layers")
-      .option("--model <kind>", "mdn | gmm (default: gmm when the data has no inputs)")
-      .option("--scale <f>", "sigma parameterisation: exp | softplus | elu+1 (default exp)")
-      .option("--sigma-min <x>", "floor added to every sigma, in training (standardised) units, e.g. 1e-3 (default 0)", num("--sigma-min", { min: 0 }))
-      .option("--covariance <kind>", "diag | isotropic | shared (default diag)")
-      .option("--noise-x <std>", "noise regularisation: std of Gaussian noise on each minibatch's x (default 0)", num("--noise-x", { min: 0 }))
-      .option("--noise-y <std>", "noise regularisation: std of Gaussian noise on each minibatch's y (default 0)", num("--noise-y", { min: 0 }))
-      .option("--noise-schedule <s>", "constant | rule-of-thumb (noise stds times n^(-1/(4+d))) (default constant)")
-      .option("--epochs <n>", "epochs (default 20, as in the library)", int("--epochs", 1))
-      .option("--steps <n>", "optimizer steps instead of epochs", int("--steps", 1))
-      .option("--batch-size <n>", "minibatch rows (default 32; 1 for a GMM)", int("--batch-size", 1))
-      .option("--seed <n>", "seed of init, shuffling and the validation split (default 0)", int("--seed", 0))
-      .option("--val-split <fraction>", "validation fraction (default 0.1, 0 for < 20 rows)", num("--val-split", { max: 0.99 }))
       .option("--test-split <fraction>", "hold out this fraction of rows as a test set (seeded by --seed; never trained on; `ngem eval RUN_DIR` scores it)", num("--test-split", { positive: true, max: 0.9 }))
       .option("--test <file>", "a separate test file (same columns) recorded with the run for `ngem eval RUN_DIR`")
-      .option("--missing <how>", "missing cells (empty, NA, NaN, ?, null) in a CSV: error | skip-row (default error)")
-      .option("--early-stopping <patience>", "stop after this many evaluations without a better validation NLL", int("--early-stopping", 1))
-      .option("--min-delta <x>", "improvement that counts for --early-stopping (default 0)", num("--min-delta", { min: 0 }))
-      .option("--keep <which>", "weights a finished run keeps: best (validation NLL) | last (default best with a validation set)")
-      .option("--lr-schedule <s>", "constant | cosine | linear (default constant)")
-      .option("--warmup <steps>", "linear learning-rate warmup steps (default 0)", int("--warmup", 0))
-      .option("--min-lr-factor <f>", "final lr of a cosine/linear schedule as a fraction of --lr (default 0)", num("--min-lr-factor", { min: 0, max: 1 }))
-      .option("--weight-decay <x>", "decoupled weight decay (default 0)", num("--weight-decay", { min: 0 }))
-      .option("--clip-norm <x>", "clip the global gradient norm to this (default off)", num("--clip-norm", { positive: true }))
       .option("--checkpoint-every <steps>", "also checkpoint every this many steps (a checkpoint is written only from a finite state)", int("--checkpoint-every", 1))
       .option("--log-every <steps>", "write a metrics.jsonl line every this many steps (default: about 1000 lines per run; 1 = every step; eval steps always)", int("--log-every", 1))
       .option("-o, --out <dir>", "run directory (default runs/<data>-<objective>)")
@@ -115,6 +120,7 @@ export function buildProgram(): Command {
       .option("--no-png", "write SVG plots only")
       .option("--no-plots", "write no plots")
       .option("--json", "machine-readable JSON lines on stdout")
+      .option("--print-config", "print the resolved configuration (config, data, run settings) as JSON and exit; writes nothing")
       .addHelpText(
         "after",
         `
@@ -147,31 +153,107 @@ ${EXIT_CODES}`,
       ),
   ).action((data: string | undefined, opts, cmd: Command) => trainCommand(data, opts, explicitFlags(cmd)));
 
+  program
+    .command("config")
+    .description("the training config schema (JSON Schema of --config files), or the resolved config of a train command")
+    .option("--schema", "print the JSON Schema of --config files")
+    .option("--print", "print the resolved config of the train command given after it, without running it")
+    .argument("[train-args...]", "with --print: the arguments of `ngem train` (e.g. data.csv --k 3 --epochs 50)")
+    .allowUnknownOption()
+    .addHelpText("after", `\nExamples:\n  ngem config --schema > ngem-config.schema.json\n  ngem config --print data.csv --k 3 --lr-schedule cosine\n${EXIT_CODES}`)
+    .action(async (args: string[], opts: { schema?: boolean; print?: boolean }) => {
+      if (opts.schema === opts.print) throw new InvalidArgumentError("config: give one of --schema or --print");
+      if (opts.schema) {
+        const { configJsonSchema } = await import("./config-file.js");
+        process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+        return;
+      }
+      await buildProgram().parseAsync(["train", ...args.filter((a) => a !== "--print"), "--print-config"], { from: "user" });
+    });
+
+  dataOptions(
+    modelOptions(program.command("cv"))
+      .argument("<data>", "CSV/TSV/NPY/JSONL file, or a built-in task")
+      .description("cross-validate a model configuration: mean +- std test NLL and RMSE over splits, in original units")
+      .option("--folds <k>", "k-fold cross-validation (default 5)", int("--folds", 2))
+      .option("--protocol <name>", "uci20: 20 random 90/10 splits (the UCI regression protocol) instead of folds")
+      .addOption(new Option("--standardize", "standardise x and y with each split's training statistics (default for files)"))
+      .addOption(new Option("--no-standardize", "do not standardise"))
+      .option("--json", "print JSON")
+      .option("--output <file>", "write to a file instead of stdout")
+      .addHelpText("after", `\nExamples:\n  ngem cv data.csv --x-cols x --y-cols y --folds 5 --k 3 --epochs 50\n  ngem cv data.csv --protocol uci20 --objective nll --json\n${EXIT_CODES}`),
+  ).action((data: string, opts, cmd: Command) => cvCommand(data, opts, explicitFlags(cmd)));
+
   dataOptions(
     program
       .command("eval")
-      .argument("<checkpoint>", "checkpoint file written by ngem train")
-      .argument("<data>", "data file or built-in task (same columns as training)")
-      .description("NLL, RMSE of the mixture mean, and calibration on a data set")
+      .argument("<run>", "run directory (scores its held-out test rows), or a checkpoint file")
+      .argument("[data]", "data file or built-in task (same columns as training); default for a run directory: its test rows")
+      .description("forecast metrics in original units: NLL, RMSE/MAE of mean and mode, CRPS, pinball loss, interval coverage and width, PIT uniformity")
+      .option("--quantiles <qs>", "quantile levels of the pinball loss (default 0.1,0.5,0.9)")
       .option("-b, --backend <name>", "run on another backend than the one recorded")
-      .option("--json", "print JSON")
+      .option("--json", "print JSON (every metric)")
       .option("--output <file>", "write to a file instead of stdout")
-      .addHelpText("after", `\nExample:\n  ngem eval runs/sine/checkpoint.safetensors inverse-sine --data-seed 1\n${EXIT_CODES}`),
-  ).action((ckpt: string, data: string, opts) => evalCommand(ckpt, data, opts));
+      .addHelpText(
+        "after",
+        `
+Examples:
+  ngem eval runs/a                                   # the run's held-out test rows (--test-split / --test)
+  ngem eval runs/a new.csv --json
+  ngem eval runs/sine/checkpoint.safetensors inverse-sine --data-seed 1
+
+Metrics (original units of the targets; pooled over targets when there are several):
+  NLL        mean negative log density per row, in nats (and the total over rows; the value
+             in the standardised training space is an extra, labelled "standardized")
+  RMSE, MAE  of the mixture mean and of its mode
+  CRPS       continuous ranked probability score, closed form for Gaussian mixtures
+             (Grimit et al. 2006); for several targets the CRPS of each marginal, averaged
+  pinball    quantile loss of the mixture's q-quantile at each --quantiles level
+  intervals  coverage and mean width of the central 50/80/90/95% intervals
+  PIT        KS distance (and p-value) and chi-square of the PIT values against U(0, 1)
+Data that shares rows with the run's training rows gets a warning with the count.
+${EXIT_CODES}`,
+      ),
+  ).action((ckpt: string, data: string | undefined, opts) => evalCommand(ckpt, data, opts));
 
   dataOptions(
     program
       .command("predict")
-      .argument("<checkpoint>", "checkpoint file")
-      .argument("<data>", "data file or built-in task whose inputs to predict for")
-      .description("mixture parameters, mean and mode per row, in original units")
-      .option("-f, --format <fmt>", "csv | json (default csv)")
+      .argument("<checkpoint>", "checkpoint file, or a run directory")
+      .argument("<data>", "CSV/TSV/JSONL/NPY file of inputs (targets, if present, are ignored), '-' for stdin, or a built-in task")
+      .description("mixture parameters, mean, mode, intervals and quantiles per row, in original units, with a row id to join back")
+      .option("-f, --format <fmt>", "csv | tsv | jsonl | json | npy (default: from --output's extension, else csv)")
+      .option("--id-col <col>", "input column copied to the output as the row id (default: a 'row' column, 0-based data row)")
+      .option("--keep-cols <cols>", "input columns copied to the output, comma separated ('*' = all)")
       .option("--no-params", "only mean and mode, no mixture parameters")
       .option("--interval <level>", "also a central prediction interval per dimension, e.g. 0.9", num("--interval", { positive: true, max: 0.999999 }))
+      .option("--quantiles <qs>", "also these quantiles of each dimension's marginal, e.g. 0.1,0.5,0.9")
       .option("-b, --backend <name>", "run on another backend than the one recorded")
       .option("--json", "same as --format json")
-      .option("--output <file>", "write to a file instead of stdout")
-      .addHelpText("after", `\nExample:\n  ngem predict runs/sine/checkpoint.safetensors inverse-sine --n 5 --format json\n${EXIT_CODES}`),
+      .option("--output <file>", "write to a file instead of stdout ('-' = stdout); written atomically")
+      .addHelpText(
+        "after",
+        `
+Examples:
+  ngem predict runs/a new.csv --id-col customer --keep-cols age --output pred.csv
+  ngem predict runs/a new.csv --quantiles 0.1,0.5,0.9 --interval 0.9 --format jsonl
+  cat new.csv | ngem predict runs/a - --no-params | sort -t, -k2 -g
+  ngem predict runs/sine/checkpoint.safetensors inverse-sine --n 5 --format json
+
+Inputs: the columns the model was trained on, found by name (the run's --x-cols,
+or the training file's input columns); --x-cols overrides. A file without a
+header (or an NPY array) is read by position: exactly the inputs, or the inputs
+followed by the targets. Other columns are ignored unless --keep-cols or
+--id-col name them.
+
+Output, one row per input row in input order: the id ('row' = 0-based position
+among the data rows, or --id-col's value), kept columns, mean_<y>, mode_<y>,
+lo_<y>/hi_<y> (--interval), q<q>_<y> (--quantiles), pi_<k>, mu_<k>_<y>,
+sigma_<k>_<y>. JSON/JSONL rows hold the same as arrays. NPY is a float64 matrix
+in the CSV column order (every kept column must be numeric); its column names go
+to <output>.columns.json (or to stderr when writing to stdout).
+${EXIT_CODES}`,
+      ),
   ).action((ckpt: string, data: string, opts) => predictCommand(ckpt, data, opts));
 
   program

@@ -76,6 +76,7 @@ export interface TrainFlags extends DataArgs {
   minLrFactor?: number;
   weightDecay?: number;
   clipNorm?: number;
+  printConfig?: boolean;
   out?: string;
   resume?: string;
   force?: boolean;
@@ -261,7 +262,7 @@ export async function trainCommand(source: string | undefined, flags: TrainFlags
     asUsage(err);
   }
   const outDir = flags.out ?? join("runs", `${data.name.replace(/[^A-Za-z0-9_.-]+/g, "_")}-${config.objective}`);
-  checkNewRunTarget(outDir, flags.force === true);
+  if (!flags.printConfig) checkNewRunTarget(outDir, flags.force === true);
   await ensureBackend(config.backend ?? "js");
   const checkpointEvery = flags.checkpointEvery ?? file?.checkpointEvery;
   const nTrain = data.n - splitSizes(config.validationSplit ?? 0, data.n).nVal;
@@ -276,6 +277,13 @@ export async function trainCommand(source: string | undefined, flags: TrainFlags
     createdAt: new Date().toISOString(),
     run: { ...(checkpointEvery !== undefined ? { checkpointEvery } : {}), logEvery },
   };
+
+  if (flags.printConfig) {
+    // `ngem config --print` / `train --print-config`: what would run, nothing written.
+    const resolvedConfig = validateConfig(config, data);
+    process.stdout.write(`${JSON.stringify({ out: outDir, data: recipe, rows: { train: data.n, test: loaded.test?.n ?? 0 }, config: resolvedConfig, run: runRecord.run }, null, 2)}\n`);
+    return;
+  }
 
   // 2. Build the run in a staging directory; swap it in at its first checkpoint.
   const run = new NewRun(outDir);
@@ -391,7 +399,7 @@ function withoutInputs(data: Dataset, xColsGiven: boolean, warn: (m: string) => 
   return { ...data, xDim: 0, x: new Float64Array(0), ...(data.normalization ? { normalization: normY } : {}) };
 }
 
-async function ensureBackend(name: string): Promise<void> {
+export async function ensureBackend(name: string): Promise<void> {
   // Unknown names are usage errors; known-but-unavailable ones are runtime failures with the reason.
   oneOf("backend", name, KNOWN_BACKENDS);
   try {
