@@ -193,10 +193,18 @@ export function matmul(pA: usize, pB: usize, pC: usize, m: i32, kd: i32, n: i32,
 
 /** dst[cols, rows] = src[rows, cols]^T (4x4 tiles through registers, scalar edges). */
 export function transpose(pSrc: usize, pDst: usize, rows: i32, cols: i32): void {
+  transpose_strided(pSrc, pDst, rows, cols, cols, rows);
+}
+
+/**
+ * {@link transpose} of a [rows, cols] block whose rows are `srcStride` floats apart into a
+ * block whose rows are `dstStride` floats apart (the threads build transposes row ranges).
+ */
+export function transpose_strided(pSrc: usize, pDst: usize, rows: i32, cols: i32, srcStride: i32, dstStride: i32): void {
   const r4 = rows & ~3;
   const c4 = cols & ~3;
-  const rs = <usize>cols << 2; // src row bytes
-  const ds = <usize>rows << 2; // dst row bytes
+  const rs = <usize>srcStride << 2; // src row bytes
+  const ds = <usize>dstStride << 2; // dst row bytes
   for (let r = 0; r < r4; r += 4) {
     for (let c = 0; c < c4; c += 4) {
       const s = pSrc + <usize>r * rs + (<usize>c << 2);

@@ -68,6 +68,46 @@ export function mixture_head(
   variant: i32, sigmaCoords: i32, piFloor: f64,
   scratch: usize, pRes: usize,
 ): i32 {
+  return headRows(0, n, n, k, d, pA, strideA, pMu, pS, strideMS, pY, gA, outA, gMu, gS, outMS, variant, sigmaCoords, piFloor, scratch, 0, pRes);
+}
+
+/**
+ * Rows [r0, r1) of an n-row {@link mixture_head} (the threads build splits the batch by rows):
+ * the same per-row work, gradients averaged over the full n, but instead of the means it
+ * stores each row's NLL and -Q (two f64) at pRowRes + 16 r; {@link head_sum} then adds them in
+ * row order, exactly as mixture_head does, so the result does not depend on the split.
+ * Pointers are those of the whole batch (row 0). Returns the first non-finite row in range, or -1.
+ */
+export function mixture_head_rows(
+  r0: i32, r1: i32, n: i32, k: i32, d: i32,
+  pA: usize, strideA: i32, pMu: usize, pS: usize, strideMS: i32, pY: usize,
+  gA: usize, outA: i32, gMu: usize, gS: usize, outMS: i32,
+  variant: i32, sigmaCoords: i32, piFloor: f64,
+  scratch: usize, pRowRes: usize,
+): i32 {
+  return headRows(r0, r1, n, k, d, pA, strideA, pMu, pS, strideMS, pY, gA, outA, gMu, gS, outMS, variant, sigmaCoords, piFloor, scratch, pRowRes, 0);
+}
+
+/** Mean NLL and mean -Q of n rows from the per-row values of {@link mixture_head_rows}, summed in row order. */
+export function head_sum(n: i32, pRowRes: usize, pRes: usize): void {
+  let lossSum: f64 = 0;
+  let negQSum: f64 = 0;
+  for (let r = 0; r < n; r++) {
+    lossSum += load<f64>(pRowRes + (<usize>r << 4));
+    negQSum += load<f64>(pRowRes + (<usize>r << 4) + 8);
+  }
+  const invN: f64 = 1.0 / <f64>n;
+  store<f64>(pRes, lossSum * invN);
+  store<f64>(pRes + 8, negQSum * invN);
+}
+
+function headRows(
+  r0: i32, r1: i32, n: i32, k: i32, d: i32,
+  pA: usize, strideA: i32, pMu: usize, pS: usize, strideMS: i32, pY: usize,
+  gA: usize, outA: i32, gMu: usize, gS: usize, outMS: i32,
+  variant: i32, sigmaCoords: i32, piFloor: f64,
+  scratch: usize, pRowRes: usize, pRes: usize,
+): i32 {
   const kd = k * d;
   const kdBytes: usize = <usize>(((kd + 3) & ~3) << 2);
   const kk: usize = <usize>((k * 8 + 15) & ~15);
@@ -91,7 +131,7 @@ export function mixture_head(
   let negQSum: f64 = 0;
   let badRow: i32 = -1;
 
-  for (let r = 0; r < n; r++) {
+  for (let r = r0; r < r1; r++) {
     const rowA = pA + <usize>(r * strideA) * 4;
     const rowMu = pMu + <usize>(r * strideMS) * 4;
     const rowS = pS + <usize>(r * strideMS) * 4;
@@ -181,16 +221,23 @@ export function mixture_head(
     }
     const lse = maxL + Math.log(sumL);
     if (!isFinite(lse) && badRow < 0) badRow = r;
-    lossSum -= lse;
+    const rowLoss: f64 = -lse;
+    lossSum += rowLoss;
     const invSumL: f64 = 1.0 / sumL;
 
-    // responsibilities, -Q, logits gradient, per-component weights
+    // responsibilities, -Q (per row, then added to the total), logits gradient, per-component weights
     let rhoSum: f64 = 0;
+    let rowQ: f64 = 0;
     for (let c = 0; c < k; c++) {
       const rho = load<f64>(rhoBuf + (<usize>c << 3)) * invSumL;
       store<f64>(rhoBuf + (<usize>c << 3), rho);
       rhoSum += rho;
-      if (rho != 0) negQSum -= rho * load<f64>(lBuf + (<usize>c << 3));
+      if (rho != 0) rowQ -= rho * load<f64>(lBuf + (<usize>c << 3));
+    }
+    negQSum += rowQ;
+    if (pRowRes != 0) {
+      store<f64>(pRowRes + (<usize>r << 4), rowLoss);
+      store<f64>(pRowRes + (<usize>r << 4) + 8, rowQ);
     }
     let centre: f64 = 0;
     for (let c = 0; c < k; c++) {
@@ -288,7 +335,9 @@ export function mixture_head(
       }
     }
   }
-  store<f64>(pRes, lossSum * invN);
-  store<f64>(pRes + 8, negQSum * invN);
+  if (pRes != 0) {
+    store<f64>(pRes, lossSum * invN);
+    store<f64>(pRes + 8, negQSum * invN);
+  }
   return badRow;
 }

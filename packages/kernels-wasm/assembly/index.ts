@@ -1,8 +1,8 @@
 // @ngem/kernels-wasm - AssemblyScript entry. Every export takes byte pointers
 // into the one exported memory plus lengths (the pointer + length ABI); no
 // kernel allocates. The JS side owns the layout (see src/arena.ts).
-export { head_scratch_bytes, mixture_head } from "./head";
-export { matmul, transpose, colsum } from "./dense";
+export { head_scratch_bytes, mixture_head, mixture_head_rows, head_sum } from "./head";
+export { matmul, transpose, transpose_strided, colsum } from "./dense";
 export { act_forward, act_backward } from "./activations";
 export { layer_norm_forward, layer_norm_backward } from "./layer-norm";
 export { sgd_update, adam_update, rmsprop_update } from "./optim";

@@ -18,7 +18,9 @@ export {
   KernelRuntime,
   MatmulMode,
   PHASES,
+  SPLIT_MIN_WORK,
   VARIANT_CODES,
+  resolveThreads,
   checkCount,
   type Region,
   type RuntimeOptions,
@@ -33,7 +35,14 @@ export {
   type KernelsBuild,
   type KernelsBuildChoice,
 } from "./kernels.js";
+export { ThreadPool, machineCores, threadsUnavailable } from "./threads.js";
 export { measureInterleaved, quantile, summarizeSteps, type SteadyOptions, type SteadyResult, type StepRunner } from "./steady.js";
-export { KERNELS_ASC_FLAGS, KERNELS_EXPORTS, KERNELS_RELAXED_ASC_FLAGS, KERNELS_SOURCE_SHA256 } from "./generated/kernels-wasm.js";
+export {
+  KERNELS_ASC_FLAGS,
+  KERNELS_EXPORTS,
+  KERNELS_RELAXED_ASC_FLAGS,
+  KERNELS_SOURCE_SHA256,
+  KERNELS_THREADS_ASC_FLAGS,
+} from "./generated/kernels-wasm.js";
 
 registerBackend("wasm", () => createWasmBackend());

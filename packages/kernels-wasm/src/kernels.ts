@@ -5,13 +5,27 @@
  * once per {@link KernelRuntime} (each owns its memory).
  */
 import { BackendUnavailableError } from "@ngem/core";
-import { KERNELS_EXPORTS, KERNELS_RELAXED_WASM_BASE64, KERNELS_WASM_BASE64 } from "./generated/kernels-wasm.js";
+import {
+  KERNELS_EXPORTS,
+  KERNELS_RELAXED_THREADS_WASM_BASE64,
+  KERNELS_RELAXED_WASM_BASE64,
+  KERNELS_THREADS_WASM_BASE64,
+  KERNELS_WASM_BASE64,
+} from "./generated/kernels-wasm.js";
 
 /** The raw exports: byte pointers (u32) + lengths; see assembly/ for each kernel's contract. */
 export interface KernelExports {
   readonly memory: WebAssembly.Memory;
   heap_base(): number;
   head_scratch_bytes(k: number, d: number): number;
+  mixture_head_rows(
+    r0: number, r1: number, n: number, k: number, d: number,
+    pA: number, strideA: number, pMu: number, pS: number, strideMS: number, pY: number,
+    gA: number, outA: number, gMu: number, gS: number, outMS: number,
+    variant: number, sigmaCoords: number, piFloor: number, scratch: number, pRowRes: number,
+  ): number;
+  head_sum(n: number, pRowRes: number, pRes: number): void;
+  transpose_strided(pSrc: number, pDst: number, rows: number, cols: number, srcStride: number, dstStride: number): void;
   mixture_head(
     n: number, k: number, d: number,
     pA: number, strideA: number, pMu: number, pS: number, strideMS: number, pY: number,
@@ -104,21 +118,28 @@ export function selectKernelsBuild(choice: KernelsBuildChoice = "auto"): { build
   };
 }
 
-/** The kernels binary of a build, decoded from its embedded base64. */
-export function kernelsWasmBytes(build: KernelsBuild = "simd"): Uint8Array {
-  const s = atob(build === "relaxed-simd" ? KERNELS_RELAXED_WASM_BASE64 : KERNELS_WASM_BASE64);
+/**
+ * The kernels binary of a build, decoded from its embedded base64. `threads`: the threads build
+ * of the same kernels (imports a shared memory as env.memory; see threads.ts).
+ */
+export function kernelsWasmBytes(build: KernelsBuild = "simd", threads = false): Uint8Array {
+  const s = atob(
+    threads
+      ? build === "relaxed-simd" ? KERNELS_RELAXED_THREADS_WASM_BASE64 : KERNELS_THREADS_WASM_BASE64
+      : build === "relaxed-simd" ? KERNELS_RELAXED_WASM_BASE64 : KERNELS_WASM_BASE64,
+  );
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
   return out;
 }
 
-const compiled = new Map<KernelsBuild, Promise<WebAssembly.Module>>();
+const compiled = new Map<string, Promise<WebAssembly.Module>>();
 
 /**
  * Compiles the kernels once per build (`auto`: see {@link selectKernelsBuild}). Fails with
  * {@link BackendUnavailableError} (reason included) when WebAssembly or its SIMD proposal is missing.
  */
-export function compileKernels(choice: KernelsBuildChoice = "auto"): Promise<WebAssembly.Module> {
+export function compileKernels(choice: KernelsBuildChoice = "auto", threads = false): Promise<WebAssembly.Module> {
   if (typeof WebAssembly !== "object" || typeof WebAssembly.compile !== "function") {
     return Promise.reject(new BackendUnavailableError("wasm", "this JavaScript runtime has no WebAssembly"));
   }
@@ -136,21 +157,22 @@ export function compileKernels(choice: KernelsBuildChoice = "auto"): Promise<Web
   } catch (err) {
     return Promise.reject(err);
   }
-  let p = compiled.get(build);
+  const key = threads ? `${build}+threads` : build;
+  let p = compiled.get(key);
   if (!p) {
-    p = WebAssembly.compile(kernelsWasmBytes(build)).catch((err: unknown) => {
-      compiled.delete(build);
-      throw new BackendUnavailableError("wasm", `the kernels module (${build} build) failed to compile: ${err instanceof Error ? err.message : String(err)}`);
+    p = WebAssembly.compile(kernelsWasmBytes(build, threads)).catch((err: unknown) => {
+      compiled.delete(key);
+      throw new BackendUnavailableError("wasm", `the kernels module (${key} build) failed to compile: ${err instanceof Error ? err.message : String(err)}`);
     });
-    compiled.set(build, p);
+    compiled.set(key, p);
   }
   return p;
 }
 
 /** A fresh instance (its own memory) of the compiled kernels. */
-export async function instantiateKernels(module?: WebAssembly.Module, choice: KernelsBuildChoice = "auto"): Promise<KernelExports> {
-  const mod = module ?? (await compileKernels(choice));
-  const inst = await WebAssembly.instantiate(mod, {});
+export async function instantiateKernels(module?: WebAssembly.Module, choice: KernelsBuildChoice = "auto", memory?: WebAssembly.Memory): Promise<KernelExports> {
+  const mod = module ?? (await compileKernels(choice, memory !== undefined));
+  const inst = await WebAssembly.instantiate(mod, memory ? { env: { memory } } : {});
   const ex = inst.exports as Record<string, unknown>;
   for (const name of EXPORT_NAMES) {
     if (!(name in ex)) throw new BackendUnavailableError("wasm", `the kernels module lacks the export "${name}" (stale build? run pnpm build)`);

@@ -9,8 +9,9 @@
  * writes the same bytes through the `f32` / `f64` views, which are created
  * once and re-created only when the memory grows.
  */
-import { NgemError, ShapeError } from "@ngem/core";
-import { instantiateKernels, selectKernelsBuild, type KernelExports, type KernelsBuild, type KernelsBuildChoice } from "./kernels.js";
+import { BackendUnavailableError, NgemError, ShapeError } from "@ngem/core";
+import { compileKernels, instantiateKernels, selectKernelsBuild, type KernelExports, type KernelsBuild, type KernelsBuildChoice } from "./kernels.js";
+import { POOL_OPS, ThreadPool, machineCores, threadsUnavailable, type PoolOp } from "./threads.js";
 
 /** A block of wasm memory: `length` float32 elements starting at byte `ptr`. */
 export interface Region {
@@ -33,7 +34,54 @@ export interface RuntimeOptions {
    * Both pass the same parity suite; results differ by float32 rounding.
    */
   readonly build?: KernelsBuildChoice;
+  /**
+   * Threads per model (see threads.ts): `auto` (default) = this machine's cores when the
+   * runtime supports shared memory and workers (else 1, with the reason); a number asks for
+   * exactly that many (an error when threads cannot run here). With more than one, the
+   * model lives in a shared memory (the threads build of the kernels) and large kernel calls
+   * are split across workers by output rows / elements; calls below a size threshold run on
+   * the calling thread. Results do not depend on the thread count. `NGEM_WASM_THREADS`
+   * (Node) overrides `auto`.
+   */
+  readonly threads?: number | "auto";
+  /**
+   * Work (about flops) each thread of a split kernel call must get, else the call runs on
+   * the calling thread (default {@link SPLIT_MIN_WORK}). For tuning and tests: 1 splits every call.
+   */
+  readonly splitMinWork?: number;
 }
+
+/** The thread count `auto` or a number resolves to here, and why. */
+export async function resolveThreads(choice: number | "auto" = "auto"): Promise<{ threads: number; reason: string }> {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.NGEM_WASM_THREADS;
+  let want: number | "auto" = choice;
+  let why = "";
+  if (want === "auto" && env !== undefined && env !== "" && env !== "auto") {
+    want = Number(env);
+    why = " (NGEM_WASM_THREADS)";
+  }
+  if (want !== "auto" && !(Number.isInteger(want) && want >= 1 && want <= 256)) {
+    throw new ShapeError("threads", `expected "auto" or an integer in [1, 256], got ${String(want)}${why}`);
+  }
+  if (want === 1) return { threads: 1, reason: `one thread requested${why}` };
+  const missing = await threadsUnavailable();
+  if (want === "auto") {
+    const cores = await machineCores();
+    if (cores <= 1) return { threads: 1, reason: "one core here: single-threaded" };
+    if (missing) return { threads: 1, reason: `single-threaded: ${missing}` };
+    return { threads: cores, reason: `${cores} threads (this machine's cores) for kernel calls above the size threshold; smaller ones run on the calling thread` };
+  }
+  if (missing) throw new BackendUnavailableError("wasm", `${want} threads were requested${why}, but ${missing}`);
+  return { threads: want, reason: `${want} threads requested${why}, for kernel calls above the size threshold` };
+}
+
+/**
+ * Work (about one flop) below which a kernel call stays on the calling thread: each thread
+ * of a split call gets at least this much, so the hand-off (~10-50 us) stays small next to it.
+ */
+export const SPLIT_MIN_WORK = 1 << 20;
+const OP = Object.fromEntries(POOL_OPS.map((n, i) => [n, i])) as Record<PoolOp, number>;
+const poolFinalizer = typeof FinalizationRegistry === "function" ? new FinalizationRegistry<ThreadPool>((p) => p.dispose()) : undefined;
 
 const PAGE = 65536;
 const WASM32_MAX = 4 * 1024 * 1024 * 1024;
@@ -100,9 +148,22 @@ export class KernelRuntime {
   /** Milliseconds per phase while profiling, indexed by {@link PHASES}. */
   readonly phaseMs = new Float64Array(PHASES.length);
 
-  private constructor(raw: KernelExports, opts: RuntimeOptions, build: KernelsBuild) {
+  /** Threads this runtime may use (1: no workers, plain memory). */
+  readonly threads: number;
+  private readonly module?: WebAssembly.Module;
+  /** Work per thread below which a call is not split (see {@link RuntimeOptions.splitMinWork}). */
+  readonly splitMinWork: number;
+  /** The workers, once started ({@link startPool}). */
+  pool: ThreadPool | undefined;
+  private poolStart: Promise<void> | undefined;
+
+  private constructor(raw: KernelExports, opts: RuntimeOptions, build: KernelsBuild, threads = 1, module?: WebAssembly.Module) {
     this.raw = raw;
     this.build = build;
+    this.threads = threads;
+    this.module = module;
+    this.splitMinWork = opts.splitMinWork ?? SPLIT_MIN_WORK;
+    if (!(this.splitMinWork >= 1)) throw new ShapeError("splitMinWork", `expected a number >= 1, got ${String(opts.splitMinWork)}`);
     this.memory = raw.memory;
     const max = opts.maxMemoryBytes ?? DEFAULT_MAX;
     if (!(Number.isFinite(max) && max > 0 && max <= WASM32_MAX)) {
@@ -117,9 +178,48 @@ export class KernelRuntime {
   }
 
   /** A fresh instance with its own memory. */
-  static async create(opts: RuntimeOptions = {}): Promise<KernelRuntime> {
+  static async create(opts: RuntimeOptions = {}, threads?: number): Promise<KernelRuntime> {
     const build = selectKernelsBuild(opts.build).build;
-    return new KernelRuntime(await instantiateKernels(undefined, build), opts, build);
+    const t = threads ?? (await resolveThreads(opts.threads)).threads;
+    if (t <= 1) return new KernelRuntime(await instantiateKernels(undefined, build), opts, build);
+    const max = opts.maxMemoryBytes ?? DEFAULT_MAX;
+    const module = await compileKernels(build, true);
+    let memory: WebAssembly.Memory;
+    try {
+      memory = new WebAssembly.Memory({ initial: 1, maximum: Math.min(65536, Math.max(1, Math.ceil(max / PAGE))), shared: true });
+    } catch (err) {
+      throw new BackendUnavailableError("wasm", `could not create a shared memory of ${max} bytes for the threads: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    return new KernelRuntime(await instantiateKernels(module, build, memory), opts, build, t, module);
+  }
+
+  /** Starts the workers (once; a no-op with one thread). Models call it before the first large step. */
+  startPool(): Promise<void> {
+    if (this.threads <= 1 || this.pool) return Promise.resolve();
+    this.poolStart ??= ThreadPool.start(this.module as WebAssembly.Module, this.memory, this.raw, this.threads).then((p) => {
+      this.pool = p;
+      poolFinalizer?.register(this, p);
+    });
+    return this.poolStart;
+  }
+
+  /** Ends the workers (the memory stays usable from this thread). */
+  dispose(): void {
+    this.pool?.dispose();
+    this.pool = undefined;
+  }
+
+  /** Threads to split a call of `work` (about flops) over `units` independent pieces into (1: do not split). */
+  private parts(work: number, units: number): number {
+    const p = this.pool;
+    if (!p) return 1;
+    return Math.max(1, Math.min(p.threads, Math.floor(work / this.splitMinWork), units));
+  }
+
+  /** Start of piece t of `p` pieces over `count` items in blocks of `align`. */
+  private static cut(t: number, p: number, count: number, align: number): number {
+    const blocks = Math.ceil(count / align);
+    return Math.min(count, Math.floor((t * blocks) / p) * align);
   }
 
   /** Float32 view of the whole memory (stable until the memory grows). */
@@ -228,7 +328,17 @@ export class KernelRuntime {
       need(bias, n, "bias", `[n] = [${n}]`);
     }
     const t0 = this.profiling ? performance.now() : 0;
-    this.raw.matmul(a.ptr, b.ptr, c.ptr, m, k, n, mode, bias ? bias.ptr : 0);
+    const p = this.parts(2 * m * k * n, Math.ceil(m / 4));
+    if (p > 1) {
+      // rows of C (each C element is computed exactly as in one call: same micro-kernel order over k)
+      const pool = this.pool as ThreadPool;
+      for (let t = 0; t < p; t++) {
+        const r0 = KernelRuntime.cut(t, p, m, 4);
+        const r1 = KernelRuntime.cut(t + 1, p, m, 4);
+        pool.set(t, OP.matmul, a.ptr + 4 * r0 * k, b.ptr, c.ptr + 4 * r0 * n, r1 - r0, k, n, mode, bias ? bias.ptr : 0);
+      }
+      pool.run();
+    } else this.raw.matmul(a.ptr, b.ptr, c.ptr, m, k, n, mode, bias ? bias.ptr : 0);
     if (this.profiling) this.phaseMs[PH_MATMUL]! += performance.now() - t0;
   }
 
@@ -240,7 +350,16 @@ export class KernelRuntime {
     need(src, size, "src", `[rows, cols] = [${rows}, ${cols}]`);
     need(dst, size, "dst", `[cols, rows] = [${cols}, ${rows}]`);
     const t0 = this.profiling ? performance.now() : 0;
-    this.raw.transpose(src.ptr, dst.ptr, rows, cols);
+    const p = this.parts(2 * size, Math.ceil(rows / 4));
+    if (p > 1) {
+      const pool = this.pool as ThreadPool;
+      for (let t = 0; t < p; t++) {
+        const r0 = KernelRuntime.cut(t, p, rows, 4);
+        const r1 = KernelRuntime.cut(t + 1, p, rows, 4);
+        pool.set(t, OP.transpose_strided, src.ptr + 4 * r0 * cols, dst.ptr + 4 * r0, r1 - r0, cols, cols, rows);
+      }
+      pool.run();
+    } else this.raw.transpose(src.ptr, dst.ptr, rows, cols);
     if (this.profiling) this.phaseMs[PH_MATMUL]! += performance.now() - t0;
   }
 
@@ -254,7 +373,17 @@ export class KernelRuntime {
     if (rows > 0) need(x, col0 + (rows - 1) * stride + cols, "x", `[rows, cols] = [${rows}, ${cols}] with stride ${stride}`);
     need(out, outOffset + cols, "out", `[cols] = [${cols}]`);
     const t0 = this.profiling ? performance.now() : 0;
-    this.raw.colsum(x.ptr + 4 * col0, rows, cols, stride, out.ptr + 4 * outOffset);
+    const p = this.parts(rows * cols, Math.ceil(cols / 4));
+    if (p > 1) {
+      // columns: each still sums every row in order
+      const pool = this.pool as ThreadPool;
+      for (let t = 0; t < p; t++) {
+        const c0 = KernelRuntime.cut(t, p, cols, 4);
+        const c1 = KernelRuntime.cut(t + 1, p, cols, 4);
+        pool.set(t, OP.colsum, x.ptr + 4 * (col0 + c0), rows, c1 - c0, stride, out.ptr + 4 * (outOffset + c0));
+      }
+      pool.run();
+    } else this.raw.colsum(x.ptr + 4 * col0, rows, cols, stride, out.ptr + 4 * outOffset);
     if (this.profiling) this.phaseMs[PH_MATMUL]! += performance.now() - t0;
   }
 
@@ -264,7 +393,15 @@ export class KernelRuntime {
     need(x, len, "x", `[${len}]`);
     need(out, len, "out", `[${len}]`);
     const t0 = this.profiling ? performance.now() : 0;
-    this.raw.act_forward(ACTIVATION_CODES[kind], x.ptr, out.ptr, len);
+    const p = this.parts(16 * len, Math.ceil(len / 4));
+    if (p > 1) {
+      const pool = this.pool as ThreadPool;
+      for (let t = 0; t < p; t++) {
+        const e0 = KernelRuntime.cut(t, p, len, 4);
+        pool.set(t, OP.act_forward, ACTIVATION_CODES[kind], x.ptr + 4 * e0, out.ptr + 4 * e0, KernelRuntime.cut(t + 1, p, len, 4) - e0);
+      }
+      pool.run();
+    } else this.raw.act_forward(ACTIVATION_CODES[kind], x.ptr, out.ptr, len);
     if (this.profiling) this.phaseMs[PH_ACT]! += performance.now() - t0;
   }
 
@@ -275,7 +412,15 @@ export class KernelRuntime {
     need(gOut, len, "gOut", `[${len}]`);
     need(gIn, len, "gIn", `[${len}]`);
     const t0 = this.profiling ? performance.now() : 0;
-    this.raw.act_backward(ACTIVATION_CODES[kind], pre.ptr, gOut.ptr, gIn.ptr, len);
+    const p = this.parts(20 * len, Math.ceil(len / 4));
+    if (p > 1) {
+      const pool = this.pool as ThreadPool;
+      for (let t = 0; t < p; t++) {
+        const e0 = KernelRuntime.cut(t, p, len, 4);
+        pool.set(t, OP.act_backward, ACTIVATION_CODES[kind], pre.ptr + 4 * e0, gOut.ptr + 4 * e0, gIn.ptr + 4 * e0, KernelRuntime.cut(t + 1, p, len, 4) - e0);
+      }
+      pool.run();
+    } else this.raw.act_backward(ACTIVATION_CODES[kind], pre.ptr, gOut.ptr, gIn.ptr, len);
     if (this.profiling) this.phaseMs[PH_ACT]! += performance.now() - t0;
   }
 
@@ -291,7 +436,16 @@ export class KernelRuntime {
     need(invStd, rows, "invStd", `[rows] = [${rows}]`);
     need(y, size, "y", `[rows, width] = [${rows}, ${width}]`);
     const t0 = this.profiling ? performance.now() : 0;
-    this.raw.layer_norm_forward(x.ptr, gamma.ptr, beta.ptr, normed.ptr, invStd.ptr, y.ptr, rows, width);
+    const p = this.parts(10 * size, rows);
+    if (p > 1) {
+      const pool = this.pool as ThreadPool;
+      for (let t = 0; t < p; t++) {
+        const r0 = KernelRuntime.cut(t, p, rows, 1);
+        const o = 4 * r0 * width;
+        pool.set(t, OP.layer_norm_forward, x.ptr + o, gamma.ptr, beta.ptr, normed.ptr + o, invStd.ptr + 4 * r0, y.ptr + o, KernelRuntime.cut(t + 1, p, rows, 1) - r0, width);
+      }
+      pool.run();
+    } else this.raw.layer_norm_forward(x.ptr, gamma.ptr, beta.ptr, normed.ptr, invStd.ptr, y.ptr, rows, width);
     if (this.profiling) this.phaseMs[PH_LN]! += performance.now() - t0;
   }
 
@@ -329,7 +483,15 @@ export class KernelRuntime {
     checkCount("len", len);
     need(x, len, "x", `[${len}]`);
     const t0 = this.profiling ? performance.now() : 0;
-    this.raw.scale(x.ptr, len, c);
+    const p = this.parts(2 * len, Math.ceil(len / 4));
+    if (p > 1) {
+      const pool = this.pool as ThreadPool;
+      for (let t = 0; t < p; t++) {
+        const e0 = KernelRuntime.cut(t, p, len, 4);
+        pool.set(t, OP.scale, x.ptr + 4 * e0, KernelRuntime.cut(t + 1, p, len, 4) - e0, c, 0);
+      }
+      pool.run();
+    } else this.raw.scale(x.ptr, len, c);
     if (this.profiling) this.phaseMs[PH_OPT]! += performance.now() - t0;
   }
 
@@ -407,11 +569,77 @@ export class KernelRuntime {
     return bad;
   }
 
+  /**
+   * {@link mixtureHead} for the model's step, split by rows across the threads when large:
+   * each thread runs mixture_head_rows on its rows with its own scratch (`scratches[t]`),
+   * writing per-row NLL and -Q into `rowRes` (2n float64), and head_sum adds them in row
+   * order, so res[0..4) is bit-identical to one mixtureHead call. Row strides as mixtureHead.
+   */
+  mixtureHeadSplit(
+    n: number, k: number, d: number,
+    a: Region, aOff: number, strideA: number,
+    mu: Region, muOff: number, s: Region, sOff: number, strideMS: number,
+    y: Region,
+    ga: Region, gaOff: number, outA: number,
+    gmu: Region, gmuOff: number, gs: Region, gsOff: number, outMS: number,
+    variant: number, sigmaCoords: boolean, piFloor: number,
+    scratches: readonly Region[], rowRes: Region | undefined, res: Region,
+  ): void {
+    const p = rowRes && scratches.length > 1 ? Math.min(scratches.length, this.parts(40 * n * k * d + 60 * n * k, n)) : 1;
+    if (p <= 1) {
+      this.mixtureHead(n, k, d, a, aOff, strideA, mu, muOff, s, sOff, strideMS, y, ga, gaOff, outA, gmu, gmuOff, gs, gsOff, outMS,
+        variant, sigmaCoords, piFloor, scratches[0] as Region, res);
+      return;
+    }
+    const rr = rowRes as Region;
+    checkCount("n", n, 1);
+    const kd = mulChecked("mu", k, d);
+    block(a, aOff, n, k, strideA, "logits");
+    block(mu, muOff, n, kd, strideMS, "mu");
+    block(s, sOff, n, kd, strideMS, "logSigma");
+    need(y, mulChecked("y", n, d), "y", `[N, D] = [${n}, ${d}]`);
+    block(ga, gaOff, n, k, outA, "grad logits");
+    block(gmu, gmuOff, n, kd, outMS, "grad mu");
+    block(gs, gsOff, n, kd, outMS, "grad logSigma");
+    need(rr, 4 * n, "rowRes", `[N, 2] float64 = [${n}, 2]`);
+    if (rr.ptr % 8 !== 0 || res.ptr % 8 !== 0) throw new ShapeError("res", "must be 8-byte aligned");
+    for (let t = 0; t < p; t++) need(scratches[t] as Region, this.headScratchFloats(k, d), "scratch", `head scratch for K=${k}, D=${d}`);
+    const t0 = this.profiling ? performance.now() : 0;
+    const pool = this.pool as ThreadPool;
+    for (let t = 0; t < p; t++) {
+      pool.set(t, OP.mixture_head_rows, KernelRuntime.cut(t, p, n, 1), KernelRuntime.cut(t + 1, p, n, 1), n, k, d,
+        a.ptr + 4 * aOff, strideA, mu.ptr + 4 * muOff, s.ptr + 4 * sOff, strideMS);
+      pool.arg(t, 10, y.ptr);
+      pool.arg(t, 11, ga.ptr + 4 * gaOff);
+      pool.arg(t, 12, outA);
+      pool.arg(t, 13, gmu.ptr + 4 * gmuOff);
+      pool.arg(t, 14, gs.ptr + 4 * gsOff);
+      pool.arg(t, 15, outMS);
+      pool.arg(t, 16, variant);
+      pool.arg(t, 17, sigmaCoords ? 1 : 0);
+      pool.arg(t, 18, piFloor);
+      pool.arg(t, 19, (scratches[t] as Region).ptr);
+      pool.arg(t, 20, rr.ptr);
+    }
+    pool.run();
+    this.raw.head_sum(n, rr.ptr, res.ptr);
+    if (this.profiling) this.phaseMs[PH_HEAD]! += performance.now() - t0;
+  }
+
   /** SGD update over `len` elements (see assembly/optim.ts). */
   sgd(p: Region, g: Region, buf: Region, len: number, lr: number, decay: number, momentum: number, nesterov: boolean, first: boolean): void {
     flat3(len, p, g, buf);
     const t0 = this.profiling ? performance.now() : 0;
-    this.raw.sgd_update(p.ptr, g.ptr, buf.ptr, len, lr, decay, momentum, nesterov ? 1 : 0, first ? 1 : 0);
+    const q = this.parts(6 * len, Math.ceil(len / 4));
+    if (q > 1) {
+      const pool = this.pool as ThreadPool;
+      for (let t = 0; t < q; t++) {
+        const e0 = KernelRuntime.cut(t, q, len, 4);
+        const o = 4 * e0;
+        pool.set(t, OP.sgd_update, p.ptr + o, g.ptr + o, buf.ptr + o, KernelRuntime.cut(t + 1, q, len, 4) - e0, lr, decay, momentum, nesterov ? 1 : 0, first ? 1 : 0);
+      }
+      pool.run();
+    } else this.raw.sgd_update(p.ptr, g.ptr, buf.ptr, len, lr, decay, momentum, nesterov ? 1 : 0, first ? 1 : 0);
     if (this.profiling) this.phaseMs[PH_OPT]! += performance.now() - t0;
   }
 
@@ -420,7 +648,20 @@ export class KernelRuntime {
     flat3(len, p, g, m);
     need(v, len, "v", `[${len}]`);
     const t0 = this.profiling ? performance.now() : 0;
-    this.raw.adam_update(p.ptr, g.ptr, m.ptr, v.ptr, len, lr, decay, b1, b2, 1 - b1, 1 - b2, eps, c1, c2);
+    const q = this.parts(12 * len, Math.ceil(len / 4));
+    if (q > 1) {
+      const pool = this.pool as ThreadPool;
+      for (let t = 0; t < q; t++) {
+        const e0 = KernelRuntime.cut(t, q, len, 4);
+        const o = 4 * e0;
+        pool.set(t, OP.adam_update, p.ptr + o, g.ptr + o, m.ptr + o, v.ptr + o, KernelRuntime.cut(t + 1, q, len, 4) - e0, lr, decay, b1, b2, 1 - b1);
+        pool.arg(t, 10, 1 - b2);
+        pool.arg(t, 11, eps);
+        pool.arg(t, 12, c1);
+        pool.arg(t, 13, c2);
+      }
+      pool.run();
+    } else this.raw.adam_update(p.ptr, g.ptr, m.ptr, v.ptr, len, lr, decay, b1, b2, 1 - b1, 1 - b2, eps, c1, c2);
     if (this.profiling) this.phaseMs[PH_OPT]! += performance.now() - t0;
   }
 
@@ -429,7 +670,17 @@ export class KernelRuntime {
     flat3(len, p, g, v);
     need(buf, len, "buf", `[${len}]`);
     const t0 = this.profiling ? performance.now() : 0;
-    this.raw.rmsprop_update(p.ptr, g.ptr, v.ptr, buf.ptr, len, lr, decay, alpha, 1 - alpha, eps, momentum);
+    const q = this.parts(10 * len, Math.ceil(len / 4));
+    if (q > 1) {
+      const pool = this.pool as ThreadPool;
+      for (let t = 0; t < q; t++) {
+        const e0 = KernelRuntime.cut(t, q, len, 4);
+        const o = 4 * e0;
+        pool.set(t, OP.rmsprop_update, p.ptr + o, g.ptr + o, v.ptr + o, buf.ptr + o, KernelRuntime.cut(t + 1, q, len, 4) - e0, lr, decay, alpha, 1 - alpha, eps);
+        pool.arg(t, 10, momentum);
+      }
+      pool.run();
+    } else this.raw.rmsprop_update(p.ptr, g.ptr, v.ptr, buf.ptr, len, lr, decay, alpha, 1 - alpha, eps, momentum);
     if (this.profiling) this.phaseMs[PH_OPT]! += performance.now() - t0;
   }
 }

@@ -19,7 +19,7 @@ import {
   type NamedTensors,
 } from "@ngem/core";
 import { compileKernels, selectKernelsBuild, type KernelsBuild } from "./kernels.js";
-import { KernelRuntime, VARIANT_CODES, type Region, type RuntimeOptions } from "./runtime.js";
+import { KernelRuntime, VARIANT_CODES, resolveThreads, type Region, type RuntimeOptions } from "./runtime.js";
 import { WasmModel } from "./wasm-model.js";
 
 export type WasmBackendOptions = RuntimeOptions;
@@ -31,6 +31,9 @@ export interface WasmBackend extends Backend {
   /** The kernels build in use and why it was chosen (see {@link selectKernelsBuild}). */
   readonly build: KernelsBuild;
   readonly buildReason: string;
+  /** Threads per model (1: single-threaded) and why (see {@link RuntimeOptions.threads}). */
+  readonly threads: number;
+  readonly threadsReason: string;
   /** Creates a model; the result is a {@link WasmModel} (exposes `stats()`). */
   createModel(spec: ModelSpec, weights: NamedTensors): Promise<WasmModel & BackendModel>;
 }
@@ -56,7 +59,9 @@ interface HeadRegions {
  */
 export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
   await compileKernels(opts.build);
-  let headRt: KernelRuntime | undefined = await KernelRuntime.create(opts);
+  const th = await resolveThreads(opts.threads);
+  if (th.threads > 1) await compileKernels(opts.build, true);
+  let headRt: KernelRuntime | undefined = await KernelRuntime.create(opts, 1);
   const headBase = headRt.mark();
   let regions: HeadRegions | undefined;
 
@@ -87,6 +92,8 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     precision: "float32",
     build: sel.build,
     buildReason: sel.reason,
+    threads: th.threads,
+    threadsReason: th.reason,
     async head(params: MixtureParams, y: FloatArray, options: HeadOptions): Promise<HeadResult> {
       if (!headRt) throw new ShapeError("backend", "the wasm backend was disposed");
       const rt = headRt;
@@ -124,8 +131,13 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     },
     async createModel(spec: ModelSpec, weights: NamedTensors): Promise<WasmModel> {
       validateSpec(spec);
-      const rt = await KernelRuntime.create(opts);
-      return new WasmModel(rt, spec, weights);
+      const rt = await KernelRuntime.create(opts, th.threads);
+      try {
+        return new WasmModel(rt, spec, weights);
+      } catch (err) {
+        rt.dispose();
+        throw err;
+      }
     },
     dispose(): void {
       headRt = undefined;

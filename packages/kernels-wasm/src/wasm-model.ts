@@ -87,6 +87,8 @@ interface Workspace {
   g0?: Region;
   g1?: Region;
   xt?: Region;
+  /** Per-row NLL and -Q of the head split across threads, [n, 2] float64 (threads only). */
+  rowRes?: Region;
   /** Rows the fused head reads: `out` (default head) or the expanded rows `hx` [n, K + 2KD]. */
   hin: Region;
   /** Rows the fused head writes: `gOut` (default head and GMM) or `ghx` [n, K + 2KD]. */
@@ -191,6 +193,10 @@ export class WasmModel implements BackendModel {
   private readonly gmmGs?: Region;
   /** pi' of one row as float64 (ngem-full with shared sigmas). */
   private readonly piTmp?: Region;
+  /** Head scratch per thread (index 0 = {@link scratch}). */
+  private readonly scratches: Region[];
+  /** Largest single kernel call of a step per batch row (about flops), for starting the threads. */
+  private readonly workPerRow: number;
   /** Floor hits of the last forward pass. */
   private floorHits = 0;
   private readonly WT?: Region;
@@ -274,6 +280,18 @@ export class WasmModel implements BackendModel {
       this.lastDim = 0;
     }
     this.scratch = rt.alloc("head scratch", rt.headScratchFloats(spec.k, spec.d));
+    this.scratches = [this.scratch];
+    for (let t = 1; t < rt.threads; t++) this.scratches.push(rt.alloc(`head scratch ${t}`, rt.headScratchFloats(spec.k, spec.d)));
+    let wpr = 40 * spec.k * spec.d;
+    if (spec.kind === "mdn") {
+      let prev = spec.inputDim;
+      for (const w of spec.hidden) {
+        wpr = Math.max(wpr, 2 * prev * w);
+        prev = w;
+      }
+      wpr = Math.max(wpr, 2 * prev * this.HW);
+    }
+    this.workPerRow = wpr;
     if (!this.defaultScale) {
       if (this.cov === COV_SHARED) this.piTmp = rt.alloc("head pi'", 2 * spec.k);
       if (spec.kind === "gmm") {
@@ -390,6 +408,7 @@ export class WasmModel implements BackendModel {
     const out = rt.alloc("head outputs", n * this.HW);
     const gOut = rt.alloc("head output gradients", n * (spec.kind === "gmm" ? this.HX : this.HW));
     const ws: Workspace = { cap: n, y, layers: [], out, gOut, hin: out, hg: gOut };
+    if (rt.threads > 1 && spec.kind === "mdn") ws.rowRes = rt.alloc("head row results", 4 * n);
     if (spec.kind === "mdn" && !this.defaultScale) {
       ws.hin = rt.alloc("expanded head outputs", n * this.HX);
       ws.hg = rt.alloc("expanded head gradients", n * this.HX);
@@ -610,8 +629,8 @@ export class WasmModel implements BackendModel {
     } else {
       const h = ws.hin;
       const g = ws.hg;
-      rt.mixtureHead(n, K, this.D, h, 0, HX, h, K, h, K + KD, HX, ws.y, g, 0, HX, g, K, g, K + KD, HX,
-        this.variant, this.sigmaCoords, this.piFloor, this.scratch, this.res);
+      rt.mixtureHeadSplit(n, K, this.D, h, 0, HX, h, K, h, K + KD, HX, ws.y, g, 0, HX, g, K, g, K + KD, HX,
+        this.variant, this.sigmaCoords, this.piFloor, this.scratches, ws.rowRes, this.res);
     }
     return rt.f64[this.res.ptr >>> 3] as number;
   }
@@ -721,7 +740,28 @@ export class WasmModel implements BackendModel {
     return new NonFiniteError("nll", 0, rt.f64[this.res.ptr >>> 3] as number, "density underflowed for every component (float32)");
   }
 
+  /**
+   * Threads of this model: how many it may use, whether its workers are running, and how
+   * many split kernel calls they have run (workers start at the first batch whose largest
+   * kernel call is above twice the split threshold).
+   */
+  threadStats(): { threads: number; started: boolean; dispatches: number } {
+    const rt = this.runtime;
+    return { threads: rt.threads, started: rt.pool !== undefined, dispatches: rt.pool?.dispatches ?? 0 };
+  }
+
+  /** Starts the workers before the first batch large enough to split (async; then steps stay synchronous). */
+  private async threadsFor(n: number): Promise<void> {
+    if (this.wantsPool(n)) await this.runtime.startPool();
+  }
+
+  private wantsPool(n: number): boolean {
+    const rt = this.rt;
+    return !!rt && rt.threads > 1 && !rt.pool && Math.max(n * this.workPerRow, 12 * this.total) >= 2 * rt.splitMinWork;
+  }
+
   async gradients(batch: Batch, head: HeadOptions): Promise<{ loss: number; grads: NamedTensors }> {
+    await this.threadsFor(batch.n);
     const loss = this.run(batch, head, true);
     if (!Number.isFinite(loss)) throw this.diagnose(batch.n);
     const rt = this.runtime;
@@ -731,6 +771,7 @@ export class WasmModel implements BackendModel {
   }
 
   async step(batch: Batch, head: HeadOptions, optimizer: OptimizerSpec): Promise<StepResult> {
+    if (this.wantsPool(batch?.n ?? 0)) await this.threadsFor(batch.n);
     if (!this.rt?.profiling) return this.stepImpl(batch, head, optimizer);
     const t0 = performance.now();
     try {
@@ -817,6 +858,7 @@ export class WasmModel implements BackendModel {
     if (x.length !== n * inputDim) {
       throw new ShapeError("x", `expected shape [n, inputDim] = [${n}, ${inputDim}] (length ${n * inputDim}), got length ${x.length}`);
     }
+    await this.threadsFor(n);
     const ws = this.ensure(n);
     rt.write(ws.x as Region, x);
     this.forward(ws, n);
@@ -893,6 +935,7 @@ export class WasmModel implements BackendModel {
   }
 
   dispose(): void {
+    this.rt?.dispose();
     this.rt = undefined;
     this.ws = undefined;
   }

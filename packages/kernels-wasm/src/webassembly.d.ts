@@ -9,6 +9,7 @@ declare namespace WebAssembly {
   interface MemoryDescriptor {
     initial: number;
     maximum?: number;
+    shared?: boolean;
   }
   interface Memory {
     readonly buffer: ArrayBuffer;

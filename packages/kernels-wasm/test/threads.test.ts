@@ -1,0 +1,99 @@
+/**
+ * Threads (issue 16.5): a model split across workers on one shared memory gives results
+ * bit-identical to one thread, because only outputs are partitioned (rows of a matmul's C,
+ * element ranges, rows of the head with per-row results summed in row order), never a
+ * reduction. Deterministic and fast: a wide MDN (8-256-256 GELU+LN, K=10, D=4, batch 128)
+ * whose large calls are split, a few Adam / SGD steps at 1, 2 and 3 threads (3: with the split
+ * threshold at 1, so every kernel call is split, the head included, over ragged row ranges).
+ */
+import { initWeights, type ModelSpec, type NamedTensors } from "@ngem/core";
+import { describe, expect, it } from "vitest";
+import { createWasmBackend, resolveThreads, type WasmModel } from "../src/index.js";
+import { batchFor, f32Weights } from "./helpers.js";
+
+const spec: ModelSpec = { kind: "mdn", inputDim: 8, hidden: [256, 256], activation: "gelu", layerNorm: true, k: 10, d: 4 };
+
+async function train(threads: number, build: "simd" | "relaxed-simd", steps: number, variant: "ngem" | "nll" | "ngem-full", splitMinWork?: number) {
+  const b = await createWasmBackend({ threads, build, ...(splitMinWork ? { splitMinWork } : {}) });
+  expect(b.threads).toBe(threads);
+  const m = (await b.createModel(spec, f32Weights(initWeights(spec, 3)))) as WasmModel;
+  const losses: number[] = [];
+  const norms: number[] = [];
+  for (let s = 0; s < steps; s++) {
+    const batch = batchFor(spec, s % 3 === 2 ? 61 : 128, 100 + s); // a ragged batch too (row splits not multiples of 4)
+    const opt = s % 2 === 0 ? ({ type: "adam", lr: 1e-3, clipNorm: 1 } as const) : ({ type: "sgd", lr: 1e-2, momentum: 0.9, nesterov: true } as const);
+    const r = await m.step(batch, { variant }, opt);
+    losses.push(r.loss);
+    norms.push(r.gradNorm);
+  }
+  const pred = await m.predict(batchFor(spec, 37, 7).x, 37);
+  const weights = await m.getWeights();
+  const state = await m.getOptimizerState();
+  const stats = m.threadStats();
+  m.dispose();
+  b.dispose();
+  return { losses, norms, weights, state, pred, stats };
+}
+
+function expectIdentical(what: string, a: NamedTensors, b: NamedTensors): void {
+  expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
+  for (const [k, t] of Object.entries(a)) {
+    const x = t.data;
+    const y = (b[k] as { data: ArrayLike<number> }).data;
+    expect(y.length, `${what} ${k} length`).toBe(x.length);
+    let differ = 0;
+    for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) differ++;
+    expect(differ, `${what} ${k}: ${differ} of ${x.length} values differ`).toBe(0);
+  }
+}
+
+describe("threads", () => {
+  it("resolves the thread count with a reason", async () => {
+    expect((await resolveThreads(1)).threads).toBe(1);
+    const auto = await resolveThreads("auto");
+    expect(auto.threads).toBeGreaterThanOrEqual(1);
+    expect(auto.reason.length).toBeGreaterThan(0);
+    await expect(resolveThreads(0)).rejects.toThrow(/threads/);
+  });
+
+  for (const build of ["simd", "relaxed-simd"] as const) {
+    it(`1 vs 2 vs 3 threads: bit-identical losses, grad norms, weights, optimizer state and predictions after 6 steps (${build} build)`, async () => {
+      if (build === "relaxed-simd") {
+        const { enableRelaxedSimd } = await import("../src/node.js");
+        expect(enableRelaxedSimd()).toBe(true);
+      }
+      const one = await train(1, build, 6, "ngem");
+      const two = await train(2, build, 6, "ngem");
+      const three = await train(3, build, 6, "ngem", 1); // every kernel call split, the head and tiny calls included
+      expect(one.stats).toEqual({ threads: 1, started: false, dispatches: 0 });
+      for (const [name, r] of [["2 threads", two], ["3 threads", three]] as const) {
+        expect(r.stats.started, `${name}: workers started`).toBe(true);
+        expect(r.stats.dispatches, `${name}: split calls ran`).toBeGreaterThan(20);
+        expect(r.losses, `${name} losses`).toEqual(one.losses);
+        expect(r.norms, `${name} grad norms`).toEqual(one.norms);
+        expectIdentical(`${name} weights`, one.weights, r.weights);
+        expectIdentical(`${name} optimizer state`, one.state, r.state);
+        for (const key of ["logits", "mu", "logSigma"] as const) expect(Array.from(r.pred[key]), `${name} predict ${key}`).toEqual(Array.from(one.pred[key]));
+      }
+      expect(one.losses.every(Number.isFinite)).toBe(true);
+    });
+  }
+
+  it("1 vs 2 threads: bit-identical for nll and ngem-full too", async () => {
+    for (const variant of ["nll", "ngem-full"] as const) {
+      const one = await train(1, "simd", 3, variant);
+      const two = await train(2, "simd", 3, variant, 1);
+      expect(two.losses).toEqual(one.losses);
+      expectIdentical(`${variant} weights`, one.weights, two.weights);
+    }
+  });
+
+  it("small models stay on the calling thread (no workers started)", async () => {
+    const b = await createWasmBackend({ threads: 2, build: "simd" });
+    const small: ModelSpec = { kind: "mdn", inputDim: 1, hidden: [16], activation: "tanh", layerNorm: false, k: 3, d: 1 };
+    const m = (await b.createModel(small, f32Weights(initWeights(small, 0)))) as WasmModel;
+    await m.step(batchFor(small, 8, 1), {}, { type: "adam", lr: 1e-3 });
+    expect(m.threadStats()).toEqual({ threads: 2, started: false, dispatches: 0 });
+    m.dispose();
+  });
+});
