@@ -26,6 +26,12 @@ export function int(name: string, min: number) {
     return n;
   };
 }
+/** `--threads N`: the wasm backend's threads per model, passed to it as NGEM_WASM_THREADS (results do not depend on it). */
+export function threadsFlag(v: string): number {
+  const n = int("--threads", 1)(v);
+  process.env.NGEM_WASM_THREADS = String(n);
+  return n;
+}
 /** Decimal numbers ("1e-3", "0.5"); hex, binary, octal, "Infinity" and "" are rejected. */
 export function num(name: string, { positive = false, max, min }: { positive?: boolean; max?: number; min?: number } = {}) {
   return (v: string) => {
@@ -120,6 +126,7 @@ export function buildProgram(): Command {
       .option("--no-png", "write SVG plots only")
       .option("--no-plots", "write no plots")
       .option("--json", "machine-readable JSON lines on stdout")
+      .option("--threads <n>", "wasm backend: threads per model (default: this machine's cores, for large shapes; 1 = single-threaded; results are identical)", threadsFlag)
       .option("--print-config", "print the resolved configuration (config, data, run settings) as JSON and exit; writes nothing")
       .addHelpText(
         "after",
@@ -275,6 +282,7 @@ ${EXIT_CODES}`,
     .command("bench")
     .description("one-step training benchmark on every backend that loads, as a table of ratios")
     .option("--seconds <s>", "time per cell (default 1)", num("--seconds", { positive: true }))
+    .option("--threads <n>", "wasm backend: threads per model (default: this machine's cores, for large shapes)", threadsFlag)
     .option("--json", "print JSON")
     .addHelpText("after", `\nExample:\n  ngem bench --seconds 2\n${EXIT_CODES}`)
     .action((opts) => benchCommand(opts));

@@ -19,7 +19,8 @@ async function wasmBuildLine(): Promise<string | undefined> {
   try {
     const kw = await import("@ngem/kernels-wasm");
     const sel = kw.selectKernelsBuild("auto");
-    return `wasm kernels: ${sel.build} build - ${sel.reason}`;
+    const th = await kw.resolveThreads("auto").catch((err: unknown) => ({ threads: 1, reason: err instanceof Error ? err.message : String(err) }));
+    return `wasm kernels: ${sel.build} build - ${sel.reason}\nwasm threads: ${th.threads} - ${th.reason}`;
   } catch {
     return undefined;
   }

@@ -206,7 +206,7 @@ export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile |
 }
 
 /** Flags that may be given with --resume (everything else is fixed by the run). */
-const RESUME_FLAGS = new Set(["resume", "epochs", "steps", "backend", "checkpointEvery", "logEvery", "json", "png", "plots"]);
+const RESUME_FLAGS = new Set(["resume", "epochs", "steps", "backend", "checkpointEvery", "logEvery", "json", "png", "plots", "threads"]);
 /** Flag names as typed, for messages. */
 const NEGATED = new Set(["png", "plots", "layerNorm"]);
 const flagName = (key: string) => `--${NEGATED.has(key) ? "no-" : ""}${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
