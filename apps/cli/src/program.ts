@@ -5,6 +5,7 @@ import { benchCommand, backendsCommand } from "./commands/info.js";
 import { trainCommand } from "./commands/train.js";
 import { cvCommand } from "./commands/cv.js";
 import { evalCommand, predictCommand, sampleCommand } from "./commands/use-model.js";
+import { compareCommand } from "./commands/compare.js";
 import { reproduceCommand, EXPERIMENTS } from "./commands/reproduce.js";
 import { addExportCommand } from "./commands/export.js";
 
@@ -262,6 +263,33 @@ to <output>.columns.json (or to stderr when writing to stdout).
 ${EXIT_CODES}`,
       ),
   ).action((ckpt: string, data: string, opts) => predictCommand(ckpt, data, opts));
+
+  program
+    .command("compare")
+    .argument("<runs...>", "run directories written by ngem train")
+    .description("overlay the runs' loss curves in one plot and print a table of their test metrics")
+    .option("--data <file>", "score runs that have no held-out test rows on this file")
+    .option("--x-cols <cols>", "input columns of --data (default: each run's)")
+    .option("--y-cols <cols>", "target columns of --data (default: each run's)")
+    .option("--plot <file>", "loss-curve plot, .svg or .png (default compare.svg)")
+    .option("--no-plot", "write no plot")
+    .option("-b, --backend <name>", "run on another backend than the one recorded")
+    .option("--json", "print JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  ngem compare runs/ngem runs/nll                    # each run's --test-split rows
+  ngem compare runs/a runs/b --data holdout.csv --plot loss.png --json
+
+Each run is scored on its own held-out test rows (train with --test-split or
+--test); a run without them is scored on --data (with a count of rows that
+overlap its training rows), or listed without metrics. Metrics are in the
+original units of the targets (NLL in nats per row); the loss curves are in
+each run's standardised training space, as train logs them.
+${EXIT_CODES}`,
+    )
+    .action((runs: string[], opts) => compareCommand(runs, opts));
 
   program
     .command("sample")

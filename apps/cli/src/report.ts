@@ -4,7 +4,7 @@
  * calibration - as SVG (+ PNG).
  */
 import { join } from "node:path";
-import { logProb, repeatRow, rowMixture, type MixtureParams } from "@ngem/core";
+import { logProb, marginal, repeatRow, rowMixture, type MixtureParams } from "@ngem/core";
 import { TWO_GAUSSIANS_MEANS, type Dataset } from "@ngem/datasets";
 import { evaluate, predict, splitData, type TrainedModel, type TrainResult } from "@ngem/trainer";
 import type { TrajectoryTracker } from "./commands/train.js";
@@ -78,7 +78,7 @@ export async function densityPlot(model: TrainedModel, data: Dataset, title: str
       for (let j = 0; j < ny; j++) values[j * nx + i] = dens[j] as number;
     }
     const idx = subsample(data.n, 600);
-    return heatmapChart({ title, xLabel: "x", yLabel: "y" }, { values, nx, ny, xRange: xr, yRange: yr }, [
+    return heatmapChart({ title, xLabel: data.xNames[0] ?? "x", yLabel: data.yNames[0] ?? "y" }, { values, nx, ny, xRange: xr, yRange: yr }, [
       { name: "data", kind: "points", x: idx.map((i) => xs[i] as number), y: idx.map((i) => ys[i] as number), color: "#ffffff" },
     ]);
   }
@@ -116,9 +116,68 @@ export async function densityPlot(model: TrainedModel, data: Dataset, title: str
         });
       }
     }
-    return heatmapChart({ title, xLabel: "y1", yLabel: "y2" }, { values, nx, ny, xRange: r0, yRange: r1 }, overlays);
+    return heatmapChart({ title, xLabel: data.yNames[0] ?? "y1", yLabel: data.yNames[1] ?? "y2" }, { values, nx, ny, xRange: r0, yRange: r1 }, overlays);
   }
   return undefined;
+}
+
+function median(a: Float64Array): number {
+  const s = Float64Array.from(a).sort();
+  const h = s.length >> 1;
+  return s.length % 2 ? (s[h] as number) : 0.5 * ((s[h - 1] as number) + (s[h] as number));
+}
+
+/**
+ * Density slices for a model with inputs where {@link densityPlot} draws no
+ * single picture (2+ inputs, or 2+ targets): for each input j (the first
+ * `maxInputs`), p(y_0 | x) along x_j with every other input at its median,
+ * as a heatmap over (x_j, y_0) with the data projected onto that plane.
+ * Returns one SVG per input, named by the input column.
+ */
+export async function densitySlices(model: TrainedModel, data: Dataset, title: string, maxInputs = 8): Promise<{ input: string; svg: string }[]> {
+  if (data.xDim === 0 || (data.xDim === 1 && data.yDim === 1)) return [];
+  const nx = 90;
+  const ny = 70;
+  const xCols = Array.from({ length: data.xDim }, (_, j) => column(data, "x", j));
+  const meds = xCols.map(median);
+  const ys = column(data, "y", 0);
+  const yr = range(ys, 0.1);
+  const yGrid = Float64Array.from({ length: ny }, (_, j) => yr[0] + ((j + 0.5) * (yr[1] - yr[0])) / ny);
+  const yName = data.yNames[0] ?? "y";
+  const out: { input: string; svg: string }[] = [];
+  for (let j = 0; j < Math.min(data.xDim, maxInputs); j++) {
+    const xr = range(xCols[j] as Float64Array, 0.02);
+    const X = new Float64Array(nx * data.xDim);
+    for (let i = 0; i < nx; i++) {
+      for (let c = 0; c < data.xDim; c++) X[i * data.xDim + c] = c === j ? xr[0] + ((i + 0.5) * (xr[1] - xr[0])) / nx : (meds[c] as number);
+    }
+    const m = marginal(await predict(model, X, { space: "original" }), 0);
+    const values = new Float64Array(nx * ny);
+    for (let i = 0; i < nx; i++) {
+      const dens = densityAt(rowMixture(m, i), yGrid);
+      for (let q = 0; q < ny; q++) values[q * nx + i] = dens[q] as number;
+    }
+    const name = data.xNames[j] ?? `x${j}`;
+    const others = data.xNames.filter((_, c) => c !== j);
+    const idx = subsample(data.n, 600);
+    const svg = heatmapChart(
+      {
+        title: `p(${yName} | ${name})${others.length ? `, ${others.length > 3 ? `${others.length} other inputs` : others.join(", ")} at median` : ""} - ${title}`,
+        xLabel: name,
+        yLabel: yName,
+      },
+      { values, nx, ny, xRange: xr, yRange: yr },
+      [{ name: "data (projected)", kind: "points", x: idx.map((i) => (xCols[j] as Float64Array)[i] as number), y: idx.map((i) => ys[i] as number), color: "#ffffff" }],
+    );
+    out.push({ input: name, svg });
+  }
+  return out;
+}
+
+/** A file-name-safe form of a column name. */
+export function fileSafe(name: string): string {
+  const s = name.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^[._]+/, "");
+  return s.length ? s.slice(0, 60) : "col";
 }
 
 export async function writeRunReport(
@@ -146,7 +205,8 @@ export async function writeRunReport(
     files,
   };
   if (opts.plots) {
-    const tag = `${data.name}: ${model.config.objective} (${model.config.optimizer.type}, lr ${model.config.optimizer.lr})`;
+    const k = model.spec.k;
+    const tag = `${data.name}: ${model.config.objective}, K=${k} (${model.config.optimizer.type}, lr ${model.config.optimizer.lr}), n=${train.n}${val ? ` + ${val.n} validation` : ""}`;
     const steps = history.steps.filter((s) => Number.isFinite(s.loss));
     const series: Series[] = [];
     if (steps.length) {
@@ -163,12 +223,20 @@ export async function writeRunReport(
     }
     const evals = history.evals.filter((e) => e.valNll !== undefined);
     if (evals.length) series.push({ name: "validation NLL", x: evals.map((e) => e.step), y: evals.map((e) => e.valNll as number) });
-    for (const f of await writePlot(join(outDir, "loss"), lineChart({ title: `NLL - ${tag}`, xLabel: "step", yLabel: "NLL" }, series), opts.png)) files.push(f.slice(outDir.length + 1));
-    const dens = await densityPlot(model, data, `learned density - ${tag}`, tracker);
+    const lossUnits = data.normalization?.y ? "NLL per row (standardized units)" : "NLL per row";
+    for (const f of await writePlot(join(outDir, "loss"), lineChart({ title: `NLL - ${tag}`, xLabel: "step", yLabel: lossUnits }, series), opts.png)) files.push(f.slice(outDir.length + 1));
+    const short = `${model.config.objective}, K=${k}, n=${train.n}`;
+    const dens = await densityPlot(model, data, `learned density - ${data.name}: ${short}`, tracker);
     if (dens) for (const f of await writePlot(join(outDir, "density"), dens, opts.png)) files.push(f.slice(outDir.length + 1));
+    else {
+      for (const s of await densitySlices(model, data, short)) {
+        for (const f of await writePlot(join(outDir, `density-${fileSafe(s.input)}`), s.svg, opts.png)) files.push(f.slice(outDir.length + 1));
+      }
+    }
     const cal = ev.calibration;
-    for (const f of await writePlot(join(outDir, "calibration"), calibrationChart({ title: `calibration (${val ? "validation" : "training"} set)` }, cal.levels, cal.coverage), opts.png)) files.push(f.slice(outDir.length + 1));
-    for (const f of await writePlot(join(outDir, "pit"), histogramChart({ title: "PIT histogram (flat = calibrated)", xLabel: "PIT", yLabel: "count" }, cal.pitCounts, 0, 1, cal.pitCounts.reduce((s, v) => s + v, 0) / cal.pitCounts.length), opts.png)) files.push(f.slice(outDir.length + 1));
+    const which = `${val ? "validation" : "training"} set, n=${evalSet.n}${data.yDim > 1 ? ` rows x ${data.yDim} targets` : ""}`;
+    for (const f of await writePlot(join(outDir, "calibration"), calibrationChart({ title: `calibration of central intervals (${which}) - ${data.yNames.join(", ")}` }, cal.levels, cal.coverage), opts.png)) files.push(f.slice(outDir.length + 1));
+    for (const f of await writePlot(join(outDir, "pit"), histogramChart({ title: `PIT histogram (${which}; flat = calibrated) - ${data.yNames.join(", ")}`, xLabel: `PIT = F(${data.yNames.length === 1 ? data.yNames[0] : "y"} | x)`, yLabel: "count" }, cal.pitCounts, 0, 1, cal.pitCounts.reduce((s, v) => s + v, 0) / cal.pitCounts.length), opts.png)) files.push(f.slice(outDir.length + 1));
   }
   files.push(CHECKPOINT_FILE, METRICS_FILE, SUMMARY_FILE, RUN_FILE);
   await writeJson(join(outDir, SUMMARY_FILE), summary);

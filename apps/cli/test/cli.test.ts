@@ -64,11 +64,11 @@ describe("ngem train / eval / predict / sample on a tiny CSV", () => {
     const r = ngem(["predict", join(out, "checkpoint.safetensors"), join(FIX, "tiny.csv")]);
     expect(r.code, r.stderr).toBe(0);
     const rows = r.stdout.trim().split("\n");
-    expect(rows[0]).toBe("mean_y,mode_y,pi_0,pi_1,mu_0_y,mu_1_y,sigma_0_y,sigma_1_y");
+    expect(rows[0]).toBe("row,mean_y,mode_y,pi_0,pi_1,mu_0_y,mu_1_y,sigma_0_y,sigma_1_y");
     expect(rows).toHaveLength(61);
     const cells = rows[1]!.split(",").map(Number);
     expect(cells.every(Number.isFinite)).toBe(true);
-    expect(cells[2]! + cells[3]!).toBeCloseTo(1, 6);
+    expect(cells[3]! + cells[4]!).toBeCloseTo(1, 6);
     const j = ngem(["predict", join(out, "checkpoint.safetensors"), join(FIX, "tiny.csv"), "--format", "json"]);
     expect(JSON.parse(j.stdout)[0].sigma[0][0]).toBeGreaterThan(0);
   });
@@ -347,9 +347,9 @@ describe("sampling temperature and prediction intervals", () => {
     const r = ngem(["predict", ckpt, join(FIX, "tiny.csv"), "--interval", "0.9", "--no-params"]);
     expect(r.code, r.stderr).toBe(0);
     const rows = r.stdout.trim().split("\n");
-    expect(rows[0]).toBe("mean_y,mode_y,lo_y,hi_y");
+    expect(rows[0]).toBe("row,mean_y,mode_y,lo_y,hi_y");
     for (const row of rows.slice(1)) {
-      const [, , lo, hi] = row.split(",").map(Number);
+      const [, , , lo, hi] = row.split(",").map(Number);
       expect(lo!).toBeLessThan(hi!);
     }
     expect(ngem(["predict", ckpt, join(FIX, "tiny.csv"), "--interval", "1.5"]).code).toBe(2);

@@ -1,13 +1,16 @@
 /** `ngem eval`, `ngem predict`, `ngem sample`: commands that use a saved checkpoint. */
-import { existsSync } from "node:fs";
-import { MAX_SAMPLE_VALUES, mixtureMean, mixtureMode, NonFiniteError, predictionInterval, softmax, type MixtureParams } from "@ngem/core";
+import { existsSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { MAX_SAMPLE_VALUES, mixtureMean, mixtureMode, mixtureQuantile, NonFiniteError, predictionInterval, softmax, type MixtureParams } from "@ngem/core";
 import type { Dataset } from "@ngem/datasets";
-import { evaluate, load, logLikelihoods, predict, sample, type TrainedModel } from "@ngem/trainer";
-import { checkStandardizable, loadDataLike, type DataArgs } from "../data-source.js";
+import { forecastScores, load, logLikelihoods, predict, sample, type TrainedModel } from "@ngem/trainer";
+import { checkStandardizable, isBuiltin, loadDataLike, type DataArgs } from "../data-source.js";
 import { UsageError } from "../errors.js";
 import { loadBackend, registerAllBackends } from "../load-backends.js";
 import { writeAtomic } from "../plot/files.js";
-import { runBesideCheckpoint } from "../run-dir.js";
+import { CHECKPOINT_FILE, runBesideCheckpoint } from "../run-dir.js";
+import { runTestData, trainingOverlap } from "../test-split.js";
+import { columnIndex, encodeColumns, jsonCell, numberAt, outputFormat, readTable, rowLabel as rowLabelOf, type Cell, type OutColumn, type Table } from "./predict-io.js";
 
 export interface ModelFlags extends DataArgs {
   backend?: string;
@@ -21,6 +24,9 @@ export interface ModelFlags extends DataArgs {
   temperature?: number;
   sigmaTemperature?: number;
   interval?: number;
+  quantiles?: string;
+  idCol?: string;
+  keepCols?: string;
 }
 
 async function openCheckpoint(path: string, backend?: string): Promise<TrainedModel> {
@@ -35,43 +41,127 @@ async function openCheckpoint(path: string, backend?: string): Promise<TrainedMo
   }
 }
 
-function emit(text: string, output: string | undefined): void {
-  if (output) writeAtomic(output, text);
-  else process.stdout.write(text);
+function emit(body: string | Uint8Array, output: string | undefined): void {
+  if (output) writeAtomic(output, body);
+  else process.stdout.write(body);
 }
 
-export async function evalCommand(checkpoint: string, source: string, flags: ModelFlags): Promise<void> {
-  const model = await openCheckpoint(checkpoint, flags.backend);
-  const data = await loadDataLike(source, runBesideCheckpoint(checkpoint)?.data, model.normalization, flags);
-  checkDims(model, data.xDim, data.yDim, source);
-  const ev = await evaluate(model, data);
-  const metrics: [string, number][] = [
-    ["NLL", ev.nllOriginal ?? ev.nll],
-    ["NLL (standardized)", ev.nll],
-    ["RMSE", ev.rmseOriginal ?? ev.rmse],
-    ["coverage error", ev.calibration.coverageError],
+/** A run directory stands for its checkpoint. */
+export function checkpointPath(p: string): string {
+  try {
+    if (statSync(p).isDirectory()) return join(p, CHECKPOINT_FILE);
+  } catch {
+    // not there: openCheckpoint says so
+  }
+  return p;
+}
+
+/**
+ * `ngem eval RUN_DIR` (the run's held-out test rows), `ngem eval RUN_DIR FILE`
+ * or `ngem eval CKPT FILE`: every forecast metric in original units, saying
+ * which rows were scored and warning when they overlap the training rows.
+ */
+export async function evalCommand(target: string, source: string | undefined, flags: ModelFlags): Promise<void> {
+  const quantiles = parseQuantiles(flags.quantiles) ?? [0.1, 0.5, 0.9];
+  const ckpt = checkpointPath(target);
+  const runDir = dirname(ckpt);
+  let isDir = false;
+  try {
+    isDir = statSync(target).isDirectory();
+  } catch {
+    // openCheckpoint names the missing file
+  }
+  if (isDir && !existsSync(ckpt)) throw new UsageError(`${target}: no ${CHECKPOINT_FILE} there (not an ngem run directory)`);
+  if (source === undefined && !isDir) throw new UsageError(`eval ${target}: give a data file (ngem eval CHECKPOINT DATA), or a run directory to score its held-out test rows`);
+  const model = await openCheckpoint(ckpt, flags.backend);
+  let data: Dataset;
+  let label: string;
+  let description: string;
+  let overlap = 0;
+  if (source === undefined) {
+    const test = await runTestData(runDir);
+    if (!test) throw new UsageError(`eval ${target}: this run has no held-out test rows (train with --test-split 0.2 or --test FILE), so give data to score: ngem eval ${target} DATA`);
+    data = test.data;
+    label = `${target} (test rows)`;
+    description = test.description;
+  } else {
+    data = await loadDataLike(source, runBesideCheckpoint(ckpt)?.data, model.normalization, flags);
+    label = source;
+    overlap = trainingOverlap(runDir, data);
+    description = `data: ${source} (${data.n} rows)${overlap > 0 ? `; ${overlap} of them are training rows of this run` : ""}`;
+    if (overlap > 0) {
+      process.stderr.write(`ngem: warning: ${overlap} of the ${data.n} rows of ${source} are training rows of this run; these metrics are not a held-out estimate${existsSync(join(runDir, "run.json")) ? ` (ngem eval ${runDir} scores the run's test rows, when it has some)` : ""}\n`);
+    }
+  }
+  checkDims(model, data.xDim, data.yDim, label);
+  const sc = await forecastScores(model, data, { quantiles });
+  const checks: [string, number][] = [
+    ["NLL", sc.nll],
+    ["RMSE", sc.rmseMean.value],
+    ["CRPS", sc.crps.value],
   ];
-  const bad = metrics.find(([, v]) => !Number.isFinite(v));
-  if (bad) throw new Error(await explainNonFiniteMetric(model, data, source, bad[0], bad[1]));
+  const bad = checks.find(([, v]) => !Number.isFinite(v));
+  if (bad) throw new Error(await explainNonFiniteMetric(model, data, label, bad[0], bad[1]));
+  const coverageError = sc.intervals.reduce((s, i) => s + Math.abs(i.coverage - i.level), 0) / sc.intervals.length;
+  const yNames = [...data.yNames];
   const out = {
-    checkpoint,
-    data: source,
-    n: ev.n,
-    nll: ev.nllOriginal ?? ev.nll,
-    nllStandardized: ev.nll,
-    rmse: ev.rmseOriginal ?? ev.rmse,
-    coverage: Object.fromEntries(ev.calibration.levels.map((l, i) => [String(l), ev.calibration.coverage[i]])),
-    coverageError: ev.calibration.coverageError,
-    pitCounts: ev.calibration.pitCounts,
+    checkpoint: ckpt,
+    data: source ?? null,
+    rows: source === undefined ? "test" : "file",
+    description,
+    trainingOverlap: overlap,
+    n: sc.n,
+    targets: yNames,
+    units: "original units of the target columns; NLL in nats per row (summed over target dimensions)",
+    nll: sc.nll,
+    nllTotal: sc.nllTotal,
+    nllStandardized: sc.nllStandardized,
+    rmse: sc.rmseMean.value,
+    mae: sc.maeMean.value,
+    rmseMode: sc.rmseMode.value,
+    maeMode: sc.maeMode.value,
+    crps: sc.crps.value,
+    pinball: Object.fromEntries(sc.pinball.map((p) => [String(p.q), p.loss])),
+    coverage: Object.fromEntries(sc.intervals.map((i) => [String(i.level), i.coverage])),
+    intervalWidth: Object.fromEntries(sc.intervals.map((i) => [String(i.level), i.width])),
+    coverageError,
+    pitCounts: sc.pit.counts,
+    pit: { ks: sc.pit.ks, ksPValue: sc.pit.ksPValue, chiSquare: sc.pit.chiSquare, df: sc.pit.df, bins: sc.pit.bins },
+    ...(sc.d > 1
+      ? {
+          byTarget: Object.fromEntries(
+            yNames.map((y, d) => [
+              y,
+              {
+                rmse: sc.rmseMean.byDim[d],
+                mae: sc.maeMean.byDim[d],
+                rmseMode: sc.rmseMode.byDim[d],
+                maeMode: sc.maeMode.byDim[d],
+                crps: sc.crps.byDim[d],
+                pinball: Object.fromEntries(sc.pinball.map((p) => [String(p.q), p.byDim[d]])),
+                coverage: Object.fromEntries(sc.intervals.map((i) => [String(i.level), i.coverageByDim[d]])),
+                intervalWidth: Object.fromEntries(sc.intervals.map((i) => [String(i.level), i.widthByDim[d]])),
+              },
+            ]),
+          ),
+        }
+      : {}),
   };
   if (flags.json) emit(`${JSON.stringify(out)}\n`, flags.output);
   else {
+    const u = yNames.length === 1 ? `units of ${yNames[0]}` : `units of each target (${yNames.join(", ")}), averaged over them`;
     const lines = [
-      `data        ${source} (${ev.n} rows)`,
-      `NLL         ${fmt(out.nll)}  (per row, original units; standardized: ${fmt(ev.nll)})`,
-      `RMSE        ${fmt(out.rmse)}  (mixture mean)`,
-      `coverage    ${ev.calibration.levels.map((l, i) => `${Math.round(l * 100)}%: ${(100 * ev.calibration.coverage[i]!).toFixed(1)}%`).join("  ")}`,
-      `PIT counts  ${ev.calibration.pitCounts.join(" ")}`,
+      description,
+      `rows scored          ${sc.n}`,
+      `NLL                  ${fmt(sc.nll)} nats per row, original units  (total ${fmt(sc.nllTotal)}; standardized space: ${fmt(sc.nllStandardized)})`,
+      `RMSE / MAE of mean   ${fmt(sc.rmseMean.value)} / ${fmt(sc.maeMean.value)}  (${u})`,
+      `RMSE / MAE of mode   ${fmt(sc.rmseMode.value)} / ${fmt(sc.maeMode.value)}  (${u})`,
+      `CRPS                 ${fmt(sc.crps.value)}  (${u}; lower is better${sc.d > 1 ? "; each target's marginal" : ""})`,
+      `pinball loss         ${sc.pinball.map((p) => `q${p.q}: ${fmt(p.loss)}`).join("  ")}  (${u})`,
+      `interval coverage    ${sc.intervals.map((i) => `${Math.round(i.level * 100)}%: ${(100 * i.coverage).toFixed(1)}%`).join("  ")}`,
+      `interval width       ${sc.intervals.map((i) => `${Math.round(i.level * 100)}%: ${fmt(i.width)}`).join("  ")}  (${u})`,
+      `PIT uniformity       KS ${fmt(sc.pit.ks)} (p = ${sc.pit.ksPValue.toPrecision(3)}), chi-square ${fmt(sc.pit.chiSquare)} on ${sc.pit.df} df  (n = ${sc.pit.n} values)`,
+      `PIT counts           ${sc.pit.counts.join(" ")}`,
     ];
     emit(`${lines.join("\n")}\n`, flags.output);
   }
@@ -169,65 +259,189 @@ function rowsOf(m: MixtureParams): { mean: Float64Array; mode: Float64Array; pi:
   return { mean: mixtureMean(m), mode: mixtureMode(m, { refineSteps: 50 }), pi: softmax(m.logits, m.n, m.k) };
 }
 
+/** Parses `--quantiles 0.1,0.5,0.9` (each in (0, 1)). */
+export function parseQuantiles(v: string | undefined, flag = "--quantiles"): number[] | undefined {
+  if (v === undefined) return undefined;
+  const parts = v.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  if (parts.length === 0) throw new UsageError(`${flag}: expected probabilities in (0, 1), comma separated, e.g. 0.1,0.5,0.9`);
+  return parts.map((p) => {
+    const q = Number(p);
+    if (!/^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i.test(p) || !(q > 0 && q < 1)) throw new UsageError(`${flag}: "${p}" is not a probability in (0, 1)`);
+    return q;
+  });
+}
+
+/** The input columns the run was trained on, as the user named them (undefined when unknown). */
+async function trainingInputNames(checkpoint: string): Promise<string[] | undefined> {
+  const run = runBesideCheckpoint(checkpoint);
+  const recipe = run?.data;
+  if (!recipe || recipe.builtin) return undefined;
+  if (recipe.xCols !== undefined) return recipe.xCols.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  if (!existsSync(recipe.source)) return undefined;
+  try {
+    return [...(await loadDataLike(recipe.source, recipe, undefined, {})).xNames];
+  } catch {
+    return undefined;
+  }
+}
+
+/** A built-in task's rows as a table (inputs then targets). */
+function tableOfDataset(data: Dataset, label: string): Table {
+  const rows: Cell[][] = [];
+  for (let i = 0; i < data.n; i++) rows.push([...data.x.subarray(i * data.xDim, (i + 1) * data.xDim), ...data.y.subarray(i * data.yDim, (i + 1) * data.yDim)]);
+  return { label, kind: "npy", names: [...data.xNames, ...data.yNames], named: true, rows };
+}
+
+/**
+ * Which columns of `t` are the model's inputs, in the model's order:
+ * --x-cols, else the run's recorded input columns (by name), else - for a
+ * file without names - its columns by position (all of them, or the first
+ * inputDim when the targets follow).
+ */
+function selectInputs(t: Table, inputDim: number, d: number, explicit: string | undefined, trained: string[] | undefined, skip: number | undefined): number[] {
+  if (inputDim === 0) return [];
+  const flagRefs = explicit?.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  if (flagRefs) {
+    const cols = flagRefs.map((r) => columnIndex(t, r, "--x-cols"));
+    if (cols.length !== inputDim) throw new UsageError(`--x-cols: selects ${cols.length} columns; the model takes ${inputDim} inputs`);
+    return cols;
+  }
+  if (trained && trained.length === inputDim && (t.named || trained.every((r) => t.names.includes(r)))) {
+    const missing = trained.filter((r) => !t.names.includes(r) && !(/^\d+$/.test(r) && Number(r) < t.names.length));
+    if (missing.length) {
+      throw new UsageError(`${t.label}: has no input column ${missing.map((m) => JSON.stringify(m)).join(", ")} (the model was trained on ${trained.join(", ")}); its columns are ${t.names.map((s) => JSON.stringify(s)).join(", ")} - choose with --x-cols`);
+    }
+    return trained.map((r) => columnIndex(t, r, "--x-cols"));
+  }
+  const candidates = t.names.map((_, i) => i).filter((i) => i !== skip);
+  if (candidates.length === inputDim) return candidates;
+  if (candidates.length === inputDim + d) return candidates.slice(0, inputDim);
+  throw new UsageError(
+    `${t.label}: cannot tell which ${inputDim} of its ${candidates.length} columns (${candidates.map((i) => t.names[i]).join(", ")}) are the model's inputs${trained ? ` (trained on ${trained.join(", ")})` : ""}; choose with --x-cols`,
+  );
+}
+
 export async function predictCommand(checkpoint: string, source: string, flags: ModelFlags): Promise<void> {
-  const format = flags.format ?? (flags.json ? "json" : "csv");
-  if (format !== "csv" && format !== "json") throw new UsageError(`--format: expected csv or json, got "${format}"`);
-  const model = await openCheckpoint(checkpoint, flags.backend);
-  const raw = await loadDataLike(source, runBesideCheckpoint(checkpoint)?.data, undefined, flags);
-  checkDims(model, raw.xDim, raw.yDim, source);
+  const format = outputFormat(flags.format, flags.json, flags.output);
+  const quantiles = parseQuantiles(flags.quantiles);
+  const level = flags.interval;
+  if (level !== undefined && !(level > 0 && level < 1)) throw new UsageError(`--interval: expected a level in (0, 1), got ${level}`);
+  if (flags.output === "-") flags = { ...flags, output: undefined };
+  const ckpt = checkpointPath(checkpoint);
+  const model = await openCheckpoint(ckpt, flags.backend);
+  const spec = model.spec;
+  const inputDim = spec.kind === "mdn" ? spec.inputDim : 0;
+  const D = spec.d;
+  const t = isBuiltin(source) ? tableOfDataset(await loadDataLike(source, undefined, undefined, flags), source) : await readTable(source);
+  const n = t.rows.length;
+  const idCol = flags.idCol !== undefined ? columnIndex(t, flags.idCol, "--id-col") : undefined;
+  const keep = flags.keepCols === undefined ? [] : flags.keepCols === "*" ? t.names.map((_, i) => i).filter((i) => i !== idCol) : flags.keepCols.split(",").map((s) => s.trim()).filter((s) => s.length > 0).map((r) => columnIndex(t, r, "--keep-cols"));
+  const xCols = selectInputs(t, inputDim, D, flags.xCols, await trainingInputNames(ckpt), idCol);
+  const x = new Float64Array(n * inputDim);
+  for (let r = 0; r < n; r++) for (let j = 0; j < inputDim; j++) x[r * inputDim + j] = numberAt(t, r, xCols[j]!);
+  const xNames = xCols.map((c) => t.names[c]!);
+  const lines = t.lines ? { rowLines: Uint32Array.from(t.lines) } : {};
   // an x that cannot be standardised with the model's statistics is a usage error naming row and column
-  if (raw.xDim && model.normalization?.x) checkStandardizable(source, raw, { x: model.normalization.x });
-  const m = await predictRows(model, raw.xDim ? raw.x : undefined, 1, (r) => rowLabel(source, raw, r), raw.xDim);
+  if (inputDim && model.normalization?.x) checkStandardizable(t.label, { x, n, xDim: inputDim, xNames, ...lines }, { x: model.normalization.x });
+  const label = (r: number) => tableRowLabel(t, r);
+  const m = await predictRows(model, inputDim ? x : undefined, n, label, inputDim);
   const { mean, mode, pi } = rowsOf(m);
   for (const [name, a] of [["mean", mean], ["mode", mode]] as const) {
     const i = a.findIndex((v) => !Number.isFinite(v));
-    if (i >= 0) throw new Error(`the predicted ${name} for ${rowLabel(source, raw, Math.floor(i / m.d))} is ${a[i]}: not representable in float64`);
+    if (i >= 0) throw new Error(`the predicted ${name} for ${label(Math.floor(i / D))} is ${a[i]}: not representable in float64`);
   }
-  const { n, k: K, d: D } = m;
-  const level = flags.interval;
-  if (level !== undefined && !(level > 0 && level < 1)) throw new UsageError(`--interval: expected a level in (0, 1), got ${level}`);
+  const K = m.k;
   const iv = level !== undefined ? predictionInterval(m, level) : undefined;
   if (iv) {
     const i = [...iv.lo, ...iv.hi].findIndex((v) => !Number.isFinite(v));
-    if (i >= 0) throw new Error(`the ${level} prediction interval for ${rowLabel(source, raw, Math.floor((i % iv.lo.length) / D))} is not finite`);
+    if (i >= 0) throw new Error(`the ${level} prediction interval for ${label(Math.floor((i % iv.lo.length) / D))} is not finite`);
   }
-  const yNames = raw.yNames.length === D ? raw.yNames : Array.from({ length: D }, (_, d) => `y${d}`);
-  if (format === "json") {
-    const rows = Array.from({ length: n }, (_, r) => ({
-      mean: Array.from(mean.subarray(r * D, (r + 1) * D)),
-      mode: Array.from(mode.subarray(r * D, (r + 1) * D)),
-      ...(iv ? { interval: { level, lo: Array.from(iv.lo.subarray(r * D, (r + 1) * D)), hi: Array.from(iv.hi.subarray(r * D, (r + 1) * D)) } } : {}),
-      ...(flags.params !== false
-        ? {
-            pi: Array.from(pi.subarray(r * K, (r + 1) * K)),
-            mu: Array.from({ length: K }, (_, k) => Array.from(m.mu.subarray((r * K + k) * D, (r * K + k + 1) * D))),
-            sigma: Array.from({ length: K }, (_, k) => Array.from(m.logSigma.subarray((r * K + k) * D, (r * K + k + 1) * D), Math.exp)),
-          }
-        : {}),
-    }));
-    emit(`${JSON.stringify(rows)}\n`, flags.output);
-  } else {
-    const head = [...yNames.map((y) => `mean_${y}`), ...yNames.map((y) => `mode_${y}`)];
-    if (iv) head.push(...yNames.map((y) => `lo_${y}`), ...yNames.map((y) => `hi_${y}`));
-    if (flags.params !== false) {
-      for (let k = 0; k < K; k++) head.push(`pi_${k}`);
-      for (let k = 0; k < K; k++) for (const y of yNames) head.push(`mu_${k}_${y}`);
-      for (let k = 0; k < K; k++) for (const y of yNames) head.push(`sigma_${k}_${y}`);
-    }
-    const lines = [head.join(",")];
+  const qv = (quantiles ?? []).map((q) => Array.from({ length: D }, (_, d) => mixtureQuantile(m, d, q)));
+  const run = runBesideCheckpoint(ckpt);
+  const yNames = trainedTargetNames(run?.data.yCols, D, t, xCols);
+  const params = flags.params !== false;
+  const idName = idCol !== undefined ? t.names[idCol]! : "row";
+  const idValues: Cell[] = idCol !== undefined ? t.rows.map((r) => r[idCol]!) : Array.from({ length: n }, (_, i) => i);
+  if (idCol !== undefined) {
+    const seen = new Set<string>();
     for (let r = 0; r < n; r++) {
-      const cells: number[] = [...mean.subarray(r * D, (r + 1) * D), ...mode.subarray(r * D, (r + 1) * D)];
-      if (iv) cells.push(...iv.lo.subarray(r * D, (r + 1) * D), ...iv.hi.subarray(r * D, (r + 1) * D));
-      if (flags.params !== false) {
-        cells.push(...pi.subarray(r * K, (r + 1) * K));
-        cells.push(...m.mu.subarray(r * K * D, (r + 1) * K * D));
-        cells.push(...Array.from(m.logSigma.subarray(r * K * D, (r + 1) * K * D), Math.exp));
+      const k = String(idValues[r]);
+      if (seen.has(k)) {
+        process.stderr.write(`ngem: warning: --id-col ${idName}: value ${JSON.stringify(idValues[r])} appears more than once (first repeat at ${label(r)}); predictions cannot be joined back by it alone\n`);
+        break;
       }
-      lines.push(cells.map((v) => String(v)).join(","));
+      seen.add(k);
     }
-    emit(`${lines.join("\n")}\n`, flags.output);
+  }
+  const qName = (q: number) => `q${q}`;
+  const sub = (a: Float64Array, r: number, w: number) => Array.from(a.subarray(r * w, (r + 1) * w));
+  if (format === "json" || format === "jsonl") {
+    const rowObj = (r: number): Record<string, unknown> => {
+      const o: Record<string, unknown> = { [idName]: idCol !== undefined ? jsonCell(idValues[r]!) : r };
+      for (const c of keep) o[t.names[c]!] = jsonCell(t.rows[r]![c]!);
+      o.mean = sub(mean, r, D);
+      o.mode = sub(mode, r, D);
+      if (iv) o.interval = { level, lo: sub(iv.lo, r, D), hi: sub(iv.hi, r, D) };
+      if (quantiles) o.quantiles = Object.fromEntries(quantiles.map((q, j) => [String(q), qv[j]!.map((a) => a[r]!)]));
+      if (params) {
+        o.pi = sub(pi, r, K);
+        o.mu = Array.from({ length: K }, (_, k) => Array.from(m.mu.subarray((r * K + k) * D, (r * K + k + 1) * D)));
+        o.sigma = Array.from({ length: K }, (_, k) => Array.from(m.logSigma.subarray((r * K + k) * D, (r * K + k + 1) * D), Math.exp));
+      }
+      return o;
+    };
+    const reserved = new Set(["mean", "mode", "interval", "quantiles", "pi", "mu", "sigma", idName]);
+    const clash = keep.find((c) => reserved.has(t.names[c]!) && c !== idCol);
+    if (clash !== undefined) throw new UsageError(`--keep-cols: column ${JSON.stringify(t.names[clash])} would overwrite an output field of the same name`);
+    const objs = Array.from({ length: n }, (_, r) => JSON.stringify(rowObj(r)));
+    emit(format === "json" ? `[${objs.join(",\n")}]\n` : `${objs.join("\n")}\n`, flags.output);
+  } else {
+    const cols: OutColumn[] = [{ name: idName, values: idValues }];
+    for (const c of keep) cols.push({ name: t.names[c]!, values: t.rows.map((row) => row[c]!) });
+    const per = (name: string, a: Float64Array, w: number, j: number) => cols.push({ name, values: Float64Array.from({ length: n }, (_, r) => a[r * w + j]!) });
+    yNames.forEach((y, d) => per(`mean_${y}`, mean, D, d));
+    yNames.forEach((y, d) => per(`mode_${y}`, mode, D, d));
+    if (iv) {
+      yNames.forEach((y, d) => per(`lo_${y}`, iv.lo, D, d));
+      yNames.forEach((y, d) => per(`hi_${y}`, iv.hi, D, d));
+    }
+    (quantiles ?? []).forEach((q, j) => yNames.forEach((y, d) => cols.push({ name: `${qName(q)}_${y}`, values: qv[j]![d]! })));
+    if (params) {
+      for (let k = 0; k < K; k++) per(`pi_${k}`, pi, K, k);
+      for (let k = 0; k < K; k++) yNames.forEach((y, d) => per(`mu_${k}_${y}`, m.mu instanceof Float64Array ? m.mu : Float64Array.from(m.mu), K * D, k * D + d));
+      const sigma = Float64Array.from(m.logSigma, Math.exp);
+      for (let k = 0; k < K; k++) yNames.forEach((y, d) => per(`sigma_${k}_${y}`, sigma, K * D, k * D + d));
+    }
+    const names = new Set<string>();
+    for (const c of cols) {
+      if (names.has(c.name)) throw new UsageError(`--keep-cols/--id-col: output column ${JSON.stringify(c.name)} would appear twice`);
+      names.add(c.name);
+    }
+    const body = encodeColumns(cols, n, format);
+    emit(body, flags.output);
+    if (format === "npy") {
+      const list = cols.map((c) => c.name);
+      if (flags.output) writeAtomic(`${flags.output}.columns.json`, `${JSON.stringify(list)}\n`);
+      else process.stderr.write(`ngem: npy columns: ${list.join(",")}\n`);
+    }
   }
   model.dispose();
+}
+
+/** Target names for output columns: the run's --y-cols, else y0, y1, ... ("y" for one target). */
+function trainedTargetNames(yCols: string | undefined, D: number, t: Table, xCols: number[]): string[] {
+  const names = yCols?.split(",").map((s) => s.trim()).filter((s) => s.length > 0 && !/^\d+$/.test(s));
+  if (names && names.length === D) return names;
+  // a file with exactly the inputs plus D more named columns: those are the targets
+  if (t.named) {
+    const rest = t.names.filter((_, i) => !xCols.includes(i));
+    if (rest.length === D && D > 0) return rest;
+  }
+  return D === 1 ? ["y"] : Array.from({ length: D }, (_, d) => `y${d}`);
+}
+
+function tableRowLabel(t: Table, r: number): string {
+  return rowLabelOf(t, r);
 }
 
 /** Parses `--x "0.1,0.2;0.3,0.4"`: rows separated by ';', values by ','. */
