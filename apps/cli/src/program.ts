@@ -329,7 +329,7 @@ ${EXIT_CODES}`,
     .option("-o, --out <dir>", "output directory (default runs/reproduce)")
     .option("--quick", "a reduced version (few steps, 2 seeds) for smoke tests")
     .option("--seeds <n>", "seeds per setting (default 5)", int("--seeds", 1))
-    .option("-b, --backend <name>", "backend (default js)")
+    .option("-b, --backend <name>", "backend (default wasm)")
     .option("--no-png", "write SVG plots only")
     .option("--json", "print JSON")
     .addHelpText("after", `\nExample:\n  ngem reproduce two-gaussians\n${EXIT_CODES}`)
