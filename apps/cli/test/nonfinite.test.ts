@@ -69,7 +69,7 @@ describe("standardisation does not depend on the data's scale (through train, pr
     expect(ev.nll - Math.log(1e200)).toBeCloseTo(unit.nll, 6);
     const tiny = ngem(["eval", ckpt(1e-30), "y1e-30.csv", "--backend", "js"]);
     expect(tiny.code, tiny.stderr).toBe(0);
-    expect(tiny.stdout).toMatch(/RMSE +\d\.\d{4}e-3\d/);
+    expect(tiny.stdout).toMatch(/RMSE \/ MAE of mean +\d\.\d{4}e-3\d/);
   });
 
   it("a column whose spread is below float64's normal range is exit 2 naming the file and column", () => {
