@@ -3,7 +3,7 @@
 // profile of the wasm step; dense fwd+bwd GFLOP/s next to numpy's single-thread
 // sgemm on the same shapes; a numeric cross-check of one step against PyTorch.
 //   pnpm bench            (root: runs every package's bench, this one included)
-//   node bench/run.mjs [--quick] [--seconds S] [--configs name,...] [--backends a,b] [--wasm-builds simd,relaxed-simd] [--torch-threads 1,2]
+//   node bench/run.mjs [--quick] [--seconds S] [--configs name,...] [--backends a,b] [--wasm-builds simd,relaxed-simd] [--wasm-threads 1,auto] [--torch-threads 1,2]
 //
 // Method (packages/kernels-wasm/src/steady.ts): for each backend, a fresh NLL model and a
 // fresh nGEM model from the same weights are stepped in alternating windows of 5 steps,
@@ -25,6 +25,8 @@ const quick = args.includes("--quick");
 const seconds = Number(flag("seconds", quick ? 0.5 : 3));
 const wasmBuilds = flag("wasm-builds", "relaxed-simd").split(",");
 const torchThreads = flag("torch-threads", "1,2").split(",").map(Number);
+// wasm thread settings: "auto" = the backend's default (this machine's cores, for large shapes), or a number
+const wasmThreads = flag("wasm-threads", "auto").split(",").map((t) => (t === "auto" ? "auto" : Number(t)));
 if (wasmBuilds.includes("relaxed-simd")) enableRelaxedSimd();
 
 const CONFIGS = [
@@ -121,7 +123,7 @@ print(json.dumps(out))`;
 
 /** wasm GFLOP/s of the same dense fwd+bwd products (matmul + bias, transposes, X^T G, G W^T, bias sums), best of 7. */
 async function wasmDense(kw, build, shapes) {
-  const rt = await kw.KernelRuntime.create({ build });
+  const rt = await kw.KernelRuntime.create({ build, threads: 1 });
   const out = [];
   for (const [n, inD, outD] of shapes) {
     const mark = rt.mark();
@@ -173,10 +175,14 @@ async function main() {
   for (const name of BACKENDS) {
     if (name === "wasm") {
       for (const build of wasmBuilds) {
-        try {
-          loaded.push({ label: wasmBuilds.length > 1 ? `wasm/${build === "simd" ? "simd" : "relaxed"}` : "wasm", be: await kw.createWasmBackend({ build }), build });
-        } catch (e) {
-          console.log(`wasm (${build}): not available (${e.reason ?? e.message})`);
+        for (const threads of wasmThreads) {
+          try {
+            const be = await kw.createWasmBackend({ build, threads });
+            const label = `${wasmBuilds.length > 1 ? `wasm/${build === "simd" ? "simd" : "relaxed"}` : "wasm"}/${be.threads}t${threads === "auto" ? "*" : ""}`;
+            loaded.push({ label, be, build, threads: be.threads });
+          } catch (e) {
+            console.log(`wasm (${build}, threads ${threads}): not available (${e.reason ?? e.message})`);
+          }
         }
       }
       continue;
@@ -191,7 +197,8 @@ async function main() {
   const torchWhy = torchAvailable();
   console.log(`CPU: ${host.cpuModel} (lscpu model name), ${host.cores} cores; SIMD/FMA flags: ${host.cpuFeatures.join(" ") || "n/a"}`);
   console.log(`node ${host.node}; WebAssembly SIMD ${host.wasm.simd ? "yes" : "no"}, relaxed SIMD ${host.wasm.relaxedSimd ? "yes" : "no"}`);
-  for (const l of loaded.filter((x) => x.build)) console.log(`${l.label}: ${l.be.build} kernels build - ${l.be.buildReason}`);
+  for (const l of loaded.filter((x) => x.build)) console.log(`${l.label}: ${l.be.build} kernels build - ${l.be.buildReason}; threads ${l.be.threads} - ${l.be.threadsReason}`);
+  console.log("(a * after the thread count: the backend's default, threads: \"auto\")");
   console.log(`method: fresh NLL and nGEM models, alternating windows of 5 steps, every step timed, warm-up 20, >= 50 steps and >= ${seconds}s per backend; Adam lr 1e-3, same batch\n`);
 
   const rows = [];
@@ -206,9 +213,9 @@ async function main() {
     // dense fwd+bwd: wasm per build vs numpy 1 thread, same shapes
     const shapes = denseShapes(spec, n);
     const np = numpyDense(shapes);
-    for (const l of loaded.filter((x) => x.build)) {
+    for (const l of loaded.filter((x, i, all) => x.build && all.findIndex((y) => y.build === x.build) === i)) {
       const w = await wasmDense(kw, l.build, shapes);
-      shapes.forEach((s, i) => denseRows.push({ config: cfg.name, shape: s, backend: l.label, wasm: w[i], numpy: np?.[i] }));
+      shapes.forEach((s, i) => denseRows.push({ config: cfg.name, shape: s, backend: l.label.replace(/\/\d+t\*?$/, ""), wasm: w[i], numpy: np?.[i] }));
     }
     let torch = [];
     if (!torchWhy) {
@@ -223,7 +230,7 @@ async function main() {
       torch = torchThreads.map((threads) => ({ threads, r: runTorch({ ...job, threads }) }));
     }
     const torch1 = torch.find((t) => t.threads === 1)?.r;
-    for (const { label, be } of loaded) {
+    for (const { label, be, threads: beThreads } of loaded) {
       const w32 = Object.fromEntries(Object.entries(weights).map(([k, t]) => [k, { shape: t.shape, data: Float32Array.from(t.data) }]));
       if (torch1) {
         const model = await be.createModel(spec, w32);
@@ -271,9 +278,10 @@ async function main() {
         profiles.push({ config: cfg.name, backend: label, p: mNgem.phases() });
         mNgem.profile(false);
       }
+      const split = mNgem.threadStats?.().started;
       mNll.dispose();
       mNgem.dispose();
-      rows.push({ config: cfg.name, backend: label, nll: rn, ngem: rg, gflops: flops / rg.medianMs / 1e6, threads: 1 });
+      rows.push({ config: cfg.name, backend: label, nll: rn, ngem: rg, gflops: flops / rg.medianMs / 1e6, threads: beThreads ?? 1, split });
     }
     for (const { threads, r } of torch) {
       const v = r.variants;
@@ -284,10 +292,11 @@ async function main() {
 
   if (torch1Blas(rows)) console.log(`PyTorch ${torch1Blas(rows)}\n`);
   console.log(
-    ["config".padEnd(19), "backend".padEnd(12), pad("nll ms", 9), pad("p90", 8), pad("ngem ms", 9), pad("p90", 8), pad("ngem/nll", 9), pad("stall nll", 10), pad("stall ngem", 11), pad("vs torch1", 10), pad("GFLOP/s", 8)].join(" "),
+    ["config".padEnd(19), "backend".padEnd(12), pad("nll ms", 9), pad("p90", 8), pad("ngem ms", 9), pad("p90", 8), pad("ngem/nll", 9), pad("stall nll", 10), pad("stall ngem", 11), pad("vs torch1", 10), pad("vs torch2", 10), pad("steps/s", 8), pad("GFLOP/s", 8)].join(" "),
   );
   for (const r of rows) {
     const t1 = rows.find((q) => q.config === r.config && q.backend === "torch/1t");
+    const t2 = rows.find((q) => q.config === r.config && q.backend === "torch/2t");
     console.log(
       [
         r.config.padEnd(19),
@@ -300,12 +309,15 @@ async function main() {
         pad(Number.isNaN(r.nll.stall) ? "n/a" : r.nll.stall.toFixed(2), 10),
         pad(Number.isNaN(r.ngem.stall) ? "n/a" : r.ngem.stall.toFixed(2), 11),
         pad(t1 ? `${(t1.ngem.medianMs / r.ngem.medianMs).toFixed(2)}x` : "n/a", 10),
+        pad(t2 ? `${(t2.ngem.medianMs / r.ngem.medianMs).toFixed(2)}x` : "n/a", 10),
+        pad((1000 / r.ngem.medianMs).toFixed(1), 8),
         pad(r.gflops.toFixed(2), 8),
       ].join(" "),
     );
   }
   console.log("\nms = median step time after warm-up (p90 beside it); ngem/nll = nGEM median / NLL median, measured interleaved (goal <= 1.03);");
-  console.log("stall = mean(steps 1-10) / median(steps 20-49) (goal <= 1.5); vs torch1 = PyTorch 1-thread nGEM time / ours; GFLOP/s = step matmul FLOPs / nGEM median.");
+  console.log("stall = mean(steps 1-10) / median(steps 20-49) (goal <= 1.5); vs torch1 / torch2 = PyTorch 1- / 2-thread nGEM time / ours;");
+  console.log("steps/s = nGEM steps per second (1000 / nGEM median); GFLOP/s = step matmul FLOPs / nGEM median; wasm/Nt = N threads per model.");
 
   if (denseRows.length) {
     console.log("\ndense layer fwd+bwd (matmul+bias, transposes, X^T G, G W^T, bias sums; 6 n in out flops), one thread:");

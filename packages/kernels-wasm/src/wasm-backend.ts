@@ -133,7 +133,9 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       validateSpec(spec);
       const rt = await KernelRuntime.create(opts, th.threads);
       try {
-        return new WasmModel(rt, spec, weights);
+        const model = new WasmModel(rt, spec, weights);
+        await model.threadsFor(32); // large models: workers ready before the first step
+        return model;
       } catch (err) {
         rt.dispose();
         throw err;

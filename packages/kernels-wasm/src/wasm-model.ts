@@ -750,8 +750,12 @@ export class WasmModel implements BackendModel {
     return { threads: rt.threads, started: rt.pool !== undefined, dispatches: rt.pool?.dispatches ?? 0 };
   }
 
-  /** Starts the workers before the first batch large enough to split (async; then steps stay synchronous). */
-  private async threadsFor(n: number): Promise<void> {
+  /**
+   * Starts the workers now if an n-row batch would split a kernel call (createModel does this
+   * for n = 32, so large models have their workers before the first step); otherwise they
+   * start before the first batch large enough. Then steps stay synchronous.
+   */
+  async threadsFor(n: number): Promise<void> {
     if (this.wantsPool(n)) await this.runtime.startPool();
   }
 
