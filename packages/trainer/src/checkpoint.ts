@@ -21,7 +21,7 @@ import { getBackend, resolveScaleOptions, validateSpec, type ModelSpec, type Nam
 import { DEFAULT_HEAD, DEFAULT_MAX_SKIPPED_FRACTION, headOf, NO_NOISE, type ResolvedConfig } from "./config.js";
 import { initialNoiseRng } from "./noise.js";
 import { defaultIO, type TrainerIO } from "./io.js";
-import { makeSoap, TrainedModel, type TrainerState } from "./model-handle.js";
+import { makeSoap, TrainedModel, type StreamPosition, type TrainerState } from "./model-handle.js";
 import { CheckpointFormatError, decodeSafetensors, encodeSafetensors } from "./safetensors.js";
 import type { Normalization } from "./types.js";
 
@@ -69,6 +69,8 @@ export async function encodeCheckpoint(model: TrainedModel): Promise<Uint8Array>
     badEvals: s.badEvals,
     dataFingerprint: s.dataFingerprint,
     finished: s.finished,
+    // A streamed run's position (stream.ts): read position and the source rows in the shuffle buffer.
+    ...(s.stream ? { stream: { capacity: s.stream.capacity, standardize: s.stream.standardize, readPos: s.stream.readPos, buffer: Array.from(s.stream.rows.subarray(0, s.stream.fill)) } } : {}),
   };
   // File locations are run-time options, never part of a checkpoint: a
   // checkpoint copied or moved elsewhere must not write back to where it was made.
@@ -119,6 +121,7 @@ export async function decodeCheckpoint(bytes: Uint8Array, opts: LoadOptions = {}
     step: number; epoch: number; batchInEpoch: number; rng: number[]; epochLossSum: number; epochLossCount: number;
     bestValNll: number | null; bestStep: number; badEvals: number; dataFingerprint: string; finished: boolean;
     noiseRng?: number[]; floorHits?: { total: number; steps: number; firstStep: number };
+    stream?: { capacity: number; standardize: boolean; readPos: number; buffer: number[] };
   }>("trainer");
   let config: ResolvedConfig;
   if (version === "1") {
@@ -171,8 +174,17 @@ export async function decodeCheckpoint(bytes: Uint8Array, opts: LoadOptions = {}
     ...(Object.keys(best).length ? { bestWeights: best } : {}),
     dataFingerprint: t.dataFingerprint,
     finished: t.finished,
+    ...(t.stream ? { stream: streamFromJson(t.stream) } : {}),
   };
   return new TrainedModel(config, spec, backendName, backendModel, state, normFromJson(parse<NormJson>("normalization")), soap);
+}
+
+function streamFromJson(j: { capacity: number; standardize: boolean; readPos: number; buffer: number[] }): StreamPosition {
+  const ok = Number.isInteger(j.capacity) && j.capacity >= 1 && Number.isInteger(j.readPos) && j.readPos >= 0 && Array.isArray(j.buffer) && j.buffer.length <= j.capacity;
+  if (!ok || !j.buffer.every((r) => Number.isInteger(r) && r >= 0 && r < j.readPos)) throw new CheckpointFormatError("__metadata__.trainer.stream: expected { capacity, standardize, readPos, buffer: row indices < readPos }");
+  const rows = new Float64Array(j.capacity);
+  rows.set(j.buffer);
+  return { capacity: j.capacity, standardize: j.standardize === true, readPos: j.readPos, fill: j.buffer.length, rows };
 }
 
 /** Writes a checkpoint of `model` to `path` atomically (temp file + fsync + rename). */

@@ -14,7 +14,8 @@ export { scheduledLr } from "./schedule.js";
 export { Soap, type SoapOptions } from "./soap.js";
 export { matmul, symmetricEigen } from "./linalg.js";
 export { validateData, gatherBatch, subset, dataFingerprint, deriveSeed, DataMismatchError } from "./data.js";
-export { TrainedModel, type TrainerState } from "./model-handle.js";
+export { TrainedModel, type TrainerState, type StreamPosition } from "./model-handle.js";
+export { trainStream, resumeStream, streamStatistics, isStreamSource, isHeldOut, arrayStreamSource, ColumnStats, StreamDataError, DEFAULT_SHUFFLE_BUFFER, type StreamSource, type RowBatch, type StreamOptions, type StreamTrainOptions, type StreamInfo } from "./stream.js";
 export { train, resume, splitData, totalSteps, trimMetrics, type TrainOptions, type ResumeOptions, type TrainResult } from "./train.js";
 export { predict, sample, logLikelihoods, datasetNll, type PredictOptions, type SampleOptions } from "./predict.js";
 export {

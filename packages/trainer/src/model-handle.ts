@@ -32,6 +32,24 @@ export interface TrainerState {
   dataFingerprint: string;
   /** Set when the run finished (completed, early stopping or non-finite stop). */
   finished: boolean;
+  /** Position in the data stream, for a run trained on a stream source (stream.ts). */
+  stream?: StreamPosition;
+}
+
+/**
+ * Where a streamed run is in its source within the current epoch: enough to
+ * continue exactly. Slot s of the shuffle buffer holds source row `rows[s]`
+ * (s < fill); `readPos` is one past the last source row read into it.
+ */
+export interface StreamPosition {
+  /** Shuffle-buffer rows (1 without shuffling). */
+  readonly capacity: number;
+  /** Whether rows are standardised with the run's normalisation. */
+  readonly standardize: boolean;
+  readPos: number;
+  fill: number;
+  /** Source row index of each buffer slot (length capacity; entries [0, fill) are valid). */
+  readonly rows: Float64Array;
 }
 
 /**

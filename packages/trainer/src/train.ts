@@ -25,6 +25,7 @@ import { makeSoap, TrainedModel, type TrainerState } from "./model-handle.js";
 import { countFloorHits, effectiveNoise, initialNoiseRng, perturbBatch } from "./noise.js";
 import { datasetNll } from "./predict.js";
 import { scheduledLr } from "./schedule.js";
+import { isStreamSource, resumeStream, trainStream, type StreamSource } from "./stream.js";
 import type { EpochRecord, EvalRecord, History, StepRecord, TrainConfig, TrainData } from "./types.js";
 
 /** Callbacks and run controls (not part of the config, not stored in checkpoints). */
@@ -70,7 +71,8 @@ export function totalSteps(config: ResolvedConfig, nTrain: number): number {
  * name (`config.backend`, default "js"); a backend that cannot load throws
  * BackendUnavailableError. Initial weights: core's `initWeights(spec, config.seed)`.
  */
-export async function train(config: TrainConfig, data: TrainData, opts: TrainOptions = {}): Promise<TrainResult> {
+export async function train(config: TrainConfig, data: TrainData | StreamSource, opts: TrainOptions = {}): Promise<TrainResult> {
+  if (isStreamSource(data)) return trainStream(config, data, opts); // out-of-core: stream.ts
   validateData(data);
   const resolved = validateConfig(config, data);
   const spec = specFor(resolved, data);
@@ -94,7 +96,7 @@ export async function train(config: TrainConfig, data: TrainData, opts: TrainOpt
   };
   const model = new TrainedModel(resolved, spec, resolved.backend, backendModel, state, data.normalization, makeSoap(resolved, spec));
   if (resolved.metricsFile) await (opts.io ?? (await defaultIO())).writeText(resolved.metricsFile, "");
-  return runLoop(model, data, opts);
+  return runLoop(model, memoryFeed(resolved, data), opts);
 }
 
 export interface ResumeOptions extends TrainOptions {
@@ -127,7 +129,8 @@ export interface ResumeOptions extends TrainOptions {
  * the same backend, N steps straight and N/2 + save + load + N/2 give
  * bit-identical weights.
  */
-export async function resume(source: TrainedModel | string, data: TrainData, opts: ResumeOptions = {}): Promise<TrainResult> {
+export async function resume(source: TrainedModel | string, data: TrainData | StreamSource, opts: ResumeOptions = {}): Promise<TrainResult> {
+  if (isStreamSource(data)) return resumeStream(source, data, opts); // out-of-core: stream.ts
   validateData(data);
   let model =
     typeof source === "string" ? await load(source, { ...(opts.io ? { io: opts.io } : {}), ...(opts.backend ? { backend: opts.backend } : {}) }) : source;
@@ -154,7 +157,7 @@ export async function resume(source: TrainedModel | string, data: TrainData, opt
     model = new TrainedModel(cfg, model.spec, model.backend, model.backendModel, model.state, model.normalization, model.soap);
   }
   if (model.config.metricsFile) await trimMetrics(opts.io ?? (await defaultIO()), model.config.metricsFile, model.state.step);
-  return runLoop(model, data, opts);
+  return runLoop(model, memoryFeed(model.config, data), opts);
 }
 
 /**
@@ -235,11 +238,49 @@ async function optimizerStep(model: TrainedModel, batch: Batch, head: HeadOption
   return floorHits === undefined ? { loss, gradNorm } : { loss, gradNorm, floorHits };
 }
 
-async function runLoop(model: TrainedModel, data: TrainData, opts: TrainOptions): Promise<TrainResult> {
-  const cfg = model.config;
-  const st = model.state;
+/**
+ * Where the loop's minibatches and evaluation rows come from: the in-memory
+ * split ({@link memoryFeed}) or a stream (stream.ts). @internal
+ */
+export interface LoopFeed {
+  readonly nTrain: number;
+  readonly xDim: number;
+  readonly yDim: number;
+  readonly hasVal: boolean;
+  /** The next minibatch of at most `B` rows (fresh arrays); `st.batchInEpoch === 0` starts an epoch. */
+  nextBatch(st: TrainerState, rng: Rng, B: number): Batch | Promise<Batch>;
+  valNll(model: TrainedModel): Promise<number>;
+  trainNll(model: TrainedModel): Promise<number>;
+}
+
+/** The in-memory feed: the seeded split, and each epoch a Fisher-Yates permutation of the training rows. */
+function memoryFeed(cfg: ResolvedConfig, data: TrainData): LoopFeed {
   const { train: trainData, val } = splitData(cfg, data);
   const nTrain = trainData.n;
+  return {
+    nTrain,
+    xDim: trainData.xDim,
+    yDim: trainData.yDim,
+    hasVal: val !== undefined,
+    nextBatch(st, rng, B) {
+      if (st.batchInEpoch === 0 || !st.perm) {
+        const p = Uint32Array.from({ length: nTrain }, (_, i) => i);
+        st.perm = cfg.shuffle ? rng.shuffle(p) : p;
+        st.batchInEpoch = 0;
+      }
+      const from = st.batchInEpoch * B;
+      return gatherBatch(trainData, st.perm, from, Math.min(nTrain, from + B));
+    },
+    valNll: (model) => datasetNll(model, val as TrainData),
+    trainNll: (model) => datasetNll(model, trainData),
+  };
+}
+
+/** The training loop over a {@link LoopFeed}. @internal */
+export async function runLoop(model: TrainedModel, feed: LoopFeed, opts: TrainOptions): Promise<TrainResult> {
+  const cfg = model.config;
+  const st = model.state;
+  const nTrain = feed.nTrain;
   const B = Math.min(cfg.batchSize, nTrain);
   const perEpoch = Math.ceil(nTrain / B);
   const total = totalSteps(cfg, nTrain);
@@ -250,7 +291,7 @@ async function runLoop(model: TrainedModel, data: TrainData, opts: TrainOptions)
   let stepsThisCall = 0;
   const rng = Rng.fromState(st.rng);
   const noiseRng = Rng.fromState(st.noiseRng);
-  const noiseStd = effectiveNoise(cfg, nTrain, trainData.xDim, trainData.yDim);
+  const noiseStd = effectiveNoise(cfg, nTrain, feed.xDim, feed.yDim);
   const noisy = noiseStd.x > 0 || noiseStd.y > 0;
   const floorOn = cfg.model.sigmaMin > 0;
   let floorReported = false;
@@ -293,14 +334,8 @@ async function runLoop(model: TrainedModel, data: TrainData, opts: TrainOptions)
       history.stopReason = "stop-at-step";
       break;
     }
-    if (st.batchInEpoch === 0 || !st.perm) {
-      const p = Uint32Array.from({ length: nTrain }, (_, i) => i);
-      st.perm = cfg.shuffle ? rng.shuffle(p) : p;
-      st.batchInEpoch = 0;
-    }
-    const from = st.batchInEpoch * B;
-    const batch = gatherBatch(trainData, st.perm, from, Math.min(nTrain, from + B));
-    lastRows = { n: batch.n, xDim: trainData.xDim, yDim: trainData.yDim, x: batch.x ? Float64Array.from(batch.x) : new Float64Array(0), y: Float64Array.from(batch.y) };
+    const batch = await feed.nextBatch(st, rng, B);
+    lastRows = { n: batch.n, xDim: feed.xDim, yDim: feed.yDim, x: batch.x ? Float64Array.from(batch.x) : new Float64Array(0), y: Float64Array.from(batch.y) };
     if (noisy) perturbBatch(batch, noiseStd, noiseRng);
     const lr = scheduledLr(cfg.optimizer.lr, cfg.schedule, st.step, total);
     const r = await optimizerStep(model, batch, head, lr);
@@ -327,9 +362,9 @@ async function runLoop(model: TrainedModel, data: TrainData, opts: TrainOptions)
     // Evaluation
     let evalRec: EvalRecord | undefined;
     const evalDue = cfg.evalEvery !== undefined ? st.step % cfg.evalEvery === 0 || st.step === total : epochEnd || st.step === total;
-    if (evalDue && r.nonFinite === undefined && (val || cfg.evalTrain)) {
-      const valNll = val ? await datasetNll(model, val) : undefined;
-      const trainNll = cfg.evalTrain ? await datasetNll(model, trainData) : undefined;
+    if (evalDue && r.nonFinite === undefined && (feed.hasVal || cfg.evalTrain)) {
+      const valNll = feed.hasVal ? await feed.valNll(model) : undefined;
+      const trainNll = cfg.evalTrain ? await feed.trainNll(model) : undefined;
       evalRec = {
         step: st.step,
         epoch: st.epoch,
