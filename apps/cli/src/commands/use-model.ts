@@ -72,6 +72,7 @@ export async function evalCommand(target: string, source: string | undefined, fl
     // openCheckpoint names the missing file
   }
   if (isDir && !existsSync(ckpt)) throw new UsageError(`${target}: no ${CHECKPOINT_FILE} there (not an ngem run directory)`);
+  if (source === undefined && !existsSync(target)) throw new UsageError(`eval ${target}: no such run directory or checkpoint file`);
   if (source === undefined && !isDir) throw new UsageError(`eval ${target}: give a data file (ngem eval CHECKPOINT DATA), or a run directory to score its held-out test rows`);
   const model = await openCheckpoint(ckpt, flags.backend);
   let data: Dataset;
