@@ -16,5 +16,6 @@ export { encodeNpy, npyPairToDataset, npyToDataset, parseNpy, type NpyArray, typ
 export { parseJsonl, parseJsonlStream, type JsonlOptions } from "./jsonl.js";
 export * from "./normalize.js";
 export * from "./splits.js";
+export { csvRowSource, jsonlRowSource, datasetRowSource, type RowBatch, type RowSource, type RowSourceOptions } from "./row-source.js";
 export type { ColumnRef } from "./columns.js";
 export { parseStrictNumber } from "./numbers.js";

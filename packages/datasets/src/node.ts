@@ -9,5 +9,6 @@ export { loadBuiltin } from "./registry-node.js";
 export { loadCsv } from "./csv-node.js";
 export { loadJsonl } from "./jsonl-node.js";
 export { loadNpy, loadNpyPair, readNpy } from "./npy-node.js";
+export { csvFileSource, jsonlFileSource, npyShardSource } from "./row-source-node.js";
 export { encodeIdx, loadIdx, parseIdx, type IdxArray, type IdxType } from "./idx.js";
 export { loadInverseMnist, loadInverseMnistIdx, readMnistPackage, type IdxPair } from "./mnist-node.js";
