@@ -117,6 +117,7 @@ export function buildProgram(): Command {
       .description("train a model; writes checkpoint, metrics.jsonl, summary.json and plots into the run directory")
       .option("--test-split <fraction>", "hold out this fraction of rows as a test set (seeded by --seed; never trained on; `ngem eval RUN_DIR` scores it)", num("--test-split", { positive: true, max: 0.9 }))
       .option("--test <file>", "a separate test file (same columns) recorded with the run for `ngem eval RUN_DIR`")
+      .option("--ensemble <M>", "train M members (seeds seed..seed+M-1) saved as one model: the equal-weight mixture of their mixtures (M x K components)", int("--ensemble", 1))
       .option("--checkpoint-every <steps>", "also checkpoint every this many steps (a checkpoint is written only from a finite state)", int("--checkpoint-every", 1))
       .option("--log-every <steps>", "write a metrics.jsonl line every this many steps (default: about 1000 lines per run; 1 = every step; eval steps always)", int("--log-every", 1))
       .option("-o, --out <dir>", "run directory (default runs/<data>-<objective>)")

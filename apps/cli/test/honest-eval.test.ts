@@ -140,3 +140,25 @@ describe("ngem config", () => {
     expect(existsSync(join(work, "printed"))).toBe(false);
   });
 });
+
+describe("--ensemble", () => {
+  it("trains M members saved as one M x K mixture that predict, eval and sample use; resume is exit 2", async () => {
+    const r = ngem(["train", TINY, ...SMALL, "--steps", "20", "--ensemble", "3", "--out", "ens"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/ensemble member 3\/3 \(seed 2\)/);
+    const m = await load(join(work, "ens", "checkpoint.safetensors"));
+    expect(m.config.ensemble).toBe(3);
+    expect(m.spec.k).toBe(6);
+    m.dispose();
+    const p = ngem(["predict", join(work, "ens", "checkpoint.safetensors"), TINY, "--x-cols", "x", "--y-cols", "y", "--format", "json"]);
+    expect(p.code, p.stderr).toBe(0);
+    const rows = JSON.parse(p.stdout) as { pi: number[] }[];
+    expect(rows[0]!.pi).toHaveLength(6);
+    expect(rows[0]!.pi.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+    const s = ngem(["sample", join(work, "ens", "checkpoint.safetensors"), "--x", "0.5", "-n", "5", "--json"]);
+    expect(s.code, s.stderr).toBe(0);
+    const again = ngem(["train", "--resume", "ens", "--steps", "30"]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/ensemble .*cannot be resumed/);
+  });
+});

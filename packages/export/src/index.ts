@@ -26,6 +26,9 @@ export interface ExportOptions extends OnnxExportOptions {
 
 /** The model as an ONNX graph (bytes of a ModelProto). */
 export async function toOnnx(model: TrainedModel, opts: OnnxExportOptions = {}): Promise<Uint8Array> {
+  if (model.config.ensemble !== undefined) {
+    throw new Error(`ONNX export of an ensemble (${model.config.ensemble} members) is not supported yet`);
+  }
   return buildOnnx(
     {
       spec: model.spec,

@@ -17,7 +17,8 @@
  * head exp / 0 / diag, noise off, floor counters 0, noise stream at its
  * initial state) and "2". The writer always writes {@link CHECKPOINT_VERSION}.
  */
-import { getBackend, resolveScaleOptions, validateSpec, type ModelSpec, type NamedTensors, type RngState, type ScaleOptions } from "@ngem/core";
+import { getBackend, resolveScaleOptions, validateSpec, type BackendModel, type ModelSpec, type NamedTensors, type RngState, type ScaleOptions } from "@ngem/core";
+import { EnsembleBackendModel } from "./ensemble.js";
 import { DEFAULT_HEAD, DEFAULT_MAX_SKIPPED_FRACTION, headOf, NO_NOISE, type ResolvedConfig } from "./config.js";
 import { initialNoiseRng } from "./noise.js";
 import { defaultIO, type TrainerIO } from "./io.js";
@@ -75,7 +76,9 @@ export async function encodeCheckpoint(model: TrainedModel): Promise<Uint8Array>
   // File locations are run-time options, never part of a checkpoint: a
   // checkpoint copied or moved elsewhere must not write back to where it was made.
   const { metricsFile: _m, checkpoint: _c, ...persisted } = model.config;
+  const members = model.backendModel instanceof EnsembleBackendModel ? model.backendModel : undefined;
   return encodeSafetensors(tensors, {
+    ...(members ? { ensemble: JSON.stringify({ members: members.members.length, spec: members.memberSpec }) } : {}),
     format: CHECKPOINT_FORMAT,
     version: CHECKPOINT_VERSION,
     config: JSON.stringify(persisted),
@@ -154,7 +157,24 @@ export async function decodeCheckpoint(bytes: Uint8Array, opts: LoadOptions = {}
   }
   const backendName = opts.backend ?? metadata.backend ?? config.backend;
   const backend = await getBackend(backendName);
-  const backendModel = await backend.createModel(spec, weights);
+  let backendModel: BackendModel;
+  if (metadata.ensemble !== undefined) {
+    // An ensemble: one backend model per member, from `member<i>/<name>` weights.
+    const e = parse<{ members: number; spec: ModelSpec }>("ensemble");
+    validateSpec(e.spec);
+    if (!Number.isInteger(e.members) || e.members < 1 || e.spec.k * e.members !== spec.k) {
+      throw new CheckpointFormatError(`__metadata__.ensemble: ${metadata.ensemble} does not match spec.k = ${spec.k}`);
+    }
+    const per: NamedTensors[] = Array.from({ length: e.members }, () => ({}));
+    for (const [name, v] of Object.entries(weights)) {
+      const m = /^member(\d+)\/(.+)$/.exec(name);
+      if (!m || Number(m[1]) >= e.members) throw new CheckpointFormatError(`tensor "${name}": an ensemble checkpoint holds member<i>/<name> tensors`);
+      per[Number(m[1])]![m[2]!] = v;
+    }
+    backendModel = new EnsembleBackendModel(await Promise.all(per.map((w) => backend.createModel(e.spec, w))), e.spec);
+  } else {
+    backendModel = await backend.createModel(spec, weights);
+  }
   const soap = makeSoap(config, spec);
   if (soap) soap.setState(optim);
   else await backendModel.setOptimizerState(optim);

@@ -51,6 +51,10 @@ export interface ResolvedConfig {
   readonly epochs?: number;
   readonly steps?: number;
   readonly seed: number;
+  /** Seed of the validation split (default: seed). */
+  readonly splitSeed?: number;
+  /** Set on an ensemble model: its number of members (see ensemble.ts). */
+  readonly ensemble?: number;
   readonly shuffle: boolean;
   readonly validationSplit: number;
   readonly evalEvery?: number;
@@ -90,7 +94,7 @@ function onlyKeys(field: string, obj: Record<string, unknown>, allowed: readonly
 /** Every field of {@link TrainConfig}. */
 export const TRAIN_CONFIG_KEYS = [
   "model", "objective", "fisherCoords", "piFloor", "optimizer", "schedule", "batchSize", "epochs", "steps", "seed", "shuffle",
-  "validationSplit", "evalEvery", "evalTrain", "earlyStopping", "keep", "nonFinite", "maxSkippedFraction", "backend", "metricsFile", "logEvery", "checkpoint", "noise",
+  "validationSplit", "splitSeed", "evalEvery", "evalTrain", "earlyStopping", "keep", "ensemble", "nonFinite", "maxSkippedFraction", "backend", "metricsFile", "logEvery", "checkpoint", "noise",
 ] as const;
 const MODEL_KEYS = ["kind", "k", "hidden", "activation", "layerNorm", "scale", "sigmaMin", "covariance"] as const;
 const OPTIMIZER_KEYS: Record<string, readonly string[]> = {
@@ -208,6 +212,8 @@ export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedC
   const steps = c.steps === undefined ? undefined : int("steps", c.steps, 1);
   const epochs = steps !== undefined ? undefined : c.epochs === undefined ? DEFAULT_EPOCHS : int("epochs", c.epochs, 1);
   const seed = c.seed === undefined ? 0 : int("seed", c.seed, 0);
+  const splitSeed = c.splitSeed === undefined ? undefined : int("splitSeed", c.splitSeed, 0);
+  const ensembleMembers = c.ensemble === undefined ? undefined : int("ensemble", c.ensemble, 1);
   const shuffle = bool("shuffle", c.shuffle, true);
   const validationSplit = c.validationSplit === undefined ? 0 : num("validationSplit", c.validationSplit, 0, 1, false, true);
   const evalEvery = c.evalEvery === undefined ? undefined : int("evalEvery", c.evalEvery, 1);
@@ -257,6 +263,8 @@ export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedC
     ...(epochs === undefined ? {} : { epochs }),
     ...(steps === undefined ? {} : { steps }),
     seed,
+    ...(splitSeed === undefined ? {} : { splitSeed }),
+    ...(ensembleMembers === undefined ? {} : { ensemble: ensembleMembers }),
     shuffle,
     validationSplit,
     ...(evalEvery === undefined ? {} : { evalEvery }),

@@ -54,7 +54,7 @@ export interface TrainResult {
 export function splitData(config: ResolvedConfig, data: TrainData): { train: TrainData; val?: TrainData } {
   if (config.validationSplit === 0) return { train: data };
   const { nVal } = splitSizes(config.validationSplit, data.n);
-  const perm = new Rng(deriveSeed(config.seed, 1)).shuffle(Uint32Array.from({ length: data.n }, (_, i) => i));
+  const perm = new Rng(deriveSeed(config.splitSeed ?? config.seed, 1)).shuffle(Uint32Array.from({ length: data.n }, (_, i) => i));
   const val = perm.slice(0, nVal).sort();
   const train = perm.slice(nVal).sort();
   return { train: subset(data, train), val: subset(data, val) };
@@ -134,6 +134,9 @@ export async function resume(source: TrainedModel | string, data: TrainData | St
   validateData(data);
   let model =
     typeof source === "string" ? await load(source, { ...(opts.io ? { io: opts.io } : {}), ...(opts.backend ? { backend: opts.backend } : {}) }) : source;
+  if (model.config.ensemble !== undefined) {
+    throw new ConfigError("ensemble", `an ensemble (${model.config.ensemble} members) cannot be resumed: train a new ensemble with a longer run`);
+  }
   const fp = dataFingerprint(data);
   if (fp !== model.state.dataFingerprint) {
     throw new DataMismatchError(`data: fingerprint ${fp} differs from the checkpoint's ${model.state.dataFingerprint}; resume needs the data the run was trained on`);

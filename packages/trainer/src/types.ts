@@ -174,6 +174,10 @@ export interface TrainConfig {
   readonly steps?: number;
   /** Seeds initialisation (`initWeights(spec, seed)`), shuffling and the validation split. Default 0. */
   readonly seed?: number;
+  /** Seed of the validation split only (default: `seed`); ensembles give every member the same split. */
+  readonly splitSeed?: number;
+  /** Set by {@link ensemble} on an ensemble model's config: its number of members. Not a training option. */
+  readonly ensemble?: number;
   /** Reshuffle every epoch (default true). */
   readonly shuffle?: boolean;
   /** Fraction of rows held out for validation, in [0, 1) (default 0). */

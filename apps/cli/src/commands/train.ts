@@ -16,6 +16,8 @@ import {
   ConfigError,
   DataMismatchError,
   DEFAULT_EPOCHS,
+  encodeCheckpoint,
+  trainEnsemble,
   load,
   resume,
   specFor,
@@ -77,6 +79,7 @@ export interface TrainFlags extends DataArgs {
   weightDecay?: number;
   clipNorm?: number;
   printConfig?: boolean;
+  ensemble?: number;
   out?: string;
   resume?: string;
   force?: boolean;
@@ -297,7 +300,8 @@ export async function trainCommand(source: string | undefined, flags: TrainFlags
       logEvery,
       checkpoint: { path: CHECKPOINT_FILE, ...(checkpointEvery ? { every: checkpointEvery } : {}), atEnd: true },
     };
-    const result = await session.run(data, (opts) => train(fullConfig, data, opts));
+    const members = flags.ensemble;
+    const result = await session.run(data, (opts) => (members === undefined ? train(fullConfig, data, opts) : trainEnsembleRun(fullConfig, data, members, opts, log)));
     await session.finish(result, data, flags);
   } finally {
     session.close();
@@ -374,6 +378,35 @@ function asUsageIfEarly(err: unknown): never {
   if (err instanceof DataMismatchError) throw new UsageError(`${err.message} (the data file changed since the run started?)`);
   if (err instanceof ConfigError) throw new UsageError(err.message);
   throw err;
+}
+
+/**
+ * `--ensemble M`: M members from seeds seed..seed+M-1 (same validation rows),
+ * saved as one checkpoint whose prediction is the equal-weight mixture.
+ * metrics.jsonl follows member 1; the checkpoint is written once, complete.
+ */
+async function trainEnsembleRun(config: TrainConfig, data: Dataset, members: number, opts: TrainOptions, log: (m: string) => void): Promise<TrainResult> {
+  const { onCheckpoint, io, ...rest } = opts;
+  const { checkpoint, metricsFile, ...memberBase } = config;
+  const { model, members: results } = await trainEnsemble(memberBase, data, members, {
+    ...rest,
+    ...(io ? { io } : {}),
+    memberConfig: (i, c) => (i === 0 && metricsFile !== undefined ? { ...c, metricsFile } : c),
+    onMember: (i, r) => log(`ensemble member ${i + 1}/${members} (seed ${r.model.config.seed}): ${r.history.stopReason} at step ${r.model.state.step}`),
+  });
+  const bad = results.find((r) => r.history.stopReason === "aborted" || r.history.stopReason === "non-finite");
+  if (bad || results.length < members) {
+    model.dispose();
+    throw new Error(
+      `ensemble member ${results.length} of ${members} ${bad?.history.stopReason === "aborted" ? "was interrupted" : `failed: ${bad?.history.stopDetail ?? "non-finite"}`}; an ensemble is saved only complete, so nothing was written`,
+    );
+  }
+  const history = { ...results[0]!.history };
+  const path = checkpoint?.path ?? CHECKPOINT_FILE;
+  await (io ?? nodeIO).writeFileAtomic(path, await encodeCheckpoint(model));
+  history.checkpointStep = model.state.step;
+  if (onCheckpoint) await onCheckpoint({ step: model.state.step, path }, model);
+  return { model, history };
 }
 
 /** --epochs / --steps on resume: extend (or change) the run's length; never below the steps done. */
