@@ -1,17 +1,24 @@
 /**
- * The three tfjs platform backends behind `tfjs-cpu`, `tfjs-wasm` and
- * `tfjs-gpu`. Each is an optional peer dependency, loaded with a dynamic
- * import the first time it is asked for; a missing package gives a
+ * The tfjs platform backends behind `tfjs-cpu`, `tfjs-wasm`, `tfjs-gpu`
+ * (tfjs-node-gpu, CUDA), `tfjs-webgl` and `tfjs-webgpu`. Each is an optional
+ * peer dependency, loaded with a dynamic import the first time it is asked
+ * for (in a browser bundle, import the tfjs backend package yourself, e.g.
+ * `import "@tensorflow/tfjs-backend-webgl"`: a platform already registered
+ * with tfjs is used as is); a missing package gives a
  * {@link BackendUnavailableError} that names the package to install. There is
  * no fallback from one to another.
+ *
+ * `tfjs-webgpu` in Node: when there is no `navigator.gpu`, the optional peer
+ * `webgpu` (Dawn for Node) provides one; Dawn needs a Vulkan driver (on a
+ * machine without a GPU, SwiftShader's: see the package README).
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { BackendUnavailableError } from "@ngem/core";
 
 /** The ngem names this package registers. */
-export type TfjsBackendName = "tfjs-cpu" | "tfjs-wasm" | "tfjs-gpu";
+export type TfjsBackendName = "tfjs-cpu" | "tfjs-wasm" | "tfjs-gpu" | "tfjs-webgl" | "tfjs-webgpu";
 /** The tfjs backend name (as in `tf.setBackend`) behind each ngem name. */
-export type TfjsPlatform = "cpu" | "wasm" | "tensorflow";
+export type TfjsPlatform = "cpu" | "wasm" | "tensorflow" | "webgl" | "webgpu";
 
 /** What each ngem name needs. */
 export interface PlatformInfo {
@@ -25,7 +32,47 @@ export const PLATFORMS: Readonly<Record<TfjsBackendName, PlatformInfo>> = {
   "tfjs-cpu": { name: "tfjs-cpu", platform: "cpu", pkg: "@tensorflow/tfjs-backend-cpu" },
   "tfjs-wasm": { name: "tfjs-wasm", platform: "wasm", pkg: "@tensorflow/tfjs-backend-wasm" },
   "tfjs-gpu": { name: "tfjs-gpu", platform: "tensorflow", pkg: "@tensorflow/tfjs-node-gpu" },
+  "tfjs-webgl": { name: "tfjs-webgl", platform: "webgl", pkg: "@tensorflow/tfjs-backend-webgl" },
+  "tfjs-webgpu": { name: "tfjs-webgpu", platform: "webgpu", pkg: "@tensorflow/tfjs-backend-webgpu" },
 };
+
+function isNode(): boolean {
+  return typeof process !== "undefined" && typeof process.versions?.node === "string";
+}
+
+/** Minimal view of the npm `webgpu` package (Dawn for Node). */
+interface DawnModule {
+  create(options: string[]): unknown;
+  globals: Record<string, unknown>;
+}
+
+/**
+ * Gives Node a `navigator.gpu` from the optional peer `webgpu` (Dawn) when
+ * there is none, so that tfjs-backend-webgpu registers itself. Dawn options
+ * come from NGEM_DAWN_OPTIONS (comma-separated `key=value`, e.g.
+ * `backend=vulkan`). No-op in browsers and when a navigator.gpu exists.
+ */
+async function ensureNodeWebGpu(info: PlatformInfo): Promise<void> {
+  const g = globalThis as { navigator?: { gpu?: unknown } };
+  if (g.navigator?.gpu || !isNode()) return;
+  let dawn: DawnModule;
+  try {
+    const m = (await importOptional("webgpu")) as Partial<DawnModule> & { default?: Partial<DawnModule> };
+    const mod = typeof m.create === "function" ? m : m.default;
+    if (!mod || typeof mod.create !== "function" || !mod.globals) throw new Error("it exports no create/globals");
+    dawn = mod as DawnModule;
+  } catch (err) {
+    throw new BackendUnavailableError(
+      info.name,
+      `Node has no navigator.gpu and the package webgpu (Dawn for Node) could not be loaded (${message(err)}); install it with \`pnpm add webgpu@0.6.2\``,
+    );
+  }
+  for (const [k, v] of Object.entries(dawn.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+  const opts = (process.env.NGEM_DAWN_OPTIONS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const gpu = dawn.create(opts);
+  if (g.navigator) Object.defineProperty(g.navigator, "gpu", { value: gpu, configurable: true });
+  else Object.defineProperty(globalThis, "navigator", { value: { gpu }, configurable: true, writable: true });
+}
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -59,8 +106,7 @@ function isWasmModule(m: unknown): m is WasmModule {
  * `setWasmPaths` as tfjs documents). Never a URL: no network.
  */
 async function wasmBinaryDir(info: PlatformInfo): Promise<string | undefined> {
-  const isNode = typeof process !== "undefined" && typeof process.versions?.node === "string";
-  if (!isNode) return undefined;
+  if (!isNode()) return undefined;
   const { createRequire } = (await importOptional("node:module")) as typeof import("node:module");
   const { dirname, join, sep } = (await importOptional("node:path")) as typeof import("node:path");
   const { existsSync } = (await importOptional("node:fs")) as typeof import("node:fs");
@@ -116,6 +162,7 @@ export function loadPlatform(name: TfjsBackendName): Promise<void> {
 }
 
 async function doLoad(info: PlatformInfo): Promise<void> {
+  if (info.platform === "webgpu" && tf.findBackendFactory(info.platform) == null) await ensureNodeWebGpu(info);
   if (tf.findBackendFactory(info.platform) == null) {
     let mod: unknown;
     try {
@@ -128,6 +175,9 @@ async function doLoad(info: PlatformInfo): Promise<void> {
       const dir = await wasmBinaryDir(info);
       if (dir !== undefined) mod.setWasmPaths(dir);
     }
+  }
+  if (tf.findBackendFactory(info.platform) == null && info.platform === "webgpu" && !(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu) {
+    throw new BackendUnavailableError(info.name, "this runtime exposes no WebGPU (navigator.gpu is undefined), so tfjs-backend-webgpu registered no backend");
   }
   if (tf.findBackendFactory(info.platform) == null) {
     throw new BackendUnavailableError(

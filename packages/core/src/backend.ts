@@ -10,7 +10,7 @@ import type { HeadOptions, HeadResult } from "./head.js";
 import type { FloatArray, MixtureParams } from "./mixture.js";
 import type { ScaleOptions } from "./scale.js";
 
-export type BackendName = "js" | "wasm" | "tfjs-cpu" | "tfjs-wasm" | "tfjs-gpu";
+export type BackendName = "js" | "wasm" | "tfjs-cpu" | "tfjs-wasm" | "tfjs-gpu" | "tfjs-webgl" | "tfjs-webgpu";
 export type Activation = "gelu" | "tanh" | "relu";
 
 /** A mixture density network: MLP trunk (Linear -> [LayerNorm] -> activation) and a mixture head. */

@@ -113,6 +113,17 @@ const OPTIMIZERS: readonly OptimizerSpec[] = [
   { type: "rmsprop", lr: 0.01, momentum: 0.5 },
 ];
 
+let observer: ((what: string, error: number, rtol: number) => void) | undefined;
+
+/**
+ * Sets (or clears, with undefined) a function that receives every normwise
+ * error {@link assertClose} computes, passing or not: for reports of the worst
+ * error per backend (the browser harness prints them).
+ */
+export function setParityObserver(fn: ((what: string, error: number, rtol: number) => void) | undefined): void {
+  observer = fn;
+}
+
 /** Throws unless `actual` matches `expected` within the normwise tolerance. */
 export function assertClose(what: string, actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number): void {
   if (actual.length !== expected.length) throw new Error(`${what}: length ${actual.length} != expected ${expected.length}`);
@@ -129,6 +140,7 @@ export function assertClose(what: string, actual: ArrayLike<number>, expected: A
       at = i;
     }
   }
+  observer?.(what, worst / scale, rtol);
   if (worst > rtol * scale) {
     throw new Error(
       `${what}: normwise error ${(worst / scale).toExponential(3)} > rtol ${rtol} (at ${at}: got ${actual[at]}, expected ${expected[at]}, scale ${scale.toExponential(3)})`,
