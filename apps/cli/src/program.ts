@@ -123,6 +123,7 @@ export function buildProgram(): Command {
       .option("-o, --out <dir>", "run directory (default runs/<data>-<objective>)")
       .option("--resume <dir>", "continue the run in <dir> from its checkpoint (with --epochs/--steps: train longer)")
       .option("--force", "replace a run already in --out (only once the new run has its first checkpoint)")
+      .option("--stream", "out-of-core: read a CSV/JSONL file in batches each epoch (one statistics pass, hash validation split, shuffle buffer of 16384 rows); memory independent of the row count")
       .addOption(new Option("--standardize", "standardise x and y (default for files)"))
       .addOption(new Option("--no-standardize", "do not standardise"))
       .option("--no-png", "write SVG plots only")

@@ -545,6 +545,8 @@ class StreamFeed implements LoopFeed {
 export interface StreamTrainOptions extends TrainOptions, StreamOptions {
   /** Called after the statistics pass, before the first step. */
   onStatistics?: (info: StreamInfo) => void | Promise<void>;
+  /** The result of `streamStatistics(source, config.seed, config.validationSplit)` when the caller already made that pass (it is then not repeated). */
+  statistics?: StreamInfo;
 }
 
 function dims(source: StreamSource, rows: number): TrainData {
@@ -575,7 +577,7 @@ export async function trainStream(config: TrainConfig, source: StreamSource, opt
   const capacity = early.shuffle ? (opts.shuffleBuffer ?? DEFAULT_SHUFFLE_BUFFER) : 1;
   if (!Number.isInteger(capacity) || capacity < 1) throw new ConfigError("shuffleBuffer", `expected an integer >= 1, got ${String(opts.shuffleBuffer)}`);
   const standardize = opts.standardize ?? true;
-  const info = await streamStatistics(source, early.seed, early.validationSplit);
+  const info = opts.statistics ?? (await streamStatistics(source, early.seed, early.validationSplit));
   checkSplit(early, info);
   const resolved = validateConfig(config, dims(source, info.rows));
   if (opts.onStatistics) await opts.onStatistics(info);

@@ -37,6 +37,7 @@ import { FileWriteError, nodeIO } from "@ngem/trainer/node";
 import { readConfigFile, type ConfigFile } from "../config-file.js";
 import { loadData, loadRecipe, type DataArgs } from "../data-source.js";
 import { writeTrainingRows } from "../test-split.js";
+import { isStreamedRun, resumeStreamCommand, trainStreamCommand } from "./train-stream.js";
 import { EXIT_FAILURE, UsageError } from "../errors.js";
 import { KNOWN_BACKENDS, loadBackend } from "../load-backends.js";
 import { makeProgress } from "../progress.js";
@@ -248,6 +249,7 @@ export async function trainCommand(source: string | undefined, flags: TrainFlags
   };
   if (flags.resume !== undefined) return resumeCommand(source, flags, explicit, log);
   if (source === undefined) throw new UsageError("train: missing <data> (a CSV/NPY/JSONL file or a built-in task name)");
+  if ((flags as { stream?: boolean }).stream) return trainStreamCommand(source, flags, explicit, log); // out-of-core: train-stream.ts
 
   // 1. Validate everything before touching the file system.
   const file = flags.config !== undefined ? readConfigFile(flags.config) : undefined;
@@ -324,6 +326,7 @@ async function resumeCommand(source: string | undefined, flags: TrainFlags, expl
   const ckpt = join(dir, CHECKPOINT_FILE);
   if (!existsSync(ckpt)) throw new UsageError(`--resume ${dir}: no ${CHECKPOINT_FILE} there`);
   const lock = acquireLock(join(dir, LOCK_FILE), `--resume ${dir}`);
+  if (isStreamedRun(runRecord)) return resumeStreamCommand(dir, runRecord, lock, flags, log); // out-of-core: train-stream.ts
   const session = new Session({ dir, lock }, log, flags.json === true);
   try {
     cleanTemps(dir);
@@ -453,7 +456,7 @@ interface ResumeTarget {
  * file access (relative names resolved against the run's current directory),
  * the swap of a new run at its first checkpoint, the report and exit codes.
  */
-class Session {
+export class Session {
   private readonly controller = new AbortController();
   private signal: NodeJS.Signals | undefined;
   private progress: ReturnType<typeof makeProgress> | undefined;
