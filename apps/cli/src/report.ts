@@ -16,12 +16,19 @@ export interface RunSummary {
   readonly stopReason: string;
   readonly steps: number;
   readonly seconds: number;
+  /** Units of trainNll / valNll: "standardized" (the model's training space) or "original". */
+  readonly nllUnits?: "standardized" | "original";
   readonly trainNll?: number;
+  /** Train / validation NLL in the data's own units (when y was standardised). */
+  readonly trainNllOriginal?: number;
+  readonly valNllOriginal?: number;
   readonly valNll?: number;
   readonly rmse?: number;
   readonly coverage?: { levels: readonly number[]; observed: number[] };
   /** Sigma-floor hits over the run (when model.sigmaMin > 0 and the backend reports them). */
   readonly sigmaFloor?: { sigmaMin: number; total: number; steps: number; firstStep: number };
+  /** Rows the loader skipped for missing values (`--missing skip-row`). */
+  readonly skippedRows?: number;
   readonly files: string[];
 }
 
@@ -197,11 +204,16 @@ export async function writeRunReport(
     stopReason: history.stopReason,
     steps: model.state.step,
     seconds: opts.seconds,
+    // trainNll/valNll: the units the model trains in (standardised when the data is); *Original: the data's units.
+    nllUnits: data.normalization?.y ? "standardized" : "original",
     trainNll: trainEv.nll,
     ...(val ? { valNll: ev.nll } : {}),
+    ...(trainEv.nllOriginal !== undefined ? { trainNllOriginal: trainEv.nllOriginal } : {}),
+    ...(val && ev.nllOriginal !== undefined ? { valNllOriginal: ev.nllOriginal } : {}),
     rmse: ev.rmse,
     coverage: { levels: ev.calibration.levels, observed: ev.calibration.coverage },
     ...(history.floorHits ? { sigmaFloor: { sigmaMin: model.config.model.sigmaMin, ...history.floorHits } } : {}),
+    ...(data.skippedRows !== undefined ? { skippedRows: data.skippedRows } : {}),
     files,
   };
   if (opts.plots) {

@@ -104,6 +104,7 @@ describe("--missing", () => {
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stderr).toMatch(/skipped 3 row\(s\) with missing values/);
     expect(JSON.parse(readFileSync(join(work, "na", "run.json"), "utf8")).data.missing).toBe("skip-row");
+    expect(JSON.parse(readFileSync(join(work, "na", "summary.json"), "utf8")).skippedRows).toBe(3);
   });
 });
 
@@ -157,6 +158,12 @@ describe("--ensemble", () => {
     expect(rows[0]!.pi.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
     const s = ngem(["sample", join(work, "ens", "checkpoint.safetensors"), "--x", "0.5", "-n", "5", "--json"]);
     expect(s.code, s.stderr).toBe(0);
+    const ev = ngem(["eval", join(work, "ens", "checkpoint.safetensors"), TINY, "--x-cols", "x", "--y-cols", "y", "--json"]);
+    expect(ev.code, ev.stderr).toBe(0);
+    const e = JSON.parse(ev.stdout);
+    expect(e.ensemble.count).toBe(3);
+    expect(e.ensemble.nll).toHaveLength(3);
+    expect(e.nll).toBeLessThanOrEqual(e.ensemble.meanNll + 1e-12);
     const again = ngem(["train", "--resume", "ens", "--steps", "30"]);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/ensemble .*cannot be resumed/);

@@ -142,6 +142,17 @@ export function ensemble(models: readonly TrainedModel[]): TrainedModel {
   return new TrainedModel({ ...first.config, ensemble: models.length }, backendModel.spec, first.backend, backendModel, state, first.normalization, undefined);
 }
 
+/**
+ * The members of an ensemble as models of their own (views: they share the
+ * ensemble's backend models, so dispose the ensemble, not them).
+ */
+export function ensembleMembers(model: TrainedModel): TrainedModel[] {
+  const b = model.backendModel;
+  if (!(b instanceof EnsembleBackendModel)) throw new ConfigError("ensemble", "not an ensemble model");
+  const { ensemble: _e, ...config } = model.config;
+  return b.members.map((m, i) => new TrainedModel({ ...config, seed: model.config.seed + i }, b.memberSpec, model.backend, m, model.state, model.normalization, undefined));
+}
+
 /** True when a model is an ensemble (its backendModel combines members). */
 export function isEnsemble(model: TrainedModel): boolean {
   return model.backendModel instanceof EnsembleBackendModel;

@@ -34,7 +34,7 @@ export {
   type ModeRecovery,
 } from "./evaluate.js";
 export { minCostAssignment } from "./hungarian.js";
-export { ensemble, trainEnsemble, isEnsemble, ensembleSpec, EnsembleBackendModel } from "./ensemble.js";
+export { ensemble, trainEnsemble, isEnsemble, ensembleMembers, ensembleSpec, EnsembleBackendModel } from "./ensemble.js";
 export { save, load, encodeCheckpoint, decodeCheckpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CHECKPOINT_READABLE_VERSIONS, type LoadOptions } from "./checkpoint.js";
 export { encodeSafetensors, decodeSafetensors, CheckpointFormatError } from "./safetensors.js";
 export { defaultIO, type TrainerIO } from "./io.js";

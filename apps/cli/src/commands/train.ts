@@ -583,7 +583,12 @@ export class Session {
     if (this.json) process.stdout.write(`${JSON.stringify({ event: "done", outDir: shown, checkpointStep: history.checkpointStep ?? null, ...summary })}\n`);
     else {
       this.log(`done: ${history.stopReason}${history.stopDetail ? ` (${history.stopDetail})` : ""}, step ${model.state.step}`);
-      this.log(`final NLL: train ${fmt(summary.trainNll)}${summary.valNll !== undefined ? `, validation ${fmt(summary.valNll)}` : ""}`);
+      if (summary.trainNllOriginal !== undefined) {
+        this.log(
+          `final NLL per row, original units: train ${fmt(summary.trainNllOriginal)}${summary.valNllOriginal !== undefined ? `, validation ${fmt(summary.valNllOriginal)}` : ""}` +
+            ` (standardized: train ${fmt(summary.trainNll)}${summary.valNll !== undefined ? `, validation ${fmt(summary.valNll)}` : ""})`,
+        );
+      } else this.log(`final NLL: train ${fmt(summary.trainNll)}${summary.valNll !== undefined ? `, validation ${fmt(summary.valNll)}` : ""}`);
       this.log(`wrote ${summary.files.map((f) => join(shown, f)).join(", ")}`);
     }
     model.dispose();

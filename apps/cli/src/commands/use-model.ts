@@ -3,7 +3,7 @@ import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { MAX_SAMPLE_VALUES, mixtureMean, mixtureMode, mixtureQuantile, NonFiniteError, predictionInterval, softmax, type MixtureParams } from "@ngem/core";
 import type { Dataset } from "@ngem/datasets";
-import { forecastScores, load, logLikelihoods, predict, sample, type TrainedModel } from "@ngem/trainer";
+import { ensembleMembers, forecastScores, isEnsemble, load, logLikelihoods, predict, sample, type TrainedModel } from "@ngem/trainer";
 import { checkStandardizable, isBuiltin, loadDataLike, type DataArgs } from "../data-source.js";
 import { UsageError } from "../errors.js";
 import { loadBackend, registerAllBackends } from "../load-backends.js";
@@ -104,6 +104,16 @@ export async function evalCommand(target: string, source: string | undefined, fl
   const bad = checks.find(([, v]) => !Number.isFinite(v));
   if (bad) throw new Error(await explainNonFiniteMetric(model, data, label, bad[0], bad[1]));
   const coverageError = sc.intervals.reduce((s, i) => s + Math.abs(i.coverage - i.level), 0) / sc.intervals.length;
+  // An ensemble is also reported against its members: the mean member is the baseline it should beat.
+  let members: { count: number; nll: number[]; crps: number[]; meanNll: number; meanCrps: number } | undefined;
+  if (isEnsemble(model)) {
+    const scores = [];
+    for (const m of ensembleMembers(model)) scores.push(await forecastScores(m, data, { quantiles }));
+    const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    const nll = scores.map((x) => x.nll);
+    const crps = scores.map((x) => x.crps.value);
+    members = { count: scores.length, nll, crps, meanNll: mean(nll), meanCrps: mean(crps) };
+  }
   const yNames = [...data.yNames];
   const out = {
     checkpoint: ckpt,
@@ -128,6 +138,7 @@ export async function evalCommand(target: string, source: string | undefined, fl
     coverageError,
     pitCounts: sc.pit.counts,
     pit: { ks: sc.pit.ks, ksPValue: sc.pit.ksPValue, chiSquare: sc.pit.chiSquare, df: sc.pit.df, bins: sc.pit.bins },
+    ...(members ? { ensemble: members } : {}),
     ...(sc.d > 1
       ? {
           byTarget: Object.fromEntries(
@@ -163,6 +174,9 @@ export async function evalCommand(target: string, source: string | undefined, fl
       `interval width       ${sc.intervals.map((i) => `${Math.round(i.level * 100)}%: ${fmt(i.width)}`).join("  ")}  (${u})`,
       `PIT uniformity       KS ${fmt(sc.pit.ks)} (p = ${sc.pit.ksPValue.toPrecision(3)}), chi-square ${fmt(sc.pit.chiSquare)} on ${sc.pit.df} df  (n = ${sc.pit.n} values)`,
       `PIT counts           ${sc.pit.counts.join(" ")}`,
+      ...(members
+        ? [`ensemble of ${members.count}  NLL ${fmt(sc.nll)} vs mean member ${fmt(members.meanNll)} (members ${members.nll.map(fmt).join(", ")}); CRPS ${fmt(sc.crps.value)} vs mean member ${fmt(members.meanCrps)}`]
+        : []),
     ];
     emit(`${lines.join("\n")}\n`, flags.output);
   }
