@@ -321,7 +321,8 @@ async function resumeCommand(source: string | undefined, flags: TrainFlags, expl
     );
   }
   const dir = flags.resume as string;
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--resume ${dir}: no such directory`);
+  if (!existsSync(dir)) throw new UsageError(`--resume ${dir}: no such directory`);
+  if (!statSync(dir).isDirectory()) throw new UsageError(`--resume ${dir}: not a directory (give the run directory, not a file in it)`);
   const runRecord = readRun(dir);
   const ckpt = join(dir, CHECKPOINT_FILE);
   if (!existsSync(ckpt)) throw new UsageError(`--resume ${dir}: no ${CHECKPOINT_FILE} there`);
