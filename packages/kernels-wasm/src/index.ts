@@ -35,7 +35,7 @@ export {
   type KernelsBuild,
   type KernelsBuildChoice,
 } from "./kernels.js";
-export { ThreadPool, machineCores, threadsUnavailable } from "./threads.js";
+export { POOL_OPS, ThreadPool, machineCores, threadsUnavailable } from "./threads.js";
 export { measureInterleaved, quantile, summarizeSteps, type SteadyOptions, type SteadyResult, type StepRunner } from "./steady.js";
 export {
   KERNELS_ASC_FLAGS,

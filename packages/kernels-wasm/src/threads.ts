@@ -41,6 +41,7 @@ const OP_EXIT = -2;
 const GEN = 0;
 const DONE = 1;
 const WORKERS = 2;
+const FAILED = 3; // a worker's kernel call threw (a trap): the slot + 1, else 0
 const OPS = 8; // OPS + t: op of slot t
 const MAX_THREADS = 256;
 const ARGS_BYTE = 4 * (OPS + MAX_THREADS); // float64 args start here (8-aligned)
@@ -70,9 +71,13 @@ const WORKER_SOURCE = `
         var op = hdr[${OPS} + t];
         if (op === ${OP_EXIT}) return;
         if (op >= 0) {
-          fns[op](a[b], a[b + 1], a[b + 2], a[b + 3], a[b + 4], a[b + 5], a[b + 6], a[b + 7], a[b + 8], a[b + 9], a[b + 10],
-            a[b + 11], a[b + 12], a[b + 13], a[b + 14], a[b + 15], a[b + 16], a[b + 17], a[b + 18], a[b + 19], a[b + 20], a[b + 21],
-            a[b + 22], a[b + 23]);
+          try {
+            fns[op](a[b], a[b + 1], a[b + 2], a[b + 3], a[b + 4], a[b + 5], a[b + 6], a[b + 7], a[b + 8], a[b + 9], a[b + 10],
+              a[b + 11], a[b + 12], a[b + 13], a[b + 14], a[b + 15], a[b + 16], a[b + 17], a[b + 18], a[b + 19], a[b + 20], a[b + 21],
+              a[b + 22], a[b + 23]);
+          } catch (err) {
+            Atomics.store(hdr, ${FAILED}, t + 1);
+          }
         }
         if (Atomics.add(hdr, ${DONE}, 1) + 1 === hdr[${WORKERS}]) Atomics.notify(hdr, ${DONE});
       }
@@ -284,6 +289,8 @@ export class ThreadPool {
     }
     hdr.fill(-1, OPS, OPS + n);
     this.dispatches++;
+    const failed = Atomics.exchange(hdr, FAILED, 0);
+    if (failed !== 0) throw new Error(`wasm kernels: the ${POOL_OPS[op0 >= 0 ? op0 : 0]} call of thread ${failed - 1} trapped`);
   }
 
   /** Ends the workers (they leave their loop, then are terminated). Idempotent. */

@@ -8,7 +8,7 @@
  */
 import { initWeights, type ModelSpec, type NamedTensors } from "@ngem/core";
 import { describe, expect, it } from "vitest";
-import { createWasmBackend, resolveThreads, type WasmModel } from "../src/index.js";
+import { KernelRuntime, POOL_OPS, createWasmBackend, resolveThreads, type WasmModel } from "../src/index.js";
 import { batchFor, f32Weights } from "./helpers.js";
 
 const spec: ModelSpec = { kind: "mdn", inputDim: 8, hidden: [256, 256], activation: "gelu", layerNorm: true, k: 10, d: 4 };
@@ -95,5 +95,17 @@ describe("threads", () => {
     await m.step(batchFor(small, 8, 1), {}, { type: "adam", lr: 1e-3 });
     expect(m.threadStats()).toEqual({ threads: 2, started: false, dispatches: 0 });
     m.dispose();
+  });
+
+  it("a kernel call that traps in a worker is an error on the calling thread, not a hang", async () => {
+    const rt = await KernelRuntime.create({ threads: 2, build: "simd" });
+    await rt.startPool();
+    const pool = rt.pool as NonNullable<typeof rt.pool>;
+    const big = rt.memory.buffer.byteLength + 4096; // past the end of memory: the worker's scale() traps
+    pool.set(1, POOL_OPS.indexOf("scale"), big, 8, 2, 0);
+    expect(() => pool.run()).toThrow(/trapped/);
+    pool.set(1, POOL_OPS.indexOf("scale"), 1024, 0, 2, 0); // the pool keeps working
+    expect(() => pool.run()).not.toThrow();
+    rt.dispose();
   });
 });
