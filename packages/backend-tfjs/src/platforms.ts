@@ -47,6 +47,31 @@ interface DawnModule {
 }
 
 /**
+ * Makes sure a WebGPU adapter exists before tfjs tries to use one (tfjs would
+ * only warn and fail to initialise): Node gets a navigator.gpu from Dawn
+ * first; no adapter is a BackendUnavailableError saying what is missing.
+ */
+async function checkWebGpuAdapter(info: PlatformInfo): Promise<void> {
+  if (tf.findBackendFactory(info.platform) == null) await ensureNodeWebGpu(info);
+  const gpu = (globalThis as { navigator?: { gpu?: { requestAdapter(): Promise<unknown> } } }).navigator?.gpu;
+  if (!gpu) return; // reported below: the package registers no backend without navigator.gpu
+  let adapter: unknown;
+  try {
+    adapter = await gpu.requestAdapter();
+  } catch (err) {
+    throw new BackendUnavailableError(info.name, `navigator.gpu.requestAdapter() failed: ${message(err)}`);
+  }
+  if (!adapter) {
+    throw new BackendUnavailableError(
+      info.name,
+      isNode()
+        ? "Dawn found no WebGPU adapter: it needs a Vulkan driver (without a GPU: SwiftShader's, e.g. VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json from Debian's chromium package, with a Vulkan loader: libvulkan1 or LD_LIBRARY_PATH=/usr/lib/chromium)"
+        : "navigator.gpu.requestAdapter() returned null: this browser exposes WebGPU but no adapter (GPU blocklisted or disabled)",
+    );
+  }
+}
+
+/**
  * Gives Node a `navigator.gpu` from the optional peer `webgpu` (Dawn) when
  * there is none, so that tfjs-backend-webgpu registers itself. Dawn options
  * come from NGEM_DAWN_OPTIONS (comma-separated `key=value`, e.g.
@@ -162,7 +187,7 @@ export function loadPlatform(name: TfjsBackendName): Promise<void> {
 }
 
 async function doLoad(info: PlatformInfo): Promise<void> {
-  if (info.platform === "webgpu" && tf.findBackendFactory(info.platform) == null) await ensureNodeWebGpu(info);
+  if (info.platform === "webgpu") await checkWebGpuAdapter(info);
   if (tf.findBackendFactory(info.platform) == null) {
     let mod: unknown;
     try {

@@ -4,6 +4,7 @@ import "@ngem/kernels-wasm";
 import "@ngem/backend-tfjs";
 import "@tensorflow/tfjs-backend-webgl";
 import "@tensorflow/tfjs-backend-webgpu";
+import * as tf from "@tensorflow/tfjs-core";
 import { runParity, shortTrain } from "./harness.js";
 
 async function webgpuStatus(): Promise<string> {
@@ -22,6 +23,10 @@ function webglStatus(): string {
 }
 
 const api = {
+  /** Sets tfjs environment flags (e.g. WEBGL_CPU_FORWARD=false, so small ops are not handed to the CPU). */
+  setFlags: (flags: Record<string, boolean | number>) => {
+    for (const [k, v] of Object.entries(flags)) tf.env().set(k, v);
+  },
   registered: () => registeredBackends(),
   webgpuStatus,
   webglStatus,

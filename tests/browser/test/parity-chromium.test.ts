@@ -22,6 +22,7 @@ if (skip) console.log(`SKIP browser parity tests (tests/browser/test/parity-chro
 
 interface PageApi {
   registered(): string[];
+  setFlags(flags: Record<string, boolean | number>): void;
   webgpuStatus(): Promise<string>;
   webglStatus(): string;
   parity(name: string, skip?: string[]): Promise<ParityReport>;
@@ -51,6 +52,7 @@ async function call<T>(fn: (api: PageApi, arg: string) => Promise<T> | T, arg = 
 function report(r: ParityReport): string {
   const w = r.worst;
   const q = r.worstRatio;
+  if (w.error === 0) return `${r.label.padEnd(12)} ${r.precision ?? "?"}  ${r.passed}/${r.passed + r.failed} cases, ${(r.ms / 1000).toFixed(1)} s; every compared array exact (error 0)`;
   return (
     `${r.label.padEnd(12)} ${r.precision ?? "?"}  ${r.passed}/${r.passed + r.failed} cases, ${(r.ms / 1000).toFixed(1)} s; ` +
     `worst normwise relative error ${w.error.toExponential(2)} (rtol ${w.rtol}) at ${w.what}; ` +
@@ -136,6 +138,9 @@ describe.skipIf(skip !== undefined)("headless Chromium: parity suite and a short
         const gl = await call((api) => api.webglStatus());
         lines.push(`WebGL: ${gl}`);
         expect(gl).toMatch(/^ok/);
+        // tfjs-webgl hands ops on small tensors to its CPU kernels by default (WEBGL_CPU_FORWARD);
+        // the parity cases are small, so turn that off: every op runs as a WebGL shader.
+        await call((api) => api.setFlags({ WEBGL_CPU_FORWARD: false }));
       }
       const r = await call((api, n) => api.parity(n), name);
       lines.push(report(r));

@@ -132,6 +132,7 @@ describe.skipIf(skip !== undefined)("playground in headless Chromium", () => {
     await page.locator("#load").setInputFiles(file);
     await page.waitForFunction(() => /loaded .*free GMM K=2 D=2/.test(document.querySelector(".panel h3")?.textContent ?? ""), undefined, { timeout: 20_000 });
     await page.waitForFunction(() => /NLL -1\.0\d{3}/.test(document.querySelector(".panel .nll")?.textContent ?? ""), undefined, { timeout: 20_000 });
+    console.log(`playground: exported the nGEM checkpoint to ${file} (read back by @ngem/trainer and by the page)`);
     const target = process.env.NGEM_UPDATE_SCREENSHOT
       ? resolve(import.meta.dirname, "../../../apps/web/docs/playground.png")
       : join(mkdtempSync(join(tmpdir(), "ngem-playground-")), "playground.png");
