@@ -128,9 +128,18 @@ const B_BLOCK_L2: usize = 256 * 1024;
  * scalar; row tails a 1-row kernel.
  */
 export function matmul(pA: usize, pB: usize, pC: usize, m: i32, kd: i32, n: i32, mode: i32, pBias: usize): void {
-  const ra = <usize>kd << 2;
-  const rb = <usize>n << 2;
-  const rc = <usize>n << 2;
+  matmul_strided(pA, pB, pC, m, kd, n, kd, n, n, mode, pBias);
+}
+
+/**
+ * {@link matmul} on blocks whose rows are lda / ldb / ldc floats apart (the threads build
+ * splits C by rows, or by 8-aligned column ranges: every C element is then computed by the
+ * same micro-kernel class and operation order as in one call).
+ */
+export function matmul_strided(pA: usize, pB: usize, pC: usize, m: i32, kd: i32, n: i32, lda: i32, ldb: i32, ldc: i32, mode: i32, pBias: usize): void {
+  const ra = <usize>lda << 2;
+  const rb = <usize>ldb << 2;
+  const rc = <usize>ldc << 2;
   const n8 = n & ~7;
   const n4 = n & ~3;
   const m4 = m & ~3;

@@ -2,7 +2,7 @@
 // into the one exported memory plus lengths (the pointer + length ABI); no
 // kernel allocates. The JS side owns the layout (see src/arena.ts).
 export { head_scratch_bytes, mixture_head, mixture_head_rows, head_sum } from "./head";
-export { matmul, transpose, transpose_strided, colsum } from "./dense";
+export { matmul, matmul_strided, transpose, transpose_strided, colsum } from "./dense";
 export { act_forward, act_backward } from "./activations";
 export { layer_norm_forward, layer_norm_backward } from "./layer-norm";
 export { sgd_update, adam_update, rmsprop_update } from "./optim";

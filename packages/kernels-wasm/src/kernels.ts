@@ -26,6 +26,7 @@ export interface KernelExports {
   ): number;
   head_sum(n: number, pRowRes: number, pRes: number): void;
   transpose_strided(pSrc: number, pDst: number, rows: number, cols: number, srcStride: number, dstStride: number): void;
+  matmul_strided(pA: number, pB: number, pC: number, m: number, kd: number, n: number, lda: number, ldb: number, ldc: number, mode: number, pBias: number): void;
   mixture_head(
     n: number, k: number, d: number,
     pA: number, strideA: number, pMu: number, pS: number, strideMS: number, pY: number,

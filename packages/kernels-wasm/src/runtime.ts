@@ -328,9 +328,21 @@ export class KernelRuntime {
       need(bias, n, "bias", `[n] = [${n}]`);
     }
     const t0 = this.profiling ? performance.now() : 0;
-    const p = this.parts(2 * m * k * n, Math.ceil(m / 4));
-    if (p > 1) {
-      // rows of C (each C element is computed exactly as in one call: same micro-kernel order over k)
+    // B larger than A (n > m): split C by 8-aligned column ranges, so each thread streams only its
+    // part of B; else by rows (4-aligned). Either way each C element is computed exactly as in one
+    // call: the same micro-kernel class (8-, 4- or 1-wide columns keep their boundaries) and order over k.
+    const byCols = n > m && n >= 16;
+    const p = this.parts(2 * m * k * n, byCols ? Math.ceil(n / 8) : Math.ceil(m / 4));
+    if (p > 1 && byCols) {
+      const pool = this.pool as ThreadPool;
+      for (let t = 0; t < p; t++) {
+        const c0 = KernelRuntime.cut(t, p, n, 8);
+        const c1 = KernelRuntime.cut(t + 1, p, n, 8);
+        pool.set(t, OP.matmul_strided, a.ptr, b.ptr + 4 * c0, c.ptr + 4 * c0, m, k, c1 - c0, k, n, n, mode);
+        pool.arg(t, 10, bias ? bias.ptr + 4 * c0 : 0);
+      }
+      pool.run();
+    } else if (p > 1) {
       const pool = this.pool as ThreadPool;
       for (let t = 0; t < p; t++) {
         const r0 = KernelRuntime.cut(t, p, m, 4);

@@ -22,6 +22,7 @@ import type { KernelExports } from "./kernels.js";
 /** Kernels a worker may run (their index is the op code). */
 export const POOL_OPS = [
   "matmul",
+  "matmul_strided",
   "transpose_strided",
   "colsum",
   "act_forward",
