@@ -16,7 +16,12 @@ import { afterAll, describe, expect, it } from "vitest";
 const CLI = resolve(import.meta.dirname, "../dist/index.js");
 const TINY = resolve(import.meta.dirname, "fixtures/tiny.csv");
 const work = mkdtempSync(join(tmpdir(), "ngem-rundir-"));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+const disk = join(work, "disk");
+afterAll(() => {
+  // The tmpfs of the disk tests (if it was mounted) must go before its folder can.
+  spawnSync("umount", ["-l", disk]);
+  rmSync(work, { recursive: true, force: true });
+});
 
 function ngem(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
   const r = spawnSync(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? work, encoding: "utf8", env: { ...process.env, NO_COLOR: "1", ...opts.env }, timeout: 120_000 });
@@ -277,6 +282,23 @@ describe("divergence and signals", () => {
   }
 });
 
+describe("a second signal", () => {
+  it("quits at once, says nothing more was saved, exits 1, and a new run leaves no directory or staging", async () => {
+    // A slow disk: the checkpoint that the first Ctrl-C asks for takes 3 s to land.
+    const p = start(["train", TINY, ...TRAIN, "--steps", "100000", "--out", "twice"], { env: { NGEM_FAULT_SLOW_WRITE: "checkpoint.safetensors:3000" } });
+    while (!/step \d+/.test(p.stderr())) await new Promise((r) => setTimeout(r, 10));
+    p.child.kill("SIGINT");
+    while (!/finishing the current step and saving/.test(p.stderr())) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 200));
+    p.child.kill("SIGINT");
+    const r = await p.done;
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/quit without saving: nothing was saved and no run directory was created/);
+    expect(existsSync(join(work, "twice"))).toBe(false);
+    expect(debris(work).filter((f) => f.startsWith(".twice."))).toEqual([]);
+  });
+});
+
 describe("config files: one set of rules", () => {
   it("checkpointEvery and logEvery are used; unknown keys, epochs+steps are exit 2", () => {
     const cfg = join(work, "every.json");
@@ -343,12 +365,8 @@ function mountTmpfs(dir: string, size: string): string | undefined {
 }
 
 describe("full and read-only disks", () => {
-  const disk = join(work, "disk");
   const why = mountTmpfs(disk, "2m");
   if (why) console.log(`skipping the disk-full tests: ${why}`);
-  afterAll(() => {
-    if (!why) spawnSync("umount", ["-l", disk]);
-  });
 
   it.skipIf(why !== undefined)("disk full: --force and --resume fail naming the real file; the old run stays intact with no temp files", () => {
     expect(ngem(["train", TINY, ...TRAIN, "--steps", "5", "--out", "disk/run"]).code).toBe(0);

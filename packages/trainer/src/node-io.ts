@@ -78,14 +78,17 @@ async function syncDir(dir: string): Promise<void> {
 }
 
 /**
- * Fault injection for the crash tests: `NGEM_FAULT_KILL_WRITE=<file name>:<n>`
+ * Fault injection for the crash tests (off unless the variables are set): `NGEM_FAULT_KILL_WRITE=<file name>:<n>`
  * SIGKILLs the process during the n-th atomic write of a file of that name,
  * after its temp file is written and before the rename.
  */
 const faultSpec = /^(.+):(\d+)$/.exec(process.env.NGEM_FAULT_KILL_WRITE ?? "");
+/** `NGEM_FAULT_SLOW_WRITE=<file name>:<ms>`: each atomic write of that file waits `ms` before its rename (a slow disk). */
+const slowSpec = /^(.+):(\d+)$/.exec(process.env.NGEM_FAULT_SLOW_WRITE ?? "");
 let faultCount = 0;
-function faultPoint(path: string): void {
+async function faultPoint(path: string): Promise<void> {
   if (faultSpec && basename(path) === faultSpec[1] && ++faultCount === Number(faultSpec[2])) process.kill(process.pid, "SIGKILL");
+  if (slowSpec && basename(path) === slowSpec[1]) await new Promise((r) => setTimeout(r, Number(slowSpec[2])));
 }
 
 /** Writes `data` to `path` atomically (temp + fsync + rename + directory fsync). Errors name `path`. */
@@ -99,7 +102,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     } finally {
       await fh.close();
     }
-    faultPoint(path);
+    await faultPoint(path);
     await rename(tmp, path);
   } catch (err) {
     await unlink(tmp).catch(() => undefined);
