@@ -56,3 +56,38 @@ function erfcLarge(x: number): number {
   }
   return (Math.exp(-x * x) * INV_SQRT_PI) / f;
 }
+
+/** A column whose std is at most this fraction of its largest |value| is constant (standardisation). */
+export const CONSTANT_COLUMN_RTOL = 1e-12;
+
+/** Smallest positive normal float64; a value below it has lost precision (subnormal). */
+export const MIN_NORMAL_FLOAT64 = 2.2250738585072014e-308;
+
+/**
+ * x * 2^k, exact unless the result is subnormal or overflows (k may exceed
+ * the range of a single power of two). Edge cases: ldexp(0, k) = 0,
+ * ldexp(+-Infinity, k) = +-Infinity, ldexp(NaN, k) = NaN.
+ */
+export function ldexp(x: number, k: number): number {
+  while (k > 1000) {
+    x *= 2 ** 1000;
+    k -= 1000;
+  }
+  while (k < -1000) {
+    x *= 2 ** -1000;
+    k += 1000;
+  }
+  return x * 2 ** k;
+}
+
+/**
+ * The binary exponent e with max / 2^e in [0.5, 1), for a finite max > 0
+ * (subnormals included): scaling a column by 2^-e brings it near 1 exactly.
+ */
+export function exponentOf(max: number): number {
+  let e = Math.floor(Math.log2(max)) + 1;
+  // log2 can be off by one near powers of two and for subnormals
+  while (ldexp(max, -e) >= 1) e++;
+  while (ldexp(max, -e) < 0.5) e--;
+  return e;
+}

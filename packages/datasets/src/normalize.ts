@@ -9,37 +9,14 @@
  * c (to rounding) and leaves its z-scores unchanged. "Constant" is relative too:
  * std <= 1e-12 x max|v|.
  */
-import { ShapeError } from "@ngem/core";
+import { CONSTANT_COLUMN_RTOL, exponentOf, ldexp, MIN_NORMAL_FLOAT64, ShapeError } from "@ngem/core";
 import { DataError } from "./errors.js";
 import type { Dataset, Normalization } from "./types.js";
 
-/** A column whose std is at most this fraction of its largest |value| is constant. */
-export const CONSTANT_COLUMN_RTOL = 1e-12;
+export { CONSTANT_COLUMN_RTOL };
 
 /** Smallest positive normal float64; a std below it has lost precision (subnormal). */
-const MIN_NORMAL = 2.2250738585072014e-308;
-
-/** x * 2^k, exact unless the result is subnormal or overflows (k may exceed the range of one power of two). */
-function ldexp(x: number, k: number): number {
-  while (k > 1000) {
-    x *= 2 ** 1000;
-    k -= 1000;
-  }
-  while (k < -1000) {
-    x *= 2 ** -1000;
-    k += 1000;
-  }
-  return x * 2 ** k;
-}
-
-/** e such that max / 2^e lies in [0.5, 1) (max > 0, finite). */
-function exponentOf(max: number): number {
-  let e = Math.floor(Math.log2(max)) + 1;
-  // log2 can be off by one near powers of two and for subnormals
-  while (ldexp(max, -e) >= 1) e++;
-  while (ldexp(max, -e) < 0.5) e--;
-  return e;
-}
+const MIN_NORMAL = MIN_NORMAL_FLOAT64;
 
 /**
  * A column that cannot be standardised in float64, or a value whose z-score

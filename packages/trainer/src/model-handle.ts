@@ -1,6 +1,8 @@
 /** The handle of a trained (or loaded) model and its resumable training state. */
-import { paramShapes, type BackendModel, type ModelSpec, type NamedTensors, type RngState } from "@ngem/core";
+import { paramShapes, Rng, type BackendModel, type ModelSpec, type NamedTensors, type RngState } from "@ngem/core";
 import type { ResolvedConfig } from "./config.js";
+import { deriveSeed } from "./data.js";
+import { initialNoiseRng } from "./noise.js";
 import { Soap } from "./soap.js";
 import type { FloorHitStats, Normalization } from "./types.js";
 
@@ -50,6 +52,26 @@ export interface StreamPosition {
   fill: number;
   /** Source row index of each buffer slot (length capacity; entries [0, fill) are valid). */
   readonly rows: Float64Array;
+}
+
+/** The state of a run that has not taken a step yet (shuffling stream 2 and noise stream 3 of `seed`). */
+export function initialState(seed: number, dataFingerprint: string): TrainerState {
+  return {
+    step: 0,
+    epoch: 0,
+    batchInEpoch: 0,
+    perm: null,
+    rng: new Rng(deriveSeed(seed, 2)).getState(),
+    noiseRng: initialNoiseRng(seed),
+    floorHits: { total: 0, steps: 0, firstStep: -1 },
+    epochLossSum: 0,
+    epochLossCount: 0,
+    bestValNll: Infinity,
+    bestStep: -1,
+    badEvals: 0,
+    dataFingerprint,
+    finished: false,
+  };
 }
 
 /**

@@ -23,13 +23,12 @@
  *   the source at the oldest buffered row, refills the slots from the file and
  *   continues from the read position (see {@link StreamPosition}).
  */
-import { getBackend, initWeights, NgemError, Rng, type Batch } from "@ngem/core";
+import { CONSTANT_COLUMN_RTOL, exponentOf, getBackend, initWeights, ldexp, MIN_NORMAL_FLOAT64, NgemError, type Batch, type Rng } from "@ngem/core";
 import { load } from "./checkpoint.js";
 import { ConfigError, specFor, validateConfig, type ResolvedConfig } from "./config.js";
 import { DataMismatchError, deriveSeed } from "./data.js";
 import { defaultIO } from "./io.js";
-import { makeSoap, TrainedModel, type StreamPosition, type TrainerState } from "./model-handle.js";
-import { initialNoiseRng } from "./noise.js";
+import { initialState, makeSoap, TrainedModel, type StreamPosition, type TrainerState } from "./model-handle.js";
 import { logLikelihoods } from "./predict.js";
 import { runLoop, trimMetrics, type LoopFeed, type ResumeOptions, type TrainOptions, type TrainResult } from "./train.js";
 import type { Normalization, TrainConfig, TrainData } from "./types.js";
@@ -114,26 +113,7 @@ export function isHeldOut(row: number, seed: number, fraction: number): boolean 
 // ---------------------------------------------------------------------------
 // Statistics
 
-/** x * 2^k, exact unless the result is subnormal or overflows. */
-function ldexp(x: number, k: number): number {
-  while (k > 1000) {
-    x *= 2 ** 1000;
-    k -= 1000;
-  }
-  while (k < -1000) {
-    x *= 2 ** -1000;
-    k += 1000;
-  }
-  return x * 2 ** k;
-}
-function exponentOf(max: number): number {
-  let e = Math.floor(Math.log2(max)) + 1;
-  while (ldexp(max, -e) >= 1) e++;
-  while (ldexp(max, -e) < 0.5) e--;
-  return e;
-}
-const CONSTANT_COLUMN_RTOL = 1e-12;
-const MIN_NORMAL = 2.2250738585072014e-308;
+const MIN_NORMAL = MIN_NORMAL_FLOAT64;
 
 /** Partial statistics of one column: n rows, mean and M2 in units of 2^e, max |v|. */
 interface Part {
@@ -585,23 +565,7 @@ export async function trainStream(config: TrainConfig, source: StreamSource, opt
   const backend = await getBackend(resolved.backend);
   const backendModel = await backend.createModel(spec, initWeights(spec, resolved.seed));
   const stream: StreamPosition = { capacity, standardize, readPos: 0, fill: 0, rows: new Float64Array(capacity) };
-  const state: TrainerState = {
-    step: 0,
-    epoch: 0,
-    batchInEpoch: 0,
-    perm: null,
-    rng: new Rng(deriveSeed(resolved.seed, 2)).getState(),
-    noiseRng: initialNoiseRng(resolved.seed),
-    floorHits: { total: 0, steps: 0, firstStep: -1 },
-    epochLossSum: 0,
-    epochLossCount: 0,
-    bestValNll: Infinity,
-    bestStep: -1,
-    badEvals: 0,
-    dataFingerprint: info.fingerprint,
-    finished: false,
-    stream,
-  };
+  const state: TrainerState = { ...initialState(resolved.seed, info.fingerprint), stream };
   const norm = standardize ? info.stats : undefined;
   const model = new TrainedModel(resolved, spec, resolved.backend, backendModel, state, norm, makeSoap(resolved, spec));
   if (resolved.metricsFile) await (opts.io ?? (await defaultIO())).writeText(resolved.metricsFile, "");

@@ -21,8 +21,8 @@ import { encodeCheckpoint, load } from "./checkpoint.js";
 import { ConfigError, headOf, specFor, splitSizes, validateConfig, type ResolvedConfig } from "./config.js";
 import { DataMismatchError, dataFingerprint, deriveSeed, gatherBatch, subset, validateData } from "./data.js";
 import { defaultIO, type TrainerIO } from "./io.js";
-import { makeSoap, TrainedModel, type TrainerState } from "./model-handle.js";
-import { countFloorHits, effectiveNoise, initialNoiseRng, perturbBatch } from "./noise.js";
+import { initialState, makeSoap, TrainedModel, type TrainerState } from "./model-handle.js";
+import { countFloorHits, effectiveNoise, perturbBatch } from "./noise.js";
 import { datasetNll } from "./predict.js";
 import { scheduledLr } from "./schedule.js";
 import { isStreamSource, resumeStream, trainStream, type StreamSource } from "./stream.js";
@@ -78,22 +78,7 @@ export async function train(config: TrainConfig, data: TrainData | StreamSource,
   const spec = specFor(resolved, data);
   const backend = await getBackend(resolved.backend);
   const backendModel = await backend.createModel(spec, initWeights(spec, resolved.seed));
-  const state: TrainerState = {
-    step: 0,
-    epoch: 0,
-    batchInEpoch: 0,
-    perm: null,
-    rng: new Rng(deriveSeed(resolved.seed, 2)).getState(),
-    noiseRng: initialNoiseRng(resolved.seed),
-    floorHits: { total: 0, steps: 0, firstStep: -1 },
-    epochLossSum: 0,
-    epochLossCount: 0,
-    bestValNll: Infinity,
-    bestStep: -1,
-    badEvals: 0,
-    dataFingerprint: dataFingerprint(data),
-    finished: false,
-  };
+  const state = initialState(resolved.seed, dataFingerprint(data));
   const model = new TrainedModel(resolved, spec, resolved.backend, backendModel, state, data.normalization, makeSoap(resolved, spec));
   if (resolved.metricsFile) await (opts.io ?? (await defaultIO())).writeText(resolved.metricsFile, "");
   return runLoop(model, memoryFeed(resolved, data), opts);
