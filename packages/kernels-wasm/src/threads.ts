@@ -4,11 +4,14 @@
  * shared WebAssembly.Memory and run kernel calls the calling thread posts to them.
  *
  * Protocol: a small SharedArrayBuffer control block, no messages per call. The caller
- * writes, per thread slot, an op (index into {@link POOL_OPS}, or -1 for nothing) and up
- * to {@link MAX_ARGS} arguments (float64: every i32 and f64 argument of the ABI is exact
- * in a double), bumps the generation counter (Atomics.add + notify), runs slot 0 itself,
- * and waits (Atomics.wait) until every worker has bumped the done counter. Workers spin
- * briefly, then Atomics.wait on the generation counter.
+ * writes, per chunk slot (one per thread at most), an op (index into {@link POOL_OPS}, or -1
+ * for nothing) and up to {@link MAX_ARGS} arguments (float64: every i32 and f64 argument of
+ * the ABI is exact in a double), publishes the job's chunk range and bumps the generation
+ * counter (Atomics.add + notify). Then every thread, the caller included, takes chunks with a
+ * compare-and-swap on a shared counter until none is left; the caller waits (Atomics.wait)
+ * until every chunk is done. Workers spin briefly, then Atomics.wait on the generation counter.
+ * A worker that wakes late finds no chunk left (the counter only grows, and it compares with
+ * the range it read), so the caller never waits for a worker that has not started.
  *
  * Callers split only OUTPUTS (rows of a matmul's C, element ranges, rows of the head with
  * per-row results summed afterwards in row order), never a reduction, so the result is
@@ -36,13 +39,15 @@ export const POOL_OPS = [
 ] as const;
 export type PoolOp = (typeof POOL_OPS)[number];
 export const MAX_ARGS = 24;
-const OP_EXIT = -2;
 
 // control block (Int32 indices)
 const GEN = 0;
 const DONE = 1;
 const WORKERS = 2;
-const FAILED = 3; // a worker's kernel call threw (a trap): the slot + 1, else 0
+const FAILED = 3; // a kernel call of the job threw (a trap): the slot + 1, else 0
+const NEXT = 4; // next chunk index to take (grows; slot = index & 255, compared with wrap-around)
+const END = 5; // end of the current job's chunk indices
+const EXIT = 6; // 1: workers leave
 const OPS = 8; // OPS + t: op of slot t
 const MAX_THREADS = 256;
 const ARGS_BYTE = 4 * (OPS + MAX_THREADS); // float64 args start here (8-aligned)
@@ -61,26 +66,33 @@ const WORKER_SOURCE = `
       var fns = d.names.map(function (n) { return ex[n]; });
       var hdr = new Int32Array(d.ctrl);
       var a = new Float64Array(d.ctrl, ${ARGS_BYTE});
-      var t = d.slot;
-      var b = t * ${MAX_ARGS};
       var seen = Atomics.load(hdr, ${GEN});
       post("ready");
       for (;;) {
         for (var spin = 0; spin < ${4096} && Atomics.load(hdr, ${GEN}) === seen; spin++);
         while (Atomics.load(hdr, ${GEN}) === seen) Atomics.wait(hdr, ${GEN}, seen, 1000);
         seen = Atomics.load(hdr, ${GEN});
-        var op = hdr[${OPS} + t];
-        if (op === ${OP_EXIT}) return;
-        if (op >= 0) {
-          try {
-            fns[op](a[b], a[b + 1], a[b + 2], a[b + 3], a[b + 4], a[b + 5], a[b + 6], a[b + 7], a[b + 8], a[b + 9], a[b + 10],
-              a[b + 11], a[b + 12], a[b + 13], a[b + 14], a[b + 15], a[b + 16], a[b + 17], a[b + 18], a[b + 19], a[b + 20], a[b + 21],
-              a[b + 22], a[b + 23]);
-          } catch (err) {
-            Atomics.store(hdr, ${FAILED}, t + 1);
+        if (Atomics.load(hdr, ${EXIT}) === 1) return;
+        var end = Atomics.load(hdr, ${END});
+        for (;;) {
+          var cur = Atomics.load(hdr, ${NEXT});
+          if (((cur - end) | 0) >= 0) break;
+          if (Atomics.compareExchange(hdr, ${NEXT}, cur, (cur + 1) | 0) !== cur) continue;
+          var slot = cur & ${MAX_THREADS - 1};
+          var op = hdr[${OPS} + slot];
+          var b = slot * ${MAX_ARGS};
+          if (op >= 0) {
+            try {
+              fns[op](a[b], a[b + 1], a[b + 2], a[b + 3], a[b + 4], a[b + 5], a[b + 6], a[b + 7], a[b + 8], a[b + 9], a[b + 10],
+                a[b + 11], a[b + 12], a[b + 13], a[b + 14], a[b + 15], a[b + 16], a[b + 17], a[b + 18], a[b + 19], a[b + 20], a[b + 21],
+                a[b + 22], a[b + 23]);
+            } catch (err) {
+              Atomics.store(hdr, ${FAILED}, slot + 1);
+            }
           }
+          Atomics.add(hdr, ${DONE}, 1);
+          Atomics.notify(hdr, ${DONE});
         }
-        if (Atomics.add(hdr, ${DONE}, 1) + 1 === hdr[${WORKERS}]) Atomics.notify(hdr, ${DONE});
       }
     }, function (err) { post("error: " + (err && err.message ? err.message : String(err))); });
   }
@@ -178,6 +190,8 @@ export class ThreadPool {
   readonly threads: number;
   /** Parallel calls dispatched so far (for tests: proves the workers ran). */
   dispatches = 0;
+  /** Slots set for the next run (1 + the highest set). */
+  private count = 0;
   private readonly hdr: Int32Array;
   private readonly args: Float64Array;
   private readonly fns: ((...a: number[]) => number)[];
@@ -244,7 +258,9 @@ export class ThreadPool {
 
   /** Sets slot t to run `op` with `args` (the caller's own call is slot 0); slots left unset do nothing. */
   set(t: number, op: number, a0: number, a1: number, a2: number, a3: number, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0, a9 = 0): void {
+    if (!(t >= 0 && t < this.threads)) throw new RangeError(`slot ${t} of a ${this.threads}-thread pool`);
     this.hdr[OPS + t] = op;
+    if (t >= this.count) this.count = t + 1;
     const a = this.args;
     const b = t * MAX_ARGS;
     a[b] = a0;
@@ -264,40 +280,64 @@ export class ThreadPool {
     this.args[t * MAX_ARGS + i] = v;
   }
 
-  /** Runs every set slot (slot 0 on this thread), waits for all, and clears the slots. */
+  /**
+   * Runs every set slot as one job and waits for all of them; clears the slots. Slots are
+   * chunks that any thread takes (compare-and-swap on a shared counter), this one included:
+   * when a worker is slow to get a core (a loaded machine), this thread runs its chunk too.
+   * Which thread runs a chunk does not change its result.
+   */
   run(): void {
     if (this.workers.length === 0) throw new Error("the thread pool was disposed");
     const hdr = this.hdr;
-    const n = this.threads;
+    const count = this.count;
+    const op0 = hdr[OPS] as number;
     Atomics.store(hdr, DONE, 0);
+    // chunk indices of this job start at a multiple of 256, so index & 255 is the slot
+    const start = ((Atomics.load(hdr, NEXT) + MAX_THREADS - 1) & ~(MAX_THREADS - 1)) | 0;
+    Atomics.store(hdr, NEXT, start);
+    Atomics.store(hdr, END, (start + count) | 0);
     Atomics.add(hdr, GEN, 1);
     Atomics.notify(hdr, GEN);
-    const op0 = hdr[OPS] as number;
-    if (op0 >= 0) {
-      const a = this.args;
-      (this.fns[op0] as (...x: number[]) => number)(
-        a[0] as number, a[1] as number, a[2] as number, a[3] as number, a[4] as number, a[5] as number, a[6] as number, a[7] as number,
-        a[8] as number, a[9] as number, a[10] as number, a[11] as number, a[12] as number, a[13] as number, a[14] as number, a[15] as number,
-        a[16] as number, a[17] as number, a[18] as number, a[19] as number, a[20] as number, a[21] as number, a[22] as number, a[23] as number,
-      );
+    const end = (start + count) | 0;
+    const a = this.args;
+    for (;;) {
+      const cur = Atomics.load(hdr, NEXT);
+      if (((cur - end) | 0) >= 0) break;
+      if (Atomics.compareExchange(hdr, NEXT, cur, (cur + 1) | 0) !== cur) continue;
+      const slot = cur & (MAX_THREADS - 1);
+      const op = hdr[OPS + slot] as number;
+      const b = slot * MAX_ARGS;
+      if (op >= 0) {
+        try {
+          (this.fns[op] as (...x: number[]) => number)(
+            a[b] as number, a[b + 1] as number, a[b + 2] as number, a[b + 3] as number, a[b + 4] as number, a[b + 5] as number,
+            a[b + 6] as number, a[b + 7] as number, a[b + 8] as number, a[b + 9] as number, a[b + 10] as number, a[b + 11] as number,
+            a[b + 12] as number, a[b + 13] as number, a[b + 14] as number, a[b + 15] as number, a[b + 16] as number, a[b + 17] as number,
+            a[b + 18] as number, a[b + 19] as number, a[b + 20] as number, a[b + 21] as number, a[b + 22] as number, a[b + 23] as number,
+          );
+        } catch {
+          Atomics.store(hdr, FAILED, slot + 1);
+        }
+      }
+      Atomics.add(hdr, DONE, 1);
     }
-    const want = n - 1;
-    for (let spin = 0; spin < 1 << 16 && Atomics.load(hdr, DONE) < want; spin++);
+    for (let spin = 0; spin < 1 << 16 && Atomics.load(hdr, DONE) < count; spin++);
     for (;;) {
       const d = Atomics.load(hdr, DONE);
-      if (d >= want) break;
+      if (d >= count) break;
       Atomics.wait(hdr, DONE, d, 1000);
     }
-    hdr.fill(-1, OPS, OPS + n);
+    hdr.fill(-1, OPS, OPS + count);
+    this.count = 0;
     this.dispatches++;
     const failed = Atomics.exchange(hdr, FAILED, 0);
-    if (failed !== 0) throw new Error(`wasm kernels: the ${POOL_OPS[op0 >= 0 ? op0 : 0]} call of thread ${failed - 1} trapped`);
+    if (failed !== 0) throw new Error(`wasm kernels: the ${POOL_OPS[op0 >= 0 ? op0 : 0]} call of chunk ${failed - 1} trapped`);
   }
 
   /** Ends the workers (they leave their loop, then are terminated). Idempotent. */
   dispose(): void {
     if (this.workers.length === 0) return;
-    this.hdr.fill(OP_EXIT, OPS, OPS + this.threads);
+    Atomics.store(this.hdr, EXIT, 1);
     Atomics.add(this.hdr, GEN, 1);
     Atomics.notify(this.hdr, GEN);
     for (const w of this.workers) void w.terminate();
