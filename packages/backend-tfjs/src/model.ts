@@ -109,6 +109,17 @@ export function mdnForwardRaw(spec: MdnSpec, p: (name: string) => tf.Tensor, x: 
   return splitRawHead(mdnHeadRows(spec, p, x), n, spec.k, spec.d, s);
 }
 
+/**
+ * Sum of tensors by a chain of adds, not tf.addN: an AddN of more than 7
+ * inputs needs more storage buffers than WebGPU's default per-stage limit of
+ * 8, which tfjs-backend-webgpu 4.22 does not raise, so its pipeline is
+ * invalid and the results are garbage (seen: wrong losses for MDNs with 10
+ * parameter tensors on tfjs-webgpu).
+ */
+function sumAll(ts: tf.Tensor[]): tf.Tensor {
+  return ts.reduce((a, b) => tf.add(a, b));
+}
+
 function toFloat32(a: FloatArray): Float32Array {
   return Float32Array.from(a); // always a copy: tfjs keeps the array it is given
 }
@@ -224,7 +235,7 @@ export class TfjsModel implements BackendModel {
         if (withFloorHits) floorHits = tf.keep(floorHitsOf(tf.reshape(h.scale, [n, s]), scale));
         return f(h.logits, h.mu, plain && h.scale.rank !== 3 ? tf.reshape(h.scale, [n, k, d]) : h.scale);
       })(this.paramList());
-      const sq = tf.addN(grads.map((g) => tf.sum(tf.square(g))));
+      const sq = sumAll(grads.map((g) => tf.sum(tf.square(g))));
       return floorHits ? { loss: value, grads, sq, floorHits } : { loss: value, grads, sq };
     });
   }
@@ -398,11 +409,11 @@ export class TfjsModel implements BackendModel {
 
 /** Global L2 norm robust to float32 overflow of the sum of squares: max|g| * sqrt(sum (g / max|g|)^2). */
 async function scaledNorm(grads: readonly tf.Tensor[]): Promise<number> {
-  const m = tf.tidy(() => tf.max(tf.stack(grads.map((g) => tf.max(tf.abs(g))))));
+  const m = tf.tidy(() => grads.map((g) => tf.max(tf.abs(g))).reduce((a, b) => tf.maximum(a, b)));
   const mv = (await m.data())[0] as number;
   m.dispose();
   if (!(mv > 0) || !Number.isFinite(mv)) return mv === 0 ? 0 : Infinity;
-  const s = tf.tidy(() => tf.addN(grads.map((g) => tf.sum(tf.square(tf.div(g, mv))))));
+  const s = tf.tidy(() => sumAll(grads.map((g) => tf.sum(tf.square(tf.div(g, mv))))));
   const sv = (await s.data())[0] as number;
   s.dispose();
   return mv * Math.sqrt(sv);

@@ -211,6 +211,13 @@ async function doLoad(info: PlatformInfo): Promise<void> {
         `(${tf.version_core}); make sure both resolve to the same tfjs-core version (${installHint(info)})`,
     );
   }
+  // GPU platforms: every op on the GPU. By default tfjs-webgl/-webgpu hand ops on
+  // small tensors whose data is still on the CPU to their CPU kernels; then the
+  // same step gives different last bits depending on where its inputs live (a
+  // resumed model's freshly uploaded weights vs the GPU-resident ones), and
+  // resume is not bit-exact (seen on tfjs-webgpu).
+  if (info.platform === "webgl") tf.env().set("WEBGL_CPU_FORWARD", false);
+  if (info.platform === "webgpu") tf.env().set("WEBGPU_CPU_FORWARD", false);
   const prev = tf.getBackend();
   let ok: boolean;
   try {

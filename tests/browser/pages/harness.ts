@@ -23,8 +23,6 @@ export interface ParityReport {
   readonly passed: number;
   readonly failed: number;
   readonly results: CaseResult[];
-  /** Cases not run (known deviations). */
-  readonly skipped: string[];
   /** Largest normwise relative error of any compared array, with its tag and tolerance. */
   readonly worst: { what: string; error: number; rtol: number };
   /** Largest error as a fraction of its tolerance. */
@@ -32,14 +30,9 @@ export interface ParityReport {
   readonly ms: number;
 }
 
-/**
- * Runs the parity suite on the backend `load` returns. Cases whose name
- * matches one of `skip` (known deviations) are not run; they are listed in
- * `skipped`, with the reason printed by the caller.
- */
-export async function runParity(label: string, load: () => Promise<Backend>, skip: readonly RegExp[] = []): Promise<ParityReport> {
+/** Runs the parity suite on the backend `load` returns, every case, one by one. */
+export async function runParity(label: string, load: () => Promise<Backend>): Promise<ParityReport> {
   const cases: { name: string; fn: () => Promise<void> | void }[] = [];
-  const skipped: string[] = [];
   const stack: string[] = [];
   runParitySuite(
     {
@@ -49,8 +42,7 @@ export async function runParity(label: string, load: () => Promise<Backend>, ski
         stack.pop();
       },
       it(name, fn) {
-        if (skip.some((re) => re.test(name))) skipped.push(name);
-        else cases.push({ name: [...stack, name].join(" > "), fn });
+        cases.push({ name: [...stack, name].join(" > "), fn });
       },
     },
     load,
@@ -90,7 +82,7 @@ export async function runParity(label: string, load: () => Promise<Backend>, ski
     // reported by the first case
   }
   const failed = results.filter((r) => !r.ok).length;
-  return { label, backend, precision, passed: results.length - failed, failed, results, skipped, worst, worstRatio, ms: performance.now() - t0 };
+  return { label, backend, precision, passed: results.length - failed, failed, results, worst, worstRatio, ms: performance.now() - t0 };
 }
 
 export interface TrainReport {

@@ -4,7 +4,6 @@ import "@ngem/kernels-wasm";
 import "@ngem/backend-tfjs";
 import "@tensorflow/tfjs-backend-webgl";
 import "@tensorflow/tfjs-backend-webgpu";
-import * as tf from "@tensorflow/tfjs-core";
 import { runParity, shortTrain } from "./harness.js";
 
 async function webgpuStatus(): Promise<string> {
@@ -23,19 +22,10 @@ function webglStatus(): string {
 }
 
 const api = {
-  /** Sets tfjs environment flags (e.g. WEBGL_CPU_FORWARD=false, so small ops are not handed to the CPU). */
-  setFlags: (flags: Record<string, boolean | number>) => {
-    for (const [k, v] of Object.entries(flags)) tf.env().set(k, v);
-  },
   registered: () => registeredBackends(),
   webgpuStatus,
   webglStatus,
-  parity: (name: string, skip: string[] = []) =>
-    runParity(
-      name,
-      () => getBackend(name),
-      skip.map((r) => new RegExp(r)),
-    ),
+  parity: (name: string) => runParity(name, () => getBackend(name)),
   train: (name: string, steps?: number) => shortTrain(name, steps),
 };
 (window as unknown as { ngem: typeof api }).ngem = api;
