@@ -11,24 +11,14 @@
  * that no bundler follows); the metafile check proves nothing is imported.
  * Prints the sizes (minified, gzip) per package.
  */
-import { builtinModules } from "node:module";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
 import { afterAll, describe, expect, it } from "vitest";
+import { nodeBuiltinsIn } from "./scan.js";
 
 const here = import.meta.dirname;
 
 const PACKAGES = ["@ngem/core", "@ngem/kernels-wasm", "@ngem/trainer", "@ngem/datasets"] as const;
-
-/** Finds Node built-ins in bundle text: `node:x` specifiers and require/import/from of a bare built-in name. */
-export function nodeBuiltinsIn(code: string): string[] {
-  const found = new Set<string>();
-  for (const m of code.matchAll(/["'`]node:([a-z_/]+)["'`]/g)) found.add(`node:${m[1]}`);
-  const names = builtinModules.filter((b) => !b.startsWith("_")).map((b) => b.replace(/[/]/g, "\\/"));
-  const re = new RegExp(`(?:require\\s*\\(|import\\s*\\(|from\\s*)\\s*["'](${names.join("|")})["']`, "g");
-  for (const m of code.matchAll(re)) found.add(m[1] as string);
-  return [...found];
-}
 
 /** Node-only names that may appear as text in a package's browser bundle (see the header). */
 const RUNTIME_GUARDED: Readonly<Record<string, readonly string[]>> = {
