@@ -346,7 +346,8 @@ function resetPanels(titles: string[]): void {
 function startTraining(): void {
   const objective = ($("objective") as HTMLSelectElement).value;
   const side = ($("side") as HTMLInputElement).checked;
-  const objectives = side ? [objective === "nll" ? "nll" : "nll", objective === "nll" ? "ngem" : objective] : [objective];
+  // side by side: NLL on the left, the chosen objective (nGEM when NLL is chosen) on the right
+  const objectives = side ? ["nll", objective === "nll" ? "ngem" : objective] : [objective];
   resetPanels(objectives.map((o) => OBJECTIVE_NAMES[o] ?? o));
   document.body.dataset.state = "training";
   ($("train") as HTMLButtonElement).disabled = true;
