@@ -33,7 +33,7 @@ export async function registerAllBackends(): Promise<Record<string, string>> {
   return failures;
 }
 
-export const KNOWN_BACKENDS = ["js", "wasm", "tfjs-cpu", "tfjs-wasm", "tfjs-gpu"] as const;
+export const KNOWN_BACKENDS = ["js", "wasm", "tfjs-cpu", "tfjs-wasm", "tfjs-gpu", "tfjs-webgl", "tfjs-webgpu"] as const;
 
 /** Loads one backend by name, registering the packages first. Throws BackendUnavailableError with the reason. */
 export async function loadBackend(name: string): Promise<Backend> {

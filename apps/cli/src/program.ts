@@ -60,7 +60,7 @@ function explicitFlags(cmd: Command): Set<string> {
 function modelOptions(cmd: Command): Command {
   return cmd
     .option("-c, --config <file>", "JSON config file (validated; flags override it)")
-    .option("-b, --backend <name>", "js | wasm | tfjs-cpu | tfjs-wasm | tfjs-gpu (default js)")
+    .option("-b, --backend <name>", "js | wasm | tfjs-cpu | tfjs-wasm | tfjs-gpu | tfjs-webgl | tfjs-webgpu (default js; `ngem backends` says which load here)")
     .option("--objective <name>", "ngem | ngem-full | em | nll (default ngem)")
     .option("--fisher-coords <coords>", "log-sigma | sigma (nGEM scale coordinates, default log-sigma)")
     .option("--optimizer <name>", "adam | sgd | rmsprop | soap (default adam)")

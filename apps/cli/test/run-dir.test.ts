@@ -36,6 +36,16 @@ function start(args: string[], opts: { cwd?: string; env?: Record<string, string
   return { child, done, stderr: () => err };
 }
 
+/** Resolves when the child's stderr matches `re`; fails (instead of hanging) when it exits first or after `ms`. */
+async function waitFor(p: ReturnType<typeof start>, re: RegExp, ms = 60_000): Promise<void> {
+  const t0 = Date.now();
+  while (!re.test(p.stderr())) {
+    if (p.child.exitCode !== null || p.child.signalCode !== null) throw new Error(`the process ended before printing ${re}: ${p.stderr()}`);
+    if (Date.now() - t0 > ms) throw new Error(`no ${re} within ${ms} ms: ${p.stderr()}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 /** sha256 of every file under `dir` (names and contents). */
 function treeHash(dir: string): string {
   const h = createHash("sha256");
@@ -268,7 +278,7 @@ describe("divergence and signals", () => {
     it(`${sig} saves a checkpoint and exits ${code}; the run resumes`, async () => {
       const name = `sig-${code}`;
       const p = start(["train", TINY, ...TRAIN, "--steps", "100000", "--out", name]);
-      while (!/step \d+/.test(p.stderr())) await new Promise((r) => setTimeout(r, 10));
+      await waitFor(p, /step \d+/);
       await new Promise((r) => setTimeout(r, 200));
       p.child.kill(sig);
       const r = await p.done;
@@ -283,12 +293,12 @@ describe("divergence and signals", () => {
 });
 
 describe("a second signal", () => {
-  it("quits at once, says nothing more was saved, exits 1, and a new run leaves no directory or staging", async () => {
+  it("quits at once, says nothing more was saved, exits 1, and a new run leaves no directory or staging", { timeout: 150_000 }, async () => {
     // A slow disk: the checkpoint that the first Ctrl-C asks for takes 3 s to land.
     const p = start(["train", TINY, ...TRAIN, "--steps", "100000", "--out", "twice"], { env: { NGEM_FAULT_SLOW_WRITE: "checkpoint.safetensors:3000" } });
-    while (!/step \d+/.test(p.stderr())) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(p, /step \d+/);
     p.child.kill("SIGINT");
-    while (!/finishing the current step and saving/.test(p.stderr())) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(p, /finishing the current step and saving/);
     await new Promise((r) => setTimeout(r, 200));
     p.child.kill("SIGINT");
     const r = await p.done;
