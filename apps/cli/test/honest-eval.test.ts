@@ -164,6 +164,9 @@ describe("--ensemble", () => {
     expect(e.ensemble.count).toBe(3);
     expect(e.ensemble.nll).toHaveLength(3);
     expect(e.nll).toBeLessThanOrEqual(e.ensemble.meanNll + 1e-12);
+    const onnx = ngem(["export", join(work, "ens", "checkpoint.safetensors"), "--format", "onnx", "-o", join(work, "ens.onnx")]);
+    expect(onnx.code, onnx.stderr).toBe(0);
+    expect(existsSync(join(work, "ens.onnx"))).toBe(true);
     const again = ngem(["train", "--resume", "ens", "--steps", "30"]);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/ensemble .*cannot be resumed/);

@@ -7,7 +7,7 @@
  * Browser-safe: `exportModel` returns bytes; `exportToFile` writes through
  * the trainer's `TrainerIO` (Node's atomic temp + fsync + rename by default).
  */
-import { defaultIO, type TrainedModel, type TrainerIO } from "@ngem/trainer";
+import { defaultIO, EnsembleBackendModel, type TrainedModel, type TrainerIO } from "@ngem/trainer";
 import { buildOnnx, type OnnxExportOptions } from "./onnx.js";
 import { decodeModel } from "./onnx-proto.js";
 
@@ -26,12 +26,12 @@ export interface ExportOptions extends OnnxExportOptions {
 
 /** The model as an ONNX graph (bytes of a ModelProto). */
 export async function toOnnx(model: TrainedModel, opts: OnnxExportOptions = {}): Promise<Uint8Array> {
-  if (model.config.ensemble !== undefined) {
-    throw new Error(`ONNX export of an ensemble (${model.config.ensemble} members) is not supported yet`);
-  }
+  // An ensemble exports as the equal-weight mixture of its members' graphs (see buildOnnx's `members`).
+  const ens = model.backendModel instanceof EnsembleBackendModel ? model.backendModel : undefined;
   return buildOnnx(
     {
-      spec: model.spec,
+      spec: ens ? ens.memberSpec : model.spec,
+      ...(ens ? { members: ens.members.length } : {}),
       weights: await model.weights(),
       normalization: model.normalization,
       objective: model.config.objective,

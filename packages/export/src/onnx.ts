@@ -58,6 +58,11 @@ export interface OnnxModelInput {
   readonly objective?: string;
   /** Recorded in the metadata (optimizer steps taken). */
   readonly trainedSteps?: number;
+  /**
+   * An ensemble of this many members of `spec` (weights `member<i>/<name>`):
+   * the graph returns the equal-weight mixture of their mixtures, M x K components.
+   */
+  readonly members?: number;
 }
 
 function data(w: NamedTensors, name: string): ArrayLike<number> {
@@ -83,10 +88,10 @@ export function buildOnnx(input: OnnxModelInput, opts: OnnxExportOptions = {}): 
   const { spec, weights } = input;
   const space = opts.space ?? "original";
   if (space !== "original" && space !== "data") throw new ShapeError("space", `expected "original" | "data", got ${String(space)}`);
-  validateWeights(spec, weights);
+  if (input.members === undefined) validateWeights(spec, weights);
+  else if (!Number.isInteger(input.members) || input.members < 1) throw new ShapeError("members", `expected an integer >= 1, got ${String(input.members)}`);
   const head = resolveScaleOptions(spec.head);
   const { k: K, d: D } = spec;
-  const HW = headWidth(spec);
   const nx = space === "original" ? input.normalization?.x : undefined;
   const ny = space === "original" ? input.normalization?.y : undefined;
   checkNorm("normalization.x", nx, spec.kind === "mdn" ? spec.inputDim : 0);
@@ -94,67 +99,35 @@ export function buildOnnx(input: OnnxModelInput, opts: OnnxExportOptions = {}): 
 
   const g = new GraphBuilder();
   const B = "batch";
-  let out: string;
-  if (spec.kind === "mdn") {
-    const x = g.input("x", [B, spec.inputDim], space === "original" && nx ? "inputs in original units" : "inputs in the units the model was trained in");
-    let h = x;
-    if (nx) {
-      h = g.op("Sub", [h, g.f32("x_mean", [spec.inputDim], nx.mean)], "x_centered");
-      h = g.op("Div", [h, g.f32("x_std", [spec.inputDim], nx.std)], "x_standardized");
-    }
-    let inDim = spec.inputDim;
-    spec.hidden.forEach((width, i) => {
-      const p = `trunk.${i}`;
-      h = g.op("Gemm", [h, g.f32(`${p}.weight`, [inDim, width], data(weights, `${p}.weight`)), g.f32(`${p}.bias`, [width], data(weights, `${p}.bias`))], `${p}.linear`);
-      if (spec.layerNorm) {
-        h = g.op(
-          "LayerNormalization",
-          [h, g.f32(`${p}.ln.gamma`, [width], data(weights, `${p}.ln.gamma`)), g.f32(`${p}.ln.beta`, [width], data(weights, `${p}.ln.beta`))],
-          `${p}.ln`,
-          { axis: -1, epsilon: { float: LAYER_NORM_EPS } },
-        );
-      }
-      h = activation(g, spec.activation, h, `${p}.act`);
-      inDim = width;
-    });
-    out = g.op("Gemm", [h, g.f32("head.weight", [inDim, HW], data(weights, "head.weight")), g.f32("head.bias", [HW], data(weights, "head.bias"))], "head.out");
-  } else {
-    // A free GMM has no inputs: the same mixture for every row. x [batch, 0] carries the batch size.
-    const x = g.input("x", [B, 0], "no inputs (a free GMM): a [batch, 0] tensor whose batch size sets the rows returned");
-    const row = new Float64Array(HW);
-    row.set(Array.from(data(weights, "gmm.logits")), 0);
-    row.set(Array.from(data(weights, "gmm.mu")), K);
-    row.set(Array.from(data(weights, "gmm.logSigma")), K + K * D);
-    const batch = g.op("Shape", [x], "batch_size", { start: 0, end: 1 });
-    const shape = g.op("Concat", [batch, g.i64("row_width", [HW])], "out_shape", { axis: 0 });
-    out = g.op("Expand", [g.f32("gmm.row", [1, HW], row), shape], "head.out");
+  const M = input.members ?? 1;
+  const x = spec.kind === "mdn"
+    ? g.input("x", [B, spec.inputDim], space === "original" && nx ? "inputs in original units" : "inputs in the units the model was trained in")
+    : g.input("x", [B, 0], "no inputs (a free GMM): a [batch, 0] tensor whose batch size sets the rows returned");
+  let xs = x;
+  if (spec.kind === "mdn" && nx) {
+    xs = g.op("Sub", [xs, g.f32("x_mean", [spec.inputDim], nx.mean)], "x_centered");
+    xs = g.op("Div", [xs, g.f32("x_std", [spec.inputDim], nx.std)], "x_standardized");
   }
-
-  const slice = (from: number, to: number, name: string) =>
-    g.op("Slice", [out, g.i64(`${name}_start`, [from]), g.i64(`${name}_end`, [to]), g.i64(`${name}_axis`, [1])], name);
-  const logits = slice(0, K, "logits_raw");
-  let mu = g.op("Reshape", [slice(K, K + K * D, "mu_flat"), g.i64("mu_shape", [-1, K, D])], "mu_data");
-  const raw = slice(K + K * D, HW, "scale_raw");
-
-  let f: string;
-  if (head.scale === "exp") f = g.op("Exp", [raw], "scale_f");
-  else if (head.scale === "softplus") f = g.op("Softplus", [raw], "scale_f");
-  else {
-    // elu+1 as a select (not Elu(r) + 1, which rounds e^r - 1 + 1 to 0 in float32 for very negative r)
-    const pos = g.op("Greater", [raw, g.f32("zero", [], [0])], "scale_pos");
-    const lin = g.op("Add", [raw, g.f32("one", [], [1])], "scale_lin");
-    f = g.op("Where", [pos, lin, g.op("Exp", [raw], "scale_exp")], "scale_f");
-  }
-  const sigmaS = head.sigmaMin > 0 ? g.op("Add", [f, g.f32("sigma_min", [], [head.sigmaMin])], "sigma_s") : f;
+  let logits: string;
+  let mu: string;
   let sigma: string;
-  if (head.covariance === "diag") sigma = g.op("Reshape", [sigmaS, g.i64("sigma_shape", [-1, K, D])], "sigma_data");
-  else if (head.covariance === "isotropic") {
-    const r = g.op("Reshape", [sigmaS, g.i64("sigma_shape", [-1, K, 1])], "sigma_k");
-    sigma = g.op("Tile", [r, g.i64("sigma_repeats", [1, 1, D])], "sigma_data");
+  if (input.members === undefined) {
+    ({ logits, mu, sigma } = memberNodes(g, spec, weights, "", xs));
   } else {
-    const r = g.op("Reshape", [sigmaS, g.i64("sigma_shape", [-1, 1, D])], "sigma_d");
-    sigma = g.op("Tile", [r, g.i64("sigma_repeats", [1, K, 1])], "sigma_data");
+    // An ensemble: each member's mixture, its logits as log-probabilities minus log M, concatenated over components.
+    const parts = Array.from({ length: M }, (_, i) => {
+      const w: NamedTensors = {};
+      for (const [name, t] of Object.entries(weights)) if (name.startsWith(`member${i}/`)) w[name.slice(`member${i}/`.length)] = t;
+      validateWeights(spec, w);
+      const m = memberNodes(g, spec, w, `member${i}/`, xs);
+      const lp = g.op("LogSoftmax", [m.logits], `member${i}/log_pi`, { axis: -1 });
+      return { logits: g.op("Sub", [lp, g.f32(`member${i}/log_m`, [], [Math.log(M)])], `member${i}/logits_ens`), mu: m.mu, sigma: m.sigma };
+    });
+    logits = g.op("Concat", parts.map((q) => q.logits), "logits_ens", { axis: 1 });
+    mu = g.op("Concat", parts.map((q) => q.mu), "mu_ens", { axis: 1 });
+    sigma = g.op("Concat", parts.map((q) => q.sigma), "sigma_ens", { axis: 1 });
   }
+  const KT = K * M;
   if (ny) {
     const std = g.f32("y_std", [D], ny.std);
     mu = g.op("Add", [g.op("Mul", [mu, std], "mu_scaled"), g.f32("y_mean", [D], ny.mean)], "mu_original");
@@ -164,10 +137,10 @@ export function buildOnnx(input: OnnxModelInput, opts: OnnxExportOptions = {}): 
 
   const units = ny ? "original y units" : "the units the model was trained in";
   const outs: [string, string, Dim[], string][] = [
-    [logits, "logits", [B, K], "mixture logits (log pi up to a constant per row)"],
-    [mu, "mu", [B, K, D], `component means, ${units}`],
-    [sigma, "sigma", [B, K, D], `component standard deviations, ${units}`],
-    [pi, "pi", [B, K], "mixture weights softmax(logits)"],
+    [logits, "logits", [B, KT], "mixture logits (log pi up to a constant per row)"],
+    [mu, "mu", [B, KT, D], `component means, ${units}`],
+    [sigma, "sigma", [B, KT, D], `component standard deviations, ${units}`],
+    [pi, "pi", [B, KT], "mixture weights softmax(logits)"],
   ];
   for (const [v, name, dims, doc] of outs) g.output(v, name, dims, doc);
 
@@ -188,6 +161,7 @@ export function buildOnnx(input: OnnxModelInput, opts: OnnxExportOptions = {}): 
     space,
     normalization: JSON.stringify(norm),
     outputs: "logits [batch,K], mu [batch,K,D], sigma [batch,K,D], pi [batch,K]",
+    ...(input.members !== undefined ? { ensemble_members: String(M), components: String(KT) } : {}),
     ...(input.objective !== undefined ? { objective: input.objective } : {}),
     ...(input.trainedSteps !== undefined ? { trained_steps: String(input.trainedSteps) } : {}),
   };
@@ -196,10 +170,77 @@ export function buildOnnx(input: OnnxModelInput, opts: OnnxExportOptions = {}): 
     opset_import: [{ domain: "", version: ONNX_OPSET }],
     producer_name: "ngem",
     producer_version: NGEM_EXPORT_VERSION,
-    doc_string: `ngem ${spec.kind === "mdn" ? "mixture density network" : "Gaussian mixture"}: p(y|x) = sum_k pi_k N(y; mu_k, diag(sigma_k^2)), K=${K}, D=${D}`,
+    doc_string: `ngem ${input.members !== undefined ? `ensemble of ${M} ` : ""}${spec.kind === "mdn" ? "mixture density network" : "Gaussian mixture"}${input.members !== undefined ? "s" : ""}: p(y|x) = sum_k pi_k N(y; mu_k, diag(sigma_k^2)), K=${KT}, D=${D}`,
     graph: g.graph(opts.graphName ?? `ngem_${spec.kind}`),
     metadata_props: Object.entries(meta).map(([key, value]) => ({ key, value })),
   });
+}
+
+/**
+ * One model's mixture in the trained space from the (standardised) input
+ * `xs`: logits [batch, K], mu and sigma [batch, K, D]. Every node and
+ * initializer name starts with `p` (so ensemble members do not collide).
+ */
+function memberNodes(g: GraphBuilder, spec: ModelSpec, weights: NamedTensors, p: string, xs: string): { logits: string; mu: string; sigma: string } {
+  const head = resolveScaleOptions(spec.head);
+  const { k: K, d: D } = spec;
+  const HW = headWidth(spec);
+  let out: string;
+  if (spec.kind === "mdn") {
+    let h = xs;
+    let inDim = spec.inputDim;
+    spec.hidden.forEach((width, i) => {
+      const t = `trunk.${i}`;
+      h = g.op("Gemm", [h, g.f32(`${p}${t}.weight`, [inDim, width], data(weights, `${t}.weight`)), g.f32(`${p}${t}.bias`, [width], data(weights, `${t}.bias`))], `${p}${t}.linear`);
+      if (spec.layerNorm) {
+        h = g.op(
+          "LayerNormalization",
+          [h, g.f32(`${p}${t}.ln.gamma`, [width], data(weights, `${t}.ln.gamma`)), g.f32(`${p}${t}.ln.beta`, [width], data(weights, `${t}.ln.beta`))],
+          `${p}${t}.ln`,
+          { axis: -1, epsilon: { float: LAYER_NORM_EPS } },
+        );
+      }
+      h = activation(g, spec.activation, h, `${p}${t}.act`);
+      inDim = width;
+    });
+    out = g.op("Gemm", [h, g.f32(`${p}head.weight`, [inDim, HW], data(weights, "head.weight")), g.f32(`${p}head.bias`, [HW], data(weights, "head.bias"))], `${p}head.out`);
+  } else {
+    // A free GMM has no inputs: the same mixture for every row. x [batch, 0] carries the batch size.
+    const row = new Float64Array(HW);
+    row.set(Array.from(data(weights, "gmm.logits")), 0);
+    row.set(Array.from(data(weights, "gmm.mu")), K);
+    row.set(Array.from(data(weights, "gmm.logSigma")), K + K * D);
+    const batch = g.op("Shape", [xs], `${p}batch_size`, { start: 0, end: 1 });
+    const shape = g.op("Concat", [batch, g.i64(`${p}row_width`, [HW])], `${p}out_shape`, { axis: 0 });
+    out = g.op("Expand", [g.f32(`${p}gmm.row`, [1, HW], row), shape], `${p}head.out`);
+  }
+
+  const slice = (from: number, to: number, name: string) =>
+    g.op("Slice", [out, g.i64(`${p}${name}_start`, [from]), g.i64(`${p}${name}_end`, [to]), g.i64(`${p}${name}_axis`, [1])], `${p}${name}`);
+  const logits = slice(0, K, "logits_raw");
+  const mu = g.op("Reshape", [slice(K, K + K * D, "mu_flat"), g.i64(`${p}mu_shape`, [-1, K, D])], `${p}mu_data`);
+  const raw = slice(K + K * D, HW, "scale_raw");
+
+  let f: string;
+  if (head.scale === "exp") f = g.op("Exp", [raw], `${p}scale_f`);
+  else if (head.scale === "softplus") f = g.op("Softplus", [raw], `${p}scale_f`);
+  else {
+    // elu+1 as a select (not Elu(r) + 1, which rounds e^r - 1 + 1 to 0 in float32 for very negative r)
+    const pos = g.op("Greater", [raw, g.f32(`${p}zero`, [], [0])], `${p}scale_pos`);
+    const lin = g.op("Add", [raw, g.f32(`${p}one`, [], [1])], `${p}scale_lin`);
+    f = g.op("Where", [pos, lin, g.op("Exp", [raw], `${p}scale_exp`)], `${p}scale_f`);
+  }
+  const sigmaS = head.sigmaMin > 0 ? g.op("Add", [f, g.f32(`${p}sigma_min`, [], [head.sigmaMin])], `${p}sigma_s`) : f;
+  let sigma: string;
+  if (head.covariance === "diag") sigma = g.op("Reshape", [sigmaS, g.i64(`${p}sigma_shape`, [-1, K, D])], `${p}sigma_data`);
+  else if (head.covariance === "isotropic") {
+    const r = g.op("Reshape", [sigmaS, g.i64(`${p}sigma_shape`, [-1, K, 1])], `${p}sigma_k`);
+    sigma = g.op("Tile", [r, g.i64(`${p}sigma_repeats`, [1, 1, D])], `${p}sigma_data`);
+  } else {
+    const r = g.op("Reshape", [sigmaS, g.i64(`${p}sigma_shape`, [-1, 1, D])], `${p}sigma_d`);
+    sigma = g.op("Tile", [r, g.i64(`${p}sigma_repeats`, [1, K, 1])], `${p}sigma_data`);
+  }
+  return { logits, mu, sigma };
 }
 
 const INV_SQRT2 = Math.SQRT1_2;

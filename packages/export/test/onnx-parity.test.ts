@@ -117,3 +117,31 @@ describe("ONNX export of a free GMM: onnxruntime-node and -web equal predict (or
     });
   }
 });
+
+describe("ONNX export of an ensemble: the equal-weight mixture of its members' graphs equals predict", () => {
+  for (const [label, cfg] of [
+    ["MDN ensemble of 3 (softplus, sigmaMin, isotropic)", { kind: "mdn", k: 2, hidden: [8], scale: "softplus", sigmaMin: 0.01, covariance: "isotropic" }],
+    ["GMM ensemble of 3", { kind: "gmm", k: 2 }],
+  ] as [string, ModelCfg][]) {
+    it(label, async () => {
+      const { ensemble } = await import("@ngem/trainer");
+      const model = ensemble([await trainedModel(cfg, 1), await trainedModel(cfg, 2), await trainedModel(cfg, 3)]);
+      const K = model.spec.k;
+      const D = model.spec.d;
+      expect(K).toBe(6);
+      const xDim = cfg.kind === "mdn" ? 2 : 0;
+      for (const [runtime, ort, session] of await sessions(await toOnnx(model))) {
+        for (const rows of [1, 9]) {
+          const x = cfg.kind === "mdn" ? originalInputs(rows, 300 + rows) : new Float64Array(0);
+          const got = await runOrt(ort, session, x, rows, xDim);
+          const want = asOutputs(await predict(model, cfg.kind === "mdn" ? x : undefined, { space: "original", n: rows }));
+          expect(got.dims).toEqual({ logits: [rows, K], mu: [rows, K, D], sigma: [rows, K, D], pi: [rows, K] });
+          const err = discrepancy(got, want);
+          for (const [k, v] of Object.entries(err)) expect(v, `${runtime}: ${k} (rows ${rows})`).toBeLessThan(TOL);
+        }
+        await session.release();
+      }
+      model.dispose();
+    });
+  }
+});
