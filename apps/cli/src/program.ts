@@ -192,7 +192,7 @@ ${EXIT_CODES}`,
       .option("--json", "print JSON")
       .option("--output <file>", "write to a file instead of stdout")
       .addHelpText("after", `\nExamples:\n  ngem cv data.csv --x-cols x --y-cols y --folds 5 --k 3 --epochs 50\n  ngem cv data.csv --protocol uci20 --objective nll --json\n${EXIT_CODES}`),
-  ).action((data: string, opts, cmd: Command) => cvCommand(data, opts, explicitFlags(cmd)));
+  ).action((data: string, opts) => cvCommand(data, opts));
 
   dataOptions(
     program

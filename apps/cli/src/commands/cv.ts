@@ -34,7 +34,7 @@ function meanStd(v: number[]): { mean: number; std: number } {
   return { mean, std };
 }
 
-export async function cvCommand(source: string, flags: CvFlags, explicit: ReadonlySet<string>): Promise<void> {
+export async function cvCommand(source: string, flags: CvFlags): Promise<void> {
   if (flags.folds !== undefined && flags.protocol !== undefined) throw new UsageError("--folds and --protocol are exclusive; give one");
   if (flags.protocol !== undefined && flags.protocol !== "uci20") throw new UsageError(`--protocol: expected uci20, got "${flags.protocol}"`);
   const file = flags.config !== undefined ? readConfigFile(flags.config) : undefined;
@@ -67,7 +67,7 @@ export async function cvCommand(source: string, flags: CvFlags, explicit: Readon
       trainSet = standardize(trainSet);
       testSet = standardize(testSet, { stats: trainSet.normalization ?? {} });
     }
-    const config = buildConfig(flags, trainSet, file, explicit);
+    const config = buildConfig(flags, trainSet, file);
     if (!backendChecked) {
       await ensureBackend(config.backend ?? "js");
       backendChecked = true;

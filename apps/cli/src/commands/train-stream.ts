@@ -88,7 +88,7 @@ export async function trainStreamCommand(source: string, flags: TrainFlags & { s
   const file = flags.config !== undefined ? readConfigFile(flags.config) : undefined;
   const src = await openSource(source, flags.xCols, flags.yCols);
   // Config from the flags on the shape of the data (row count checked after the statistics pass).
-  const config = buildConfig(flags, shapeOf(src, Number.MAX_SAFE_INTEGER), file, explicit);
+  const config = buildConfig(flags, shapeOf(src, Number.MAX_SAFE_INTEGER), file);
   if (config.model.kind === "gmm" && src.xDim > 0) throw new UsageError("--model gmm with --stream: select no input columns (--x-cols with --model gmm is not streamed); use --model mdn");
   const outDir = flags.out ?? join("runs", `${src.name.replace(/[^A-Za-z0-9_.-]+/g, "_")}-${config.objective}`);
   checkNewRunTarget(outDir, flags.force === true);

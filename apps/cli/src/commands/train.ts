@@ -8,7 +8,7 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { totalmem } from "node:os";
-import { isAbsolute, join, resolve } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { BackendUnavailableError, paramCount } from "@ngem/core";
 import type { Dataset } from "@ngem/datasets";
 import {
@@ -98,7 +98,7 @@ function oneOf(flag: string, v: string | undefined, allowed: readonly string[]):
 }
 
 /** Builds the trainer config from the config file and the flags (flags win). */
-export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile | undefined, _explicit: ReadonlySet<string> = new Set()): TrainConfig {
+export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile | undefined): TrainConfig {
   oneOf("--backend", flags.backend, KNOWN_BACKENDS);
   if (flags.backend === undefined && file?.backend !== undefined) oneOf(`--config ${flags.config}: backend`, file.backend, KNOWN_BACKENDS);
   if (file?.epochs !== undefined && file?.steps !== undefined) throw new UsageError(`--config ${flags.config}: epochs and steps are exclusive; give one`);
@@ -259,7 +259,7 @@ export async function trainCommand(source: string | undefined, flags: TrainFlags
     ...(flags.testSplit !== undefined ? { split: flags.testSplit, seed: flags.seed ?? file?.seed ?? 0 } : {}),
     ...(flags.test !== undefined ? { file: flags.test } : {}),
   });
-  const config = buildConfig(flags, loaded.data, file, explicit);
+  const config = buildConfig(flags, loaded.data, file);
   const data = config.model.kind === "gmm" ? withoutInputs(loaded.data, explicit.has("xCols"), log) : loaded.data;
   try {
     checkMemory(config, data);
