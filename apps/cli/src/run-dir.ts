@@ -14,7 +14,7 @@
  *   `@ngem/trainer/node`; temp files of killed processes are removed on the
  *   next start.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { hostName, pidAlive, removeStaleTemps, writeError, writeFileAtomic } from "@ngem/trainer/node";
 import type { DataRecipe } from "./data-source.js";
@@ -36,11 +36,26 @@ export interface RunRecord {
   readonly run?: { readonly checkpointEvery?: number; readonly logEvery?: number };
 }
 
-export function ensureDir(dir: string): void {
+/** Creates `dir` and its missing parents; returns the first directory it created (undefined when all existed). */
+export function ensureDir(dir: string): string | undefined {
   try {
-    mkdirSync(dir, { recursive: true });
+    return mkdirSync(dir, { recursive: true });
   } catch (err) {
     throw writeError(dir, err, "cannot create directory");
+  }
+}
+
+/** Removes the empty directories from `dir` up to and including `top` (what ensureDir created for a run that failed). */
+function removeEmptyUpTo(dir: string, top: string | undefined): void {
+  if (top === undefined) return;
+  for (let d = dir; d.length >= top.length; d = dirname(d)) {
+    try {
+      if (readdirSync(d).length > 0) return;
+      rmdirSync(d);
+    } catch {
+      return;
+    }
+    if (d === top) return;
   }
 }
 
@@ -196,12 +211,15 @@ export class NewRun {
   private readonly parentLock: Lock;
   private readonly outLock: Lock | undefined;
   private readonly ownLock: Lock;
+  private readonly createdParent: string | undefined;
+  private readonly parentDir: string;
 
   constructor(readonly out: string) {
     const abs = resolve(out);
     const parent = dirname(abs);
     const name = basename(abs);
-    ensureDir(parent);
+    this.createdParent = ensureDir(parent);
+    this.parentDir = parent;
     const staging = join(parent, `.${name}.staging-${process.pid}`);
     this.staging = staging;
     this.parentLock = acquireLock(join(parent, `.${name}.ngem-lock`), `--out ${out}`);
@@ -215,6 +233,7 @@ export class NewRun {
       rmSync(staging, { recursive: true, force: true });
       this.outLock?.release();
       this.parentLock.release();
+      removeEmptyUpTo(parent, this.createdParent);
       throw err;
     }
     this.dir = this.staging;
@@ -251,6 +270,8 @@ export class NewRun {
     this.ownLock.drop();
     this.outLock?.release();
     this.parentLock.release();
+    // Parents of --out that this run created (e.g. runs/ for runs/a) go too when they are empty.
+    if (!this.committed) removeEmptyUpTo(this.parentDir, this.createdParent);
   }
 
   /** Releases the run's lock at the end. */

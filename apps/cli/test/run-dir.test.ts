@@ -173,6 +173,11 @@ describe("a failed command leaves every existing file as it was", () => {
     expect(existsSync(join(work, "never"))).toBe(false);
     expect(debris(work).filter((f) => f.startsWith(".never."))).toEqual([]);
   });
+  it("...and no parent directories it had to create for --out", () => {
+    const r = ngem(["train", TINY, ...TRAIN, "--optimizer", "sgd", "--lr", "10", "--steps", "10", "--out", "made/for/never"]);
+    expect(r.code).toBe(1);
+    expect(existsSync(join(work, "made"))).toBe(false);
+  });
   it("--force never replaces a directory that is not an ngem run", () => {
     mkdirSync(join(work, "mydocs"), { recursive: true });
     writeFileSync(join(work, "mydocs", "notes.txt"), "precious");
