@@ -26,10 +26,9 @@ const aliases = [
 export function ngemVitestConfig(packageDir: string, extra: { testTimeout?: number } = {}): ViteUserConfig {
   const pkg = JSON.parse(readFileSync(resolve(packageDir, "package.json"), "utf8")) as { name: string };
   const reportDir = process.env.NGEM_REPORT_DIR;
-  const reporters: NonNullable<NonNullable<ViteUserConfig["test"]>["reporters"]> = ["default"];
-  if (reportDir) {
-    reporters.push(["json", { outputFile: resolve(reportDir, `${basename(pkg.name)}.json`) }]);
-  }
+  const reporters: NonNullable<NonNullable<ViteUserConfig["test"]>["reporters"]> = reportDir
+    ? ["default", ["json", { outputFile: resolve(reportDir, `${basename(pkg.name)}.json`) }]]
+    : ["default"];
   return {
     resolve: { alias: aliases },
     test: {

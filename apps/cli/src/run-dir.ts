@@ -276,7 +276,10 @@ export class NewRun {
 
   /** Releases the run's lock at the end. */
   finish(): void {
-    if (!this.committed) return this.abandon();
+    if (!this.committed) {
+      this.abandon();
+      return;
+    }
     new Lock(join(this.dir, LOCK_FILE)).release();
   }
 }

@@ -211,7 +211,10 @@ describe("sigma floor on a duplicated point (free GMM, K=2)", () => {
   // 15 copies of 0.7 and 15 other values: with seed 1 one component collapses onto 0.7.
   const csv = join(work, "dup.csv");
   let a = 1;
-  const rows = ["y", ...Array.from({ length: 15 }, () => "0.7"), ...Array.from({ length: 15 }, () => ((a = (a * 48271) % 2147483647), ((a / 2147483647) * 4 - 2).toFixed(4)))];
+  const rows = ["y", ...Array.from({ length: 15 }, () => "0.7"), ...Array.from({ length: 15 }, () => {
+    a = (a * 48271) % 2147483647;
+    return ((a / 2147483647) * 4 - 2).toFixed(4);
+  })];
   writeFileSync(csv, `${rows.join("\n")}\n`);
   const args = (out: string, ...more: string[]) => ["train", csv, "--model", "gmm", "--k", "2", "--steps", "600", "--batch-size", "30", "--lr", "0.05", "--val-split", "0", "--seed", "1", "--out", join(work, out), "--no-plots", ...more];
 

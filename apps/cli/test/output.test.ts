@@ -92,7 +92,10 @@ describe("stdout is drained before exit, whatever the reader", () => {
     let stderr = "";
     child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
     let first = "";
-    await new Promise<void>((ok) => child.stdout.once("data", (b: Buffer) => ((first = b.toString("utf8")), ok())));
+    await new Promise<void>((ok) => child.stdout.once("data", (b: Buffer) => {
+      first = b.toString("utf8");
+      ok();
+    }));
     child.stdout.destroy(); // the read end closes: the CLI's next write gets EPIPE
     const code = await new Promise<number | null>((ok) => child.on("close", ok));
     expect(first.startsWith("row,y0\n")).toBe(true);

@@ -137,7 +137,7 @@ class CsvDatasetBuilder {
     const text = r.fields[c] as string;
     // fast path: plain numbers
     const fast = fastNumber(text);
-    if (fast === fast) return fast;
+    if (!Number.isNaN(fast)) return fast;
     const p = parseStrictNumber(text);
     if (p.ok) return p.value;
     if (p.missing && this.opts.missing === "skip-row") {

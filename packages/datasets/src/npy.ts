@@ -84,7 +84,7 @@ export function encodeNpy(shape: readonly number[], data: ArrayLike<number>, des
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`;
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeText}, }`;
   const total = 10 + header.length + 1;
-  header += " ".repeat((64 - (total % 64)) % 64) + "\n";
+  header += `${" ".repeat((64 - (total % 64)) % 64)}\n`;
   const size = descr === "<f8" ? 8 : 4;
   const out = new Uint8Array(10 + header.length + data.length * size);
   out.set(MAGIC, 0);

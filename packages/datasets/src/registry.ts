@@ -39,7 +39,7 @@ export function loadBuiltin(name: string, opts: BuiltinOptions = {}): Dataset {
 /** A synthetic task by name (every built-in but inverse-mnist). @internal */
 export function loadSynthetic(name: string, opts: BuiltinOptions = {}): Dataset {
   const task = (syntheticTasks as Readonly<Record<string, (typeof syntheticTasks)[SyntheticTaskName]>>)[name];
-  if (!task || !Object.prototype.hasOwnProperty.call(syntheticTasks, name)) {
+  if (!task || !Object.hasOwn(syntheticTasks, name)) {
     throw new DataError({ file: "<builtin>", field: name }, `unknown built-in data set: expected one of ${builtinNames.join(", ")}`);
   }
   return task.generate({ seed: opts.seed ?? 0, ...(opts.n !== undefined ? { n: opts.n } : {}) });

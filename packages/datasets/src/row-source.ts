@@ -168,7 +168,7 @@ export async function csvRowSource(openText: () => TextChunks, opts: CsvOptions 
       const cell = (r: CsvRecord, c: number): number | undefined => {
         const text = r.fields[c] as string;
         const fast = fastNumber(text);
-        if (fast === fast) return fast;
+        if (!Number.isNaN(fast)) return fast;
         const p = parseStrictNumber(text);
         if (p.ok) return p.value;
         if (p.missing && opts.missing === "skip-row") return undefined;

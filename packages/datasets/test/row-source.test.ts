@@ -55,7 +55,7 @@ describe("row sources", () => {
 
   it("JSON lines: the rows of loadJsonl from any row", async () => {
     const file = join(dir, "t.jsonl");
-    writeFileSync(file, Array.from({ length: 40 }, (_, i) => JSON.stringify({ u: [i, -i], y: i / 3 })).join("\n") + "\n\n");
+    writeFileSync(file, `${Array.from({ length: 40 }, (_, i) => JSON.stringify({ u: [i, -i], y: i / 3 })).join("\n")}\n\n`);
     const ref = await loadJsonl(file);
     const src = await jsonlFileSource(file, { batchRows: 7 });
     expect(src.xNames).toEqual(["u[0]", "u[1]"]);

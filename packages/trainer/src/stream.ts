@@ -327,7 +327,10 @@ export async function streamStatistics(source: StreamSource, seed: number, valid
     for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ (bytes[i] as number), 0x01000193) >>> 0;
   };
   mix(Float64Array.of(rows, source.xDim, source.yDim, nVal));
-  if (stats.x) (mix(stats.x.mean), mix(stats.x.std));
+  if (stats.x) {
+    mix(stats.x.mean);
+    mix(stats.x.std);
+  }
   mix(stats.y.mean);
   mix(stats.y.std);
   return { rows, nVal, nTrain: rows - nVal, stats, fingerprint: `stream-${h.toString(16).padStart(8, "0")}` };

@@ -209,10 +209,10 @@ describe("streamed statistics", () => {
     const n = 30000;
     const r = new Rng(11);
     const cols = [
-      (i: number) => r.normal(),
-      (i: number) => 1e8 + r.normal(), // large offset: cancellation
-      (i: number) => 1e-30 * (3 + r.normal()),
-      (i: number) => 1e300 * r.uniform(),
+      (_i: number) => r.normal(),
+      (_i: number) => 1e8 + r.normal(), // large offset: cancellation
+      (_i: number) => 1e-30 * (3 + r.normal()),
+      (_i: number) => 1e300 * r.uniform(),
       (i: number) => (i < n / 2 ? 0 : 1e-5 * r.normal()), // zeros, then tiny values (mixed chunk scales)
       (i: number) => 1e5 * Math.sin(i) + i,
     ];

@@ -113,7 +113,7 @@ export async function compareCommand(dirs: string[], flags: CompareFlags): Promi
     const dir = dirs[i]!;
     curves.push(readCurve(dir));
     const ckpt = join(dir, CHECKPOINT_FILE);
-    let model;
+    let model: Awaited<ReturnType<typeof load>>;
     try {
       model = await load(ckpt, flags.backend ? { backend: flags.backend } : {});
     } catch (err) {
