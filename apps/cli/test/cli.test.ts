@@ -103,7 +103,7 @@ describe("bad usage: exit code 2, one line naming the problem, nothing corrupted
     expect(ngem(["train", "two-gaussians", "--steps", "20", "--out", out, "--no-plots"]).code).toBe(0);
   });
   const cases: [string, string[], RegExp][] = [
-    ["unknown backend", ["train", "two-gaussians", "--backend", "cuda"], /--backend: expected one of js, wasm, tfjs-cpu, tfjs-wasm, tfjs-gpu, got "cuda"/],
+    ["unknown backend", ["train", "two-gaussians", "--backend", "cuda"], /--backend: expected one of js, wasm, tfjs-cpu, tfjs-wasm, tfjs-gpu, tfjs-webgl, tfjs-webgpu, got "cuda"/],
     ["K = 0", ["train", "two-gaussians", "--k", "0"], /--k must be an integer >= 1/],
     ["missing file", ["train", "nope.csv"], /data "nope.csv": no such file/],
     ["unreadable CSV", ["train", join(FIX, "bad-cell.csv")], /bad-cell\.csv:3:\d+ .*"y".*expected a number/],
