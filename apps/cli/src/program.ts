@@ -334,7 +334,9 @@ ${EXIT_CODES}`,
     .option("-b, --backend <name>", "backend (default wasm)")
     .option("--no-png", "write SVG plots only")
     .option("--json", "print JSON")
-    .addHelpText("after", `\nExample:\n  ngem reproduce two-gaussians\n${EXIT_CODES}`)
+    .option("--lr-grid", "run an lr grid per optimizer and objective; report each objective at its own best lr (lr-grid.md/.json)")
+    .option("--ablations", "two-sinusoids / inverse-sine: fisherCoords, batch size and task noise, nGEM vs NLL at best lrs (ablations.md/.json)")
+    .addHelpText("after", `\nExamples:\n  ngem reproduce two-gaussians\n  ngem reproduce two-gaussians --lr-grid\n  ngem reproduce two-sinusoids --ablations\n${EXIT_CODES}`)
     .action((exp: string, opts) => reproduceCommand(exp, opts));
 
   addExportCommand(program, EXIT_CODES);

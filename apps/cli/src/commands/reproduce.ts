@@ -15,10 +15,10 @@ import { densityPlot } from "../report.js";
 import { ensureDir, writeJson } from "../run-dir.js";
 import { TrajectoryTracker } from "./train.js";
 
-type Objective = "nll" | "em" | "ngem" | "ngem-full";
-type OptName = "sgd" | "adam" | "rmsprop" | "soap";
+export type Objective = "nll" | "em" | "ngem" | "ngem-full";
+export type OptName = "sgd" | "adam" | "rmsprop" | "soap";
 
-interface Experiment {
+export interface Experiment {
   readonly name: string;
   readonly title: string;
   readonly notes: readonly string[];
@@ -41,7 +41,7 @@ const ALL_OBJECTIVES: readonly Objective[] = ["nll", "em", "ngem", "ngem-full"];
 
 export const EXPERIMENTS = ["two-gaussians", "inverse-sine", "two-sinusoids", "inverse-mnist"] as const;
 
-function experiment(name: string): Experiment {
+export function experiment(name: string): Experiment {
   switch (name) {
     case "two-gaussians":
       return {
@@ -134,7 +134,7 @@ function experiment(name: string): Experiment {
   }
 }
 
-interface RunResult {
+export interface RunResult {
   objective: Objective;
   optimizer: OptName;
   lr: number;
@@ -155,30 +155,47 @@ export interface ReproduceFlags {
   backend?: string;
   png?: boolean;
   json?: boolean;
+  /** Run an lr grid per optimizer and objective and report each objective at its own best lr (reproduce-grid.ts). */
+  lrGrid?: boolean;
+  /** Run the ablations that existing options allow (fisherCoords, batch size, task noise; reproduce-grid.ts). */
+  ablations?: boolean;
 }
 
-function mean(v: number[]): number {
+export function mean(v: number[]): number {
   return v.reduce((s, x) => s + x, 0) / v.length;
 }
-function std(v: number[]): number {
+export function std(v: number[]): number {
   const m = mean(v);
   return Math.sqrt(v.reduce((s, x) => s + (x - m) ** 2, 0) / Math.max(1, v.length - 1));
 }
-function median(v: number[]): number {
+export function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
   const h = s.length >> 1;
   return s.length % 2 ? (s[h] as number) : ((s[h - 1] as number) + (s[h] as number)) / 2;
 }
 
-async function runOne(exp: Experiment, objective: Objective, optimizer: OptName, lr: number, seed: number, flags: ReproduceFlags, tracker?: TrajectoryTracker) {
+/** Per-run changes used by the lr grid and the ablations (reproduce-grid.ts); none = the fixed-lr reproduction. */
+export interface RunOverrides {
+  fisherCoords?: "log-sigma" | "sigma";
+  batchSize?: number;
+  data?: (seed: number, quick: boolean) => Dataset;
+  threshold?: number;
+  /** Record the per-step gradient norm (of the objective's gradient, before clipping) into `gradNorms`. */
+  gradTrace?: boolean;
+}
+
+export async function runOne(exp: Experiment, objective: Objective, optimizer: OptName, lr: number, seed: number, flags: ReproduceFlags, tracker?: TrajectoryTracker, over: RunOverrides = {}) {
   const quick = flags.quick === true;
-  const data = exp.data(seed, quick);
+  const data = (over.data ?? exp.data)(seed, quick);
+  const threshold = over.threshold ?? exp.threshold;
+  const gradNorms: number[] = [];
   const steps = quick ? exp.quickSteps : exp.steps;
   const config: TrainConfig = {
     model: exp.model,
     objective,
     optimizer: { type: optimizer, lr } as OptimizerConfig,
-    batchSize: exp.batchSize,
+    batchSize: over.batchSize ?? exp.batchSize,
+    ...(over.fisherCoords ? { fisherCoords: over.fisherCoords } : {}),
     steps,
     seed,
     validationSplit: exp.evalOnTrain ? 0 : 0.1,
@@ -198,6 +215,7 @@ async function runOne(exp: Experiment, objective: Objective, optimizer: OptName,
     onStep: async (rec, m) => {
       const now = performance.now();
       trainSeconds += (now - lastT) / 1000;
+      if (over.gradTrace) gradNorms.push(rec.gradNorm);
       if (tracker) await tracker.observe(rec.step, m, steps);
       lastT = performance.now();
     },
@@ -206,7 +224,7 @@ async function runOne(exp: Experiment, objective: Objective, optimizer: OptName,
       if (v === undefined) return;
       curveSteps.push(rec.step);
       curve.push(v);
-      if (stepsToThreshold === null && v <= exp.threshold) stepsToThreshold = rec.step;
+      if (stepsToThreshold === null && v <= threshold) stepsToThreshold = rec.step;
       lastT = performance.now();
     },
   });
@@ -227,7 +245,7 @@ async function runOne(exp: Experiment, objective: Objective, optimizer: OptName,
     secondsPerStep: trainSeconds / Math.max(1, model.state.step),
     stopReason: history.stopReason,
   };
-  return { result, model, data };
+  return { result, model, data, gradNorms };
 }
 
 export async function reproduceCommand(which: string, flags: ReproduceFlags): Promise<void> {
@@ -235,6 +253,16 @@ export async function reproduceCommand(which: string, flags: ReproduceFlags): Pr
   const exps = names.map(experiment); // validates names before anything runs
   await loadBackend(flags.backend ?? "wasm");
   const root = flags.out ?? join("runs", "reproduce");
+  if (flags.lrGrid || flags.ablations) {
+    // The grid holds the fixed lrs, so --lr-grid replaces (and contains) the fixed-lr table.
+    const grid = await import("./reproduce-grid.js");
+    if (flags.ablations) for (const exp of exps) grid.checkAblations(exp);
+    for (const exp of exps) {
+      if (flags.lrGrid) await grid.lrGridOne(exp, join(root, exp.name), flags);
+      if (flags.ablations) await grid.ablationsOne(exp, join(root, exp.name), flags);
+    }
+    return;
+  }
   for (const exp of exps) await reproduceOne(exp, join(root, exp.name), flags);
 }
 
