@@ -1,11 +1,4 @@
 import { defineConfig } from "tsup";
+import { ngemTsup } from "../../tsup.base.ts";
 
-export default defineConfig({
-  entry: {"index": "src/index.ts"},
-  format: ["esm"],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: "es2022",
-  platform: "neutral",
-});
+export default defineConfig(ngemTsup({ entry: { index: "src/index.ts" } }));

@@ -1,20 +1,13 @@
 import { resolve } from "node:path";
-import { defineConfig, type Options } from "tsup";
-
-const common: Options = {
-  format: ["esm"],
-  sourcemap: true,
-  target: "es2022",
-  platform: "neutral",
-};
+import { defineConfig } from "tsup";
+import { ngemTsup } from "../../tsup.base.ts";
 
 export default defineConfig([
   // Node and neutral: index (node-io loaded lazily as its own chunk) + the ./node entry.
-  { ...common, entry: { index: "src/index.ts", node: "src/node.ts" }, dts: true, clean: ["!browser/**"] },
+  ngemTsup({ entry: { index: "src/index.ts", node: "src/node.ts" }, clean: ["!browser/**"] }),
   // The `browser` export condition: one file, io-default.ts swapped for io-default.browser.ts,
   // so no bundler (even esbuild without splitting) can reach node-io.ts and its Node built-ins.
-  {
-    ...common,
+  ngemTsup({
     entry: { index: "src/index.ts" },
     outDir: "dist/browser",
     dts: false,
@@ -29,5 +22,5 @@ export default defineConfig([
         },
       },
     ],
-  },
+  }),
 ]);
