@@ -13,6 +13,7 @@ import { BackendUnavailableError, paramCount } from "@ngem/core";
 import type { Dataset } from "@ngem/datasets";
 import {
   CheckpointFormatError,
+  componentMeans,
   ConfigError,
   DataMismatchError,
   DEFAULT_EPOCHS,
@@ -653,10 +654,7 @@ export class TrajectoryTracker {
     const every = Math.max(1, Math.floor((total || 1000) / 200));
     if (step !== 1 && step % every !== 0) return;
     if (this.steps.length === 0 && step > 1) return; // resumed runs: trajectories start with this process
-    const w = await model.backendModel.getWeights();
-    const mu = w["gmm.mu"];
-    if (!mu) return;
     this.steps.push(step);
-    this.means.push(Float64Array.from(mu.data));
+    this.means.push(await componentMeans(model));
   }
 }
