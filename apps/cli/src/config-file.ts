@@ -26,6 +26,7 @@ export const configFileSchema = z
         hidden: z.array(int1).optional(),
         activation: z.enum(["gelu", "tanh", "relu"]).optional(),
         layerNorm: z.boolean().optional(),
+        trunk: z.enum(["shared", "separate"]).optional(),
         scale: z.enum(["exp", "softplus", "elu+1"]).optional(),
         sigmaMin: z.number().min(0).optional(),
         covariance: z.enum(["diag", "isotropic", "shared"]).optional(),

@@ -69,6 +69,7 @@ function modelOptions(cmd: Command): Command {
     .option("--hidden <widths>", "hidden layer widths, comma separated (default 128,128)")
     .option("--activation <name>", "gelu | tanh | relu (default gelu)")
     .option("--no-layer-norm", "no LayerNorm after hidden layers")
+    .option("--trunk <layout>", "MDN trunks: shared | separate (one for the logits, one for means and scales) (default shared)")
     .option("--model <kind>", "mdn | gmm (default: gmm when the data has no inputs)")
     .option("--scale <f>", "sigma parameterisation: exp | softplus | elu+1 (default exp)")
     .option("--sigma-min <x>", "floor added to every sigma, in training (standardised) units, e.g. 1e-3 (default 0)", num("--sigma-min", { min: 0 }))
@@ -335,7 +336,7 @@ ${EXIT_CODES}`,
     .option("--no-png", "write SVG plots only")
     .option("--json", "print JSON")
     .option("--lr-grid", "run an lr grid per optimizer and objective; report each objective at its own best lr (lr-grid.md/.json)")
-    .option("--ablations", "two-sinusoids / inverse-sine: fisherCoords, batch size and task noise, nGEM vs NLL at best lrs (ablations.md/.json)")
+    .option("--ablations", "two-sinusoids / inverse-sine: fisherCoords, batch size and task noise, each with a shared and a separate trunk, nGEM vs NLL at best lrs (ablations.md/.json)")
     .addHelpText("after", `\nExamples:\n  ngem reproduce two-gaussians\n  ngem reproduce two-gaussians --lr-grid\n  ngem reproduce two-sinusoids --ablations\n${EXIT_CODES}`)
     .action((exp: string, opts) => reproduceCommand(exp, opts));
 

@@ -95,15 +95,19 @@ describe("ngem reproduce --lr-grid / --ablations (--quick)", () => {
     const r = ngem(["reproduce", "two-sinusoids", "--quick", "--ablations", "--out", out, "--no-png", "--json"]);
     expect(r.code, r.stderr).toBe(0);
     const res = JSON.parse(readFileSync(join(out, "two-sinusoids", "ablations.json"), "utf8")) as Out & { arms: { name: string; threshold: number }[] };
-    expect(res.arms.map((a) => a.name)).toEqual(["baseline", "fisherCoords sigma", "batch 128", "noise 0.2"]);
+    const armNames = ["baseline", "fisherCoords sigma", "batch 128", "noise 0.2"];
+    expect(res.arms.map((a) => a.name)).toEqual([...armNames, ...armNames.map((a) => `${a}, separate trunks`)]);
     // the noise arm's threshold is shifted up (a noisier task has a higher optimal NLL)
     expect(res.arms[3]!.threshold).toBeGreaterThan(res.arms[0]!.threshold);
+    const bests = ["baseline/ngem", "baseline/nll", "batch 128/ngem", "batch 128/nll", "fisherCoords sigma/ngem", "noise 0.2/ngem", "noise 0.2/nll"];
     expect(res.best.map((b) => `${b.arm}/${b.objective}`).sort()).toEqual(
-      ["baseline/ngem", "baseline/nll", "batch 128/ngem", "batch 128/nll", "fisherCoords sigma/ngem", "noise 0.2/ngem", "noise 0.2/nll"].sort(),
+      [...bests, ...bests.map((b) => b.replace("/", ", separate trunks/"))].sort(),
     );
     expectBestIsArgmin(res);
     for (const b of res.best) expect(Number.isFinite(b.gradNormEarly)).toBe(true);
-    expect(readFileSync(join(out, "two-sinusoids", "ablations.md"), "utf8")).toMatch(/\| fisherCoords sigma \| adam \| ngem \| [0-9.e-]+ \|/);
+    const md = readFileSync(join(out, "two-sinusoids", "ablations.md"), "utf8");
+    expect(md).toMatch(/\| fisherCoords sigma \| adam \| ngem \| [0-9.e-]+ \|/);
+    expect(md).toMatch(/\| fisherCoords sigma, separate trunks \| adam \| ngem \| [0-9.e-]+ \|/);
   }, 60_000);
 
   it("--ablations on an experiment without ablations is a usage error", () => {

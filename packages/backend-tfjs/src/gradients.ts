@@ -153,6 +153,25 @@ export const GRADIENT_CONFIGS: readonly tf.GradConfig[] = [
       };
     },
   },
+  {
+    // concatenation (the two trunks of trunk: "separate"): each input gets its slice of dy along the axis
+    kernelName: tf.Concat,
+    saveAllInputs: true,
+    gradFunc: (dy, saved, attrs): Grads => {
+      const xs = saved as tf.Tensor[];
+      const rank = (xs[0] as tf.Tensor).rank;
+      const { axis } = attrs as unknown as { axis: number };
+      const ax = axis < 0 ? axis + rank : axis;
+      const out: Grads = {};
+      let at = 0;
+      xs.forEach((x, i) => {
+        const begin = x.shape.map((_, j) => (j === ax ? at : 0));
+        at += x.shape[ax] as number;
+        out[String(i)] = () => tf.slice(dy as tf.Tensor, begin, x.shape);
+      });
+      return out;
+    },
+  },
   { kernelName: tf.Reshape, inputsToSave: ["x"], gradFunc: (dy, saved): Grads => ({ x: () => tf.reshape(dy as tf.Tensor, (saved[0] as tf.Tensor).shape) }) },
   {
     kernelName: tf.Slice,

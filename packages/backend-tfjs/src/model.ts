@@ -22,6 +22,7 @@ import {
   resolveScaleOptions,
   scaleWidth,
   ShapeError,
+  trunkLayout,
   validateBatch,
   validateOptimizer,
   validateWeights,
@@ -76,19 +77,28 @@ export function splitRawHead(out: tf.Tensor, n: number, k: number, d: number, s:
   };
 }
 
-/** Head output rows [n, K + KD + S] of an MDN on x [n, inputDim] (trunk + head layer). */
-function mdnHeadRows(spec: MdnSpec, p: (name: string) => tf.Tensor, x: tf.Tensor): tf.Tensor {
+/** Output of one trunk (`trunk`.i.*) and its head layer (`head`.weight / .bias) on x [n, inputDim]. */
+function trunkRows(spec: MdnSpec, p: (name: string) => tf.Tensor, x: tf.Tensor, trunk: string, head: string): tf.Tensor {
   let h = x;
   spec.hidden.forEach((_, i) => {
-    let a = tf.add(tf.matMul(h, p(`trunk.${i}.weight`)), p(`trunk.${i}.bias`));
+    let a = tf.add(tf.matMul(h, p(`${trunk}.${i}.weight`)), p(`${trunk}.${i}.bias`));
     if (spec.layerNorm) {
       const { mean, variance } = tf.moments(a, 1, true);
       const xhat = tf.mul(tf.sub(a, mean), tf.rsqrt(tf.add(variance, LAYER_NORM_EPS)));
-      a = tf.add(tf.mul(xhat, p(`trunk.${i}.ln.gamma`)), p(`trunk.${i}.ln.beta`));
+      a = tf.add(tf.mul(xhat, p(`${trunk}.${i}.ln.gamma`)), p(`${trunk}.${i}.ln.beta`));
     }
     h = activation(spec.activation, a);
   });
-  return tf.add(tf.matMul(h, p("head.weight")), p("head.bias"));
+  return tf.add(tf.matMul(h, p(`${head}.weight`)), p(`${head}.bias`));
+}
+
+/**
+ * Head output rows [n, K + KD + S] of an MDN on x [n, inputDim] (trunk + head layer;
+ * with `trunk: "separate"` the two trunks' outputs [logits | mu, raw scale] concatenated).
+ */
+function mdnHeadRows(spec: MdnSpec, p: (name: string) => tf.Tensor, x: tf.Tensor): tf.Tensor {
+  const parts = trunkLayout(spec).map((t) => trunkRows(spec, p, x, t.trunk, t.head));
+  return parts.length === 1 ? (parts[0] as tf.Tensor) : tf.concat(parts, 1);
 }
 
 /**

@@ -24,7 +24,15 @@ export interface MdnSpec {
   readonly d: number;
   /** Scale parameterisation, sigma floor, covariance (default exp / 0 / diag; see scale.ts). */
   readonly head?: ScaleOptions;
+  /**
+   * "shared" (default; absent = shared): one trunk feeds logits, means and scales.
+   * "separate": two trunks of the same widths / activation / LayerNorm, one for the
+   * mixture logits and one for the means and raw scales (see model/spec.ts for the names).
+   */
+  readonly trunk?: MdnTrunk;
 }
+/** Trunk layout of an MDN (see {@link MdnSpec.trunk}). */
+export type MdnTrunk = "shared" | "separate";
 /** A free mixture: K x D parameters shared by every sample (no input). */
 export interface GmmSpec {
   readonly kind: "gmm";

@@ -20,7 +20,9 @@ import {
   LAYER_NORM_EPS,
   resolveScaleOptions,
   ShapeError,
+  trunkLayout,
   validateWeights,
+  type MdnSpec,
   type ModelSpec,
   type NamedTensors,
 } from "@ngem/core";
@@ -187,23 +189,9 @@ function memberNodes(g: GraphBuilder, spec: ModelSpec, weights: NamedTensors, p:
   const HW = headWidth(spec);
   let out: string;
   if (spec.kind === "mdn") {
-    let h = xs;
-    let inDim = spec.inputDim;
-    spec.hidden.forEach((width, i) => {
-      const t = `trunk.${i}`;
-      h = g.op("Gemm", [h, g.f32(`${p}${t}.weight`, [inDim, width], data(weights, `${t}.weight`)), g.f32(`${p}${t}.bias`, [width], data(weights, `${t}.bias`))], `${p}${t}.linear`);
-      if (spec.layerNorm) {
-        h = g.op(
-          "LayerNormalization",
-          [h, g.f32(`${p}${t}.ln.gamma`, [width], data(weights, `${t}.ln.gamma`)), g.f32(`${p}${t}.ln.beta`, [width], data(weights, `${t}.ln.beta`))],
-          `${p}${t}.ln`,
-          { axis: -1, epsilon: { float: LAYER_NORM_EPS } },
-        );
-      }
-      h = activation(g, spec.activation, h, `${p}${t}.act`);
-      inDim = width;
-    });
-    out = g.op("Gemm", [h, g.f32(`${p}head.weight`, [inDim, HW], data(weights, "head.weight")), g.f32(`${p}head.bias`, [HW], data(weights, "head.bias"))], `${p}head.out`);
+    // one trunk (shared), or two (separate: logits | mu, raw scale) whose head outputs are concatenated
+    const parts = trunkLayout(spec).map((tl) => trunkNodes(g, spec, weights, p, xs, tl.trunk, tl.head, tl.width));
+    out = parts.length === 1 ? (parts[0] as string) : g.op("Concat", parts, `${p}head.out`, { axis: 1 });
   } else {
     // A free GMM has no inputs: the same mixture for every row. x [batch, 0] carries the batch size.
     const row = new Float64Array(HW);
@@ -241,6 +229,27 @@ function memberNodes(g: GraphBuilder, spec: ModelSpec, weights: NamedTensors, p:
     sigma = g.op("Tile", [r, g.i64(`${p}sigma_repeats`, [1, K, 1])], `${p}sigma_data`);
   }
   return { logits, mu, sigma };
+}
+
+/** One trunk (`trunk`.i.*) and its head layer (`head`.weight/.bias, `width` outputs) on `xs`; node names as before the trunk option. */
+function trunkNodes(g: GraphBuilder, spec: MdnSpec, weights: NamedTensors, p: string, xs: string, trunk: string, head: string, width: number): string {
+  let h = xs;
+  let inDim = spec.inputDim;
+  spec.hidden.forEach((w, i) => {
+    const t = `${trunk}.${i}`;
+    h = g.op("Gemm", [h, g.f32(`${p}${t}.weight`, [inDim, w], data(weights, `${t}.weight`)), g.f32(`${p}${t}.bias`, [w], data(weights, `${t}.bias`))], `${p}${t}.linear`);
+    if (spec.layerNorm) {
+      h = g.op(
+        "LayerNormalization",
+        [h, g.f32(`${p}${t}.ln.gamma`, [w], data(weights, `${t}.ln.gamma`)), g.f32(`${p}${t}.ln.beta`, [w], data(weights, `${t}.ln.beta`))],
+        `${p}${t}.ln`,
+        { axis: -1, epsilon: { float: LAYER_NORM_EPS } },
+      );
+    }
+    h = activation(g, spec.activation, h, `${p}${t}.act`);
+    inDim = w;
+  });
+  return g.op("Gemm", [h, g.f32(`${p}${head}.weight`, [inDim, width], data(weights, `${head}.weight`)), g.f32(`${p}${head}.bias`, [width], data(weights, `${head}.bias`))], `${p}${head}.out`);
 }
 
 const INV_SQRT2 = Math.SQRT1_2;

@@ -49,6 +49,9 @@ const MDN_CASES: [string, ModelCfg][] = [
   ["elu+1, sigmaMin 0.01, shared", { kind: "mdn", k: 4, hidden: [12], scale: "elu+1", sigmaMin: 0.01, covariance: "shared" }],
   ["exp, isotropic, no hidden layer", { kind: "mdn", k: 2, hidden: [], covariance: "isotropic" }],
   ["exp, sigmaMin 0.1, shared", { kind: "mdn", k: 2, hidden: [8], sigmaMin: 0.1, covariance: "shared" }],
+  // two trunks (logits | mu, raw scale) feeding a Concat
+  ["separate trunks, exp, diag, gelu + LayerNorm", { kind: "mdn", k: 3, hidden: [16, 8], trunk: "separate" }],
+  ["separate trunks, softplus, sigmaMin 1e-3, isotropic, tanh, no LayerNorm", { kind: "mdn", k: 3, hidden: [12], activation: "tanh", layerNorm: false, scale: "softplus", sigmaMin: 1e-3, covariance: "isotropic", trunk: "separate" }],
 ];
 
 describe("ONNX export of an MDN: onnxruntime-node and -web equal predict (original units)", () => {

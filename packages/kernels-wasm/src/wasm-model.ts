@@ -21,6 +21,14 @@
  * reduces its log-sigma gradient to the raw scale (core's scale.ts rules). All of
  * it works on preallocated regions, so steps still allocate nothing. The default head
  * (exp, sigmaMin 0, diag) skips both loops and runs exactly the old path.
+ *
+ * Separate trunks (`spec.trunk: "separate"`): each trunk has its own layer
+ * workspaces and its own head output / head gradient rows [n, width]; after a
+ * trunk's head layer, a JS loop copies its rows into the columns of the shared
+ * head output rows [logits | mu | raw scale], and before the backward pass the
+ * head gradient's columns are copied back (preallocated regions, so still no
+ * allocation per step). The transpose / backward scratch is shared by the trunks.
+ * A shared trunk (the default) uses the head rows directly, as before.
  */
 import {
   NonFiniteError,
@@ -32,6 +40,7 @@ import {
   resolveHeadOptions,
   resolveScaleOptions,
   scaleWidth,
+  trunkLayout,
   validateBatch,
   validateOptimizer,
   validateWeights,
@@ -69,6 +78,23 @@ interface Layer {
   readonly beta?: Slot;
 }
 
+/** One trunk and its head layer, writing columns [col0, col0 + width) of the head row. */
+interface Trunk {
+  readonly prefix: string;
+  readonly layers: Layer[];
+  readonly W: Slot;
+  readonly b: Slot;
+  readonly col0: number;
+  readonly width: number;
+}
+
+/** A trunk's workspace: its layers, and its head layer's output rows and their gradient ([n, width]; = out / gOut for a shared trunk). */
+interface TrunkWs {
+  layers: LayerWs[];
+  out: Region;
+  gOut: Region;
+}
+
 interface LayerWs {
   pre: Region;
   normed?: Region;
@@ -81,7 +107,10 @@ interface Workspace {
   cap: number;
   x?: Region;
   y: Region;
+  /** Layer workspaces of the first trunk (the only one when shared). */
   layers: LayerWs[];
+  /** Per trunk (spec.ts trunkLayout order). */
+  trunks: TrunkWs[];
   out: Region;
   gOut: Region;
   g0?: Region;
@@ -169,9 +198,8 @@ export class WasmModel implements BackendModel {
   private readonly M: Region;
   private readonly V: Region;
   private readonly total: number;
-  private readonly layers: Layer[] = [];
-  private readonly headW?: Slot;
-  private readonly headB?: Slot;
+  /** The MDN's trunks: one (shared) or two (separate: logits, then means and scales). */
+  private readonly trunks: Trunk[] = [];
   private readonly lastDim: number;
   private readonly K: number;
   private readonly D: number;
@@ -261,20 +289,26 @@ export class WasmModel implements BackendModel {
     this.HX = spec.k + 2 * spec.k * spec.d;
     let wt = 0;
     if (spec.kind === "mdn") {
-      let prev = spec.inputDim;
-      spec.hidden.forEach((width, i) => {
-        const s = (n: string) => this.byName.get(`trunk.${i}.${n}`) as Slot;
-        const layer: Layer = spec.layerNorm
-          ? { inDim: prev, width, W: s("weight"), b: s("bias"), gamma: s("ln.gamma"), beta: s("ln.beta") }
-          : { inDim: prev, width, W: s("weight"), b: s("bias") };
-        this.layers.push(layer);
-        if (i > 0) wt = Math.max(wt, prev * width);
-        prev = width;
-      });
-      this.lastDim = prev;
-      this.headW = this.byName.get("head.weight") as Slot;
-      this.headB = this.byName.get("head.bias") as Slot;
-      if (spec.hidden.length > 0) wt = Math.max(wt, prev * this.HW);
+      let last = spec.inputDim;
+      for (const t of trunkLayout(spec)) {
+        const layers: Layer[] = [];
+        let prev = spec.inputDim;
+        spec.hidden.forEach((width, i) => {
+          const s = (n: string) => this.byName.get(`${t.trunk}.${i}.${n}`) as Slot;
+          const layer: Layer = spec.layerNorm
+            ? { inDim: prev, width, W: s("weight"), b: s("bias"), gamma: s("ln.gamma"), beta: s("ln.beta") }
+            : { inDim: prev, width, W: s("weight"), b: s("bias") };
+          layers.push(layer);
+          if (i > 0) wt = Math.max(wt, prev * width);
+          prev = width;
+        });
+        last = prev;
+        const W = this.byName.get(`${t.head}.weight`) as Slot;
+        const b = this.byName.get(`${t.head}.bias`) as Slot;
+        this.trunks.push({ prefix: t.trunk, layers, W, b, col0: t.col0, width: t.width });
+        if (spec.hidden.length > 0) wt = Math.max(wt, prev * t.width);
+      }
+      this.lastDim = last;
       if (wt > 0) this.WT = rt.alloc("transposed weights", wt);
     } else {
       this.lastDim = 0;
@@ -333,11 +367,16 @@ export class WasmModel implements BackendModel {
     };
     add("x", ws.x);
     add("y", ws.y);
-    ws.layers.forEach((l, i) => {
-      add(`trunk.${i} pre-activation`, l.pre);
-      add(`trunk.${i} normalised`, l.normed);
-      add(`trunk.${i} LayerNorm output`, l.lnOut);
-      add(`trunk.${i} activation`, l.act);
+    ws.trunks.forEach((tw, ti) => {
+      const prefix = (this.trunks[ti] as Trunk).prefix;
+      tw.layers.forEach((l, i) => {
+        add(`${prefix}.${i} pre-activation`, l.pre);
+        add(`${prefix}.${i} normalised`, l.normed);
+        add(`${prefix}.${i} LayerNorm output`, l.lnOut);
+        add(`${prefix}.${i} activation`, l.act);
+      });
+      if (tw.out !== ws.out) add(`${prefix} head outputs`, tw.out);
+      if (tw.gOut !== ws.gOut) add(`${prefix} head output gradients`, tw.gOut);
     });
     add("head outputs", ws.out);
     add("head output gradients", ws.gOut);
@@ -407,7 +446,7 @@ export class WasmModel implements BackendModel {
     const y = rt.alloc("batch.y", n * this.D);
     const out = rt.alloc("head outputs", n * this.HW);
     const gOut = rt.alloc("head output gradients", n * (spec.kind === "gmm" ? this.HX : this.HW));
-    const ws: Workspace = { cap: n, y, layers: [], out, gOut, hin: out, hg: gOut };
+    const ws: Workspace = { cap: n, y, layers: [], trunks: [], out, gOut, hin: out, hg: gOut };
     if (rt.threads > 1 && spec.kind === "mdn") ws.rowRes = rt.alloc("head row results", 4 * n);
     if (spec.kind === "mdn" && !this.defaultScale) {
       ws.hin = rt.alloc("expanded head outputs", n * this.HX);
@@ -418,17 +457,28 @@ export class WasmModel implements BackendModel {
       ws.x = rt.alloc("batch.x", n * spec.inputDim);
       let maxW = 0;
       let maxIn = this.lastDim;
-      for (const [i, l] of this.layers.entries()) {
-        const lw: LayerWs = { pre: rt.alloc(`trunk.${i} pre-activation`, n * l.width), act: rt.alloc(`trunk.${i} activation`, n * l.width) };
-        if (spec.layerNorm) {
-          lw.normed = rt.alloc(`trunk.${i} normalised`, n * l.width);
-          lw.invStd = rt.alloc(`trunk.${i} inverse std`, n);
-          lw.lnOut = rt.alloc(`trunk.${i} LayerNorm output`, n * l.width);
+      const one = this.trunks.length === 1;
+      for (const t of this.trunks) {
+        const p = t.prefix;
+        const tw: TrunkWs = {
+          layers: [],
+          out: one ? out : rt.alloc(`${p} head outputs`, n * t.width),
+          gOut: one ? gOut : rt.alloc(`${p} head output gradients`, n * t.width),
+        };
+        for (const [i, l] of t.layers.entries()) {
+          const lw: LayerWs = { pre: rt.alloc(`${p}.${i} pre-activation`, n * l.width), act: rt.alloc(`${p}.${i} activation`, n * l.width) };
+          if (spec.layerNorm) {
+            lw.normed = rt.alloc(`${p}.${i} normalised`, n * l.width);
+            lw.invStd = rt.alloc(`${p}.${i} inverse std`, n);
+            lw.lnOut = rt.alloc(`${p}.${i} LayerNorm output`, n * l.width);
+          }
+          tw.layers.push(lw);
+          maxW = Math.max(maxW, l.width);
+          maxIn = Math.max(maxIn, l.inDim);
         }
-        ws.layers.push(lw);
-        maxW = Math.max(maxW, l.width);
-        maxIn = Math.max(maxIn, l.inDim);
+        ws.trunks.push(tw);
       }
+      ws.layers = (ws.trunks[0] as TrunkWs).layers;
       if (maxW > 0) {
         ws.g0 = rt.alloc("backward buffer 0", n * maxW);
         ws.g1 = rt.alloc("backward buffer 1", n * maxW);
@@ -454,29 +504,51 @@ export class WasmModel implements BackendModel {
     this.piFloor = pf;
   }
 
-  /** Input of layer i (x for the first). */
-  private layerInput(ws: Workspace, i: number): Region {
-    return i === 0 ? (ws.x as Region) : (ws.layers[i - 1] as LayerWs).act;
+  /** Input of layer i of a trunk (x for the first). */
+  private layerInput(ws: Workspace, tw: TrunkWs, i: number): Region {
+    return i === 0 ? (ws.x as Region) : (tw.layers[i - 1] as LayerWs).act;
+  }
+
+  /**
+   * Copies rows between the head output rows [n, HW] and a separate trunk's own rows
+   * [n, width] (columns col0 .. col0 + width): toRows = true writes the head rows.
+   */
+  private copyCols(rows: Region, part: Region, n: number, t: Trunk, toRows: boolean): void {
+    const f = this.runtime.f32;
+    const r0 = rows.ptr >>> 2;
+    const p0 = part.ptr >>> 2;
+    const HW = this.HW;
+    const w = t.width;
+    for (let r = 0; r < n; r++) {
+      const a = r0 + r * HW + t.col0;
+      const b = p0 + r * w;
+      if (toRows) f.copyWithin(a, b, b + w);
+      else f.copyWithin(b, a, a + w);
+    }
   }
 
   private forward(ws: Workspace, n: number): void {
     const rt = this.runtime;
     const spec = this.spec;
     if (spec.kind !== "mdn") return;
-    for (let i = 0; i < this.layers.length; i++) {
-      const l = this.layers[i] as Layer;
-      const lw = ws.layers[i] as LayerWs;
-      rt.matmul(this.layerInput(ws, i), l.W.p, lw.pre, n, l.inDim, l.width, MatmulMode.bias, l.b.p);
-      let actIn = lw.pre;
-      if (l.gamma && l.beta) {
-        rt.layerNorm(lw.pre, l.gamma.p, l.beta.p, lw.normed as Region, lw.invStd as Region, lw.lnOut as Region, n, l.width);
-        actIn = lw.lnOut as Region;
+    for (let ti = 0; ti < this.trunks.length; ti++) {
+      const t = this.trunks[ti] as Trunk;
+      const tw = ws.trunks[ti] as TrunkWs;
+      for (let i = 0; i < t.layers.length; i++) {
+        const l = t.layers[i] as Layer;
+        const lw = tw.layers[i] as LayerWs;
+        rt.matmul(this.layerInput(ws, tw, i), l.W.p, lw.pre, n, l.inDim, l.width, MatmulMode.bias, l.b.p);
+        let actIn = lw.pre;
+        if (l.gamma && l.beta) {
+          rt.layerNorm(lw.pre, l.gamma.p, l.beta.p, lw.normed as Region, lw.invStd as Region, lw.lnOut as Region, n, l.width);
+          actIn = lw.lnOut as Region;
+        }
+        rt.activation(spec.activation, actIn, lw.act, n * l.width);
       }
-      rt.activation(spec.activation, actIn, lw.act, n * l.width);
+      const last = t.layers.length ? (tw.layers[t.layers.length - 1] as LayerWs).act : (ws.x as Region);
+      rt.matmul(last, t.W.p, tw.out, n, this.lastDim, t.width, MatmulMode.bias, t.b.p);
+      if (tw.out !== ws.out) this.copyCols(ws.out, tw.out, n, t, true);
     }
-    const last = this.layers.length ? (ws.layers[this.layers.length - 1] as LayerWs).act : (ws.x as Region);
-    const hw = this.headW as Slot;
-    rt.matmul(last, hw.p, ws.out, n, this.lastDim, this.HW, MatmulMode.bias, (this.headB as Slot).p);
   }
 
   /**
@@ -648,30 +720,41 @@ export class WasmModel implements BackendModel {
       return;
     }
     if (!this.defaultScale) this.reduce(ws, n);
-    const L = this.layers.length;
+    for (let ti = 0; ti < this.trunks.length; ti++) {
+      const t = this.trunks[ti] as Trunk;
+      const tw = ws.trunks[ti] as TrunkWs;
+      if (tw.gOut !== ws.gOut) this.copyCols(ws.gOut, tw.gOut, n, t, false);
+      this.trunkBackward(ws, t, tw, n);
+    }
+  }
+
+  /** Backward pass of one trunk and its head layer from the trunk's head output gradient rows. */
+  private trunkBackward(ws: Workspace, t: Trunk, tw: TrunkWs, n: number): void {
+    const rt = this.runtime;
+    const spec = this.spec as Extract<ModelSpec, { kind: "mdn" }>;
+    const L = t.layers.length;
     const xt = ws.xt as Region;
-    const last = L ? (ws.layers[L - 1] as LayerWs).act : (ws.x as Region);
-    const hw = this.headW as Slot;
+    const last = L ? (tw.layers[L - 1] as LayerWs).act : (ws.x as Region);
     // head layer: gW = h^T gOut, gB = colsum(gOut), gH = gOut W^T
     rt.transpose(last, xt, n, this.lastDim);
-    rt.matmul(xt, ws.gOut, hw.g, this.lastDim, n, this.HW, MatmulMode.overwrite);
-    rt.colsum(ws.gOut, n, this.HW, (this.headB as Slot).g);
+    rt.matmul(xt, tw.gOut, t.W.g, this.lastDim, n, t.width, MatmulMode.overwrite);
+    rt.colsum(tw.gOut, n, t.width, t.b.g);
     if (L === 0) return;
     const WT = this.WT as Region;
     let gH = ws.g0 as Region;
     let spare = ws.g1 as Region;
-    rt.transpose(hw.p, WT, this.lastDim, this.HW);
-    rt.matmul(ws.gOut, WT, gH, n, this.HW, this.lastDim, MatmulMode.overwrite);
+    rt.transpose(t.W.p, WT, this.lastDim, t.width);
+    rt.matmul(tw.gOut, WT, gH, n, t.width, this.lastDim, MatmulMode.overwrite);
     for (let i = L - 1; i >= 0; i--) {
-      const l = this.layers[i] as Layer;
-      const lw = ws.layers[i] as LayerWs;
+      const l = t.layers[i] as Layer;
+      const lw = tw.layers[i] as LayerWs;
       const len = n * l.width;
       // through the activation (in place), then LayerNorm (in place)
       rt.activationBackward(spec.activation, lw.lnOut ?? lw.pre, gH, gH, len);
       if (l.gamma && l.beta) {
         rt.layerNormBackward(gH, lw.normed as Region, lw.invStd as Region, l.gamma.p, gH, l.gamma.g, l.beta.g, n, l.width);
       }
-      const inp = this.layerInput(ws, i);
+      const inp = this.layerInput(ws, tw, i);
       rt.transpose(inp, xt, n, l.inDim);
       rt.matmul(xt, gH, l.W.g, l.inDim, n, l.width, MatmulMode.overwrite);
       rt.colsum(gH, n, l.width, l.b.g);

@@ -85,9 +85,10 @@ describe("non-finite handling", () => {
 });
 
 describe("memory: steady-state steps allocate nothing", () => {
-  it("300 steps keep wasm memory, the workspace and the typed-array views unchanged", async () => {
+  for (const trunk of ["shared", "separate"] as const)
+  it(`300 steps keep wasm memory, the workspace and the typed-array views unchanged (${trunk} trunk)`, async () => {
     const b = await createWasmBackend();
-    const spec: ModelSpec = { kind: "mdn", inputDim: 8, hidden: [32, 32], activation: "gelu", layerNorm: true, k: 3, d: 2 };
+    const spec: ModelSpec = { kind: "mdn", inputDim: 8, hidden: [32, 32], activation: "gelu", layerNorm: true, k: 3, d: 2, trunk };
     const m = await b.createModel(spec, initWeights(spec, 2));
     const batch = batchFor(spec, 16, 4);
     const small = batchFor(spec, 5, 5);

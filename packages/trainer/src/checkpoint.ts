@@ -15,7 +15,11 @@
  *
  * Versions this reader accepts: "1" (no head, no noise: read as the default
  * head exp / 0 / diag, noise off, floor counters 0, noise stream at its
- * initial state) and "2". The writer always writes {@link CHECKPOINT_VERSION}.
+ * initial state), "2", and "3" (as "2", for an MDN with `trunk: "separate"`:
+ * `logits_trunk.*`, `logits_head.*`, `gauss_trunk.*`, `gauss_head.*` tensors).
+ * The writer writes {@link CHECKPOINT_VERSION} ("2") for every model except a
+ * separate-trunk MDN, which gets {@link CHECKPOINT_VERSION_SEPARATE_TRUNK} ("3"),
+ * so readers that predate the trunk option refuse it instead of misreading it.
  */
 import { getBackend, resolveScaleOptions, validateSpec, type BackendModel, type ModelSpec, type NamedTensors, type RngState, type ScaleOptions } from "@ngem/core";
 import { EnsembleBackendModel } from "./ensemble.js";
@@ -27,10 +31,17 @@ import { CheckpointFormatError, decodeSafetensors, encodeSafetensors } from "./s
 import type { Normalization } from "./types.js";
 
 export const CHECKPOINT_FORMAT = "ngem-checkpoint";
-/** The version this package writes. */
+/** The version this package writes (every model but a separate-trunk MDN). */
 export const CHECKPOINT_VERSION = "2";
+/** The version written for an MDN with `trunk: "separate"`. */
+export const CHECKPOINT_VERSION_SEPARATE_TRUNK = "3";
 /** Every version this package reads (oldest first). */
-export const CHECKPOINT_READABLE_VERSIONS: readonly string[] = ["1", "2"];
+export const CHECKPOINT_READABLE_VERSIONS: readonly string[] = ["1", "2", "3"];
+
+/** The version {@link encodeCheckpoint} writes for a model config. */
+export function checkpointVersionFor(config: Pick<ResolvedConfig, "model">): string {
+  return config.model.trunk === "separate" ? CHECKPOINT_VERSION_SEPARATE_TRUNK : CHECKPOINT_VERSION;
+}
 
 type NormJson = { x?: { mean: number[]; std: number[] }; y?: { mean: number[]; std: number[] } } | null;
 
@@ -80,7 +91,7 @@ export async function encodeCheckpoint(model: TrainedModel): Promise<Uint8Array>
   return encodeSafetensors(tensors, {
     ...(members ? { ensemble: JSON.stringify({ members: members.members.length, spec: members.memberSpec }) } : {}),
     format: CHECKPOINT_FORMAT,
-    version: CHECKPOINT_VERSION,
+    version: checkpointVersionFor(model.config),
     config: JSON.stringify(persisted),
     spec: JSON.stringify(model.spec),
     head: JSON.stringify(headOf(model.config)),
@@ -105,7 +116,7 @@ export async function decodeCheckpoint(bytes: Uint8Array, opts: LoadOptions = {}
   if (version === undefined || !CHECKPOINT_READABLE_VERSIONS.includes(version)) {
     throw new CheckpointFormatError(
       `__metadata__.version: this @ngem/trainer reads versions ${CHECKPOINT_READABLE_VERSIONS.map((v) => `"${v}"`).join(", ")}, got ${JSON.stringify(version)}` +
-        (Number(version) > Number(CHECKPOINT_VERSION) ? " (written by a newer @ngem/trainer: upgrade to load it)" : ""),
+        (Number(version) > Number(CHECKPOINT_READABLE_VERSIONS[CHECKPOINT_READABLE_VERSIONS.length - 1]) ? " (written by a newer @ngem/trainer: upgrade to load it)" : ""),
     );
   }
   const parse = <T>(key: string): T => {
@@ -126,6 +137,17 @@ export async function decodeCheckpoint(bytes: Uint8Array, opts: LoadOptions = {}
     noiseRng?: number[]; floorHits?: { total: number; steps: number; firstStep: number };
     stream?: { capacity: number; standardize: boolean; readPos: number; buffer: number[] };
   }>("trainer");
+  const separate = spec.kind === "mdn" && spec.trunk === "separate";
+  if (separate !== (version === CHECKPOINT_VERSION_SEPARATE_TRUNK)) {
+    throw new CheckpointFormatError(
+      separate
+        ? `__metadata__.spec: spec.trunk is "separate", which needs version "${CHECKPOINT_VERSION_SEPARATE_TRUNK}", but the file says version ${JSON.stringify(version)}`
+        : `__metadata__.version: version "${CHECKPOINT_VERSION_SEPARATE_TRUNK}" is only written for spec.trunk = "separate", but spec.trunk is ${JSON.stringify(spec.kind === "mdn" ? (spec.trunk ?? "shared") : undefined)}`,
+    );
+  }
+  if ((rawConfig.model?.trunk === "separate") !== separate) {
+    throw new CheckpointFormatError(`__metadata__.config.model.trunk: ${JSON.stringify(rawConfig.model?.trunk ?? "shared")} disagrees with spec.trunk`);
+  }
   let config: ResolvedConfig;
   if (version === "1") {
     // Version 1 predates head options and noise: the default head, no noise.
@@ -143,7 +165,7 @@ export async function decodeCheckpoint(bytes: Uint8Array, opts: LoadOptions = {}
       }
     }
     if (JSON.stringify(noise) !== JSON.stringify(config.noise)) throw new CheckpointFormatError(`__metadata__.noise: ${metadata.noise} disagrees with config.noise`);
-    if (!Array.isArray(t.noiseRng) || !t.floorHits) throw new CheckpointFormatError("__metadata__.trainer: version 2 needs noiseRng and floorHits");
+    if (!Array.isArray(t.noiseRng) || !t.floorHits) throw new CheckpointFormatError(`__metadata__.trainer: version ${version} needs noiseRng and floorHits`);
   }
   const weights: NamedTensors = {};
   const optim: NamedTensors = {};

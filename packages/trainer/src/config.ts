@@ -10,9 +10,11 @@ import {
   NgemError,
   paramCount,
   SCALE_PARAMS,
+  TRUNKS,
   VARIANTS,
   type Covariance,
   type FisherCoords,
+  type MdnTrunk,
   type ModelSpec,
   type ScaleOptions,
   type ScaleParam,
@@ -38,6 +40,8 @@ export interface ResolvedConfig {
     readonly hidden: readonly number[];
     readonly activation: "gelu" | "tanh" | "relu";
     readonly layerNorm: boolean;
+    /** Present only when "separate" (absent = shared, so shared configs and checkpoints are unchanged). */
+    readonly trunk?: MdnTrunk;
     readonly scale: ScaleParam;
     readonly sigmaMin: number;
     readonly covariance: Covariance;
@@ -96,7 +100,7 @@ export const TRAIN_CONFIG_KEYS = [
   "model", "objective", "fisherCoords", "piFloor", "optimizer", "schedule", "batchSize", "epochs", "steps", "seed", "shuffle",
   "validationSplit", "splitSeed", "evalEvery", "evalTrain", "earlyStopping", "keep", "ensemble", "nonFinite", "maxSkippedFraction", "backend", "metricsFile", "logEvery", "checkpoint", "noise",
 ] as const;
-const MODEL_KEYS = ["kind", "k", "hidden", "activation", "layerNorm", "scale", "sigmaMin", "covariance"] as const;
+const MODEL_KEYS = ["kind", "k", "hidden", "activation", "layerNorm", "trunk", "scale", "sigmaMin", "covariance"] as const;
 const OPTIMIZER_KEYS: Record<string, readonly string[]> = {
   sgd: ["type", "lr", "clipNorm", "weightDecay", "momentum", "nesterov"],
   adam: ["type", "lr", "clipNorm", "weightDecay", "beta1", "beta2", "eps"],
@@ -181,6 +185,9 @@ export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedC
     if (!ACTIVATIONS.includes(activation)) throw new ConfigError("model.activation", `expected one of ${ACTIVATIONS.join(" | ")}, got ${String(m.activation)}`);
     layerNorm = bool("model.layerNorm", m.layerNorm, true);
   }
+  const trunk = (m.trunk ?? "shared") as MdnTrunk;
+  if (!TRUNKS.includes(trunk)) throw new ConfigError("model.trunk", `expected one of ${TRUNKS.join(" | ")}, got ${JSON.stringify(m.trunk)}`);
+  if (trunk === "separate" && m.kind !== "mdn") throw new ConfigError("model.trunk", 'only an MDN has a trunk: "separate" needs kind "mdn"');
   const scale = (m.scale ?? "exp") as ScaleParam;
   if (!SCALE_PARAMS.includes(scale)) throw new ConfigError("model.scale", `expected one of ${SCALE_PARAMS.join(" | ")}, got ${JSON.stringify(m.scale)}`);
   const sigmaMin = m.sigmaMin === undefined ? 0 : num("model.sigmaMin", m.sigmaMin, 0, Infinity, false, true);
@@ -253,7 +260,7 @@ export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedC
   }
   const noise = resolveNoise(c.noise);
   const resolved: ResolvedConfig = {
-    model: { kind: m.kind, k, hidden, activation, layerNorm, scale, sigmaMin, covariance },
+    model: { kind: m.kind, k, hidden, activation, layerNorm, ...(trunk === "separate" ? { trunk } : {}), scale, sigmaMin, covariance },
     objective,
     fisherCoords,
     piFloor,
@@ -343,5 +350,7 @@ export function specFor(config: ResolvedConfig, data: Pick<TrainData, "xDim" | "
     k: config.model.k,
     d: data.yDim,
     ...h,
+    // set only when separate, so shared specs stay byte for byte what they were
+    ...(config.model.trunk === "separate" ? { trunk: "separate" as const } : {}),
   };
 }

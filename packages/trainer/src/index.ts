@@ -35,7 +35,7 @@ export {
 } from "./evaluate.js";
 export { minCostAssignment } from "./hungarian.js";
 export { ensemble, trainEnsemble, isEnsemble, ensembleMembers, ensembleSpec, EnsembleBackendModel } from "./ensemble.js";
-export { save, load, encodeCheckpoint, decodeCheckpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CHECKPOINT_READABLE_VERSIONS, type LoadOptions } from "./checkpoint.js";
+export { save, load, encodeCheckpoint, decodeCheckpoint, checkpointVersionFor, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CHECKPOINT_VERSION_SEPARATE_TRUNK, CHECKPOINT_READABLE_VERSIONS, type LoadOptions } from "./checkpoint.js";
 export { encodeSafetensors, decodeSafetensors, CheckpointFormatError } from "./safetensors.js";
 export { defaultIO, type TrainerIO } from "./io.js";
 export {

@@ -2,7 +2,7 @@
  * Public types of @ngem/trainer: the data shape it consumes, the training
  * configuration, events and the history a run returns.
  */
-import type { Activation, Covariance, FisherCoords, ScaleParam, Variant } from "@ngem/core";
+import type { Activation, Covariance, FisherCoords, MdnTrunk, ScaleParam, Variant } from "@ngem/core";
 
 /** Per-column standardisation z = (v - mean) / std. */
 export interface Normalization {
@@ -62,6 +62,11 @@ export interface MdnModelConfig extends HeadConfig {
   readonly activation?: Activation;
   /** LayerNorm after each hidden Linear; default true. */
   readonly layerNorm?: boolean;
+  /**
+   * "shared" (default): one trunk feeds logits, means and scales; "separate": two trunks of
+   * the same widths, one for the logits and one for the means and scales (core's MdnSpec.trunk).
+   */
+  readonly trunk?: MdnTrunk;
 }
 
 export type ModelConfig = GmmModelConfig | MdnModelConfig;

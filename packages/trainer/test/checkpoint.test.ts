@@ -218,12 +218,43 @@ describe("checkpoint format versions", () => {
     for (const v of a.logSigma) expect(Math.exp(v)).toBeGreaterThanOrEqual(0.02);
   });
 
+  it('writes version 3 for trunk: "separate" (logits_* / gauss_* tensors), resumes bit-identically, and refuses it as version 2', async () => {
+    const data = inverseSine(40, 5);
+    const N = 17;
+    const config = (steps: number): TrainConfig => ({ ...isConfig(steps, { type: "adam", lr: 1e-2 }), model: { kind: "mdn", k: 2, hidden: [8], activation: "gelu", layerNorm: true, trunk: "separate" } });
+    const straight = await train(config(N), data);
+    const half = await train(config(N), data, { stopAtStep: 7 });
+    const bytes = await encodeCheckpoint(half.model);
+    const { tensors, metadata } = decodeSafetensors(bytes);
+    expect(metadata.version).toBe("3");
+    expect(JSON.parse(metadata.spec as string).trunk).toBe("separate");
+    expect(JSON.parse(metadata.config as string).model.trunk).toBe("separate");
+    expect(Object.keys(tensors).filter((k) => !k.includes("/")).sort()).toEqual(
+      [
+        "gauss_head.bias", "gauss_head.weight", "gauss_trunk.0.bias", "gauss_trunk.0.ln.beta", "gauss_trunk.0.ln.gamma", "gauss_trunk.0.weight",
+        "logits_head.bias", "logits_head.weight", "logits_trunk.0.bias", "logits_trunk.0.ln.beta", "logits_trunk.0.ln.gamma", "logits_trunk.0.weight",
+      ],
+    );
+    expect(tensors["logits_head.weight"]!.shape).toEqual([8, 2]);
+    expect(tensors["gauss_head.weight"]!.shape).toEqual([8, 4]);
+    const done = await resume(await decodeCheckpoint(bytes), data);
+    expectBitIdentical(await done.model.weights(), await straight.model.weights());
+    await expect(decodeCheckpoint(encodeSafetensors(tensors, { ...metadata, version: "2" }))).rejects.toThrow(/spec\.trunk is "separate", which needs version "3"/);
+    // a shared trunk still writes version 2, with no trunk key in the spec or config
+    const shared = decodeSafetensors(await encodeCheckpoint((await train(isConfig(3, { type: "adam", lr: 1e-2 }), data)).model)).metadata;
+    expect(shared.version).toBe("2");
+    expect(JSON.parse(shared.spec as string)).not.toHaveProperty("trunk");
+    expect(JSON.parse(shared.config as string).model).not.toHaveProperty("trunk");
+  });
+
   it("refuses an unknown (newer) version and an inconsistent head, naming the field", async () => {
     const { model } = await train({ model: { kind: "gmm", k: 2, sigmaMin: 0.01 }, steps: 2, batchSize: 4 }, inverseSine(8, 1));
     const { tensors, metadata } = decodeSafetensors(await encodeCheckpoint(model));
-    await expect(decodeCheckpoint(encodeSafetensors(tensors, { ...metadata, version: "3" }))).rejects.toThrow(
-      /__metadata__\.version: this @ngem\/trainer reads versions "1", "2", got "3" \(written by a newer/,
+    await expect(decodeCheckpoint(encodeSafetensors(tensors, { ...metadata, version: "4" }))).rejects.toThrow(
+      /__metadata__\.version: this @ngem\/trainer reads versions "1", "2", "3", got "4" \(written by a newer/,
     );
+    // version 3 is only for separate trunks
+    await expect(decodeCheckpoint(encodeSafetensors(tensors, { ...metadata, version: "3" }))).rejects.toThrow(/version "3" is only written for spec\.trunk = "separate"/);
     await expect(decodeCheckpoint(encodeSafetensors(tensors, { ...metadata, head: JSON.stringify({ scale: "exp", sigmaMin: 0.5, covariance: "diag" }) }))).rejects.toThrow(
       /__metadata__\.head\.sigmaMin/,
     );

@@ -35,6 +35,8 @@ describe("validateConfig", () => {
     ["model.k", { model: { kind: "gmm", k: 0 } }],
     ["model.hidden[1]", { model: { kind: "mdn", k: 2, hidden: [8, 2.5] } }],
     ["model.activation", { model: { kind: "mdn", k: 2, activation: "sigmoid" } }],
+    ["model.trunk", { model: { kind: "mdn", k: 2, trunk: "two" } }],
+    ["model.trunk", { model: { kind: "gmm", k: 2, trunk: "separate" } }],
     ["objective", { ...base, objective: "ngem2" }],
     ["optimizer.type", { ...base, optimizer: { type: "lbfgs", lr: 1 } }],
     ["optimizer.lr", { ...base, optimizer: { type: "adam", lr: -1 } }],

@@ -344,7 +344,15 @@ function arms(exp: Experiment, quick: boolean): { arms: Arm[]; notes: string[] }
   } else {
     notes.push("no noise arm: the inverse-sine generator fixes its input noise at U(-0.1, 0.1) and has no parameter");
   }
-  return { arms: list, notes };
+  // Every arm again with two trunks (trunk: "separate": one MLP for the logits, one for the means and scales).
+  const separate: Arm[] = list.map((a) => ({
+    name: `${a.name}, separate trunks`,
+    what: `${a.what}; trunk "separate" (one trunk for the logits, one for the means and scales, same widths)`,
+    objectives: a.objectives,
+    over: { ...a.over, trunk: "separate" },
+    ...(a.nllFrom ? { nllFrom: `${a.nllFrom}, separate trunks` } : {}),
+  }));
+  return { arms: [...list, ...separate], notes };
 }
 
 /** `--ablations`: nGEM vs NLL (each at its own best lr of the grid) per arm, with gradient-norm summaries and traces. */
@@ -379,7 +387,7 @@ export async function ablationsOne(exp: Experiment, outDir: string, flags: Repro
     return arm?.nllFrom ? withSpeedup(b, best, budget, arm.nllFrom) : b;
   });
   const figures: string[] = [];
-  for (const arm of list) for (const o of optimizers) figures.push(...(await gradNormFigure(exp, runs, arm.name, o, join(outDir, `gradnorm-${arm.name.replace(/\s+/g, "-")}-${o}`), flags.png !== false)));
+  for (const arm of list) for (const o of optimizers) figures.push(...(await gradNormFigure(exp, runs, arm.name, o, join(outDir, `gradnorm-${arm.name.replace(/[^A-Za-z0-9.]+/g, "-")}-${o}`), flags.png !== false)));
   const seconds = (Date.now() - t0) / 1000;
   const md = ablationMarkdown(exp, list, notes, rows, best, seeds.length, budget, seconds, flags);
   writeAtomic(join(outDir, "ablations.md"), md);

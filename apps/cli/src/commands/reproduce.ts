@@ -178,6 +178,8 @@ export function median(v: number[]): number {
 export interface RunOverrides {
   fisherCoords?: "log-sigma" | "sigma";
   batchSize?: number;
+  /** MDN trunk layout (absent = the experiment's own, shared). */
+  trunk?: "shared" | "separate";
   data?: (seed: number, quick: boolean) => Dataset;
   threshold?: number;
   /** Record the per-step gradient norm (of the objective's gradient, before clipping) into `gradNorms`. */
@@ -191,7 +193,7 @@ export async function runOne(exp: Experiment, objective: Objective, optimizer: O
   const gradNorms: number[] = [];
   const steps = quick ? exp.quickSteps : exp.steps;
   const config: TrainConfig = {
-    model: exp.model,
+    model: over.trunk && exp.model.kind === "mdn" ? { ...exp.model, trunk: over.trunk } : exp.model,
     objective,
     optimizer: { type: optimizer, lr } as OptimizerConfig,
     batchSize: over.batchSize ?? exp.batchSize,

@@ -56,6 +56,7 @@ export interface TrainFlags extends DataArgs {
   hidden?: string;
   activation?: string;
   layerNorm?: boolean;
+  trunk?: string;
   model?: string;
   scale?: string;
   sigmaMin?: number;
@@ -110,6 +111,7 @@ export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile |
   oneOf("--model", flags.model, ["mdn", "gmm"]);
   oneOf("--scale", flags.scale, ["exp", "softplus", "elu+1"]);
   oneOf("--covariance", flags.covariance, ["diag", "isotropic", "shared"]);
+  oneOf("--trunk", flags.trunk, ["shared", "separate"]);
   oneOf("--noise-schedule", flags.noiseSchedule, ["constant", "rule-of-thumb"]);
   for (const [flag, v] of [["--sigma-min", flags.sigmaMin], ["--noise-x", flags.noiseX], ["--noise-y", flags.noiseY]] as const) {
     if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new UsageError(`${flag}: expected a finite number >= 0, got ${v}`);
@@ -160,6 +162,8 @@ export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile |
     ...((flags.scale ?? fm?.scale) !== undefined ? { scale: (flags.scale ?? fm?.scale) as "exp" | "softplus" | "elu+1" } : {}),
     ...((flags.sigmaMin ?? fm?.sigmaMin) !== undefined ? { sigmaMin: (flags.sigmaMin ?? fm?.sigmaMin) as number } : {}),
     ...((flags.covariance ?? fm?.covariance) !== undefined ? { covariance: (flags.covariance ?? fm?.covariance) as "diag" | "isotropic" | "shared" } : {}),
+    // only when separate (absent = shared); on a GMM, validateConfig names model.trunk
+    ...((flags.trunk ?? fm?.trunk) === "separate" ? { trunk: "separate" as const } : {}),
   };
   const noiseX = flags.noiseX ?? file?.noise?.x;
   const noiseY = flags.noiseY ?? file?.noise?.y;

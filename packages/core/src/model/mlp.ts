@@ -8,7 +8,7 @@ import type { RawHeadGradients } from "../head.js";
 import type { FloatArray, MixtureParams } from "../mixture.js";
 import { expandScale, resolveScaleOptions, scaleWidth, type RawHead } from "../scale.js";
 import { erf } from "../special.js";
-import { headWidth } from "./spec.js";
+import { headWidth, trunkLayout } from "./spec.js";
 
 /** LayerNorm epsilon (PyTorch default). */
 export const LAYER_NORM_EPS = 1e-5;
@@ -56,8 +56,11 @@ export interface MdnForward {
   raw: RawHead;
   /** Head output rows [n, K + KD + S]. */
   out: Float64Array;
+  /** Layer caches of the first trunk (the only one when shared). */
   caches: LayerCache[];
-  last: Float64Array; // input of the head
+  last: Float64Array; // input of the (first) head
+  /** Per trunk (spec.ts `trunkLayout` order): its layer caches and its head's input. */
+  trunks: { caches: LayerCache[]; last: Float64Array }[];
   n: number;
 }
 
@@ -129,15 +132,38 @@ export function mdnForward(spec: MdnSpec, w: NamedTensors, x: FloatArray, n: num
   if (x.length !== n * spec.inputDim) {
     throw new ShapeError("x", `expected shape [n, inputDim] = [${n}, ${spec.inputDim}] (length ${n * spec.inputDim}), got length ${x.length}`);
   }
+  const HW = headWidth(spec);
+  const layout = trunkLayout(spec);
+  const trunks: { caches: LayerCache[]; last: Float64Array }[] = [];
+  let out: Float64Array = new Float64Array(0);
+  for (const t of layout) {
+    const r = trunkForward(spec, w, x, n, t.trunk);
+    trunks.push(r);
+    const part = dense(r.last, n, spec.hidden.length ? (spec.hidden[spec.hidden.length - 1] as number) : spec.inputDim, get(w, `${t.head}.weight`), get(w, `${t.head}.bias`), t.width);
+    if (layout.length === 1) out = part;
+    else {
+      if (out.length === 0) out = new Float64Array(n * HW);
+      for (let row = 0; row < n; row++) out.set(part.subarray(row * t.width, (row + 1) * t.width), row * HW + t.col0);
+    }
+  }
+  const raw = splitHeadOutput(out, n, spec.k, spec.d, scaleWidth(spec.k, spec.d, resolveScaleOptions(spec.head).covariance));
+  const params = expandScale(raw, spec.head).params;
+  checkForwardFinite(params, x, spec.inputDim);
+  const first = trunks[0] as { caches: LayerCache[]; last: Float64Array };
+  return { params, raw, out, caches: first.caches, last: first.last, trunks, n };
+}
+
+/** Forward pass of one trunk (`prefix`.i.*): the layer caches and the last hidden activation. */
+function trunkForward(spec: MdnSpec, w: NamedTensors, x: FloatArray, n: number, prefix: string): { caches: LayerCache[]; last: Float64Array } {
   let h: Float64Array = Float64Array.from(x);
   let inDim = spec.inputDim;
   const caches: LayerCache[] = [];
   spec.hidden.forEach((width, i) => {
-    const pre = dense(h, n, inDim, get(w, `trunk.${i}.weight`), get(w, `trunk.${i}.bias`), width);
+    const pre = dense(h, n, inDim, get(w, `${prefix}.${i}.weight`), get(w, `${prefix}.${i}.bias`), width);
     const cache: LayerCache = { input: h, pre, act_in: pre };
     if (spec.layerNorm) {
-      const gamma = get(w, `trunk.${i}.ln.gamma`);
-      const beta = get(w, `trunk.${i}.ln.beta`);
+      const gamma = get(w, `${prefix}.${i}.ln.gamma`);
+      const beta = get(w, `${prefix}.${i}.ln.beta`);
       const normed = new Float64Array(n * width);
       const invStd = new Float64Array(n);
       const y = new Float64Array(n * width);
@@ -168,11 +194,7 @@ export function mdnForward(spec: MdnSpec, w: NamedTensors, x: FloatArray, n: num
     h = out;
     inDim = width;
   });
-  const out = dense(h, n, inDim, get(w, "head.weight"), get(w, "head.bias"), headWidth(spec));
-  const raw = splitHeadOutput(out, n, spec.k, spec.d, scaleWidth(spec.k, spec.d, resolveScaleOptions(spec.head).covariance));
-  const params = expandScale(raw, spec.head).params;
-  checkForwardFinite(params, x, spec.inputDim);
-  return { params, raw, out, caches, last: h, n };
+  return { caches, last: h };
 }
 
 /** Backward pass from head output gradients to parameter gradients. */
@@ -189,16 +211,32 @@ export function mdnBackward(spec: MdnSpec, w: NamedTensors, fwd: MdnForward, g: 
   }
   const grads: Record<string, Float64Array> = {};
   const lastDim = spec.hidden.length ? (spec.hidden[spec.hidden.length - 1] as number) : spec.inputDim;
-  let gH = denseBackward(fwd.last, n, lastDim, get(w, "head.weight"), gOut, HW, grads, "head");
+  const layout = trunkLayout(spec);
+  layout.forEach((t, ti) => {
+    let gPart = gOut;
+    if (layout.length > 1) {
+      gPart = new Float64Array(n * t.width);
+      for (let r = 0; r < n; r++) gPart.set(gOut.subarray(r * HW + t.col0, r * HW + t.col0 + t.width), r * t.width);
+    }
+    const tr = fwd.trunks[ti] as { caches: LayerCache[]; last: Float64Array };
+    const gH = denseBackward(tr.last, n, lastDim, get(w, `${t.head}.weight`), gPart, t.width, grads, t.head);
+    trunkBackward(spec, w, tr.caches, n, gH, grads, t.trunk);
+  });
+  return grads;
+}
+
+/** Backward pass of one trunk (`prefix`.i.*) from the gradient of its last activation. */
+function trunkBackward(spec: MdnSpec, w: NamedTensors, caches: LayerCache[], n: number, gLast: Float64Array, grads: Record<string, Float64Array>, prefix: string): void {
+  let gH = gLast;
   for (let i = spec.hidden.length - 1; i >= 0; i--) {
     const width = spec.hidden[i] as number;
-    const c = fwd.caches[i] as LayerCache;
+    const c = caches[i] as LayerCache;
     // through the activation
     const gAct = new Float64Array(n * width);
     for (let j = 0; j < gAct.length; j++) gAct[j] = (gH[j] as number) * activateGrad(spec.activation, c.act_in[j] as number);
     let gPre = gAct;
     if (spec.layerNorm) {
-      const gamma = get(w, `trunk.${i}.ln.gamma`);
+      const gamma = get(w, `${prefix}.${i}.ln.gamma`);
       const gGamma = new Float64Array(width);
       const gBeta = new Float64Array(width);
       gPre = new Float64Array(n * width);
@@ -224,13 +262,12 @@ export function mdnBackward(spec: MdnSpec, w: NamedTensors, fwd: MdnForward, g: 
           gPre[r * width + j] = is * (gxh - m1 - (normed[r * width + j] as number) * m2);
         }
       }
-      grads[`trunk.${i}.ln.gamma`] = gGamma;
-      grads[`trunk.${i}.ln.beta`] = gBeta;
+      grads[`${prefix}.${i}.ln.gamma`] = gGamma;
+      grads[`${prefix}.${i}.ln.beta`] = gBeta;
     }
     const inDim = i === 0 ? spec.inputDim : (spec.hidden[i - 1] as number);
-    gH = denseBackward(c.input, n, inDim, get(w, `trunk.${i}.weight`), gPre, width, grads, `trunk.${i}`);
+    gH = denseBackward(c.input, n, inDim, get(w, `${prefix}.${i}.weight`), gPre, width, grads, `${prefix}.${i}`);
   }
-  return grads;
 }
 
 /** Writes weight/bias grads of a dense layer into `grads` and returns the input gradient. */

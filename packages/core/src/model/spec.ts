@@ -9,9 +9,15 @@
  * - MDN head: `head.weight` [last, K + KD + S], `head.bias` [K + KD + S]; each output
  *   row is laid out as [logits (K) | mu (K x D) | raw scale (S)], S = KD (diag),
  *   K (isotropic) or D (shared); with the default head the raw scale is log sigma.
+ * - MDN with `trunk: "separate"`: two trunks of the same widths (each Linear -> [LayerNorm]
+ *   -> activation), one per output group, named as above with a prefix:
+ *   `logits_trunk.i.*`, then `logits_head.weight` [last, K], `logits_head.bias` [K];
+ *   `gauss_trunk.i.*`, then `gauss_head.weight` [last, KD + S], `gauss_head.bias` [KD + S]
+ *   (canonical order: logits trunk, logits head, gauss trunk, gauss head). The head output
+ *   row is the concatenation [logits (K) | mu (K x D) | raw scale (S)], as for the shared trunk.
  * - GMM: `gmm.logits` [K], `gmm.mu` [K, D], `gmm.logSigma` [K, D].
  */
-import type { ModelSpec, NamedTensors } from "../backend.js";
+import type { MdnSpec, ModelSpec, NamedTensors } from "../backend.js";
 import { checkInt, ShapeError } from "../errors.js";
 import { Rng } from "../rng.js";
 import { resolveScaleOptions, scaleWidth, type ScaleOptions } from "../scale.js";
@@ -23,6 +29,29 @@ export function gmmScaleShape(spec: { k: number; d: number; head?: ScaleOptions 
 }
 
 export const ACTIVATIONS = ["gelu", "tanh", "relu"] as const;
+export const TRUNKS = ["shared", "separate"] as const;
+
+/**
+ * One trunk of an MDN and the columns of the head output row it produces:
+ * parameters `${trunk}.i.*` and `${head}.weight` / `${head}.bias`, writing the
+ * columns [col0, col0 + width) of the [K + KD + S] head row.
+ */
+export interface TrunkLayout {
+  readonly trunk: string;
+  readonly head: string;
+  readonly col0: number;
+  readonly width: number;
+}
+
+/** The trunks of an MDN: one (`trunk`/`head`) when shared, two (`logits_*`, `gauss_*`) when separate. */
+export function trunkLayout(spec: MdnSpec): TrunkLayout[] {
+  const HW = headWidth(spec);
+  if (spec.trunk !== "separate") return [{ trunk: "trunk", head: "head", col0: 0, width: HW }];
+  return [
+    { trunk: "logits_trunk", head: "logits_head", col0: 0, width: spec.k },
+    { trunk: "gauss_trunk", head: "gauss_head", col0: spec.k, width: HW - spec.k },
+  ];
+}
 
 /** Validates a spec, naming the field at fault. */
 export function validateSpec(spec: ModelSpec): void {
@@ -44,6 +73,9 @@ export function validateSpec(spec: ModelSpec): void {
     throw new ShapeError("spec.activation", `expected one of ${ACTIVATIONS.join(" | ")}, got ${String(spec.activation)}`);
   }
   if (typeof spec.layerNorm !== "boolean") throw new ShapeError("spec.layerNorm", "expected a boolean");
+  if (spec.trunk !== undefined && !TRUNKS.includes(spec.trunk)) {
+    throw new ShapeError("spec.trunk", `expected one of ${TRUNKS.join(" | ")}, got ${String(spec.trunk)}`);
+  }
 }
 
 /** Width of the head's output row: K + K D + S (S raw scale entries, see scale.ts). */
@@ -63,13 +95,15 @@ export function paramShapes(spec: ModelSpec): [string, number[]][] {
     ];
   }
   const out: [string, number[]][] = [];
-  let prev = spec.inputDim;
-  spec.hidden.forEach((w, i) => {
-    out.push([`trunk.${i}.weight`, [prev, w]], [`trunk.${i}.bias`, [w]]);
-    if (spec.layerNorm) out.push([`trunk.${i}.ln.gamma`, [w]], [`trunk.${i}.ln.beta`, [w]]);
-    prev = w;
-  });
-  out.push(["head.weight", [prev, headWidth(spec)]], ["head.bias", [headWidth(spec)]]);
+  for (const t of trunkLayout(spec)) {
+    let prev = spec.inputDim;
+    spec.hidden.forEach((w, i) => {
+      out.push([`${t.trunk}.${i}.weight`, [prev, w]], [`${t.trunk}.${i}.bias`, [w]]);
+      if (spec.layerNorm) out.push([`${t.trunk}.${i}.ln.gamma`, [w]], [`${t.trunk}.${i}.ln.beta`, [w]]);
+      prev = w;
+    });
+    out.push([`${t.head}.weight`, [prev, t.width]], [`${t.head}.bias`, [t.width]]);
+  }
   return out;
 }
 
@@ -108,7 +142,7 @@ export function initWeights(spec: ModelSpec, seed = 0): NamedTensors {
 
 function fanInOf(spec: ModelSpec, biasName: string): number {
   if (spec.kind !== "mdn") return 1;
-  if (biasName === "head.bias") return spec.hidden.length ? (spec.hidden[spec.hidden.length - 1] as number) : spec.inputDim;
+  if (biasName.endsWith("head.bias")) return spec.hidden.length ? (spec.hidden[spec.hidden.length - 1] as number) : spec.inputDim;
   const i = Number(biasName.split(".")[1]);
   return i === 0 ? spec.inputDim : (spec.hidden[i - 1] as number);
 }

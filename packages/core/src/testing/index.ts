@@ -65,6 +65,10 @@ export const PARITY_MODEL_SPECS: readonly ModelSpec[] = [
   { kind: "mdn", inputDim: 1, hidden: [4], activation: "relu", layerNorm: false, k: 2, d: 2, head: { scale: "exp", sigmaMin: 0.02 } },
   { kind: "gmm", k: 3, d: 2, head: { scale: "softplus", sigmaMin: 0.05, covariance: "shared" } },
   { kind: "gmm", k: 2, d: 3, head: { scale: "elu+1", covariance: "isotropic" } },
+  // two trunks (spec.trunk = "separate": logits | means and raw scales)
+  { kind: "mdn", inputDim: 3, hidden: [8, 5], activation: "gelu", layerNorm: true, k: 3, d: 2, trunk: "separate" },
+  { kind: "mdn", inputDim: 2, hidden: [6], activation: "tanh", layerNorm: false, k: 2, d: 3, trunk: "separate", head: { scale: "softplus", sigmaMin: 0.01, covariance: "shared" } },
+  { kind: "mdn", inputDim: 2, hidden: [], activation: "relu", layerNorm: false, k: 2, d: 2, trunk: "separate" },
 ];
 
 /**
@@ -356,7 +360,7 @@ export function runParitySuite(h: TestHarness, load: () => Promise<Backend>, opt
 
     for (const spec of PARITY_MODEL_SPECS) {
       const headTag = spec.head ? ` [${spec.head.scale ?? "exp"}${spec.head.sigmaMin ? ` min ${spec.head.sigmaMin}` : ""} ${spec.head.covariance ?? "diag"}]` : "";
-      const label = (spec.kind === "gmm" ? `gmm K=${spec.k} D=${spec.d}` : `mdn ${spec.inputDim}-${spec.hidden.join("-")} ${spec.activation}${spec.layerNorm ? "+LN" : ""} K=${spec.k} D=${spec.d}`) + headTag;
+      const label = (spec.kind === "gmm" ? `gmm K=${spec.k} D=${spec.d}` : `mdn ${spec.inputDim}-${spec.hidden.join("-")} ${spec.activation}${spec.layerNorm ? "+LN" : ""}${spec.trunk === "separate" ? " separate trunks" : ""} K=${spec.k} D=${spec.d}`) + headTag;
       h.it(`model ${label}: predict and gradients match the reference`, async () => {
         const b = await backend();
         const t = await tol();
