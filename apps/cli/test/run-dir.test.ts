@@ -245,6 +245,18 @@ describe("resume: what may change", () => {
     expect(JSON.parse(readFileSync(join(work, "ext", "run.json"), "utf8")).config.steps).toBe(25);
   });
 
+  it("a run whose data file is gone is exit 2 naming the file, and nothing changes", () => {
+    const csv = join(work, "gone.csv");
+    writeFileSync(csv, readFileSync(TINY));
+    expect(ngem(["train", csv, ...TRAIN, "--steps", "5", "--out", "gone"]).code).toBe(0);
+    const before = treeHash(join(work, "gone"));
+    rmSync(csv);
+    const r = ngem(["train", "--resume", "gone", "--steps", "10"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`the run's data file ${csv} no longer exists`);
+    expect(treeHash(join(work, "gone"))).toBe(before);
+  });
+
   it("a corrupt checkpoint is exit 2 naming the file", () => {
     expect(ngem(["train", TINY, ...TRAIN, "--steps", "5", "--out", "corrupt"]).code).toBe(0);
     const p = join(work, "corrupt", "checkpoint.safetensors");

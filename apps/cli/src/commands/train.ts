@@ -336,7 +336,11 @@ async function resumeCommand(source: string | undefined, flags: TrainFlags, expl
   const session = new Session({ dir, lock }, log, flags.json === true);
   try {
     cleanTemps(dir);
-    const { data: loadedData } = await loadRecipe(runRecord.data);
+    const src = runRecord.data;
+    if (!src.builtin && !existsSync(src.source)) {
+      throw new UsageError(`--resume ${dir}: the run's data file ${src.source} no longer exists (it is recorded in ${join(dir, RUN_FILE)}); put it back to continue the run`);
+    }
+    const { data: loadedData } = await loadRecipe(src);
     let model: TrainedModel;
     const backend = flags.backend;
     if (backend !== undefined) oneOf("--backend", backend, KNOWN_BACKENDS);
