@@ -30,7 +30,7 @@ import { DataMismatchError, deriveSeed } from "./data.js";
 import { defaultIO } from "./io.js";
 import { initialState, makeSoap, TrainedModel, type StreamPosition, type TrainerState } from "./model-handle.js";
 import { logLikelihoods } from "./predict.js";
-import { runLoop, trimMetrics, type LoopFeed, type ResumeOptions, type TrainOptions, type TrainResult } from "./train.js";
+import { runLoop, trimMetrics, withResumeOptions, type LoopFeed, type ResumeOptions, type TrainOptions, type TrainResult } from "./train.js";
 import type { Normalization, TrainConfig, TrainData } from "./types.js";
 
 /** Consecutive rows of a source: rows `start .. start + n - 1`, x [n, xDim] and y [n, yDim] row-major. */
@@ -592,22 +592,7 @@ export async function resumeStream(from: TrainedModel | string, source: StreamSo
   }
   if (opts.onStatistics) await opts.onStatistics(info);
   if (opts.checkpoint === undefined && typeof from === "string") opts = { ...opts, checkpoint: { path: from } };
-  if (opts.steps !== undefined || opts.epochs !== undefined || opts.checkpoint !== undefined || opts.metricsFile !== undefined || opts.logEvery !== undefined) {
-    const { steps: _s, epochs: _e, metricsFile: _m, checkpoint: _c, ...rest } = model.config;
-    const length =
-      opts.steps !== undefined ? { steps: opts.steps } : opts.epochs !== undefined ? { epochs: opts.epochs } : model.config.steps !== undefined ? { steps: model.config.steps } : { epochs: model.config.epochs };
-    const cfg = validateConfig(
-      {
-        ...rest,
-        ...length,
-        ...(opts.metricsFile !== undefined ? { metricsFile: opts.metricsFile } : {}),
-        ...(opts.checkpoint !== undefined ? { checkpoint: opts.checkpoint } : {}),
-        ...(opts.logEvery !== undefined ? { logEvery: opts.logEvery } : {}),
-      } as TrainConfig,
-      dims(source, info.rows),
-    );
-    model = new TrainedModel(cfg, model.spec, model.backend, model.backendModel, model.state, model.normalization, model.soap);
-  }
+  model = withResumeOptions(model, opts, dims(source, info.rows));
   if (model.config.metricsFile) await trimMetrics(opts.io ?? (await defaultIO()), model.config.metricsFile, model.state.step);
   const norm = pos.standardize ? model.normalization : undefined;
   return runLoop(model, new StreamFeed(source, model.config, info.nTrain, norm, pos), opts);

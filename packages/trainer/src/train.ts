@@ -127,25 +127,33 @@ export async function resume(source: TrainedModel | string, data: TrainData | St
     throw new DataMismatchError(`data: fingerprint ${fp} differs from the checkpoint's ${model.state.dataFingerprint}; resume needs the data the run was trained on`);
   }
   if (opts.checkpoint === undefined && typeof source === "string") opts = { ...opts, checkpoint: { path: source } };
-  const runtime = opts.checkpoint !== undefined || opts.metricsFile !== undefined || opts.logEvery !== undefined;
-  if (opts.steps !== undefined || opts.epochs !== undefined || runtime) {
-    const { steps: _s, epochs: _e, metricsFile: _m, checkpoint: _c, ...rest } = model.config;
-    const length =
-      opts.steps !== undefined ? { steps: opts.steps } : opts.epochs !== undefined ? { epochs: opts.epochs } : model.config.steps !== undefined ? { steps: model.config.steps } : { epochs: model.config.epochs };
-    const cfg = validateConfig(
-      {
-        ...rest,
-        ...length,
-        ...(opts.metricsFile !== undefined ? { metricsFile: opts.metricsFile } : {}),
-        ...(opts.checkpoint !== undefined ? { checkpoint: opts.checkpoint } : {}),
-        ...(opts.logEvery !== undefined ? { logEvery: opts.logEvery } : {}),
-      } as TrainConfig,
-      data,
-    );
-    model = new TrainedModel(cfg, model.spec, model.backend, model.backendModel, model.state, model.normalization, model.soap);
-  }
+  model = withResumeOptions(model, opts, data);
   if (model.config.metricsFile) await trimMetrics(opts.io ?? (await defaultIO()), model.config.metricsFile, model.state.step);
   return runLoop(model, memoryFeed(model.config, data), opts);
+}
+
+/**
+ * The model with a resume's options applied to its config: a new length
+ * (`steps` / `epochs`) and the run-time locations (checkpoint, metrics file,
+ * metrics interval), validated against `data`'s shape. @internal
+ */
+export function withResumeOptions(model: TrainedModel, opts: ResumeOptions, data: TrainData): TrainedModel {
+  const runtime = opts.checkpoint !== undefined || opts.metricsFile !== undefined || opts.logEvery !== undefined;
+  if (opts.steps === undefined && opts.epochs === undefined && !runtime) return model;
+  const { steps: _s, epochs: _e, metricsFile: _m, checkpoint: _c, ...rest } = model.config;
+  const length =
+    opts.steps !== undefined ? { steps: opts.steps } : opts.epochs !== undefined ? { epochs: opts.epochs } : model.config.steps !== undefined ? { steps: model.config.steps } : { epochs: model.config.epochs };
+  const cfg = validateConfig(
+    {
+      ...rest,
+      ...length,
+      ...(opts.metricsFile !== undefined ? { metricsFile: opts.metricsFile } : {}),
+      ...(opts.checkpoint !== undefined ? { checkpoint: opts.checkpoint } : {}),
+      ...(opts.logEvery !== undefined ? { logEvery: opts.logEvery } : {}),
+    } as TrainConfig,
+    data,
+  );
+  return new TrainedModel(cfg, model.spec, model.backend, model.backendModel, model.state, model.normalization, model.soap);
 }
 
 /**
