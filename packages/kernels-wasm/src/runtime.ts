@@ -555,17 +555,7 @@ export class KernelRuntime {
     variant: number, sigmaCoords: boolean, piFloor: number,
     scratch: Region, res: Region,
   ): number {
-    checkCount("n", n, 1);
-    checkCount("k", k, 1);
-    checkCount("d", d, 1);
-    const kd = mulChecked("mu", k, d);
-    block(a, aOff, n, k, strideA, "logits");
-    block(mu, muOff, n, kd, strideMS, "mu");
-    block(s, sOff, n, kd, strideMS, "logSigma");
-    need(y, mulChecked("y", n, d), "y", `[N, D] = [${n}, ${d}]`);
-    block(ga, gaOff, n, k, outA, "grad logits");
-    block(gmu, gmuOff, n, kd, outMS, "grad mu");
-    block(gs, gsOff, n, kd, outMS, "grad logSigma");
+    checkHeadBlocks(n, k, d, a, aOff, strideA, mu, muOff, s, sOff, strideMS, y, ga, gaOff, outA, gmu, gmuOff, gs, gsOff, outMS);
     need(scratch, this.headScratchFloats(k, d), "scratch", `head scratch for K=${k}, D=${d}`);
     need(res, 4, "res", "[2] float64");
     if (res.ptr % 8 !== 0) throw new ShapeError("res", "must be 8-byte aligned");
@@ -604,15 +594,7 @@ export class KernelRuntime {
       return;
     }
     const rr = rowRes as Region;
-    checkCount("n", n, 1);
-    const kd = mulChecked("mu", k, d);
-    block(a, aOff, n, k, strideA, "logits");
-    block(mu, muOff, n, kd, strideMS, "mu");
-    block(s, sOff, n, kd, strideMS, "logSigma");
-    need(y, mulChecked("y", n, d), "y", `[N, D] = [${n}, ${d}]`);
-    block(ga, gaOff, n, k, outA, "grad logits");
-    block(gmu, gmuOff, n, kd, outMS, "grad mu");
-    block(gs, gsOff, n, kd, outMS, "grad logSigma");
+    checkHeadBlocks(n, k, d, a, aOff, strideA, mu, muOff, s, sOff, strideMS, y, ga, gaOff, outA, gmu, gmuOff, gs, gsOff, outMS);
     need(rr, 4 * n, "rowRes", `[N, 2] float64 = [${n}, 2]`);
     if (rr.ptr % 8 !== 0 || res.ptr % 8 !== 0) throw new ShapeError("res", "must be 8-byte aligned");
     for (let t = 0; t < p; t++) need(scratches[t] as Region, this.headScratchFloats(k, d), "scratch", `head scratch for K=${k}, D=${d}`);
@@ -695,6 +677,28 @@ export class KernelRuntime {
     } else this.raw.rmsprop_update(p.ptr, g.ptr, v.ptr, buf.ptr, len, lr, decay, alpha, 1 - alpha, eps, momentum);
     if (this.profiling) this.phaseMs[PH_OPT]! += performance.now() - t0;
   }
+}
+
+/** The mixture head's input and output blocks fit their regions (shared by mixtureHead and its row-split form). */
+function checkHeadBlocks(
+  n: number, k: number, d: number,
+  a: Region, aOff: number, strideA: number,
+  mu: Region, muOff: number, s: Region, sOff: number, strideMS: number,
+  y: Region,
+  ga: Region, gaOff: number, outA: number,
+  gmu: Region, gmuOff: number, gs: Region, gsOff: number, outMS: number,
+): void {
+  checkCount("n", n, 1);
+  checkCount("k", k, 1);
+  checkCount("d", d, 1);
+  const kd = mulChecked("mu", k, d);
+  block(a, aOff, n, k, strideA, "logits");
+  block(mu, muOff, n, kd, strideMS, "mu");
+  block(s, sOff, n, kd, strideMS, "logSigma");
+  need(y, mulChecked("y", n, d), "y", `[N, D] = [${n}, ${d}]`);
+  block(ga, gaOff, n, k, outA, "grad logits");
+  block(gmu, gmuOff, n, kd, outMS, "grad mu");
+  block(gs, gsOff, n, kd, outMS, "grad logSigma");
 }
 
 function block(r: Region, off: number, rows: number, cols: number, stride: number, arg: string): void {
