@@ -16,7 +16,7 @@ import { UsageError } from "../errors.js";
 import { writeAtomic, writePlot } from "../plot/files.js";
 import { lineChart, PALETTE, type Series } from "../plot/svg.js";
 import { ensureDir, writeJson } from "../run-dir.js";
-import { mean, median, runOne, std, type Experiment, type Objective, type OptName, type ReproduceFlags, type RunOverrides, type RunResult } from "./reproduce.js";
+import { mean, median, runOne, std, type Experiment, type Objective, type OptName, type ReproduceFlags, type RowStats, type RunOverrides, type RunResult } from "./reproduce.js";
 
 export const SELECTION_RULE =
   "best lr = argmin over the grid of the censored median steps to threshold (a seed that never reaches it counts as the step budget); ties -> lower mean final NLL, then smaller lr";
@@ -34,19 +34,9 @@ export function lrGridFor(fixed: readonly number[], quick: boolean): number[] {
   return grid.sort((a, b) => a - b);
 }
 
-export interface GridRow {
+export interface GridRow extends RowStats {
   arm?: string;
-  optimizer: OptName;
-  lr: number;
-  objective: Objective;
   fixedLr: boolean;
-  finalMean: number;
-  finalStd: number;
-  reached: number;
-  seeds: number;
-  medianSteps: number | null;
-  medianStepsCensored: number;
-  modesRecovered?: number;
   /** Median over seeds of the mean gradient norm in the first / last 10% of steps (ablations only). */
   gradNormEarly?: number;
   gradNormLate?: number;

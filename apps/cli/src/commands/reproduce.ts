@@ -317,7 +317,8 @@ async function reproduceOne(exp: Experiment, outDir: string, flags: ReproduceFla
   else process.stdout.write(`${md}\nfigures: ${figures.join(", ")}\n`);
 }
 
-interface Row {
+/** What a table row says about one (optimizer, lr, objective) over its seeds. */
+export interface RowStats {
   optimizer: OptName;
   lr: number;
   objective: Objective;
@@ -328,6 +329,9 @@ interface Row {
   medianSteps: number | null;
   medianStepsCensored: number;
   modesRecovered?: number;
+}
+
+interface Row extends RowStats {
   msPerStep: number;
   speedupVsNll?: number;
 }
