@@ -245,6 +245,35 @@ const inverseSine: SyntheticTask = {
 /** Noise standard deviation of two-sinusoids. */
 export const TWO_SINUSOIDS_NOISE = 0.05;
 
+/**
+ * Two-sinusoids rows, x ~ U(-pi, pi), y = s sin(x) + N(0, noise^2), drawn from
+ * `new Rng(seed)`; the built-in task is `noise` = {@link TWO_SINUSOIDS_NOISE}.
+ */
+export function twoSinusoidsData(n: number, seed: number, noise = TWO_SINUSOIDS_NOISE): Dataset {
+  checkInt("n", n, 1);
+  const rng = new Rng(seed);
+  const x = new Float64Array(n);
+  const y = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const xi = (2 * rng.uniform() - 1) * Math.PI;
+    const s = rng.uniform() < 0.5 ? 1 : -1;
+    x[i] = xi;
+    y[i] = s * Math.sin(xi) + noise * rng.normal();
+  }
+  return { name: "two-sinusoids", n, xDim: 1, yDim: 1, x, y, xNames: ["x"], yNames: ["y"] };
+}
+
+/** log p(y | x) of two-sinusoids with noise sd `noise` (default the built-in task's). */
+export function twoSinusoidsLogDensity(x: ArrayLike<number>, y: ArrayLike<number>, n: number, noise = TWO_SINUSOIDS_NOISE): Float64Array {
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const s = Math.sin(x[i] as number);
+    const yi = y[i] as number;
+    out[i] = logAddExp(logNormal(yi, s, noise), logNormal(yi, -s, noise)) - Math.log(2);
+  }
+  return out;
+}
+
 const twoSinusoids: SyntheticTask = {
   name: "two-sinusoids",
   description: "x ~ U(-pi, pi), y = s sin(x) + N(0, 0.05^2), s = +1 or -1 with probability 1/2",
@@ -253,25 +282,10 @@ const twoSinusoids: SyntheticTask = {
   defaultN: 1000,
   suggestedK: 2,
   generate(opts) {
-    const { rng, n } = rowsOf(opts, 1000);
-    const x = new Float64Array(n);
-    const y = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      const xi = (2 * rng.uniform() - 1) * Math.PI;
-      const s = rng.uniform() < 0.5 ? 1 : -1;
-      x[i] = xi;
-      y[i] = s * Math.sin(xi) + TWO_SINUSOIDS_NOISE * rng.normal();
-    }
-    return { name: "two-sinusoids", n, xDim: 1, yDim: 1, x, y, xNames: ["x"], yNames: ["y"] };
+    return twoSinusoidsData(opts?.n ?? 1000, opts?.seed ?? 0);
   },
   logDensity(x, y, n) {
-    const out = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      const s = Math.sin(x[i] as number);
-      const yi = y[i] as number;
-      out[i] = logAddExp(logNormal(yi, s, TWO_SINUSOIDS_NOISE), logNormal(yi, -s, TWO_SINUSOIDS_NOISE)) - Math.log(2);
-    }
-    return out;
+    return twoSinusoidsLogDensity(x, y, n);
   },
   trueMixture(x, n) {
     const logits = new Float64Array(n * 2);

@@ -10,8 +10,7 @@
  * contains the experiment's fixed lrs, so the fixed-lr rows are in it too.
  */
 import { join } from "node:path";
-import { Rng } from "@ngem/core";
-import type { Dataset } from "@ngem/datasets/node";
+import { twoSinusoidsData, twoSinusoidsLogDensity } from "@ngem/datasets";
 import { UsageError } from "../errors.js";
 import { writeAtomic, writePlot } from "../plot/files.js";
 import { lineChart, PALETTE, type Series } from "../plot/svg.js";
@@ -255,36 +254,12 @@ export function checkAblations(exp: Experiment): void {
   if (!ABLATION_EXPERIMENTS.includes(exp.name)) throw new UsageError(`reproduce --ablations: available for ${ABLATION_EXPERIMENTS.join(", ")}, not "${exp.name}"`);
 }
 
-/**
- * Two-sinusoids with a chosen noise sd: the same draw order as the built-in
- * generator (which fixes the sd at 0.05 and has no parameter), so noise 0.05
- * reproduces the built-in data exactly (checked before the ablations run).
- */
-export function twoSinusoids(noise: number, seed: number, n: number): Dataset {
-  const rng = new Rng(seed);
-  const x = new Float64Array(n);
-  const y = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const xi = (2 * rng.uniform() - 1) * Math.PI;
-    const s = rng.uniform() < 0.5 ? 1 : -1;
-    x[i] = xi;
-    y[i] = s * Math.sin(xi) + noise * rng.normal();
-  }
-  return { name: "two-sinusoids", n, xDim: 1, yDim: 1, x, y, xNames: ["x"], yNames: ["y"] };
-}
-
 /** E[-log p(y|x)] of the true two-sinusoids density with noise sd `noise` (seeded Monte Carlo, 200k draws). */
 export function twoSinusoidsOptimalNll(noise: number): number {
-  const d = twoSinusoids(noise, 424242, 200_000);
+  const d = twoSinusoidsData(200_000, 424242, noise);
+  const lp = twoSinusoidsLogDensity(d.x, d.y, d.n, noise);
   let s = 0;
-  const c = -Math.log(noise) - 0.5 * Math.log(2 * Math.PI) - Math.log(2);
-  for (let i = 0; i < d.n; i++) {
-    const m = Math.sin(d.x[i] as number);
-    const a = ((d.y[i] as number) - m) / noise;
-    const b = ((d.y[i] as number) + m) / noise;
-    const hi = Math.max(-0.5 * a * a, -0.5 * b * b);
-    s -= c + hi + Math.log(Math.exp(-0.5 * a * a - hi) + Math.exp(-0.5 * b * b - hi));
-  }
+  for (let i = 0; i < d.n; i++) s -= lp[i] as number;
   return s / d.n;
 }
 
@@ -330,7 +305,7 @@ function arms(exp: Experiment, quick: boolean): { arms: Arm[]; notes: string[] }
     notes.push(
       `noise arm: the built-in generator fixes the noise sd at 0.05 (no parameter), so this command draws the same task with sd 0.2 itself (same seeds and draw order). Its threshold closes the same fraction (${frac.toFixed(3)}) of the gap between the best unimodal (mode-collapsed) fit and the true density as the baseline's ${exp.threshold} does: expected NLL of truth / collapsed fit ${opt05.toFixed(3)} / ${col05.toFixed(3)} at sd 0.05, ${opt20.toFixed(3)} / ${col20.toFixed(3)} at sd 0.2, so threshold ${threshold.toFixed(3)}`,
     );
-    list.push({ name: "noise 0.2", what: "task noise sd 0.2 instead of 0.05", objectives: ["nll", "ngem"], over: { data: (seed) => twoSinusoids(0.2, 3000 + seed, n), threshold } });
+    list.push({ name: "noise 0.2", what: "task noise sd 0.2 instead of 0.05", objectives: ["nll", "ngem"], over: { data: (seed) => twoSinusoidsData(n, 3000 + seed, 0.2), threshold } });
   } else {
     notes.push("no noise arm: the inverse-sine generator fixes its input noise at U(-0.1, 0.1) and has no parameter");
   }
@@ -356,11 +331,6 @@ export async function ablationsOne(exp: Experiment, outDir: string, flags: Repro
   };
   ensureDir(outDir);
   const t0 = Date.now();
-  if (exp.name === "two-sinusoids") {
-    const a = exp.data(0, quick);
-    const b = twoSinusoids(0.05, 3000, a.n);
-    if (a.y.some((v, i) => v !== b.y[i]) || a.x.some((v, i) => v !== b.x[i])) throw new Error("internal: the noise-ablation generator no longer matches the built-in two-sinusoids data");
-  }
   const optimizers: OptName[] = quick ? ["adam"] : (["adam", "sgd"] as OptName[]).filter((o) => exp.lrs[o]);
   const { arms: list, notes } = arms(exp, quick);
   log(`== ${exp.title}: ablations, ${seeds.length} seeds, ${budget} steps -> ${outDir}`);
