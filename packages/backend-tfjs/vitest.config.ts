@@ -11,7 +11,9 @@ import { ngemVitestConfig } from "../../vitest.shared.ts";
 const chromiumLib = "/usr/lib/chromium";
 if (existsSync(join(chromiumLib, "vk_swiftshader_icd.json")) && !process.env.NGEM_NO_SWIFTSHADER) {
   process.env.VK_ICD_FILENAMES ??= join(chromiumLib, "vk_swiftshader_icd.json");
-  const systemLoader = ["/usr/lib/x86_64-linux-gnu/libvulkan.so.1", "/usr/lib/aarch64-linux-gnu/libvulkan.so.1", "/usr/lib/libvulkan.so.1"].some((p) => existsSync(p));
+  const systemLoader = ["/usr/lib/x86_64-linux-gnu/libvulkan.so.1", "/usr/lib/aarch64-linux-gnu/libvulkan.so.1", "/usr/lib/libvulkan.so.1"].some((p) =>
+    existsSync(p),
+  );
   if (!systemLoader && existsSync(join(chromiumLib, "libvulkan.so.1"))) {
     process.env.LD_LIBRARY_PATH = [chromiumLib, process.env.LD_LIBRARY_PATH].filter(Boolean).join(":");
   }

@@ -11,10 +11,51 @@ const positive = z.number().positive();
 const int1 = z.number().int().min(1);
 
 const optimizer = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("sgd"), lr: positive, momentum: z.number().min(0).max(1).optional(), nesterov: z.boolean().optional(), clipNorm: positive.optional(), weightDecay: z.number().min(0).optional() }).strict(),
-  z.object({ type: z.literal("adam"), lr: positive, beta1: z.number().min(0).lt(1).optional(), beta2: z.number().min(0).lt(1).optional(), eps: positive.optional(), clipNorm: positive.optional(), weightDecay: z.number().min(0).optional() }).strict(),
-  z.object({ type: z.literal("rmsprop"), lr: positive, alpha: z.number().min(0).lt(1).optional(), eps: positive.optional(), momentum: z.number().min(0).max(1).optional(), clipNorm: positive.optional(), weightDecay: z.number().min(0).optional() }).strict(),
-  z.object({ type: z.literal("soap"), lr: positive, beta1: z.number().min(0).lt(1).optional(), beta2: z.number().min(0).lt(1).optional(), eps: positive.optional(), precondFrequency: int1.optional(), maxPrecondDim: int1.optional(), clipNorm: positive.optional(), weightDecay: z.number().min(0).optional() }).strict(),
+  z
+    .object({
+      type: z.literal("sgd"),
+      lr: positive,
+      momentum: z.number().min(0).max(1).optional(),
+      nesterov: z.boolean().optional(),
+      clipNorm: positive.optional(),
+      weightDecay: z.number().min(0).optional(),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal("adam"),
+      lr: positive,
+      beta1: z.number().min(0).lt(1).optional(),
+      beta2: z.number().min(0).lt(1).optional(),
+      eps: positive.optional(),
+      clipNorm: positive.optional(),
+      weightDecay: z.number().min(0).optional(),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal("rmsprop"),
+      lr: positive,
+      alpha: z.number().min(0).lt(1).optional(),
+      eps: positive.optional(),
+      momentum: z.number().min(0).max(1).optional(),
+      clipNorm: positive.optional(),
+      weightDecay: z.number().min(0).optional(),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal("soap"),
+      lr: positive,
+      beta1: z.number().min(0).lt(1).optional(),
+      beta2: z.number().min(0).lt(1).optional(),
+      eps: positive.optional(),
+      precondFrequency: int1.optional(),
+      maxPrecondDim: int1.optional(),
+      clipNorm: positive.optional(),
+      weightDecay: z.number().min(0).optional(),
+    })
+    .strict(),
 ]);
 
 export const configFileSchema = z
@@ -37,21 +78,34 @@ export const configFileSchema = z
     fisherCoords: z.enum(["log-sigma", "sigma"]).optional(),
     piFloor: z.number().gt(0).max(1).optional(),
     optimizer: optimizer.optional(),
-    schedule: z.object({ type: z.enum(["constant", "cosine", "linear"]), warmupSteps: z.number().int().min(0).optional(), minLrFactor: z.number().min(0).max(1).optional() }).strict().optional(),
+    schedule: z
+      .object({
+        type: z.enum(["constant", "cosine", "linear"]),
+        warmupSteps: z.number().int().min(0).optional(),
+        minLrFactor: z.number().min(0).max(1).optional(),
+      })
+      .strict()
+      .optional(),
     batchSize: int1.optional(),
     epochs: int1.optional(),
     steps: int1.optional(),
     seed: z.number().int().optional(),
     validationSplit: z.number().min(0).lt(1).optional(),
     evalEvery: int1.optional(),
-    earlyStopping: z.object({ patience: int1, minDelta: z.number().min(0).optional(), restoreBest: z.boolean().optional() }).strict().optional(),
+    earlyStopping: z
+      .object({ patience: int1, minDelta: z.number().min(0).optional(), restoreBest: z.boolean().optional() })
+      .strict()
+      .optional(),
     keep: z.enum(["best", "last"]).optional(),
     nonFinite: z.enum(["stop", "skip"]).optional(),
     backend: z.string().optional(),
     checkpointEvery: int1.optional(),
     logEvery: int1.optional(),
     maxSkippedFraction: z.number().min(0).max(1).optional(),
-    noise: z.object({ x: z.number().min(0).optional(), y: z.number().min(0).optional(), schedule: z.enum(["constant", "rule-of-thumb"]).optional() }).strict().optional(),
+    noise: z
+      .object({ x: z.number().min(0).optional(), y: z.number().min(0).optional(), schedule: z.enum(["constant", "rule-of-thumb"]).optional() })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -64,11 +64,22 @@ export interface DataRecipe {
 /** Seed offset of the test split, so it differs from the validation split of the same --seed. */
 const TEST_SEED_OFFSET = 0x7e57;
 
-const FILE_KINDS: Record<string, "csv" | "npy" | "jsonl"> = { ".csv": "csv", ".tsv": "csv", ".txt": "csv", ".npy": "npy", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl" };
+const FILE_KINDS: Record<string, "csv" | "npy" | "jsonl"> = {
+  ".csv": "csv",
+  ".tsv": "csv",
+  ".txt": "csv",
+  ".npy": "npy",
+  ".jsonl": "jsonl",
+  ".ndjson": "jsonl",
+  ".json": "jsonl",
+};
 
 function parseCols(flag: string, v: string | undefined): ColumnRef[] | undefined {
   if (v === undefined) return undefined;
-  const parts = v.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  const parts = v
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   if (parts.length === 0) throw new UsageError(`${flag}: expected a comma-separated list of column names or 0-based indices, got "${v}"`);
   return parts.map((p) => (/^\d+$/.test(p) ? Number(p) : p));
 }
@@ -83,11 +94,7 @@ export function isBuiltin(source: string): boolean {
  * them (standardised with the training statistics), and the recipe that
  * reloads exactly these rows.
  */
-export async function loadData(
-  source: string,
-  args: DataArgs,
-  test?: TestRecipe,
-): Promise<{ data: Dataset; recipe: DataRecipe; test?: Dataset }> {
+export async function loadData(source: string, args: DataArgs, test?: TestRecipe): Promise<{ data: Dataset; recipe: DataRecipe; test?: Dataset }> {
   const builtin = isBuiltin(source);
   const std = args.standardize ?? !builtin;
   if (test?.split !== undefined && test.file !== undefined) throw new UsageError("--test-split and --test are exclusive; give one");
@@ -116,21 +123,28 @@ export async function loadData(
     const f = recipe.test.split;
     const nTest = Math.round(f * data.n);
     if (!(f > 0 && f < 1) || nTest < 1 || data.n - nTest < 2) {
-      throw new UsageError(`--test-split ${f}: of ${data.n} rows it holds out ${nTest} test rows and leaves ${data.n - nTest} for training; need >= 1 test row and >= 2 training rows`);
+      throw new UsageError(
+        `--test-split ${f}: of ${data.n} rows it holds out ${nTest} test rows and leaves ${data.n - nTest} for training; need >= 1 test row and >= 2 training rows`,
+      );
     }
     const idx = splitIndices(data.n, { seed: (recipe.test.seed ?? 0) + TEST_SEED_OFFSET, val: 0, test: f });
     testRaw = subset(data, idx.test, `${data.name} (test)`);
     data = subset(data, idx.train);
   } else if (recipe.test?.file !== undefined) {
     const file = recipe.test.file;
-    const fileArgs = { ...args, ...(args.xCols === undefined && args.yCols === undefined ? { xCols: data.xNames.join(","), yCols: data.yNames.join(",") } : {}) };
+    const fileArgs = {
+      ...args,
+      ...(args.xCols === undefined && args.yCols === undefined ? { xCols: data.xNames.join(","), yCols: data.yNames.join(",") } : {}),
+    };
     try {
       testRaw = await loadRaw(file, fileArgs);
     } catch (err) {
       throw new UsageError(`--test ${file}: ${(err as Error).message}`);
     }
     if (testRaw.xDim !== data.xDim || testRaw.yDim !== data.yDim) {
-      throw new UsageError(`--test ${file}: has ${testRaw.xDim} input and ${testRaw.yDim} target columns, but the training data has ${data.xDim} and ${data.yDim}`);
+      throw new UsageError(
+        `--test ${file}: has ${testRaw.xDim} input and ${testRaw.yDim} target columns, but the training data has ${data.xDim} and ${data.yDim}`,
+      );
     }
   }
   if (!std) return { data, recipe, ...(testRaw ? { test: testRaw } : {}) };
@@ -193,7 +207,8 @@ async function loadRaw(source: string, args: DataArgs): Promise<Dataset> {
   const y = parseCols("--y-cols", args.yCols);
   const cols = { ...(x ? { x } : {}), ...(y ? { y } : {}) };
   if (kind === "csv") return loadCsv(source, { ...cols, ...(args.missing ? { missing: args.missing } : {}) });
-  if (args.missing === "skip-row") throw new UsageError(`--missing skip-row: supported for CSV files; "${source}" is ${kind === "npy" ? "NPY (no missing cells)" : "JSON lines"}`);
+  if (args.missing === "skip-row")
+    throw new UsageError(`--missing skip-row: supported for CSV files; "${source}" is ${kind === "npy" ? "NPY (no missing cells)" : "JSON lines"}`);
   if (kind === "npy") return loadNpy(source, cols);
   return loadJsonl(source, cols);
 }
@@ -223,8 +238,8 @@ export async function loadDataLike(
   override: DataArgs,
 ): Promise<Dataset> {
   const args: DataArgs = {
-    ...(override.xCols ?? recipe?.xCols ? { xCols: override.xCols ?? recipe?.xCols } : {}),
-    ...(override.yCols ?? recipe?.yCols ? { yCols: override.yCols ?? recipe?.yCols } : {}),
+    ...((override.xCols ?? recipe?.xCols) ? { xCols: override.xCols ?? recipe?.xCols } : {}),
+    ...((override.yCols ?? recipe?.yCols) ? { yCols: override.yCols ?? recipe?.yCols } : {}),
     ...(override.n !== undefined ? { n: override.n } : {}),
     ...(override.dataSeed !== undefined ? { dataSeed: override.dataSeed } : {}),
   };

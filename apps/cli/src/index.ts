@@ -39,7 +39,10 @@ async function main(argv: string[]): Promise<number> {
  * (e.g. ENOSPC on a redirected stdout) means output was lost: exit 1, said on stderr.
  */
 let outputLost: string | undefined;
-for (const [name, stream] of [["stdout", process.stdout], ["stderr", process.stderr]] as const) {
+for (const [name, stream] of [
+  ["stdout", process.stdout],
+  ["stderr", process.stderr],
+] as const) {
   stream.on("error", (err: NodeJS.ErrnoException) => {
     if (err.code === "EPIPE" || err.code === "ERR_STREAM_DESTROYED") return;
     outputLost ??= `${name}: ${err.message}`;

@@ -23,7 +23,8 @@ Exit codes:
 export function int(name: string, min: number) {
   return (v: string) => {
     const n = Number(v);
-    if (!/^[-+]?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min} (plain decimal digits), got "${v}"`);
+    if (!/^[-+]?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min)
+      throw new InvalidArgumentError(`${name} must be an integer >= ${min} (plain decimal digits), got "${v}"`);
     return n;
   };
 }
@@ -37,7 +38,13 @@ export function threadsFlag(v: string): number {
 export function num(name: string, { positive = false, max, min }: { positive?: boolean; max?: number; min?: number } = {}) {
   return (v: string) => {
     const n = Number(v);
-    if (!/^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i.test(v.trim()) || !Number.isFinite(n) || (positive && n <= 0) || (max !== undefined && n > max) || (min !== undefined && n < min)) {
+    if (
+      !/^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i.test(v.trim()) ||
+      !Number.isFinite(n) ||
+      (positive && n <= 0) ||
+      (max !== undefined && n > max) ||
+      (min !== undefined && n < min)
+    ) {
       throw new InvalidArgumentError(
         `${name} must be a ${positive ? "positive " : ""}finite number${min !== undefined ? ` >= ${min}` : ""}${max !== undefined ? ` <= ${max}` : ""}`,
       );
@@ -116,21 +123,44 @@ export function buildProgram(): Command {
     modelOptions(program.command("train"))
       .argument("[data]", `CSV/TSV/NPY/JSONL file, or a built-in task: ${builtinNames.join(", ")}`)
       .description("train a model; writes checkpoint, metrics.jsonl, summary.json and plots into the run directory")
-      .option("--test-split <fraction>", "hold out this fraction of rows as a test set (seeded by --seed; never trained on; `ngem eval RUN_DIR` scores it)", num("--test-split", { positive: true, max: 0.9 }))
+      .option(
+        "--test-split <fraction>",
+        "hold out this fraction of rows as a test set (seeded by --seed; never trained on; `ngem eval RUN_DIR` scores it)",
+        num("--test-split", { positive: true, max: 0.9 }),
+      )
       .option("--test <file>", "a separate test file (same columns) recorded with the run for `ngem eval RUN_DIR`")
-      .option("--ensemble <M>", "train M members (seeds seed..seed+M-1) saved as one model: the equal-weight mixture of their mixtures (M x K components)", int("--ensemble", 1))
-      .option("--checkpoint-every <steps>", "also checkpoint every this many steps (a checkpoint is written only from a finite state)", int("--checkpoint-every", 1))
-      .option("--log-every <steps>", "write a metrics.jsonl line every this many steps (default: about 1000 lines per run; 1 = every step; eval steps always)", int("--log-every", 1))
+      .option(
+        "--ensemble <M>",
+        "train M members (seeds seed..seed+M-1) saved as one model: the equal-weight mixture of their mixtures (M x K components)",
+        int("--ensemble", 1),
+      )
+      .option(
+        "--checkpoint-every <steps>",
+        "also checkpoint every this many steps (a checkpoint is written only from a finite state)",
+        int("--checkpoint-every", 1),
+      )
+      .option(
+        "--log-every <steps>",
+        "write a metrics.jsonl line every this many steps (default: about 1000 lines per run; 1 = every step; eval steps always)",
+        int("--log-every", 1),
+      )
       .option("-o, --out <dir>", "run directory (default runs/<data>-<objective>)")
       .option("--resume <dir>", "continue the run in <dir> from its checkpoint (with --epochs/--steps: train longer)")
       .option("--force", "replace a run already in --out (only once the new run has its first checkpoint)")
-      .option("--stream", "out-of-core: read a CSV/JSONL file in batches each epoch (one statistics pass, hash validation split, shuffle buffer of 16384 rows); memory independent of the row count")
+      .option(
+        "--stream",
+        "out-of-core: read a CSV/JSONL file in batches each epoch (one statistics pass, hash validation split, shuffle buffer of 16384 rows); memory independent of the row count",
+      )
       .addOption(new Option("--standardize", "standardise x and y (default for files)"))
       .addOption(new Option("--no-standardize", "do not standardise"))
       .option("--no-png", "write SVG plots only")
       .option("--no-plots", "write no plots")
       .option("--json", "machine-readable JSON lines on stdout")
-      .option("--threads <n>", "wasm backend: threads per model (default: this machine's cores, for large shapes; 1 = single-threaded; results are identical)", threadsFlag)
+      .option(
+        "--threads <n>",
+        "wasm backend: threads per model (default: this machine's cores, for large shapes; 1 = single-threaded; results are identical)",
+        threadsFlag,
+      )
       .option("--print-config", "print the resolved configuration (config, data, run settings) as JSON and exit; writes nothing")
       .addHelpText(
         "after",
@@ -171,7 +201,10 @@ ${EXIT_CODES}`,
     .option("--print", "print the resolved config of the train command given after it, without running it")
     .argument("[train-args...]", "with --print: the arguments of `ngem train` (e.g. data.csv --k 3 --epochs 50)")
     .allowUnknownOption()
-    .addHelpText("after", `\nExamples:\n  ngem config --schema > ngem-config.schema.json\n  ngem config --print data.csv --k 3 --lr-schedule cosine\n${EXIT_CODES}`)
+    .addHelpText(
+      "after",
+      `\nExamples:\n  ngem config --schema > ngem-config.schema.json\n  ngem config --print data.csv --k 3 --lr-schedule cosine\n${EXIT_CODES}`,
+    )
     .action(async (args: string[], opts: { schema?: boolean; print?: boolean }) => {
       if (opts.schema === opts.print) throw new InvalidArgumentError("config: give one of --schema or --print");
       if (opts.schema) {
@@ -192,7 +225,10 @@ ${EXIT_CODES}`,
       .addOption(new Option("--no-standardize", "do not standardise"))
       .option("--json", "print JSON")
       .option("--output <file>", "write to a file instead of stdout")
-      .addHelpText("after", `\nExamples:\n  ngem cv data.csv --x-cols x --y-cols y --folds 5 --k 3 --epochs 50\n  ngem cv data.csv --protocol uci20 --objective nll --json\n${EXIT_CODES}`),
+      .addHelpText(
+        "after",
+        `\nExamples:\n  ngem cv data.csv --x-cols x --y-cols y --folds 5 --k 3 --epochs 50\n  ngem cv data.csv --protocol uci20 --objective nll --json\n${EXIT_CODES}`,
+      ),
   ).action((data: string, opts) => cvCommand(data, opts));
 
   dataOptions(
@@ -336,8 +372,14 @@ ${EXIT_CODES}`,
     .option("--no-png", "write SVG plots only")
     .option("--json", "print JSON")
     .option("--lr-grid", "run an lr grid per optimizer and objective; report each objective at its own best lr (lr-grid.md/.json)")
-    .option("--ablations", "two-sinusoids / inverse-sine: fisherCoords, batch size and task noise, each with a shared and a separate trunk, nGEM vs NLL at best lrs (ablations.md/.json)")
-    .addHelpText("after", `\nExamples:\n  ngem reproduce two-gaussians\n  ngem reproduce two-gaussians --lr-grid\n  ngem reproduce two-sinusoids --ablations\n${EXIT_CODES}`)
+    .option(
+      "--ablations",
+      "two-sinusoids / inverse-sine: fisherCoords, batch size and task noise, each with a shared and a separate trunk, nGEM vs NLL at best lrs (ablations.md/.json)",
+    )
+    .addHelpText(
+      "after",
+      `\nExamples:\n  ngem reproduce two-gaussians\n  ngem reproduce two-gaussians --lr-grid\n  ngem reproduce two-sinusoids --ablations\n${EXIT_CODES}`,
+    )
     .action((exp: string, opts) => reproduceCommand(exp, opts));
 
   addExportCommand(program, EXIT_CODES);

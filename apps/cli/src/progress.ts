@@ -39,7 +39,10 @@ export function makeProgress(opts: { total: number; json: boolean; label: string
     return {
       update(rec) {
         if (rec.valNll !== undefined) lastVal = rec.valNll;
-        bar.update(rec.step, { loss: Number.isFinite(rec.loss) ? rec.loss.toFixed(4) : String(rec.loss), val: lastVal === undefined ? "-" : lastVal.toFixed(4) });
+        bar.update(rec.step, {
+          loss: Number.isFinite(rec.loss) ? rec.loss.toFixed(4) : String(rec.loss),
+          val: lastVal === undefined ? "-" : lastVal.toFixed(4),
+        });
       },
       stop() {
         bar.stop();

@@ -112,7 +112,12 @@ export async function densityPlot(model: TrainedModel, data: Dataset, title: str
     if (trajectories?.enabled && trajectories.means.length > 1) {
       const norm = data.normalization?.y;
       const K = (trajectories.means[0] as Float64Array).length / 2;
-      overlays.push({ name: "initial means", kind: "squares", x: Array.from({ length: K }, (_, k) => unstd(trajectories.means[0]![2 * k]!, norm, 0)), y: Array.from({ length: K }, (_, k) => unstd(trajectories.means[0]![2 * k + 1]!, norm, 1)) });
+      overlays.push({
+        name: "initial means",
+        kind: "squares",
+        x: Array.from({ length: K }, (_, k) => unstd(trajectories.means[0]![2 * k]!, norm, 0)),
+        y: Array.from({ length: K }, (_, k) => unstd(trajectories.means[0]![2 * k + 1]!, norm, 1)),
+      });
       for (let k = 0; k < K; k++) {
         overlays.push({
           name: `component ${k + 1} mean`,
@@ -174,7 +179,15 @@ export async function densitySlices(model: TrainedModel, data: Dataset, title: s
         yLabel: yName,
       },
       { values, nx, ny, xRange: xr, yRange: yr },
-      [{ name: "data (projected)", kind: "points", x: idx.map((i) => (xCols[j] as Float64Array)[i] as number), y: idx.map((i) => ys[i] as number), color: "#ffffff" }],
+      [
+        {
+          name: "data (projected)",
+          kind: "points",
+          x: idx.map((i) => (xCols[j] as Float64Array)[i] as number),
+          y: idx.map((i) => ys[i] as number),
+          color: "#ffffff",
+        },
+      ],
     );
     out.push({ input: name, svg });
   }
@@ -236,7 +249,8 @@ export async function writeRunReport(
     const evals = history.evals.filter((e) => e.valNll !== undefined);
     if (evals.length) series.push({ name: "validation NLL", x: evals.map((e) => e.step), y: evals.map((e) => e.valNll as number) });
     const lossUnits = data.normalization?.y ? "NLL per row (standardized units)" : "NLL per row";
-    for (const f of await writePlot(join(outDir, "loss"), lineChart({ title: `NLL - ${tag}`, xLabel: "step", yLabel: lossUnits }, series), opts.png)) files.push(f.slice(outDir.length + 1));
+    for (const f of await writePlot(join(outDir, "loss"), lineChart({ title: `NLL - ${tag}`, xLabel: "step", yLabel: lossUnits }, series), opts.png))
+      files.push(f.slice(outDir.length + 1));
     const short = `${model.config.objective}, K=${k}, n=${train.n}`;
     const dens = await densityPlot(model, data, `learned density - ${data.name}: ${short}`, tracker);
     if (dens) for (const f of await writePlot(join(outDir, "density"), dens, opts.png)) files.push(f.slice(outDir.length + 1));
@@ -247,8 +261,28 @@ export async function writeRunReport(
     }
     const cal = ev.calibration;
     const which = `${val ? "validation" : "training"} set, n=${evalSet.n}${data.yDim > 1 ? ` rows x ${data.yDim} targets` : ""}`;
-    for (const f of await writePlot(join(outDir, "calibration"), calibrationChart({ title: `calibration of central intervals (${which}) - ${data.yNames.join(", ")}` }, cal.levels, cal.coverage), opts.png)) files.push(f.slice(outDir.length + 1));
-    for (const f of await writePlot(join(outDir, "pit"), histogramChart({ title: `PIT histogram (${which}; flat = calibrated) - ${data.yNames.join(", ")}`, xLabel: `PIT = F(${data.yNames.length === 1 ? data.yNames[0] : "y"} | x)`, yLabel: "count" }, cal.pitCounts, 0, 1, cal.pitCounts.reduce((s, v) => s + v, 0) / cal.pitCounts.length), opts.png)) files.push(f.slice(outDir.length + 1));
+    for (const f of await writePlot(
+      join(outDir, "calibration"),
+      calibrationChart({ title: `calibration of central intervals (${which}) - ${data.yNames.join(", ")}` }, cal.levels, cal.coverage),
+      opts.png,
+    ))
+      files.push(f.slice(outDir.length + 1));
+    for (const f of await writePlot(
+      join(outDir, "pit"),
+      histogramChart(
+        {
+          title: `PIT histogram (${which}; flat = calibrated) - ${data.yNames.join(", ")}`,
+          xLabel: `PIT = F(${data.yNames.length === 1 ? data.yNames[0] : "y"} | x)`,
+          yLabel: "count",
+        },
+        cal.pitCounts,
+        0,
+        1,
+        cal.pitCounts.reduce((s, v) => s + v, 0) / cal.pitCounts.length,
+      ),
+      opts.png,
+    ))
+      files.push(f.slice(outDir.length + 1));
   }
   files.push(CHECKPOINT_FILE, METRICS_FILE, SUMMARY_FILE, RUN_FILE);
   await writeJson(join(outDir, SUMMARY_FILE), summary);

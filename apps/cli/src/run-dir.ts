@@ -14,7 +14,21 @@
  *   `@ngem/trainer/node`; temp files of killed processes are removed on the
  *   next start.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { hostName, pidAlive, removeStaleTemps, writeError, writeFileAtomic } from "@ngem/trainer/node";
 import type { DataRecipe } from "./data-source.js";
@@ -192,7 +206,9 @@ export function checkNewRunTarget(out: string, force: boolean): void {
   const entries = readdirSync(out).filter((f) => f !== LOCK_FILE);
   if (entries.length === 0) return;
   if (!isRunDir(out)) {
-    throw new UsageError(`--out ${out}: a non-empty directory that is not an ngem run (no ${RUN_FILE}); choose another --out (--force replaces only run directories)`);
+    throw new UsageError(
+      `--out ${out}: a non-empty directory that is not an ngem run (no ${RUN_FILE}); choose another --out (--force replaces only run directories)`,
+    );
   }
   if (!force) throw new UsageError(`--out ${out}: already holds a run (${RUN_FILE}); use --resume ${out}, another --out, or --force to replace it`);
 }

@@ -36,10 +36,23 @@ describe("ngem train / eval / predict / sample on a tiny CSV", () => {
   it("trains, writing checkpoint, metrics, summary and valid SVG/PNG plots", () => {
     const r = ngem(["train", join(FIX, "tiny.csv"), "--x-cols", "x", "--y-cols", "y", "--k", "2", "--hidden", "16", "--steps", "40", "--out", out]);
     expect(r.code, r.stderr).toBe(0);
-    for (const f of ["checkpoint.safetensors", "metrics.jsonl", "summary.json", "run.json", "loss.svg", "loss.png", "density.svg", "calibration.svg", "pit.svg"]) {
+    for (const f of [
+      "checkpoint.safetensors",
+      "metrics.jsonl",
+      "summary.json",
+      "run.json",
+      "loss.svg",
+      "loss.png",
+      "density.svg",
+      "calibration.svg",
+      "pit.svg",
+    ]) {
       expect(existsSync(join(out, f)), f).toBe(true);
     }
-    const lines = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const lines = readFileSync(join(out, "metrics.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(lines.length).toBeGreaterThanOrEqual(40);
     expect(lines.at(-1).step).toBe(40);
     const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"));
@@ -103,7 +116,11 @@ describe("bad usage: exit code 2, one line naming the problem, nothing corrupted
     expect(ngem(["train", "two-gaussians", "--steps", "20", "--out", out, "--no-plots"]).code).toBe(0);
   });
   const cases: [string, string[], RegExp][] = [
-    ["unknown backend", ["train", "two-gaussians", "--backend", "cuda"], /--backend: expected one of js, wasm, tfjs-cpu, tfjs-wasm, tfjs-gpu, tfjs-webgl, tfjs-webgpu, got "cuda"/],
+    [
+      "unknown backend",
+      ["train", "two-gaussians", "--backend", "cuda"],
+      /--backend: expected one of js, wasm, tfjs-cpu, tfjs-wasm, tfjs-gpu, tfjs-webgl, tfjs-webgpu, got "cuda"/,
+    ],
     ["K = 0", ["train", "two-gaussians", "--k", "0"], /--k must be an integer >= 1/],
     ["missing file", ["train", "nope.csv"], /data "nope.csv": no such file/],
     ["unreadable CSV", ["train", join(FIX, "bad-cell.csv")], /bad-cell\.csv:3:\d+ .*"y".*expected a number/],
@@ -119,7 +136,11 @@ describe("bad usage: exit code 2, one line naming the problem, nothing corrupted
     ["bad --covariance", ["train", "two-gaussians", "--covariance", "full"], /^ngem: --covariance: expected one of diag, isotropic, shared, got "full"$/],
     ["bad --noise-x", ["train", "two-gaussians", "--noise-x", "abc"], /--noise-x must be a finite number >= 0/],
     ["negative --noise-y", ["train", "two-gaussians", "--noise-y", "-0.5"], /--noise-y must be a finite number >= 0/],
-    ["bad --noise-schedule", ["train", "two-gaussians", "--noise-y", "0.1", "--noise-schedule", "silverman"], /^ngem: --noise-schedule: expected one of constant, rule-of-thumb, got "silverman"$/],
+    [
+      "bad --noise-schedule",
+      ["train", "two-gaussians", "--noise-y", "0.1", "--noise-schedule", "silverman"],
+      /^ngem: --noise-schedule: expected one of constant, rule-of-thumb, got "silverman"$/,
+    ],
     ["--noise-x without inputs", ["train", "two-gaussians", "--noise-x", "0.1"], /^ngem: --noise-x: "two-gaussians" has no input columns/],
     ["missing checkpoint", ["eval", "nope.safetensors", "two-gaussians"], /checkpoint "nope.safetensors": no such file/],
   ];
@@ -162,9 +183,34 @@ describe("bad usage: exit code 2, one line naming the problem, nothing corrupted
 
   it("head and noise options from the config file and the flags (flags win) reach the trainer config and the checkpoint", () => {
     const cfg = join(work, "head-config.json");
-    writeFileSync(cfg, JSON.stringify({ model: { kind: "mdn", k: 2, hidden: [8], scale: "softplus", sigmaMin: 0.01, covariance: "isotropic" }, noise: { x: 0.05, y: 0.2, schedule: "rule-of-thumb" }, steps: 20 }));
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        model: { kind: "mdn", k: 2, hidden: [8], scale: "softplus", sigmaMin: 0.01, covariance: "isotropic" },
+        noise: { x: 0.05, y: 0.2, schedule: "rule-of-thumb" },
+        steps: 20,
+      }),
+    );
     const dir = join(work, "head-config-run");
-    const r = ngem(["train", join(FIX, "tiny.csv"), "--x-cols", "x", "--y-cols", "y", "--config", cfg, "--sigma-min", "0.002", "--covariance", "shared", "--noise-y", "0.3", "--out", dir, "--no-plots"]);
+    const r = ngem([
+      "train",
+      join(FIX, "tiny.csv"),
+      "--x-cols",
+      "x",
+      "--y-cols",
+      "y",
+      "--config",
+      cfg,
+      "--sigma-min",
+      "0.002",
+      "--covariance",
+      "shared",
+      "--noise-y",
+      "0.3",
+      "--out",
+      dir,
+      "--no-plots",
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const run = JSON.parse(readFileSync(join(dir, "run.json"), "utf8")) as { config: { model: Record<string, unknown>; noise: Record<string, unknown> } };
     expect(run.config.model).toMatchObject({ scale: "softplus", sigmaMin: 0.002, covariance: "shared" });
@@ -192,7 +238,9 @@ describe("bad usage: exit code 2, one line naming the problem, nothing corrupted
     const dir = join(work, "from-config");
     const r = ngem(["train", "two-gaussians", "--config", cfg, "--k", "2", "--out", dir, "--no-plots"]);
     expect(r.code, r.stderr).toBe(0);
-    const run = JSON.parse(readFileSync(join(dir, "run.json"), "utf8")) as { config: { model: { k: number }; optimizer: { type: string; lr: number }; steps: number } };
+    const run = JSON.parse(readFileSync(join(dir, "run.json"), "utf8")) as {
+      config: { model: { k: number }; optimizer: { type: string; lr: number }; steps: number };
+    };
     expect(run.config.model.k).toBe(2);
     expect(run.config.optimizer).toEqual({ type: "sgd", lr: 0.05 });
     expect(run.config.steps).toBe(30);
@@ -211,12 +259,37 @@ describe("sigma floor on a duplicated point (free GMM, K=2)", () => {
   // 15 copies of 0.7 and 15 other values: with seed 1 one component collapses onto 0.7.
   const csv = join(work, "dup.csv");
   let a = 1;
-  const rows = ["y", ...Array.from({ length: 15 }, () => "0.7"), ...Array.from({ length: 15 }, () => {
-    a = (a * 48271) % 2147483647;
-    return ((a / 2147483647) * 4 - 2).toFixed(4);
-  })];
+  const rows = [
+    "y",
+    ...Array.from({ length: 15 }, () => "0.7"),
+    ...Array.from({ length: 15 }, () => {
+      a = (a * 48271) % 2147483647;
+      return ((a / 2147483647) * 4 - 2).toFixed(4);
+    }),
+  ];
   writeFileSync(csv, `${rows.join("\n")}\n`);
-  const args = (out: string, ...more: string[]) => ["train", csv, "--model", "gmm", "--k", "2", "--steps", "600", "--batch-size", "30", "--lr", "0.05", "--val-split", "0", "--seed", "1", "--out", join(work, out), "--no-plots", ...more];
+  const args = (out: string, ...more: string[]) => [
+    "train",
+    csv,
+    "--model",
+    "gmm",
+    "--k",
+    "2",
+    "--steps",
+    "600",
+    "--batch-size",
+    "30",
+    "--lr",
+    "0.05",
+    "--val-split",
+    "0",
+    "--seed",
+    "1",
+    "--out",
+    join(work, out),
+    "--no-plots",
+    ...more,
+  ];
 
   it("with --sigma-min the log warns once when the floor is first hit and counts the hits at the end", () => {
     const r = ngem(args("floor", "--sigma-min", "1e-3"));
@@ -232,14 +305,20 @@ describe("sigma floor on a duplicated point (free GMM, K=2)", () => {
     const summary = JSON.parse(readFileSync(join(work, "floor", "summary.json"), "utf8")) as { sigmaFloor: { total: number }; trainNll: number };
     expect(summary.sigmaFloor.total).toBe(total);
     expect(Number.isFinite(summary.trainNll)).toBe(true);
-    const lines = readFileSync(join(work, "floor", "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { floorHits: number });
+    const lines = readFileSync(join(work, "floor", "metrics.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { floorHits: number });
     expect(lines.reduce((s, l) => s + l.floorHits, 0)).toBe(total);
   });
 
   it("--json: a sigma-floor event the first time and a summary event", () => {
     const r = ngem(args("floor-json", "--sigma-min", "1e-3", "--json"));
     expect(r.code, r.stderr).toBe(0);
-    const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { event: string; floorHits?: number; total?: number; sigmaFloor?: { total: number } });
+    const events = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { event: string; floorHits?: number; total?: number; sigmaFloor?: { total: number } });
     const first = events.filter((e) => e.event === "sigma-floor");
     expect(first).toHaveLength(1);
     expect(first[0]!.floorHits).toBe(30);
@@ -264,7 +343,9 @@ describe("sigma floor on a duplicated point (free GMM, K=2)", () => {
 describe("Ctrl-C and --resume", () => {
   it("SIGINT saves a checkpoint and exits 130; --resume finishes the run", async () => {
     const out = join(work, "interrupt");
-    const child = spawn(process.execPath, [CLI, "train", "inverse-sine", "--backend", "js", "--steps", "4000", "--hidden", "8", "--out", out, "--no-plots"], { cwd: work });
+    const child = spawn(process.execPath, [CLI, "train", "inverse-sine", "--backend", "js", "--steps", "4000", "--hidden", "8", "--out", out, "--no-plots"], {
+      cwd: work,
+    });
     let err = "";
     const code = await new Promise<number | null>((resolveExit) => {
       child.stderr.on("data", (d: Buffer) => {
@@ -281,7 +362,10 @@ describe("Ctrl-C and --resume", () => {
     const r = ngem(["train", "--resume", out, "--no-plots"]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/done: completed, step 4000/);
-    const metrics = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { step: number });
+    const metrics = readFileSync(join(out, "metrics.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { step: number });
     expect(metrics.at(-1)!.step).toBe(4000);
     const e = ngem(["eval", join(out, "checkpoint.safetensors"), "inverse-sine", "--json"]);
     expect(e.code, e.stderr).toBe(0);
@@ -330,7 +414,9 @@ describe("ngem reproduce --quick: every experiment still runs end to end", () =>
 describe("sampling temperature and prediction intervals", () => {
   it("sample --temperature 0 --sigma-temperature 0 returns the most probable component's mean for every draw", () => {
     const out = join(work, "temp-run");
-    expect(ngem(["train", join(FIX, "tiny.csv"), "--x-cols", "x", "--y-cols", "y", "--k", "2", "--hidden", "8", "--steps", "30", "--out", out, "--no-plots"]).code).toBe(0);
+    expect(
+      ngem(["train", join(FIX, "tiny.csv"), "--x-cols", "x", "--y-cols", "y", "--k", "2", "--hidden", "8", "--steps", "30", "--out", out, "--no-plots"]).code,
+    ).toBe(0);
     const ckpt = join(out, "checkpoint.safetensors");
     const s = ngem(["sample", ckpt, "--x", "0.5", "-n", "20", "--temperature", "0", "--sigma-temperature", "0", "--json"]);
     expect(s.code, s.stderr).toBe(0);

@@ -47,7 +47,27 @@ describe("ngem export", () => {
   const run = join(work, "run");
   const ckpt = join(run, "checkpoint.safetensors");
   beforeAll(() => {
-    const r = ngem(["train", join(FIX, "tiny.csv"), "--x-cols", "x", "--y-cols", "y", "--k", "3", "--hidden", "16,8", "--scale", "softplus", "--sigma-min", "0.01", "--steps", "40", "--out", run, "--no-plots"]);
+    const r = ngem([
+      "train",
+      join(FIX, "tiny.csv"),
+      "--x-cols",
+      "x",
+      "--y-cols",
+      "y",
+      "--k",
+      "3",
+      "--hidden",
+      "16,8",
+      "--scale",
+      "softplus",
+      "--sigma-min",
+      "0.01",
+      "--steps",
+      "40",
+      "--out",
+      run,
+      "--no-plots",
+    ]);
     expect(r.code, r.stderr).toBe(0);
   });
 
@@ -66,9 +86,24 @@ describe("ngem export", () => {
     const res = await session.run({ x: new ort.Tensor("float32", x, [x.length, 1]) });
     expect((res.mu as ort.Tensor).dims).toEqual([x.length, 3, 1]);
     const flat = (f: (r: PredictRow) => number[]) => rows.flatMap(f);
-    expect(maxRelErr((res.pi as ort.Tensor).data as Float32Array, flat((r) => r.pi))).toBeLessThan(1e-5);
-    expect(maxRelErr((res.mu as ort.Tensor).data as Float32Array, flat((r) => r.mu.flat()))).toBeLessThan(1e-5);
-    expect(maxRelErr((res.sigma as ort.Tensor).data as Float32Array, flat((r) => r.sigma.flat()))).toBeLessThan(1e-5);
+    expect(
+      maxRelErr(
+        (res.pi as ort.Tensor).data as Float32Array,
+        flat((r) => r.pi),
+      ),
+    ).toBeLessThan(1e-5);
+    expect(
+      maxRelErr(
+        (res.mu as ort.Tensor).data as Float32Array,
+        flat((r) => r.mu.flat()),
+      ),
+    ).toBeLessThan(1e-5);
+    expect(
+      maxRelErr(
+        (res.sigma as ort.Tensor).data as Float32Array,
+        flat((r) => r.sigma.flat()),
+      ),
+    ).toBeLessThan(1e-5);
     await session.release();
   });
 
@@ -76,7 +111,17 @@ describe("ngem export", () => {
     const r = ngem(["export", ckpt, "--json"]);
     expect(r.code, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout);
-    expect(s).toMatchObject({ output: join(run, "checkpoint.onnx"), format: "onnx", opset: 17, space: "original", model: "mdn", k: 3, d: 1, inputDim: 1, objective: "ngem" });
+    expect(s).toMatchObject({
+      output: join(run, "checkpoint.onnx"),
+      format: "onnx",
+      opset: 17,
+      space: "original",
+      model: "mdn",
+      k: 3,
+      d: 1,
+      inputDim: 1,
+      objective: "ngem",
+    });
     expect(s.head).toEqual({ scale: "softplus", sigmaMin: 0.01, covariance: "diag" });
     expect(readFileSync(join(run, "checkpoint.onnx")).byteLength).toBe(s.bytes);
     const d = ngem(["export", ckpt, "--space", "data", "-o", join(work, "data.onnx"), "--json"]);
@@ -102,8 +147,16 @@ describe("ngem export", () => {
   describe("bad input exits 2 naming the flag or file, and writes nothing", () => {
     const cases: [string, () => string[], RegExp][] = [
       ["unknown format", () => ["export", ckpt, "--format", "tflite", "-o", join(work, "bad.onnx")], /^ngem: --format: expected onnx, got "tflite"$/m],
-      ["missing checkpoint", () => ["export", join(work, "nope.safetensors"), "-o", join(work, "bad.onnx")], /^ngem: checkpoint ".*nope\.safetensors": no such file$/m],
-      ["output directory missing", () => ["export", ckpt, "-o", join(work, "no-dir", "bad.onnx")], /^ngem: --output ".*no-dir\/bad\.onnx": directory .*no-dir does not exist$/m],
+      [
+        "missing checkpoint",
+        () => ["export", join(work, "nope.safetensors"), "-o", join(work, "bad.onnx")],
+        /^ngem: checkpoint ".*nope\.safetensors": no such file$/m,
+      ],
+      [
+        "output directory missing",
+        () => ["export", ckpt, "-o", join(work, "no-dir", "bad.onnx")],
+        /^ngem: --output ".*no-dir\/bad\.onnx": directory .*no-dir does not exist$/m,
+      ],
       ["output is a directory", () => ["export", ckpt, "-o", run], /^ngem: --output ".*run": is a directory$/m],
       ["bad --space", () => ["export", ckpt, "--space", "latent", "-o", join(work, "bad.onnx")], /^ngem: --space: expected original \| data, got "latent"$/m],
       ["not a checkpoint", () => ["export", join(FIX, "tiny.csv"), "-o", join(work, "bad.onnx")], /^ngem: checkpoint ".*tiny\.csv": /m],

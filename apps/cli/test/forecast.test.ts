@@ -19,7 +19,13 @@ const work = mkdtempSync(join(tmpdir(), "ngem-forecast-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 function ngem(args: string[], input?: string) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: work, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" }, timeout: 120_000, ...(input !== undefined ? { input } : {}) });
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    cwd: work,
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1" },
+    timeout: 120_000,
+    ...(input !== undefined ? { input } : {}),
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -32,18 +38,43 @@ const run2 = join(work, "two");
 
 beforeAll(() => {
   const common = ["--x-cols", "x", "--y-cols", "y", "--k", "2", "--hidden", "8", "--steps", "30"];
-  for (const [out, extra] of [[runA, ["--test-split", "0.2"]], [runB, ["--test-split", "0.2", "--objective", "nll"]], [runC, []]] as const) {
+  for (const [out, extra] of [
+    [runA, ["--test-split", "0.2"]],
+    [runB, ["--test-split", "0.2", "--objective", "nll"]],
+    [runC, []],
+  ] as const) {
     const r = ngem(["train", tiny, ...common, ...extra, "--out", out, "--no-png"]);
     expect(r.code, r.stderr).toBe(0);
   }
-  const r = ngem(["train", join(FIX, "two-inputs.csv"), "--x-cols", "temp,hour", "--y-cols", "demand", "--k", "2", "--hidden", "8", "--steps", "30", "--test-split", "0.25", "--out", run2, "--no-png"]);
+  const r = ngem([
+    "train",
+    join(FIX, "two-inputs.csv"),
+    "--x-cols",
+    "temp,hour",
+    "--y-cols",
+    "demand",
+    "--k",
+    "2",
+    "--hidden",
+    "8",
+    "--steps",
+    "30",
+    "--test-split",
+    "0.25",
+    "--out",
+    run2,
+    "--no-png",
+  ]);
   expect(r.code, r.stderr).toBe(0);
 }, 60_000);
 
 describe("predict on an inputs-only file", () => {
   // ids in reverse order, only the input column (no target), a column the model does not use
   const ids = tinyRows.slice(0, 12).map((_, i) => `id-${(12 - i) * 7}`);
-  const inputsCsv = `customer,x,note\n${tinyRows.slice(0, 12).map((r, i) => `${ids[i]},${r[0]},"n ${i}"`).join("\n")}\n`;
+  const inputsCsv = `customer,x,note\n${tinyRows
+    .slice(0, 12)
+    .map((r, i) => `${ids[i]},${r[0]},"n ${i}"`)
+    .join("\n")}\n`;
   beforeAll(() => writeFileSync(join(work, "inputs.csv"), inputsCsv));
 
   it("writes one row per input with the id and kept columns, joinable to the inputs and equal to predicting the full file", () => {
@@ -84,7 +115,13 @@ describe("predict on an inputs-only file", () => {
         expect(t).toEqual(csv);
       } else if (f === "jsonl" || f === "json") {
         const text = readFileSync(path, "utf8");
-        const rows = f === "json" ? (JSON.parse(text) as Record<string, unknown>[]) : text.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+        const rows =
+          f === "json"
+            ? (JSON.parse(text) as Record<string, unknown>[])
+            : text
+                .trim()
+                .split("\n")
+                .map((l) => JSON.parse(l) as Record<string, unknown>);
         expect(rows).toHaveLength(12);
         rows.forEach((o, i) => {
           expect(o.customer).toBe(ids[i]);
@@ -109,7 +146,10 @@ describe("predict on an inputs-only file", () => {
     const piped = ngem(["predict", runA, "-", "--no-params", "--id-col", "customer"], inputsCsv);
     expect(piped.code, piped.stderr).toBe(0);
     expect(piped.stdout).toBe(fromFile.stdout);
-    const jsonl = tinyRows.slice(0, 12).map((r, i) => JSON.stringify({ customer: ids[i], x: Number(r[0]) })).join("\n");
+    const jsonl = tinyRows
+      .slice(0, 12)
+      .map((r, i) => JSON.stringify({ customer: ids[i], x: Number(r[0]) }))
+      .join("\n");
     const pj = ngem(["predict", runA, "-", "--no-params", "--id-col", "customer", "--format", "csv"], jsonl);
     expect(pj.code, pj.stderr).toBe(0);
     expect(pj.stdout).toBe(fromFile.stdout);
@@ -150,7 +190,8 @@ describe("eval: every forecast metric, in original units, on the run's test rows
     const t = ngem(["eval", runA]);
     expect(t.code, t.stderr).toBe(0);
     expect(t.stdout).toMatch(/^test rows: 12 held out by --test-split 0\.2 \(seed 0\)/);
-    for (const label of ["NLL", "RMSE / MAE of mean", "RMSE / MAE of mode", "CRPS", "pinball loss", "interval coverage", "interval width", "PIT uniformity"]) expect(t.stdout).toContain(label);
+    for (const label of ["NLL", "RMSE / MAE of mean", "RMSE / MAE of mode", "CRPS", "pinball loss", "interval coverage", "interval width", "PIT uniformity"])
+      expect(t.stdout).toContain(label);
     expect(t.stdout).toContain("units of y");
     const j = ngem(["eval", runA, "--json"]);
     const ev = JSON.parse(j.stdout) as Record<string, unknown>;
@@ -169,10 +210,18 @@ describe("eval: every forecast metric, in original units, on the run's test rows
   });
 
   it("CRPS and NLL of eval equal the closed form on predict's mixture, in original units", () => {
-    const sub = `x,y\n${tinyRows.slice(0, 15).map((r) => `${r[0]},${r[2]}`).join("\n")}\n`;
+    const sub = `x,y\n${tinyRows
+      .slice(0, 15)
+      .map((r) => `${r[0]},${r[2]}`)
+      .join("\n")}\n`;
     writeFileSync(join(work, "sub.csv"), sub);
     const ev = JSON.parse(ngem(["eval", join(runC, "checkpoint.safetensors"), "sub.csv", "--json"]).stdout) as { crps: number; nll: number; mae: number };
-    const pred = JSON.parse(ngem(["predict", runC, "sub.csv", "--format", "json"]).stdout) as { pi: number[]; mu: number[][]; sigma: number[][]; mean: number[] }[];
+    const pred = JSON.parse(ngem(["predict", runC, "sub.csv", "--format", "json"]).stdout) as {
+      pi: number[];
+      mu: number[][];
+      sigma: number[][];
+      mean: number[];
+    }[];
     let crps = 0;
     let nll = 0;
     let mae = 0;
@@ -211,14 +260,22 @@ describe("compare and plots", () => {
     const svg = readFileSync(join(work, "cmp.svg"), "utf8");
     expect(XMLValidator.validate(svg)).toBe(true);
     expect([...svg.matchAll(/<g class="series" data-name="([^"]*)"/g)].map((m) => m[1])).toEqual(["a train", "a validation", "b train", "b validation"]);
-    const j = JSON.parse(ngem(["compare", runA, runC, "--data", tiny, "--no-plot", "--json"]).stdout) as { runs: { run: string; n: number; metrics: { crps: number } | null; trainingOverlap: number }[] };
-    expect(j.runs.map((x) => [x.run, x.n])).toEqual([["a", 12], ["c", 60]]);
+    const j = JSON.parse(ngem(["compare", runA, runC, "--data", tiny, "--no-plot", "--json"]).stdout) as {
+      runs: { run: string; n: number; metrics: { crps: number } | null; trainingOverlap: number }[];
+    };
+    expect(j.runs.map((x) => [x.run, x.n])).toEqual([
+      ["a", 12],
+      ["c", 60],
+    ]);
     expect(j.runs[1]!.metrics!.crps).toBeGreaterThan(0);
     expect(j.runs[1]!.trainingOverlap).toBe(60); // every row of tiny.csv was a training (or validation) row of c
   });
 
   it("plots name the data's columns, K, objective and n; 2+ inputs get a density slice per input", () => {
-    for (const [file, x] of [["density-temp.svg", "temp"], ["density-hour.svg", "hour"]]) {
+    for (const [file, x] of [
+      ["density-temp.svg", "temp"],
+      ["density-hour.svg", "hour"],
+    ]) {
       const svg = readFileSync(join(run2, file!), "utf8");
       expect(XMLValidator.validate(svg)).toBe(true);
       expect(svg).toContain(`<text class="xlabel" x="300" y="428" text-anchor="middle">${x}</text>`);

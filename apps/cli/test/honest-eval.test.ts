@@ -66,9 +66,40 @@ describe("--test-split: rows that training never sees", () => {
 describe("model selection flags", () => {
   it("--early-stopping stops, --keep best keeps the best validation weights, schedule/decay/clip reach the config", async () => {
     const r = ngem([
-      "train", TINY, "--x-cols", "x", "--y-cols", "y", "--k", "3", "--hidden", "64,64", "--no-plots", "--optimizer", "adam", "--lr", "0.03",
-      "--steps", "400", "--val-split", "0.3", "--early-stopping", "5", "--keep", "best", "--lr-schedule", "cosine", "--warmup", "3",
-      "--weight-decay", "0.001", "--clip-norm", "5", "--out", "es", "--json",
+      "train",
+      TINY,
+      "--x-cols",
+      "x",
+      "--y-cols",
+      "y",
+      "--k",
+      "3",
+      "--hidden",
+      "64,64",
+      "--no-plots",
+      "--optimizer",
+      "adam",
+      "--lr",
+      "0.03",
+      "--steps",
+      "400",
+      "--val-split",
+      "0.3",
+      "--early-stopping",
+      "5",
+      "--keep",
+      "best",
+      "--lr-schedule",
+      "cosine",
+      "--warmup",
+      "3",
+      "--weight-decay",
+      "0.001",
+      "--clip-norm",
+      "5",
+      "--out",
+      "es",
+      "--json",
     ]);
     expect(r.code, r.stderr).toBe(0);
     const m = await load(join(work, "es", "checkpoint.safetensors"));
@@ -77,7 +108,10 @@ describe("model selection flags", () => {
     expect(m.config.earlyStopping).toMatchObject({ patience: 5 });
     expect(m.config.keep).toBe("best");
     expect(m.state.step).toBeLessThan(400); // stopped early
-    const lines = readFileSync(join(work, "es", "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const lines = readFileSync(join(work, "es", "metrics.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     const vals = lines.filter((l) => typeof l.valNll === "number").map((l) => l.valNll as number);
     const best = Math.min(...vals);
     expect(vals.at(-1)).toBeGreaterThan(best); // validation NLL rose after its best
@@ -87,7 +121,12 @@ describe("model selection flags", () => {
   });
 
   it("--keep best without a validation set, and bad values, are exit 2", () => {
-    for (const args of [["--keep", "best", "--val-split", "0"], ["--keep", "first"], ["--lr-schedule", "step"], ["--min-delta", "0.1"]]) {
+    for (const args of [
+      ["--keep", "best", "--val-split", "0"],
+      ["--keep", "first"],
+      ["--lr-schedule", "step"],
+      ["--min-delta", "0.1"],
+    ]) {
       const r = ngem(["train", TINY, ...SMALL, "--steps", "5", ...args, "--out", "bad"]);
       expect(r.code, args.join(" ")).toBe(2);
       expect(existsSync(join(work, "bad"))).toBe(false);

@@ -35,7 +35,25 @@ const ckpt = (s: number) => join(work, `run-${s}`, "checkpoint.safetensors");
 beforeAll(() => {
   for (const s of SCALES) {
     writeFileSync(join(work, `y${s}.csv`), scaledCsv(s));
-    const r = ngem(["train", `y${s}.csv`, "--x-cols", "x", "--y-cols", "y", "--k", "2", "--hidden", "8", "--steps", "30", "--backend", "js", "--no-plots", "--out", `run-${s}`]);
+    const r = ngem([
+      "train",
+      `y${s}.csv`,
+      "--x-cols",
+      "x",
+      "--y-cols",
+      "y",
+      "--k",
+      "2",
+      "--hidden",
+      "8",
+      "--steps",
+      "30",
+      "--backend",
+      "js",
+      "--no-plots",
+      "--out",
+      `run-${s}`,
+    ]);
     expect(r.code, `${s}: ${r.stderr}`).toBe(0);
   }
 }, 120_000);
@@ -45,7 +63,11 @@ describe("standardisation does not depend on the data's scale (through train, pr
     const pred = (s: number) => {
       const r = ngem(["predict", ckpt(s), `y${s}.csv`, "--no-params", "--backend", "js"]);
       expect(r.code, r.stderr).toBe(0);
-      return r.stdout.trim().split("\n").slice(1).map((l) => l.split(",").slice(1).map(Number)); // without the row id
+      return r.stdout
+        .trim()
+        .split("\n")
+        .slice(1)
+        .map((l) => l.split(",").slice(1).map(Number)); // without the row id
     };
     const unit = pred(1);
     for (const s of [1e-30, 1e200, 1e307]) {
@@ -90,7 +112,9 @@ describe("non-finite metrics and predictions name the row", () => {
     const r = ngem(["eval", ckpt(1), "big-y.csv", "--json", "--backend", "js"]);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toMatch(/eval: the NLL is Infinity, not a finite number: big-y\.csv:5 \(data row 3\), x = 0\.3, y = 1e\+300 has log p\(y \| x\) = -Infinity/);
+    expect(r.stderr).toMatch(
+      /eval: the NLL is Infinity, not a finite number: big-y\.csv:5 \(data row 3\), x = 0\.3, y = 1e\+300 has log p\(y \| x\) = -Infinity/,
+    );
   });
 
   it("a value whose z-score overflows with the model's statistics is exit 2 naming line and column", () => {

@@ -92,10 +92,12 @@ describe("stdout is drained before exit, whatever the reader", () => {
     let stderr = "";
     child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
     let first = "";
-    await new Promise<void>((ok) => child.stdout.once("data", (b: Buffer) => {
-      first = b.toString("utf8");
-      ok();
-    }));
+    await new Promise<void>((ok) =>
+      child.stdout.once("data", (b: Buffer) => {
+        first = b.toString("utf8");
+        ok();
+      }),
+    );
     child.stdout.destroy(); // the read end closes: the CLI's next write gets EPIPE
     const code = await new Promise<number | null>((ok) => child.on("close", ok));
     expect(first.startsWith("row,y0\n")).toBe(true);
@@ -103,14 +105,23 @@ describe("stdout is drained before exit, whatever the reader", () => {
     expect(code).toBe(0);
   }, 60_000);
 
-  it.runIf(existsSync("/dev/full"))("a write error other than EPIPE (disk full) is exit 1 and says output is incomplete", () => {
-    const fd = openSync("/dev/full", "w");
-    try {
-      const r = spawnSync(process.execPath, [CLI, "sample", ckpt, "--x", "0.5", "-n", "50"], { cwd: work, stdio: ["ignore", fd, "pipe"], encoding: "utf8", timeout: 60_000 });
-      expect(r.status).toBe(1);
-      expect(r.stderr).toMatch(/writing output failed .*ENOSPC.*output is incomplete/);
-    } finally {
-      closeSync(fd);
-    }
-  }, 60_000);
+  it.runIf(existsSync("/dev/full"))(
+    "a write error other than EPIPE (disk full) is exit 1 and says output is incomplete",
+    () => {
+      const fd = openSync("/dev/full", "w");
+      try {
+        const r = spawnSync(process.execPath, [CLI, "sample", ckpt, "--x", "0.5", "-n", "50"], {
+          cwd: work,
+          stdio: ["ignore", fd, "pipe"],
+          encoding: "utf8",
+          timeout: 60_000,
+        });
+        expect(r.status).toBe(1);
+        expect(r.stderr).toMatch(/writing output failed .*ENOSPC.*output is incomplete/);
+      } finally {
+        closeSync(fd);
+      }
+    },
+    60_000,
+  );
 });

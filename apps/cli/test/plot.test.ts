@@ -12,7 +12,7 @@ describe("svg plots", () => {
     const x = [0, 1, 2, 3];
     const svg = lineChart({ title: "NLL <train & val>", xLabel: "step", yLabel: "NLL" }, [
       { name: "ngem", x, y: [3, 2, 1, 0.5], band: { lo: [2.5, 1.5, 0.8, 0.4], hi: [3.5, 2.5, 1.2, 0.6] } },
-      { name: "nll \"plain\"", x, y: [3, NaN, 2.5, 2] },
+      { name: 'nll "plain"', x, y: [3, NaN, 2.5, 2] },
     ]);
     expect(seriesNames(svg)).toEqual(["ngem", "nll &quot;plain&quot;"]);
     expect(svg).toContain('class="band"');
@@ -23,7 +23,8 @@ describe("svg plots", () => {
   });
 
   it("heatmap: nx*ny cells and overlay series", () => {
-    const nx = 8, ny = 5;
+    const nx = 8,
+      ny = 5;
     const values = Array.from({ length: nx * ny }, (_, i) => i);
     const svg = heatmapChart({ title: "density" }, { values, nx, ny, xRange: [-2, 2], yRange: [-1, 1] }, [
       { name: "true modes", kind: "stars", x: [1, -1], y: [0.5, -0.5] },

@@ -100,9 +100,7 @@ describe("ngem reproduce --lr-grid / --ablations (--quick)", () => {
     // the noise arm's threshold is shifted up (a noisier task has a higher optimal NLL)
     expect(res.arms[3]!.threshold).toBeGreaterThan(res.arms[0]!.threshold);
     const bests = ["baseline/ngem", "baseline/nll", "batch 128/ngem", "batch 128/nll", "fisherCoords sigma/ngem", "noise 0.2/ngem", "noise 0.2/nll"];
-    expect(res.best.map((b) => `${b.arm}/${b.objective}`).sort()).toEqual(
-      [...bests, ...bests.map((b) => b.replace("/", ", separate trunks/"))].sort(),
-    );
+    expect(res.best.map((b) => `${b.arm}/${b.objective}`).sort()).toEqual([...bests, ...bests.map((b) => b.replace("/", ", separate trunks/"))].sort());
     expectBestIsArgmin(res);
     for (const b of res.best) expect(Number.isFinite(b.gradNormEarly)).toBe(true);
     const md = readFileSync(join(out, "two-sinusoids", "ablations.md"), "utf8");

@@ -24,15 +24,29 @@ afterAll(() => {
 });
 
 function ngem(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? work, encoding: "utf8", env: { ...process.env, NO_COLOR: "1", ...opts.env }, timeout: 120_000 });
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    cwd: opts.cwd ?? work,
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1", ...opts.env },
+    timeout: 120_000,
+  });
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
-function start(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): { child: ChildProcess; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>; stderr: () => string } {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? work, env: { ...process.env, NO_COLOR: "1", ...opts.env }, stdio: ["ignore", "ignore", "pipe"] });
+function start(
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string> } = {},
+): { child: ChildProcess; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>; stderr: () => string } {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: opts.cwd ?? work,
+    env: { ...process.env, NO_COLOR: "1", ...opts.env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((res) => child.on("close", (code, signal) => res({ code, signal, stderr: err })));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((res) =>
+    child.on("close", (code, signal) => res({ code, signal, stderr: err })),
+  );
   return { child, done, stderr: () => err };
 }
 
@@ -115,7 +129,10 @@ describe("kill -9 and resume", () => {
       const r = existsSync(join(dir, "checkpoint.safetensors")) ? ngem(["train", "--resume", name]) : ngem(args(name));
       expect(r.code, r.stderr).toBe(0);
       expect(debris(dir), "debris in the run directory").toEqual([]);
-      expect(debris(work).filter((f) => f.startsWith(`.${name}.`)), "debris beside it").toEqual([]);
+      expect(
+        debris(work).filter((f) => f.startsWith(`.${name}.`)),
+        "debris beside it",
+      ).toEqual([]);
       expect(metricSteps(dir)).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
       const w = await weightsOf(join(dir, "checkpoint.safetensors"));
       for (const [k, v] of Object.entries(reference)) expect(w[k], `${name}: ${k}`).toEqual(v);
@@ -219,7 +236,10 @@ describe("one process per run directory", () => {
 
   it("a lock held by a live process refuses with exit 2 and names it", () => {
     expect(ngem(["train", TINY, ...TRAIN, "--steps", "5", "--out", "held"]).code).toBe(0);
-    writeFileSync(join(work, "held", ".ngem.lock"), JSON.stringify({ pid: process.pid, host: hostname(), command: "ngem train --resume held", started: "now" }));
+    writeFileSync(
+      join(work, "held", ".ngem.lock"),
+      JSON.stringify({ pid: process.pid, host: hostname(), command: "ngem train --resume held", started: "now" }),
+    );
     const before = readFileSync(join(work, "held", "checkpoint.safetensors"));
     const r = ngem(["train", "--resume", "held", "--steps", "10"]);
     expect(r.code).toBe(2);
@@ -291,7 +311,10 @@ describe("divergence and signals", () => {
     expect(r.stderr).toMatch(/skipped|not finite|non-finite/);
   });
 
-  for (const [sig, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
+  for (const [sig, code] of [
+    ["SIGTERM", 143],
+    ["SIGINT", 130],
+  ] as const) {
     it(`${sig} saves a checkpoint and exits ${code}; the run resumes`, async () => {
       const name = `sig-${code}`;
       const p = start(["train", TINY, ...TRAIN, "--steps", "100000", "--out", name]);
@@ -330,9 +353,12 @@ describe("config files: one set of rules", () => {
   it("checkpointEvery and logEvery are used; unknown keys, epochs+steps are exit 2", () => {
     const cfg = join(work, "every.json");
     writeFileSync(cfg, JSON.stringify({ checkpointEvery: 3, logEvery: 5, steps: 20 }));
-    const r = ngem(["train", TINY, ...TRAIN.filter((a, i, all) => a !== "--log-every" && all[i - 1] !== "--log-every"), "--config", cfg, "--out", "cfg-every"], {
-      env: { NGEM_FAULT_KILL_WRITE: "checkpoint.safetensors:2" },
-    });
+    const r = ngem(
+      ["train", TINY, ...TRAIN.filter((a, i, all) => a !== "--log-every" && all[i - 1] !== "--log-every"), "--config", cfg, "--out", "cfg-every"],
+      {
+        env: { NGEM_FAULT_KILL_WRITE: "checkpoint.safetensors:2" },
+      },
+    );
     // Killed in its second checkpoint write: the first (periodic, step 3) is on disk.
     expect(r.signal).toBe("SIGKILL");
     return load(join(work, "cfg-every", "checkpoint.safetensors")).then((m) => {
@@ -371,7 +397,11 @@ describe("flags and inputs that were silently wrong", () => {
       expect(r.code, args.join(" ")).toBe(2);
       expect(r.stderr).toContain(args[0]);
     }
-    for (const cols of [["--x-cols", "x", "--y-cols", "x"], ["--x-cols", "x,x", "--y-cols", "y"], ["--x-cols", "x", "--y-cols", "y,y"]]) {
+    for (const cols of [
+      ["--x-cols", "x", "--y-cols", "x"],
+      ["--x-cols", "x,x", "--y-cols", "y"],
+      ["--x-cols", "x", "--y-cols", "y,y"],
+    ]) {
       const r = ngem(["train", TINY, ...cols, "--steps", "5", "--out", "flags"]);
       expect(r.code, cols.join(" ")).toBe(2);
       expect(r.stderr).toMatch(/selected (twice|as both)/);

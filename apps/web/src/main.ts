@@ -252,7 +252,10 @@ function drawCurve(): void {
     ctx.stroke();
   }
   $("legend").innerHTML = panels
-    .map((p) => `<span style="color:${p.color}">&#9632; ${p.title}</span>${p.finalNll !== undefined ? `: final NLL <b class="final-nll" data-run="${p.title}">${fmt(p.finalNll)}</b>` : ""}`)
+    .map(
+      (p) =>
+        `<span style="color:${p.color}">&#9632; ${p.title}</span>${p.finalNll !== undefined ? `: final NLL <b class="final-nll" data-run="${p.title}">${fmt(p.finalNll)}</b>` : ""}`,
+    )
     .join("&nbsp;&nbsp; ");
 }
 

@@ -18,12 +18,21 @@ function post(msg: FromWorker, transfer: Transferable[] = []): void {
   self.postMessage(msg, transfer);
 }
 
-async function frameOf(m: TrainedModel, data: PlainData | undefined, grid: GridSpec | undefined, step: number, totalSteps: number, losses: number[], t0: number) {
+async function frameOf(
+  m: TrainedModel,
+  data: PlainData | undefined,
+  grid: GridSpec | undefined,
+  step: number,
+  totalSteps: number,
+  losses: number[],
+  t0: number,
+) {
   const nll = data ? await datasetNll(m, data) : NaN;
   let logDensity: Float32Array | undefined;
   let means: Float64Array | undefined;
   if (grid) {
-    const mix = grid.mode === "joint2d" ? await predict(m, m.spec.kind === "mdn" ? new Float64Array(0) : undefined) : await predict(m, axis(grid.h0, grid.h1, grid.nh));
+    const mix =
+      grid.mode === "joint2d" ? await predict(m, m.spec.kind === "mdn" ? new Float64Array(0) : undefined) : await predict(m, axis(grid.h0, grid.h1, grid.nh));
     ({ logDensity, means } = densityGrid(mix, grid));
   }
   const k = m.spec.k;
@@ -49,7 +58,10 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
     } else if (msg.type === "load") {
       model = await decodeCheckpoint(msg.bytes, { backend: "wasm" });
       const spec = model.spec;
-      post({ type: "loaded", description: spec.kind === "gmm" ? `free GMM K=${spec.k} D=${spec.d}` : `MDN ${spec.inputDim}-${spec.hidden.join("-")}-head K=${spec.k} D=${spec.d}` });
+      post({
+        type: "loaded",
+        description: spec.kind === "gmm" ? `free GMM K=${spec.k} D=${spec.d}` : `MDN ${spec.inputDim}-${spec.hidden.join("-")}-head K=${spec.k} D=${spec.d}`,
+      });
       const dataFits = msg.data && (spec.kind === "gmm" ? msg.data.xDim === 0 : msg.data.xDim === spec.inputDim) && msg.data.yDim === spec.d;
       send(await frameOf(model, dataFits ? msg.data : undefined, dataFits ? msg.grid : undefined, 0, 0, [], performance.now()));
     } else if (msg.type === "start") {
@@ -74,7 +86,13 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
         },
       });
       model = result.model;
-      post({ type: "done", step: lastStep, nll: await datasetNll(result.model, msg.data), seconds: (performance.now() - t0) / 1000, stopReason: result.history.stopReason });
+      post({
+        type: "done",
+        step: lastStep,
+        nll: await datasetNll(result.model, msg.data),
+        seconds: (performance.now() - t0) / 1000,
+        stopReason: result.history.stopReason,
+      });
     }
   } catch (e) {
     post({ type: "error", message: e instanceof Error ? e.message : String(e) });

@@ -91,7 +91,11 @@ export const GRADIENT_CONFIGS: readonly tf.GradConfig[] = [
     const g = tf.mul(dy, tf.mul(tf.sub(a, b), 2));
     return [g, tf.neg(g)];
   }),
-  { kernelName: tf.AddN, saveAllInputs: true, gradFunc: (dy, saved): Grads => Object.fromEntries(saved.map((_, i) => [String(i), () => tf.clone(dy as tf.Tensor)])) },
+  {
+    kernelName: tf.AddN,
+    saveAllInputs: true,
+    gradFunc: (dy, saved): Grads => Object.fromEntries(saved.map((_, i) => [String(i), () => tf.clone(dy as tf.Tensor)])),
+  },
   unaryX(tf.Neg, (dy) => tf.neg(dy)),
   unaryY(tf.Exp, (dy, y) => tf.mul(dy, y)),
   unaryX(tf.Log, (dy, x) => tf.div(dy, x)),

@@ -210,7 +210,10 @@ export class TfjsModel implements BackendModel {
 
   /** Returns the tensor at fault when the batch holds a non-finite value. */
   private nonFiniteInput(batch: Batch): { tensor: string; index: number; value: number } | undefined {
-    for (const [tensor, a] of [["batch.x", batch.x], ["batch.y", batch.y]] as const) {
+    for (const [tensor, a] of [
+      ["batch.x", batch.x],
+      ["batch.y", batch.y],
+    ] as const) {
       if (!a) continue;
       const i = firstNonFinite(a);
       if (i >= 0) return { tensor, index: i, value: a[i] as number };
@@ -223,11 +226,7 @@ export class TfjsModel implements BackendModel {
    * and, when `withFloorHits`, the number of raw scale entries at the sigma
    * floor (an int32 scalar, kept).
    */
-  private lossAndGrads(
-    batch: Batch,
-    head: HeadOptions,
-    withFloorHits = false,
-  ): { loss: tf.Tensor; grads: tf.Tensor[]; sq: tf.Tensor; floorHits?: tf.Tensor } {
+  private lossAndGrads(batch: Batch, head: HeadOptions, withFloorHits = false): { loss: tf.Tensor; grads: tf.Tensor[]; sq: tf.Tensor; floorHits?: tf.Tensor } {
     // As core's js backend: the variant comes from the step's options, the scale options from the spec only.
     const opts = resolveHeadOptions(head);
     const scale = this.scaleOpts;
@@ -428,4 +427,3 @@ async function scaledNorm(grads: readonly tf.Tensor[]): Promise<number> {
   s.dispose();
   return mv * Math.sqrt(sv);
 }
-

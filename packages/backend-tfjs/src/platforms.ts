@@ -93,7 +93,10 @@ async function ensureNodeWebGpu(info: PlatformInfo): Promise<void> {
     );
   }
   for (const [k, v] of Object.entries(dawn.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
-  const opts = (process.env.NGEM_DAWN_OPTIONS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const opts = (process.env.NGEM_DAWN_OPTIONS ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   const gpu = dawn.create(opts);
   if (g.navigator) Object.defineProperty(g.navigator, "gpu", { value: gpu, configurable: true });
   else Object.defineProperty(globalThis, "navigator", { value: { gpu }, configurable: true, writable: true });

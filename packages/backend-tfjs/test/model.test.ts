@@ -222,7 +222,10 @@ describe.each(["tfjs-cpu", "tfjs-wasm"] as const)("%s model", (name) => {
       { scale: "exp", sigmaMin: 0.02, covariance: "diag" },
     ];
     for (const head of heads) {
-      for (const spec of [{ ...MDN, head }, { ...GMM, head }] as ModelSpec[]) {
+      for (const spec of [
+        { ...MDN, head },
+        { ...GMM, head },
+      ] as ModelSpec[]) {
         const m = await b.createModel(spec, flooredWeights(spec, 2));
         const o: OptimizerSpec = { type: "adam", lr: 1e-2, clipNorm: 1 };
         await m.step(batchFor(spec, 8, 0), {}, o); // creates the optimizer slots

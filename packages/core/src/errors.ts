@@ -57,11 +57,7 @@ export function checkInt(argument: string, value: number, min: number): void {
 }
 
 /** Asserts `array.length === expected`, describing the expected shape. */
-export function checkLength(
-  argument: string,
-  array: ArrayLike<number> | undefined | null,
-  dims: readonly [string, number][],
-): void {
+export function checkLength(argument: string, array: ArrayLike<number> | undefined | null, dims: readonly [string, number][]): void {
   const expected = dims.reduce((p, [, v]) => p * v, 1);
   const shape = `[${dims.map(([n]) => n).join(", ")}] = [${dims.map(([, v]) => v).join(", ")}]`;
   if (array == null || typeof array.length !== "number") {

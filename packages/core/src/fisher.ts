@@ -35,14 +35,9 @@ export function categoricalFisher(pi: ArrayLike<number>, offset = 0, k = pi?.len
  * - coords "log-sigma" (s = log sigma): mu: w / sigma^2, s: 2 w
  * - coords "sigma":                     mu: w / sigma^2, sigma: 2 w / sigma^2
  */
-export function gaussianFisherDiagonal(
-  logSigma: ArrayLike<number>,
-  offset: number,
-  d: number,
-  coords: FisherCoords = "log-sigma",
-  weight = 1,
-): Float64Array {
-  if (logSigma == null || typeof logSigma.length !== "number") throw new ShapeError("logSigma", `expected an array of log standard deviations, got ${String(logSigma)}`);
+export function gaussianFisherDiagonal(logSigma: ArrayLike<number>, offset: number, d: number, coords: FisherCoords = "log-sigma", weight = 1): Float64Array {
+  if (logSigma == null || typeof logSigma.length !== "number")
+    throw new ShapeError("logSigma", `expected an array of log standard deviations, got ${String(logSigma)}`);
   checkInt("offset", offset, 0);
   checkInt("d", d, 1);
   if (offset + d > logSigma.length) throw new ShapeError("logSigma", `expected at least ${offset + d} entries, got ${logSigma.length}`);

@@ -73,13 +73,7 @@ export function logsumexp(x: ArrayLike<number>, offset = 0, length = x.length - 
 }
 
 /** Stable log-softmax of one row, written to `out[outOffset ..]`. Returns the row's log-sum-exp. */
-export function logSoftmaxRow(
-  x: ArrayLike<number>,
-  offset: number,
-  length: number,
-  out: Float64Array,
-  outOffset = 0,
-): number {
+export function logSoftmaxRow(x: ArrayLike<number>, offset: number, length: number, out: Float64Array, outOffset = 0): number {
   const lse = logsumexp(x, offset, length);
   for (let i = 0; i < length; i++) out[outOffset + i] = (x[offset + i] as number) - lse;
   return lse;
@@ -89,7 +83,10 @@ export function logSoftmaxRow(
 function checkMatrix(x: ArrayLike<number>, rows: number, cols: number): void {
   checkInt("rows", rows, 0);
   checkInt("cols", cols, 1);
-  checkLength("x", x, [["rows", rows], ["cols", cols]]);
+  checkLength("x", x, [
+    ["rows", rows],
+    ["cols", cols],
+  ]);
 }
 
 /** Row-wise log-softmax of an [rows, cols] matrix. Throws ShapeError unless x.length = rows * cols. NaN propagates to its row. */
@@ -186,7 +183,10 @@ export function nll(m: MixtureParams, y: FloatArray): number {
  */
 export function negQ(m: MixtureParams, y: FloatArray, rho: FloatArray): number {
   const l = logJoint(m, y);
-  checkLength("rho", rho, [["N", m.n], ["K", m.k]]);
+  checkLength("rho", rho, [
+    ["N", m.n],
+    ["K", m.k],
+  ]);
   let s = 0;
   for (let i = 0; i < l.length; i++) {
     const r = rho[i] as number;

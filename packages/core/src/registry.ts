@@ -20,7 +20,11 @@ const registry = new Map<string, Entry>();
 export function registerBackend(name: string, loader: BackendLoader): void {
   if (typeof name !== "string" || name.length === 0) throw new NgemError("registerBackend: name must be a non-empty string");
   const old = registry.get(name);
-  if (old?.instance) void old.instance.then((b) => b.dispose(), () => undefined);
+  if (old?.instance)
+    void old.instance.then(
+      (b) => b.dispose(),
+      () => undefined,
+    );
   registry.set(name, { loader });
 }
 
@@ -39,8 +43,7 @@ export async function getBackend(name: string): Promise<Backend> {
     const known = registeredBackends();
     throw new BackendUnavailableError(
       name,
-      `no backend registered under this name (registered: ${known.length ? known.join(", ") : "none"}). ` +
-        hintFor(name),
+      `no backend registered under this name (registered: ${known.length ? known.join(", ") : "none"}). ` + hintFor(name),
     );
   }
   entry.instance ??= (async () => entry.loader())().catch((err: unknown) => {

@@ -121,7 +121,10 @@ export function expandScale(raw: RawHead, o: ScaleOptions = {}): ExpandedHead {
   checkInt("d", raw.d, 1);
   const { n: N, k: K, d: D } = raw;
   const S = scaleWidth(K, D, covariance);
-  checkLength("scale", raw.scale, [["N", N], ["S", S]]);
+  checkLength("scale", raw.scale, [
+    ["N", N],
+    ["S", S],
+  ]);
   const sOf = new Float64Array(N * S);
   const dsdr = new Float64Array(N * S);
   let floorHits = 0;

@@ -59,7 +59,8 @@ export function crpsMixture1d(y: number, pi: ArrayLike<number>, mu: ArrayLike<nu
     const pj = pi[j] as number;
     // diagonal: A(0, sqrt 2 sigma) = 2 sqrt(2) sigma phi(0)
     b += pj * pj * crpsA(0, Math.SQRT2 * (sigma[j] as number));
-    for (let k = j + 1; k < K; k++) b += 2 * pj * (pi[k] as number) * crpsA((mu[j] as number) - (mu[k] as number), Math.hypot(sigma[j] as number, sigma[k] as number));
+    for (let k = j + 1; k < K; k++)
+      b += 2 * pj * (pi[k] as number) * crpsA((mu[j] as number) - (mu[k] as number), Math.hypot(sigma[j] as number, sigma[k] as number));
   }
   const c = a - 0.5 * b;
   return Number.isNaN(c) ? c : Math.max(0, c);

@@ -48,7 +48,14 @@ describe("sampling", () => {
   });
 
   it("component frequencies follow pi (chi-square-style bound)", () => {
-    const one: MixtureParams = { n: 1, k: 2, d: 1, logits: new Float64Array([0, Math.log(3)]), mu: new Float64Array([-100, 100]), logSigma: new Float64Array([0, 0]) };
+    const one: MixtureParams = {
+      n: 1,
+      k: 2,
+      d: 1,
+      logits: new Float64Array([0, Math.log(3)]),
+      mu: new Float64Array([-100, 100]),
+      logSigma: new Float64Array([0, 0]),
+    };
     const S = 40_000;
     const s = sample(one, { count: S, seed: 3 });
     const right = s.filter((v) => v > 0).length / S;

@@ -80,7 +80,9 @@ describe("EM objective (Prop. 3.1)", () => {
 const mulDiag = (diag: ArrayLike<number>, v: ArrayLike<number>) => Float64Array.from(v, (x, i) => x * (diag[i] as number));
 
 describe("nGEM = inverse Fisher x EM gradient", () => {
-  const n = 4, k = 3, d = 2;
+  const n = 4,
+    k = 3,
+    d = 2;
   const { m, y } = randomMixture(77, n, k, d);
   const em = mixtureHead(m, y, { variant: "em" }).grads;
   const pi = softmax(m.logits, n, k);

@@ -22,7 +22,17 @@ const specs: ModelSpec[] = [
   { kind: "gmm", k: 3, d: 2 },
   // two trunks (logits | means and scales), spec.trunk = "separate"
   { kind: "mdn", inputDim: 3, hidden: [6, 5], activation: "gelu", layerNorm: true, k: 3, d: 2, trunk: "separate" },
-  { kind: "mdn", inputDim: 2, hidden: [4], activation: "tanh", layerNorm: false, k: 2, d: 3, trunk: "separate", head: { scale: "softplus", sigmaMin: 0.01, covariance: "isotropic" } },
+  {
+    kind: "mdn",
+    inputDim: 2,
+    hidden: [4],
+    activation: "tanh",
+    layerNorm: false,
+    k: 2,
+    d: 3,
+    trunk: "separate",
+    head: { scale: "softplus", sigmaMin: 0.01, covariance: "isotropic" },
+  },
   { kind: "mdn", inputDim: 2, hidden: [], activation: "relu", layerNorm: false, k: 2, d: 2, trunk: "separate" },
 ];
 
@@ -35,7 +45,10 @@ function batchFor(spec: ModelSpec, n: number, seed: number) {
 
 describe("model-level gradients (js backend) vs finite differences of the loss", () => {
   for (const spec of specs) {
-    const label = spec.kind === "gmm" ? "gmm" : `mdn ${spec.hidden.join("-") || "linear"} ${spec.activation}${spec.layerNorm ? "+LN" : ""}${spec.trunk === "separate" ? " separate trunks" : ""}${spec.head ? " " + JSON.stringify(spec.head) : ""}`;
+    const label =
+      spec.kind === "gmm"
+        ? "gmm"
+        : `mdn ${spec.hidden.join("-") || "linear"} ${spec.activation}${spec.layerNorm ? "+LN" : ""}${spec.trunk === "separate" ? " separate trunks" : ""}${spec.head ? " " + JSON.stringify(spec.head) : ""}`;
     it(`${label}: every parameter within 1e-6 (nll variant)`, async () => {
       const be = createJsBackend();
       const w = initWeights(spec, 3);
@@ -68,9 +81,16 @@ describe("spec and init", () => {
     const spec = specs[0]!;
     const names = paramShapes(spec).map(([n]) => n);
     expect(names).toEqual([
-      "trunk.0.weight", "trunk.0.bias", "trunk.0.ln.gamma", "trunk.0.ln.beta",
-      "trunk.1.weight", "trunk.1.bias", "trunk.1.ln.gamma", "trunk.1.ln.beta",
-      "head.weight", "head.bias",
+      "trunk.0.weight",
+      "trunk.0.bias",
+      "trunk.0.ln.gamma",
+      "trunk.0.ln.beta",
+      "trunk.1.weight",
+      "trunk.1.bias",
+      "trunk.1.ln.gamma",
+      "trunk.1.ln.beta",
+      "head.weight",
+      "head.bias",
     ]);
     expect(paramCount(spec)).toBe(3 * 6 + 6 + 12 + 6 * 5 + 5 + 10 + 5 * 15 + 15);
     // trunk: "shared" is the default: same names, shapes and init as an absent trunk
@@ -81,12 +101,18 @@ describe("spec and init", () => {
   it("separate trunks: canonical names, shapes and counts", () => {
     const spec: ModelSpec = { kind: "mdn", inputDim: 3, hidden: [6, 5], activation: "gelu", layerNorm: false, k: 3, d: 2, trunk: "separate" };
     expect(paramShapes(spec)).toEqual([
-      ["logits_trunk.0.weight", [3, 6]], ["logits_trunk.0.bias", [6]],
-      ["logits_trunk.1.weight", [6, 5]], ["logits_trunk.1.bias", [5]],
-      ["logits_head.weight", [5, 3]], ["logits_head.bias", [3]],
-      ["gauss_trunk.0.weight", [3, 6]], ["gauss_trunk.0.bias", [6]],
-      ["gauss_trunk.1.weight", [6, 5]], ["gauss_trunk.1.bias", [5]],
-      ["gauss_head.weight", [5, 12]], ["gauss_head.bias", [12]],
+      ["logits_trunk.0.weight", [3, 6]],
+      ["logits_trunk.0.bias", [6]],
+      ["logits_trunk.1.weight", [6, 5]],
+      ["logits_trunk.1.bias", [5]],
+      ["logits_head.weight", [5, 3]],
+      ["logits_head.bias", [3]],
+      ["gauss_trunk.0.weight", [3, 6]],
+      ["gauss_trunk.0.bias", [6]],
+      ["gauss_trunk.1.weight", [6, 5]],
+      ["gauss_trunk.1.bias", [5]],
+      ["gauss_head.weight", [5, 12]],
+      ["gauss_head.bias", [12]],
     ]);
     const w = initWeights(spec, 2);
     expect(w["logits_head.bias"]!.data.every((v) => Math.abs(v) <= 1 / Math.sqrt(5))).toBe(true);

@@ -1,14 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-  mixtureCdf,
-  mixtureQuantile,
-  mixtureSf,
-  predictionInterval,
-  Rng,
-  sample,
-  softmax,
-  type MixtureParams,
-} from "../src/index.js";
+import { mixtureCdf, mixtureQuantile, mixtureSf, predictionInterval, Rng, sample, softmax, type MixtureParams } from "../src/index.js";
 
 function randomMixture(seed: number, n: number, k: number, d: number, degenerate = false): MixtureParams {
   const rng = new Rng(seed);
@@ -109,7 +100,11 @@ describe("sampling temperature", () => {
   });
 
   it("tau = 0.5 samples components with weights proportional to pi^2", () => {
-    const p2 = softmax(Float64Array.from(m.logits, (a) => 2 * a), 1, 3);
+    const p2 = softmax(
+      Float64Array.from(m.logits, (a) => 2 * a),
+      1,
+      3,
+    );
     const f = counts(sample(m, { count: S, seed: 2, temperature: 0.5 }));
     f.forEach((v, k) => expect(Math.abs(v - (p2[k] as number))).toBeLessThan(5 * Math.sqrt(((p2[k] as number) * (1 - (p2[k] as number))) / S) + 1e-9));
   });

@@ -32,7 +32,12 @@ describe("CRPS of Gaussian mixtures (closed form, Grimit et al. 2006)", () => {
   }
 
   it("equals the single-Gaussian closed form for K = 1 and for K identical components", () => {
-    for (const [y, m, s] of [[0, 0, 1], [2.5, -1, 0.4], [-30, 2, 7], [1e-8, 0, 1e-6]] as const) {
+    for (const [y, m, s] of [
+      [0, 0, 1],
+      [2.5, -1, 0.4],
+      [-30, 2, 7],
+      [1e-8, 0, 1e-6],
+    ] as const) {
       const g = crpsGaussian(y, m, s);
       expect(crpsMixture1d(y, [1], [m], [s])).toBeCloseTo(g, 12);
       const three = crpsMixture1d(y, [0.2, 0.3, 0.5], [m, m, m], [s, s, s]);
@@ -44,7 +49,9 @@ describe("CRPS of Gaussian mixtures (closed form, Grimit et al. 2006)", () => {
 
   it("is scale-equivariant and works per dimension on the marginals", () => {
     const m: MixtureParams = {
-      n: 2, k: 2, d: 2,
+      n: 2,
+      k: 2,
+      d: 2,
       logits: Float64Array.of(0.3, -0.2, 0, 1),
       mu: Float64Array.of(0, 1, 2, -1, 0.5, 0.5, -3, 4),
       logSigma: Float64Array.of(0, -1, 0.2, 0.1, -0.5, 0, 0.3, -0.3),
@@ -54,7 +61,10 @@ describe("CRPS of Gaussian mixtures (closed form, Grimit et al. 2006)", () => {
     const pi0 = [Math.exp(0.3) / (Math.exp(0.3) + Math.exp(-0.2)), Math.exp(-0.2) / (Math.exp(0.3) + Math.exp(-0.2))];
     expect(c[1]).toBeCloseTo(crpsMixture1d(0.7, pi0, [1, -1], [Math.exp(-1), Math.exp(0.1)]), 14);
     const a = 1e6;
-    const scaled = crpsMixture({ ...m, mu: m.mu.map((v) => v * a), logSigma: m.logSigma.map((v) => v + Math.log(a)) }, y.map((v) => v * a));
+    const scaled = crpsMixture(
+      { ...m, mu: m.mu.map((v) => v * a), logSigma: m.logSigma.map((v) => v + Math.log(a)) },
+      y.map((v) => v * a),
+    );
     for (let i = 0; i < 4; i++) expect(scaled[i]! / a).toBeCloseTo(c[i]!, 10);
   });
 
@@ -62,7 +72,7 @@ describe("CRPS of Gaussian mixtures (closed form, Grimit et al. 2006)", () => {
     expect(crpsMixture1d(3, [1], [1], [0])).toBe(2);
     // far target: E|Y - y| = 1000 exactly by symmetry, minus E|Y - Y'| / 2 with
     // E|Y - Y'| = 1/2 A(0, 0.1 sqrt 2) + 1/2 A(2, 0.1 sqrt 2), A(2, .) = 2 to 1e-40
-    const spread = 0.5 * 2 * 0.1 * Math.SQRT2 / Math.sqrt(2 * Math.PI) + 0.5 * 2;
+    const spread = (0.5 * 2 * 0.1 * Math.SQRT2) / Math.sqrt(2 * Math.PI) + 0.5 * 2;
     expect(crpsMixture1d(1e3, [0.5, 0.5], [-1, 1], [0.1, 0.1])).toBeCloseTo(1e3 - spread / 2, 9);
   });
 });

@@ -3,11 +3,7 @@ import { logsumexp, mixtureHead, NonFiniteError, nll, softmax, VARIANTS, type Mi
 import { randomMixture } from "./helpers.js";
 
 function allFinite(r: ReturnType<typeof mixtureHead>): boolean {
-  return (
-    Number.isFinite(r.loss) &&
-    Number.isFinite(r.negQ) &&
-    [r.grads.logits, r.grads.mu, r.grads.logSigma].every((g) => g.every((v) => Number.isFinite(v)))
-  );
+  return Number.isFinite(r.loss) && Number.isFinite(r.negQ) && [r.grads.logits, r.grads.mu, r.grads.logSigma].every((g) => g.every((v) => Number.isFinite(v)));
 }
 
 describe("logsumexp edge cases", () => {

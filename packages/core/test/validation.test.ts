@@ -6,7 +6,9 @@ const y = new Float64Array(4);
 
 describe("bad input gets an error naming the argument and the expected shape", () => {
   it("mismatched shapes", () => {
-    expect(() => mixtureHead({ ...good(), mu: new Float64Array(11) }, y)).toThrow(/^mu: expected shape \[N, K, D\] = \[2, 3, 2\] \(length 12\), got length 11$/);
+    expect(() => mixtureHead({ ...good(), mu: new Float64Array(11) }, y)).toThrow(
+      /^mu: expected shape \[N, K, D\] = \[2, 3, 2\] \(length 12\), got length 11$/,
+    );
     expect(() => mixtureHead({ ...good(), logits: new Float64Array(5) }, y)).toThrow(/logits: expected shape \[N, K\] = \[2, 3\]/);
     expect(() => mixtureHead({ ...good(), logSigma: new Float64Array(13) }, y)).toThrow(/logSigma: .*length 12/);
     expect(() => mixtureHead(good(), new Float64Array(5))).toThrow(/y: expected shape \[N, D\] = \[2, 2\]/);
@@ -39,7 +41,9 @@ describe("bad input gets an error naming the argument and the expected shape", (
 
   it("bad model specs name the field", () => {
     expect(() => initWeights({ kind: "mdn", inputDim: 1, hidden: [4, 0], activation: "gelu", layerNorm: false, k: 2, d: 1 })).toThrow(/spec\.hidden\[1\]/);
-    expect(() => initWeights({ kind: "mdn", inputDim: 1, hidden: [4], activation: "swish" as never, layerNorm: false, k: 2, d: 1 })).toThrow(/spec\.activation/);
+    expect(() => initWeights({ kind: "mdn", inputDim: 1, hidden: [4], activation: "swish" as never, layerNorm: false, k: 2, d: 1 })).toThrow(
+      /spec\.activation/,
+    );
     expect(() => initWeights({ kind: "gmm", k: 0, d: 1 })).toThrow(/spec\.k/);
   });
 });

@@ -63,7 +63,10 @@ export function resolveColumns(
   if (yi.length === 0) return { error: "expected at least one target (y) column, got none", field: "y" };
   // A column twice in a list, or in both lists, would train on duplicates or on the target itself.
   const label = (i: number) => (names[i] !== undefined && names[i] !== String(i) ? `${JSON.stringify(names[i])} (index ${i})` : `index ${i}`);
-  for (const [which, list] of [["x", xi], ["y", yi]] as const) {
+  for (const [which, list] of [
+    ["x", xi],
+    ["y", yi],
+  ] as const) {
     const dup = list.find((v, j) => list.indexOf(v) !== j);
     if (dup !== undefined) return { error: `column ${label(dup)} is selected twice in the ${which} columns`, field: names[dup] ?? String(dup) };
   }

@@ -84,9 +84,7 @@ class CsvDatasetBuilder {
     } else isHeader = header;
     this.isHeader = isHeader;
     this.ncols = r.count;
-    const names = isHeader
-      ? Array.from({ length: r.count }, (_, i) => (r.fields[i] as string).trim())
-      : Array.from({ length: r.count }, (_, i) => `c${i}`);
+    const names = isHeader ? Array.from({ length: r.count }, (_, i) => (r.fields[i] as string).trim()) : Array.from({ length: r.count }, (_, i) => `c${i}`);
     const sel = resolveColumns(names, this.opts.x, this.opts.y);
     if ("error" in sel) {
       throw new DataError(
@@ -154,9 +152,7 @@ class CsvDatasetBuilder {
     if (this.rows === 0) {
       throw new DataError(
         { file: this.file },
-        this.skipped > 0
-          ? `no rows left: all ${this.skipped} data rows had missing values`
-          : "expected at least one data row after the header, got none",
+        this.skipped > 0 ? `no rows left: all ${this.skipped} data rows had missing values` : "expected at least one data row after the header, got none",
       );
     }
     const names = this.names;

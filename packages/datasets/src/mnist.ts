@@ -44,12 +44,7 @@ export const MNIST_PIXEL_NAMES: readonly string[] = Array.from({ length: PIXELS 
 export const MNIST_LABEL_NAMES: readonly string[] = Array.from({ length: 10 }, (_, i) => `digit${i}`);
 
 /** Builds the inverse-MNIST data set from labels and [0,1] pixels. */
-export function inverseMnistFromArrays(
-  labels: ArrayLike<number>,
-  pixels: ArrayLike<number>,
-  opts: InverseMnistOptions = {},
-  name = "inverse-mnist",
-): Dataset {
+export function inverseMnistFromArrays(labels: ArrayLike<number>, pixels: ArrayLike<number>, opts: InverseMnistOptions = {}, name = "inverse-mnist"): Dataset {
   const total = labels.length;
   if (pixels.length !== total * PIXELS) {
     throw new DataError({ file: name, field: "pixels" }, `expected ${total} x ${PIXELS} pixels, got ${pixels.length} values`);
@@ -77,4 +72,3 @@ export function inverseMnistFromArrays(
   const ds: Dataset = { name, n, xDim: 10, yDim: PIXELS, x, y, xNames: MNIST_LABEL_NAMES, yNames: MNIST_PIXEL_NAMES };
   return opts.pixels === "standardize" ? standardize(ds, { x: false, y: true }) : ds;
 }
-

@@ -52,10 +52,17 @@ export function parseNpy(input: Uint8Array | ArrayBuffer, file = "<bytes>"): Npy
   }
   const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1];
   if (fortran === undefined) throw new DataError({ file, field: "fortran_order" }, "expected a 'fortran_order' entry (True or False) in the header");
-  if (fortran === "True") throw new DataError({ file, field: "fortran_order" }, "Fortran-order arrays are not supported: expected fortran_order False (C order; save with np.ascontiguousarray)");
+  if (fortran === "True")
+    throw new DataError(
+      { file, field: "fortran_order" },
+      "Fortran-order arrays are not supported: expected fortran_order False (C order; save with np.ascontiguousarray)",
+    );
   const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
   if (shapeText === undefined) throw new DataError({ file, field: "shape" }, "expected a 'shape' tuple in the header");
-  const parts = shapeText.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  const parts = shapeText
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   const shape = parts.map((s) => Number(s));
   if (parts.some((s) => !/^\d+$/.test(s))) throw new DataError({ file, field: "shape" }, `expected a tuple of non-negative integers, got (${shapeText})`);
   const count = shape.reduce((p, v) => p * v, 1);
@@ -63,10 +70,16 @@ export function parseNpy(input: Uint8Array | ArrayBuffer, file = "<bytes>"): Npy
   const off = start + headerLen;
   const need = off + count * size;
   if (bytes.length < need) {
-    throw new DataError({ file, field: "data", byteOffset: bytes.length }, `truncated data: shape (${shape.join(", ")}) of ${descr} needs ${need} bytes, the file has ${bytes.length}`);
+    throw new DataError(
+      { file, field: "data", byteOffset: bytes.length },
+      `truncated data: shape (${shape.join(", ")}) of ${descr} needs ${need} bytes, the file has ${bytes.length}`,
+    );
   }
   if (bytes.length > need) {
-    throw new DataError({ file, field: "data", byteOffset: need }, `${bytes.length - need} unexpected trailing bytes after the data of shape (${shape.join(", ")})`);
+    throw new DataError(
+      { file, field: "data", byteOffset: need },
+      `${bytes.length - need} unexpected trailing bytes after the data of shape (${shape.join(", ")})`,
+    );
   }
   const data = new Float64Array(count);
   if (size === 8) for (let i = 0; i < count; i++) data[i] = view.getFloat64(off + 8 * i, true);

@@ -39,7 +39,10 @@ export async function npyShardSource(dirOrFiles: string | readonly string[], opt
     } catch (e) {
       throw new DataError({ file: dirOrFiles }, `cannot read the directory: ${(e as Error).message}`);
     }
-    files = entries.filter((f) => f.toLowerCase().endsWith(".npy")).sort().map((f) => join(dirOrFiles, f));
+    files = entries
+      .filter((f) => f.toLowerCase().endsWith(".npy"))
+      .sort()
+      .map((f) => join(dirOrFiles, f));
     if (files.length === 0) throw new DataError({ file: dirOrFiles }, "expected a directory holding .npy shards, found none");
   } else files = [...dirOrFiles];
   if (files.length === 0) throw new DataError({ file: "<npy shards>" }, "expected at least one .npy shard");

@@ -131,9 +131,13 @@ function csvLayout(r: CsvRecord, opts: CsvOptions, file: string): CsvLayout {
 export async function csvRowSource(openText: () => TextChunks, opts: CsvOptions & RowSourceOptions = {}): Promise<RowSource> {
   const file = opts.file ?? "<stream>";
   let layout: CsvLayout | undefined;
-  const t = new CsvTokenizer(file, (r) => {
-    layout ??= csvLayout(r, opts, file);
-  }, opts.delimiter ?? "auto");
+  const t = new CsvTokenizer(
+    file,
+    (r) => {
+      layout ??= csvLayout(r, opts, file);
+    },
+    opts.delimiter ?? "auto",
+  );
   const it = textChunks(openText())[Symbol.asyncIterator]();
   try {
     while (layout === undefined) {
@@ -273,7 +277,10 @@ export async function jsonlRowSource(openText: () => TextChunks, opts: JsonlOpti
       const emit = (): RowBatch => {
         const ds = b.finish(shape.name);
         if (ds.xNames.join("\u0000") !== shape.xNames.join("\u0000") || ds.yNames.join("\u0000") !== shape.yNames.join("\u0000")) {
-          throw new DataError({ file, line: ds.rowLines?.[0] }, `expected the fields of the first line (${[...shape.xNames, ...shape.yNames].join(", ")}), got ${[...ds.xNames, ...ds.yNames].join(", ")}`);
+          throw new DataError(
+            { file, line: ds.rowLines?.[0] },
+            `expected the fields of the first line (${[...shape.xNames, ...shape.yNames].join(", ")}), got ${[...ds.xNames, ...ds.yNames].join(", ")}`,
+          );
         }
         const out: RowBatch = { start, n: ds.n, x: ds.x, y: ds.y, ...(ds.rowLines ? { lines: ds.rowLines } : {}) };
         start += ds.n;
@@ -304,7 +311,13 @@ export function datasetRowSource(ds: Dataset, opts: RowSourceOptions = {}): RowS
     async *open(fromRow = 0): AsyncGenerator<RowBatch> {
       for (let s = fromRow; s < ds.n; s += size) {
         const e = Math.min(ds.n, s + size);
-        yield { start: s, n: e - s, x: ds.x.slice(s * ds.xDim, e * ds.xDim), y: ds.y.slice(s * ds.yDim, e * ds.yDim), ...(ds.rowLines ? { lines: ds.rowLines.slice(s, e) } : {}) };
+        yield {
+          start: s,
+          n: e - s,
+          x: ds.x.slice(s * ds.xDim, e * ds.xDim),
+          y: ds.y.slice(s * ds.yDim, e * ds.yDim),
+          ...(ds.rowLines ? { lines: ds.rowLines.slice(s, e) } : {}),
+        };
       }
     },
   };

@@ -331,10 +331,7 @@ const ring: SyntheticTask = {
     const out = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       const rho = Math.hypot(y[2 * i] as number, y[2 * i + 1] as number);
-      out[i] =
-        rho > 0
-          ? logAddExp(logNormal(rho, RING_RADIUS, RING_WIDTH), logNormal(-rho, RING_RADIUS, RING_WIDTH)) - LOG_2PI - Math.log(rho)
-          : -Infinity;
+      out[i] = rho > 0 ? logAddExp(logNormal(rho, RING_RADIUS, RING_WIDTH), logNormal(-rho, RING_RADIUS, RING_WIDTH)) - LOG_2PI - Math.log(rho) : -Infinity;
     }
     return out;
   },

@@ -83,7 +83,13 @@ describe("IDX", () => {
       const img = await loadIdx(fixture(`images-idx3-ubyte${suffix}`));
       expect(img.type).toBe("uint8");
       expect(img.shape).toEqual([5, 28, 28]);
-      for (const [i, p] of [[0, 0], [1, 5], [4, 783], [2, 400]] as const) expect(img.data[i * 784 + p]).toBe(pixel(i, p));
+      for (const [i, p] of [
+        [0, 0],
+        [1, 5],
+        [4, 783],
+        [2, 400],
+      ] as const)
+        expect(img.data[i * 784 + p]).toBe(pixel(i, p));
       const lab = await loadIdx(fixture(`labels-idx1-ubyte${suffix}`));
       expect(Array.from(lab.data)).toEqual([3, 1, 4, 1, 5]);
     });

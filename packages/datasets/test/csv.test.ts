@@ -24,7 +24,14 @@ describe("CSV on good fixtures", () => {
     expect(ds.n).toBe(3);
     expect(ds.xNames).toEqual(["a", 'b "q"']);
     expect(ds.yNames).toEqual(["target"]);
-    expect(rows(ds)).toEqual({ x: [[1, 2], [4.5, -0.6], [0.125, 8]], y: [[3], [7], [9]] });
+    expect(rows(ds)).toEqual({
+      x: [
+        [1, 2],
+        [4.5, -0.6],
+        [0.125, 8],
+      ],
+      y: [[3], [7], [9]],
+    });
     expect(ds.normalization).toBeUndefined();
   });
 
@@ -32,11 +39,19 @@ describe("CSV on good fixtures", () => {
     const ds = await loadCsv(fixture("good.csv"), { x: ["target", 0], y: [1] });
     expect(ds.xNames).toEqual(["target", "a"]);
     expect(ds.yNames).toEqual(['b "q"']);
-    expect(rows(ds).x).toEqual([[3, 1], [7, 4.5], [9, 0.125]]);
+    expect(rows(ds).x).toEqual([
+      [3, 1],
+      [7, 4.5],
+      [9, 0.125],
+    ]);
     const only = await loadCsv(fixture("good.csv"), { x: [], y: ["a", "target"] });
     expect(only.xDim).toBe(0);
     expect(only.x.length).toBe(0);
-    expect(rows(only).y).toEqual([[1, 3], [4.5, 7], [0.125, 9]]);
+    expect(rows(only).y).toEqual([
+      [1, 3],
+      [4.5, 7],
+      [0.125, 9],
+    ]);
     const xOnly = await loadCsv(fixture("good.csv"), { x: ["a"] });
     expect(xOnly.yNames).toEqual(['b "q"', "target"]);
   });

@@ -59,7 +59,10 @@ describe("scale-invariant standardisation", () => {
     fc.assert(
       fc.property(
         // |v| in [1e-3, 1e3] or 0, so v * 10^k stays a normal float64 for |k| <= 290
-        fc.array(fc.double({ min: -1e3, max: 1e3, noNaN: true }).map((v) => (Math.abs(v) < 1e-3 ? 0 : v)), { minLength: 2, maxLength: 40 }),
+        fc.array(
+          fc.double({ min: -1e3, max: 1e3, noNaN: true }).map((v) => (Math.abs(v) < 1e-3 ? 0 : v)),
+          { minLength: 2, maxLength: 40 },
+        ),
         fc.integer({ min: -290, max: 290 }),
         (vals, k) => {
           const a = Float64Array.from(vals);

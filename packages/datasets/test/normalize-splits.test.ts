@@ -31,7 +31,10 @@ describe("standardisation", () => {
   it("gives zero-mean unit-std columns and stores the statistics", () => {
     const z = standardize(ds);
     expect(z.normalization?.x?.mean.length).toBe(1);
-    for (const [a, dim] of [[z.x, z.xDim], [z.y, z.yDim]] as const) {
+    for (const [a, dim] of [
+      [z.x, z.xDim],
+      [z.y, z.yDim],
+    ] as const) {
       const s = colStats(a, z.n, dim, 0);
       expect(Math.abs(s.mean)).toBeLessThan(1e-12);
       expect(s.std).toBeCloseTo(1, 12);
@@ -46,17 +49,23 @@ describe("standardisation", () => {
   it("unstandardize inverts it (property over random matrices)", () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 1, max: 4 }).chain((dim) => fc.tuple(fc.constant(dim), fc.array(
+        fc.integer({ min: 1, max: 4 }).chain((dim) =>
+          fc.tuple(
+            fc.constant(dim),
+            fc.array(
               // values below 1e-300 flushed to 0: a column whose spread is subnormal is refused (tested below)
               fc.double({ min: -1e6, max: 1e6, noNaN: true }).map((v) => (Math.abs(v) < 1e-300 ? 0 : v)),
               { minLength: dim, maxLength: dim * 30 },
-            ))),
+            ),
+          ),
+        ),
         ([dim, vals]) => {
           const n = Math.floor(vals.length / dim);
           const data = Float64Array.from(vals.slice(0, n * dim));
           const norm = computeNormalization(data, n, dim);
           const back = unstandardize(applyNormalization(data, norm), norm);
-          for (let i = 0; i < data.length; i++) expect(Math.abs((back[i] as number) - (data[i] as number))).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(data[i] as number)));
+          for (let i = 0; i < data.length; i++)
+            expect(Math.abs((back[i] as number) - (data[i] as number))).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(data[i] as number)));
         },
       ),
       { numRuns: 200, seed: 5 },
@@ -113,7 +122,10 @@ describe("splits", () => {
   it("K-fold: test folds partition the rows, sizes differ by at most one, train is the complement", () => {
     const folds = kFold(103, 5, 9);
     expect(folds.length).toBe(5);
-    isPartition(folds.map((f) => f.test), 103);
+    isPartition(
+      folds.map((f) => f.test),
+      103,
+    );
     const sizes = folds.map((f) => f.test.length);
     expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
     for (const f of folds) isPartition([f.train, f.test], 103);

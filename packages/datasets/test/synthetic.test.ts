@@ -73,7 +73,10 @@ describe("two-gaussians", () => {
     expect(loadBuiltin("two-gaussians").n).toBe(100);
   });
   it("splits evenly between the two modes with the stated means and scale", () => {
-    const comps: number[][][] = [[[], []], [[], []]];
+    const comps: number[][][] = [
+      [[], []],
+      [[], []],
+    ];
     for (let i = 0; i < n; i++) {
       const k = (d.y[2 * i] as number) + (d.y[2 * i + 1] as number) > 0 ? 0 : 1;
       comps[k]![0]!.push(d.y[2 * i] as number);
@@ -113,7 +116,7 @@ describe("inverse-sine", () => {
     expect(Math.max(...r)).toBeLessThan(INVERSE_SINE_NOISE);
     expect(Math.min(...r)).toBeGreaterThan(-INVERSE_SINE_NOISE);
     const rs = meanStd(r);
-    expect(Math.abs(rs.mean)).toBeLessThan(5 * 0.0577 / Math.sqrt(n));
+    expect(Math.abs(rs.mean)).toBeLessThan((5 * 0.0577) / Math.sqrt(n));
     expect(Math.abs(rs.std - 0.1 / Math.sqrt(3))).toBeLessThan(0.001);
   });
   it("p(y|x) integrates to 1; its support splits in two where documented", () => {
@@ -237,7 +240,13 @@ describe("spiral", () => {
     const at = (a: number, b: number): number => syntheticTasks.spiral.logDensity([t], [a, b], 1)[0] as number;
     const top = at(c0, c1);
     expect(at(-c0, -c1)).toBeCloseTo(top, 9);
-    for (const [da, db] of [[0.01, 0], [-0.01, 0], [0, 0.01], [0, -0.01]] as const) expect(at(c0 + da, c1 + db)).toBeLessThan(top);
+    for (const [da, db] of [
+      [0.01, 0],
+      [-0.01, 0],
+      [0, 0.01],
+      [0, -0.01],
+    ] as const)
+      expect(at(c0 + da, c1 + db)).toBeLessThan(top);
   });
 });
 

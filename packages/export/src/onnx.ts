@@ -102,9 +102,10 @@ export function buildOnnx(input: OnnxModelInput, opts: OnnxExportOptions = {}): 
   const g = new GraphBuilder();
   const B = "batch";
   const M = input.members ?? 1;
-  const x = spec.kind === "mdn"
-    ? g.input("x", [B, spec.inputDim], space === "original" && nx ? "inputs in original units" : "inputs in the units the model was trained in")
-    : g.input("x", [B, 0], "no inputs (a free GMM): a [batch, 0] tensor whose batch size sets the rows returned");
+  const x =
+    spec.kind === "mdn"
+      ? g.input("x", [B, spec.inputDim], space === "original" && nx ? "inputs in original units" : "inputs in the units the model was trained in")
+      : g.input("x", [B, 0], "no inputs (a free GMM): a [batch, 0] tensor whose batch size sets the rows returned");
   let xs = x;
   if (spec.kind === "mdn" && nx) {
     xs = g.op("Sub", [xs, g.f32("x_mean", [spec.inputDim], nx.mean)], "x_centered");
@@ -125,9 +126,24 @@ export function buildOnnx(input: OnnxModelInput, opts: OnnxExportOptions = {}): 
       const lp = g.op("LogSoftmax", [m.logits], `member${i}/log_pi`, { axis: -1 });
       return { logits: g.op("Sub", [lp, g.f32(`member${i}/log_m`, [], [Math.log(M)])], `member${i}/logits_ens`), mu: m.mu, sigma: m.sigma };
     });
-    logits = g.op("Concat", parts.map((q) => q.logits), "logits_ens", { axis: 1 });
-    mu = g.op("Concat", parts.map((q) => q.mu), "mu_ens", { axis: 1 });
-    sigma = g.op("Concat", parts.map((q) => q.sigma), "sigma_ens", { axis: 1 });
+    logits = g.op(
+      "Concat",
+      parts.map((q) => q.logits),
+      "logits_ens",
+      { axis: 1 },
+    );
+    mu = g.op(
+      "Concat",
+      parts.map((q) => q.mu),
+      "mu_ens",
+      { axis: 1 },
+    );
+    sigma = g.op(
+      "Concat",
+      parts.map((q) => q.sigma),
+      "sigma_ens",
+      { axis: 1 },
+    );
   }
   const KT = K * M;
   if (ny) {
@@ -237,7 +253,11 @@ function trunkNodes(g: GraphBuilder, spec: MdnSpec, weights: NamedTensors, p: st
   let inDim = spec.inputDim;
   spec.hidden.forEach((w, i) => {
     const t = `${trunk}.${i}`;
-    h = g.op("Gemm", [h, g.f32(`${p}${t}.weight`, [inDim, w], data(weights, `${t}.weight`)), g.f32(`${p}${t}.bias`, [w], data(weights, `${t}.bias`))], `${p}${t}.linear`);
+    h = g.op(
+      "Gemm",
+      [h, g.f32(`${p}${t}.weight`, [inDim, w], data(weights, `${t}.weight`)), g.f32(`${p}${t}.bias`, [w], data(weights, `${t}.bias`))],
+      `${p}${t}.linear`,
+    );
     if (spec.layerNorm) {
       h = g.op(
         "LayerNormalization",
@@ -249,7 +269,11 @@ function trunkNodes(g: GraphBuilder, spec: MdnSpec, weights: NamedTensors, p: st
     h = activation(g, spec.activation, h, `${p}${t}.act`);
     inDim = w;
   });
-  return g.op("Gemm", [h, g.f32(`${p}${head}.weight`, [inDim, width], data(weights, `${head}.weight`)), g.f32(`${p}${head}.bias`, [width], data(weights, `${head}.bias`))], `${p}${head}.out`);
+  return g.op(
+    "Gemm",
+    [h, g.f32(`${p}${head}.weight`, [inDim, width], data(weights, `${head}.weight`)), g.f32(`${p}${head}.bias`, [width], data(weights, `${head}.bias`))],
+    `${p}${head}.out`,
+  );
 }
 
 const INV_SQRT2 = Math.SQRT1_2;

@@ -98,4 +98,3 @@ export async function centreRawScale(model: TrainedModel, spec: MdnSpec): Promis
   for (let j = spec.k + spec.k * spec.d; j < bias.length; j++) bias[j] = (bias[j] as number) - median;
   await model.backendModel.setWeights({ ...w, "head.bias": { shape: [bias.length], data: bias } });
 }
-

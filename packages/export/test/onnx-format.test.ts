@@ -36,7 +36,10 @@ describe("ONNX model file", () => {
     expect([meta.scale, meta.sigma_min, meta.covariance]).toEqual(["softplus", "0.001", "isotropic"]);
     expect(meta.space).toBe("original");
     expect(meta.trained_steps).toBe("15");
-    expect(JSON.parse(meta.normalization!)).toEqual({ x: { mean: [...X_NORM.mean], std: [...X_NORM.std] }, y: { mean: [...Y_NORM.mean], std: [...Y_NORM.std] } });
+    expect(JSON.parse(meta.normalization!)).toEqual({
+      x: { mean: [...X_NORM.mean], std: [...X_NORM.std] },
+      y: { mean: [...Y_NORM.mean], std: [...Y_NORM.std] },
+    });
     expect(JSON.parse(meta.spec!)).toMatchObject({ kind: "mdn", inputDim: 2, hidden: [8], k: 3, d: 2 });
     // `export` is the same function as exportModel
     expect(Buffer.from(await exportFn(model)).equals(Buffer.from(bytes))).toBe(true);

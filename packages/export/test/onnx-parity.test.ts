@@ -26,7 +26,13 @@ async function sessions(bytes: Uint8Array): Promise<[string, Ort, ortNode.Infere
   return Promise.all(RUNTIMES.map(async ([name, ort]) => [name, ort, await ort.InferenceSession.create(bytes)] as [string, Ort, ortNode.InferenceSession]));
 }
 
-async function runOrt(ort: Ort, session: ortNode.InferenceSession, x: Float64Array, rows: number, xDim: number): Promise<Outputs & { dims: Record<string, readonly number[]> }> {
+async function runOrt(
+  ort: Ort,
+  session: ortNode.InferenceSession,
+  x: Float64Array,
+  rows: number,
+  xDim: number,
+): Promise<Outputs & { dims: Record<string, readonly number[]> }> {
   const feeds = { x: new ort.Tensor("float32", Float32Array.from(x), [rows, xDim]) };
   const r = await session.run(feeds);
   const get = (n: string) => r[n] as ortNode.Tensor;
@@ -51,7 +57,10 @@ const MDN_CASES: [string, ModelCfg][] = [
   ["exp, sigmaMin 0.1, shared", { kind: "mdn", k: 2, hidden: [8], sigmaMin: 0.1, covariance: "shared" }],
   // two trunks (logits | mu, raw scale) feeding a Concat
   ["separate trunks, exp, diag, gelu + LayerNorm", { kind: "mdn", k: 3, hidden: [16, 8], trunk: "separate" }],
-  ["separate trunks, softplus, sigmaMin 1e-3, isotropic, tanh, no LayerNorm", { kind: "mdn", k: 3, hidden: [12], activation: "tanh", layerNorm: false, scale: "softplus", sigmaMin: 1e-3, covariance: "isotropic", trunk: "separate" }],
+  [
+    "separate trunks, softplus, sigmaMin 1e-3, isotropic, tanh, no LayerNorm",
+    { kind: "mdn", k: 3, hidden: [12], activation: "tanh", layerNorm: false, scale: "softplus", sigmaMin: 1e-3, covariance: "isotropic", trunk: "separate" },
+  ],
 ];
 
 describe("ONNX export of an MDN: onnxruntime-node and -web equal predict (original units)", () => {

@@ -146,7 +146,13 @@ describe.skipIf(skipReason !== undefined)("PyTorch hand-off (python/ngem_torch.p
       timeout: 120_000,
     });
     const log = `${r.stdout}\n${r.stderr}`;
-    console.log(log.trim().split("\n").filter((l) => /\.\.\. |^Ran |^OK|FAILED|skipped/.test(l)).join("\n"));
+    console.log(
+      log
+        .trim()
+        .split("\n")
+        .filter((l) => /\.\.\. |^Ran |^OK|FAILED|skipped/.test(l))
+        .join("\n"),
+    );
     expect(r.status, log).toBe(0);
     expect(log).toMatch(/^Ran 8 tests/m);
     expect(log).not.toMatch(/skipped/);
@@ -184,13 +190,39 @@ describe.skipIf(skipReason !== undefined)("PyTorch hand-off (python/ngem_torch.p
     // Two processes with the environment torchrun gives each (RANK, WORLD_SIZE, MASTER_ADDR/PORT, LOCAL_RANK).
     // (torchrun itself fails in Debian's torch 1.13 on Python 3.11: elastic's Std parsing returns None.)
     const port = await freePort();
-    const args = [join(REPO, "python/ngem_ddp.py"), ckpt, join(work, "data.csv"), "--x-cols", "x0,x1", "--y-cols", "y0,y1", "--epochs", "3", "--lr", "1e-2", "--out", outCkpt];
+    const args = [
+      join(REPO, "python/ngem_ddp.py"),
+      ckpt,
+      join(work, "data.csv"),
+      "--x-cols",
+      "x0,x1",
+      "--y-cols",
+      "y0,y1",
+      "--epochs",
+      "3",
+      "--lr",
+      "1e-2",
+      "--out",
+      outCkpt,
+    ];
     const procs = [0, 1].map((rank) =>
-      run(PYTHON, args, { ...process.env, OMP_NUM_THREADS: "1", GLOO_SOCKET_IFNAME: "lo", RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: "2", MASTER_ADDR: "127.0.0.1", MASTER_PORT: String(port) }),
+      run(PYTHON, args, {
+        ...process.env,
+        OMP_NUM_THREADS: "1",
+        GLOO_SOCKET_IFNAME: "lo",
+        RANK: String(rank),
+        LOCAL_RANK: String(rank),
+        WORLD_SIZE: "2",
+        MASTER_ADDR: "127.0.0.1",
+        MASTER_PORT: String(port),
+      }),
     );
     const results = await Promise.all(procs);
     const log = results.map((r, i) => `[rank ${i}] exit ${r.code}\n${r.out}`).join("\n");
-    expect(results.map((r) => r.code), log).toEqual([0, 0]);
+    expect(
+      results.map((r) => r.code),
+      log,
+    ).toEqual([0, 0]);
     const m = /world size 2: NLL \(standardised units, all rows\) (-?[\d.]+) -> (-?[\d.]+)/.exec(log);
     expect(m, log).not.toBeNull();
     console.log(m![0]);

@@ -19,19 +19,63 @@ export interface KernelExports {
   heap_base(): number;
   head_scratch_bytes(k: number, d: number): number;
   mixture_head_rows(
-    r0: number, r1: number, n: number, k: number, d: number,
-    pA: number, strideA: number, pMu: number, pS: number, strideMS: number, pY: number,
-    gA: number, outA: number, gMu: number, gS: number, outMS: number,
-    variant: number, sigmaCoords: number, piFloor: number, scratch: number, pRowRes: number,
+    r0: number,
+    r1: number,
+    n: number,
+    k: number,
+    d: number,
+    pA: number,
+    strideA: number,
+    pMu: number,
+    pS: number,
+    strideMS: number,
+    pY: number,
+    gA: number,
+    outA: number,
+    gMu: number,
+    gS: number,
+    outMS: number,
+    variant: number,
+    sigmaCoords: number,
+    piFloor: number,
+    scratch: number,
+    pRowRes: number,
   ): number;
   head_sum(n: number, pRowRes: number, pRes: number): void;
   transpose_strided(pSrc: number, pDst: number, rows: number, cols: number, srcStride: number, dstStride: number): void;
-  matmul_strided(pA: number, pB: number, pC: number, m: number, kd: number, n: number, lda: number, ldb: number, ldc: number, mode: number, pBias: number): void;
+  matmul_strided(
+    pA: number,
+    pB: number,
+    pC: number,
+    m: number,
+    kd: number,
+    n: number,
+    lda: number,
+    ldb: number,
+    ldc: number,
+    mode: number,
+    pBias: number,
+  ): void;
   mixture_head(
-    n: number, k: number, d: number,
-    pA: number, strideA: number, pMu: number, pS: number, strideMS: number, pY: number,
-    gA: number, outA: number, gMu: number, gS: number, outMS: number,
-    variant: number, sigmaCoords: number, piFloor: number, scratch: number, pRes: number,
+    n: number,
+    k: number,
+    d: number,
+    pA: number,
+    strideA: number,
+    pMu: number,
+    pS: number,
+    strideMS: number,
+    pY: number,
+    gA: number,
+    outA: number,
+    gMu: number,
+    gS: number,
+    outMS: number,
+    variant: number,
+    sigmaCoords: number,
+    piFloor: number,
+    scratch: number,
+    pRes: number,
   ): number;
   matmul(pA: number, pB: number, pC: number, m: number, kd: number, n: number, mode: number, pBias: number): void;
   transpose(pSrc: number, pDst: number, rows: number, cols: number): void;
@@ -40,15 +84,45 @@ export interface KernelExports {
   act_backward(kind: number, pPre: number, pGOut: number, pGIn: number, len: number): void;
   layer_norm_forward(pX: number, pGamma: number, pBeta: number, pNormed: number, pInvStd: number, pY: number, rows: number, width: number): void;
   layer_norm_backward(
-    pGY: number, pNormed: number, pInvStd: number, pGamma: number, pGX: number, pGGamma: number, pGBeta: number, rows: number, width: number,
+    pGY: number,
+    pNormed: number,
+    pInvStd: number,
+    pGamma: number,
+    pGX: number,
+    pGGamma: number,
+    pGBeta: number,
+    rows: number,
+    width: number,
   ): void;
   sgd_update(pP: number, pG: number, pBuf: number, len: number, lr: number, decay: number, momentum: number, nesterov: number, first: number): void;
   adam_update(
-    pP: number, pG: number, pM: number, pV: number, len: number,
-    lr: number, decay: number, b1: number, b2: number, ob1: number, ob2: number, eps: number, c1: number, c2: number,
+    pP: number,
+    pG: number,
+    pM: number,
+    pV: number,
+    len: number,
+    lr: number,
+    decay: number,
+    b1: number,
+    b2: number,
+    ob1: number,
+    ob2: number,
+    eps: number,
+    c1: number,
+    c2: number,
   ): void;
   rmsprop_update(
-    pP: number, pG: number, pV: number, pBuf: number, len: number, lr: number, decay: number, alpha: number, oneMinusAlpha: number, eps: number, momentum: number,
+    pP: number,
+    pG: number,
+    pV: number,
+    pBuf: number,
+    len: number,
+    lr: number,
+    decay: number,
+    alpha: number,
+    oneMinusAlpha: number,
+    eps: number,
+    momentum: number,
   ): void;
   sum_squares(pX: number, len: number): number;
   scale(pX: number, len: number, c: number): void;
@@ -65,17 +139,13 @@ const EXPORT_NAMES: readonly string[] = KERNELS_EXPORTS.map((e) => e.split(":")[
 
 // Smallest module using a v128 instruction: (func (result v128) v128.const 0).
 const SIMD_PROBE = new Uint8Array([
-  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 22, 1, 20, 0, 253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-  0, 11,
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 22, 1, 20, 0, 253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 11,
 ]);
 
 // (func (result v128) (f32x4.relaxed_madd (v128.const 0) (v128.const 0) (v128.const 0))).
 const RELAXED_SIMD_PROBE = new Uint8Array([
-  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 61, 1, 59, 0,
-  253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-  253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-  253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-  253, 133, 2, 11,
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 61, 1, 59, 0, 253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 253, 12, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 253, 133, 2, 11,
 ]);
 
 /** The two builds of the kernels: plain fixed-width SIMD, and SIMD + relaxed SIMD (f32x4.relaxed_madd). */
@@ -126,8 +196,12 @@ export function selectKernelsBuild(choice: KernelsBuildChoice = "auto"): { build
 export function kernelsWasmBytes(build: KernelsBuild = "simd", threads = false): Uint8Array {
   const s = atob(
     threads
-      ? build === "relaxed-simd" ? KERNELS_RELAXED_THREADS_WASM_BASE64 : KERNELS_THREADS_WASM_BASE64
-      : build === "relaxed-simd" ? KERNELS_RELAXED_WASM_BASE64 : KERNELS_WASM_BASE64,
+      ? build === "relaxed-simd"
+        ? KERNELS_RELAXED_THREADS_WASM_BASE64
+        : KERNELS_THREADS_WASM_BASE64
+      : build === "relaxed-simd"
+        ? KERNELS_RELAXED_WASM_BASE64
+        : KERNELS_WASM_BASE64,
   );
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
@@ -171,7 +245,11 @@ export function compileKernels(choice: KernelsBuildChoice = "auto", threads = fa
 }
 
 /** A fresh instance (its own memory) of the compiled kernels. */
-export async function instantiateKernels(module?: WebAssembly.Module, choice: KernelsBuildChoice = "auto", memory?: WebAssembly.Memory): Promise<KernelExports> {
+export async function instantiateKernels(
+  module?: WebAssembly.Module,
+  choice: KernelsBuildChoice = "auto",
+  memory?: WebAssembly.Memory,
+): Promise<KernelExports> {
   const mod = module ?? (await compileKernels(choice, memory !== undefined));
   const inst = await WebAssembly.instantiate(mod, memory ? { env: { memory } } : {});
   const ex = inst.exports as Record<string, unknown>;

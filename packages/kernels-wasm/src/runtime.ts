@@ -69,7 +69,10 @@ export async function resolveThreads(choice: number | "auto" = "auto"): Promise<
     const cores = await machineCores();
     if (cores <= 1) return { threads: 1, reason: "one core here: single-threaded" };
     if (missing) return { threads: 1, reason: `single-threaded: ${missing}` };
-    return { threads: cores, reason: `${cores} threads (this machine's cores) for kernel calls above the size threshold; smaller ones run on the calling thread` };
+    return {
+      threads: cores,
+      reason: `${cores} threads (this machine's cores) for kernel calls above the size threshold; smaller ones run on the calling thread`,
+    };
   }
   if (missing) throw new BackendUnavailableError("wasm", `${want} threads were requested${why}, but ${missing}`);
   return { threads: want, reason: `${want} threads requested${why}, for kernel calls above the size threshold` };
@@ -188,7 +191,10 @@ export class KernelRuntime {
     try {
       memory = new WebAssembly.Memory({ initial: 1, maximum: Math.min(65536, Math.max(1, Math.ceil(max / PAGE))), shared: true });
     } catch (err) {
-      throw new BackendUnavailableError("wasm", `could not create a shared memory of ${max} bytes for the threads: ${err instanceof Error ? err.message : String(err)}`);
+      throw new BackendUnavailableError(
+        "wasm",
+        `could not create a shared memory of ${max} bytes for the threads: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
     return new KernelRuntime(await instantiateKernels(module, build, memory), opts, build, t, module);
   }
@@ -454,7 +460,18 @@ export class KernelRuntime {
       for (let t = 0; t < p; t++) {
         const r0 = KernelRuntime.cut(t, p, rows, 1);
         const o = 4 * r0 * width;
-        pool.set(t, OP.layer_norm_forward, x.ptr + o, gamma.ptr, beta.ptr, normed.ptr + o, invStd.ptr + 4 * r0, y.ptr + o, KernelRuntime.cut(t + 1, p, rows, 1) - r0, width);
+        pool.set(
+          t,
+          OP.layer_norm_forward,
+          x.ptr + o,
+          gamma.ptr,
+          beta.ptr,
+          normed.ptr + o,
+          invStd.ptr + 4 * r0,
+          y.ptr + o,
+          KernelRuntime.cut(t + 1, p, rows, 1) - r0,
+          width,
+        );
       }
       pool.run();
     } else this.raw.layer_norm_forward(x.ptr, gamma.ptr, beta.ptr, normed.ptr, invStd.ptr, y.ptr, rows, width);
@@ -462,9 +479,7 @@ export class KernelRuntime {
   }
 
   /** LayerNorm backward; gX may be gY; gGamma / gBeta are overwritten with sums over rows. */
-  layerNormBackward(
-    gY: Region, normed: Region, invStd: Region, gamma: Region, gX: Region, gGamma: Region, gBeta: Region, rows: number, width: number,
-  ): void {
+  layerNormBackward(gY: Region, normed: Region, invStd: Region, gamma: Region, gX: Region, gGamma: Region, gBeta: Region, rows: number, width: number): void {
     checkCount("rows", rows);
     checkCount("width", width, 1);
     const size = mulChecked("gY", rows, width);
@@ -546,14 +561,31 @@ export class KernelRuntime {
    * Returns the first row whose log-likelihood is not finite, or -1.
    */
   mixtureHead(
-    n: number, k: number, d: number,
-    a: Region, aOff: number, strideA: number,
-    mu: Region, muOff: number, s: Region, sOff: number, strideMS: number,
+    n: number,
+    k: number,
+    d: number,
+    a: Region,
+    aOff: number,
+    strideA: number,
+    mu: Region,
+    muOff: number,
+    s: Region,
+    sOff: number,
+    strideMS: number,
     y: Region,
-    ga: Region, gaOff: number, outA: number,
-    gmu: Region, gmuOff: number, gs: Region, gsOff: number, outMS: number,
-    variant: number, sigmaCoords: boolean, piFloor: number,
-    scratch: Region, res: Region,
+    ga: Region,
+    gaOff: number,
+    outA: number,
+    gmu: Region,
+    gmuOff: number,
+    gs: Region,
+    gsOff: number,
+    outMS: number,
+    variant: number,
+    sigmaCoords: boolean,
+    piFloor: number,
+    scratch: Region,
+    res: Region,
   ): number {
     checkHeadBlocks(n, k, d, a, aOff, strideA, mu, muOff, s, sOff, strideMS, y, ga, gaOff, outA, gmu, gmuOff, gs, gsOff, outMS);
     need(scratch, this.headScratchFloats(k, d), "scratch", `head scratch for K=${k}, D=${d}`);
@@ -562,10 +594,25 @@ export class KernelRuntime {
     if (!(variant >= 0 && variant <= 3)) throw new ShapeError("variant", `expected a code 0..3, got ${variant}`);
     const t0 = this.profiling ? performance.now() : 0;
     const bad = this.raw.mixture_head(
-      n, k, d,
-      a.ptr + 4 * aOff, strideA, mu.ptr + 4 * muOff, s.ptr + 4 * sOff, strideMS, y.ptr,
-      ga.ptr + 4 * gaOff, outA, gmu.ptr + 4 * gmuOff, gs.ptr + 4 * gsOff, outMS,
-      variant, sigmaCoords ? 1 : 0, piFloor, scratch.ptr, res.ptr,
+      n,
+      k,
+      d,
+      a.ptr + 4 * aOff,
+      strideA,
+      mu.ptr + 4 * muOff,
+      s.ptr + 4 * sOff,
+      strideMS,
+      y.ptr,
+      ga.ptr + 4 * gaOff,
+      outA,
+      gmu.ptr + 4 * gmuOff,
+      gs.ptr + 4 * gsOff,
+      outMS,
+      variant,
+      sigmaCoords ? 1 : 0,
+      piFloor,
+      scratch.ptr,
+      res.ptr,
     );
     if (this.profiling) this.phaseMs[PH_HEAD]! += performance.now() - t0;
     return bad;
@@ -578,19 +625,62 @@ export class KernelRuntime {
    * order, so res[0..4) is bit-identical to one mixtureHead call. Row strides as mixtureHead.
    */
   mixtureHeadSplit(
-    n: number, k: number, d: number,
-    a: Region, aOff: number, strideA: number,
-    mu: Region, muOff: number, s: Region, sOff: number, strideMS: number,
+    n: number,
+    k: number,
+    d: number,
+    a: Region,
+    aOff: number,
+    strideA: number,
+    mu: Region,
+    muOff: number,
+    s: Region,
+    sOff: number,
+    strideMS: number,
     y: Region,
-    ga: Region, gaOff: number, outA: number,
-    gmu: Region, gmuOff: number, gs: Region, gsOff: number, outMS: number,
-    variant: number, sigmaCoords: boolean, piFloor: number,
-    scratches: readonly Region[], rowRes: Region | undefined, res: Region,
+    ga: Region,
+    gaOff: number,
+    outA: number,
+    gmu: Region,
+    gmuOff: number,
+    gs: Region,
+    gsOff: number,
+    outMS: number,
+    variant: number,
+    sigmaCoords: boolean,
+    piFloor: number,
+    scratches: readonly Region[],
+    rowRes: Region | undefined,
+    res: Region,
   ): void {
     const p = rowRes && scratches.length > 1 ? Math.min(scratches.length, this.parts(40 * n * k * d + 60 * n * k, n)) : 1;
     if (p <= 1) {
-      this.mixtureHead(n, k, d, a, aOff, strideA, mu, muOff, s, sOff, strideMS, y, ga, gaOff, outA, gmu, gmuOff, gs, gsOff, outMS,
-        variant, sigmaCoords, piFloor, scratches[0] as Region, res);
+      this.mixtureHead(
+        n,
+        k,
+        d,
+        a,
+        aOff,
+        strideA,
+        mu,
+        muOff,
+        s,
+        sOff,
+        strideMS,
+        y,
+        ga,
+        gaOff,
+        outA,
+        gmu,
+        gmuOff,
+        gs,
+        gsOff,
+        outMS,
+        variant,
+        sigmaCoords,
+        piFloor,
+        scratches[0] as Region,
+        res,
+      );
       return;
     }
     const rr = rowRes as Region;
@@ -601,8 +691,20 @@ export class KernelRuntime {
     const t0 = this.profiling ? performance.now() : 0;
     const pool = this.pool as ThreadPool;
     for (let t = 0; t < p; t++) {
-      pool.set(t, OP.mixture_head_rows, KernelRuntime.cut(t, p, n, 1), KernelRuntime.cut(t + 1, p, n, 1), n, k, d,
-        a.ptr + 4 * aOff, strideA, mu.ptr + 4 * muOff, s.ptr + 4 * sOff, strideMS);
+      pool.set(
+        t,
+        OP.mixture_head_rows,
+        KernelRuntime.cut(t, p, n, 1),
+        KernelRuntime.cut(t + 1, p, n, 1),
+        n,
+        k,
+        d,
+        a.ptr + 4 * aOff,
+        strideA,
+        mu.ptr + 4 * muOff,
+        s.ptr + 4 * sOff,
+        strideMS,
+      );
       pool.arg(t, 10, y.ptr);
       pool.arg(t, 11, ga.ptr + 4 * gaOff);
       pool.arg(t, 12, outA);
@@ -630,7 +732,19 @@ export class KernelRuntime {
       for (let t = 0; t < q; t++) {
         const e0 = KernelRuntime.cut(t, q, len, 4);
         const o = 4 * e0;
-        pool.set(t, OP.sgd_update, p.ptr + o, g.ptr + o, buf.ptr + o, KernelRuntime.cut(t + 1, q, len, 4) - e0, lr, decay, momentum, nesterov ? 1 : 0, first ? 1 : 0);
+        pool.set(
+          t,
+          OP.sgd_update,
+          p.ptr + o,
+          g.ptr + o,
+          buf.ptr + o,
+          KernelRuntime.cut(t + 1, q, len, 4) - e0,
+          lr,
+          decay,
+          momentum,
+          nesterov ? 1 : 0,
+          first ? 1 : 0,
+        );
       }
       pool.run();
     } else this.raw.sgd_update(p.ptr, g.ptr, buf.ptr, len, lr, decay, momentum, nesterov ? 1 : 0, first ? 1 : 0);
@@ -670,7 +784,20 @@ export class KernelRuntime {
       for (let t = 0; t < q; t++) {
         const e0 = KernelRuntime.cut(t, q, len, 4);
         const o = 4 * e0;
-        pool.set(t, OP.rmsprop_update, p.ptr + o, g.ptr + o, v.ptr + o, buf.ptr + o, KernelRuntime.cut(t + 1, q, len, 4) - e0, lr, decay, alpha, 1 - alpha, eps);
+        pool.set(
+          t,
+          OP.rmsprop_update,
+          p.ptr + o,
+          g.ptr + o,
+          v.ptr + o,
+          buf.ptr + o,
+          KernelRuntime.cut(t + 1, q, len, 4) - e0,
+          lr,
+          decay,
+          alpha,
+          1 - alpha,
+          eps,
+        );
         pool.arg(t, 10, momentum);
       }
       pool.run();
@@ -681,12 +808,26 @@ export class KernelRuntime {
 
 /** The mixture head's input and output blocks fit their regions (shared by mixtureHead and its row-split form). */
 function checkHeadBlocks(
-  n: number, k: number, d: number,
-  a: Region, aOff: number, strideA: number,
-  mu: Region, muOff: number, s: Region, sOff: number, strideMS: number,
+  n: number,
+  k: number,
+  d: number,
+  a: Region,
+  aOff: number,
+  strideA: number,
+  mu: Region,
+  muOff: number,
+  s: Region,
+  sOff: number,
+  strideMS: number,
   y: Region,
-  ga: Region, gaOff: number, outA: number,
-  gmu: Region, gmuOff: number, gs: Region, gsOff: number, outMS: number,
+  ga: Region,
+  gaOff: number,
+  outA: number,
+  gmu: Region,
+  gmuOff: number,
+  gs: Region,
+  gsOff: number,
+  outMS: number,
 ): void {
   checkCount("n", n, 1);
   checkCount("k", k, 1);

@@ -111,7 +111,10 @@ interface WorkerLike {
 }
 
 type NodeWorkerThreads = {
-  Worker: new (src: string, opts: { eval: boolean }) => WorkerLike & {
+  Worker: new (
+    src: string,
+    opts: { eval: boolean },
+  ) => WorkerLike & {
     once(ev: string, fn: (v: unknown) => void): void;
     on(ev: string, fn: (v: unknown) => void): void;
     unref(): void;
@@ -209,7 +212,8 @@ export class ThreadPool {
 
   /** Starts `threads - 1` workers on `memory`, each instantiating `module`; resolves once all are ready. */
   static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, raw: KernelExports, threads: number): Promise<ThreadPool> {
-    if (!(Number.isInteger(threads) && threads >= 2 && threads <= MAX_THREADS)) throw new RangeError(`threads: expected an integer in [2, ${MAX_THREADS}], got ${threads}`);
+    if (!(Number.isInteger(threads) && threads >= 2 && threads <= MAX_THREADS))
+      throw new RangeError(`threads: expected an integer in [2, ${MAX_THREADS}], got ${threads}`);
     await loadNode();
     const ctrl = new SharedArrayBuffer(ARGS_BYTE + 8 * MAX_ARGS * threads);
     new Int32Array(ctrl).fill(-1, OPS, OPS + MAX_THREADS);
@@ -310,10 +314,30 @@ export class ThreadPool {
       if (op >= 0) {
         try {
           (this.fns[op] as (...x: number[]) => number)(
-            a[b] as number, a[b + 1] as number, a[b + 2] as number, a[b + 3] as number, a[b + 4] as number, a[b + 5] as number,
-            a[b + 6] as number, a[b + 7] as number, a[b + 8] as number, a[b + 9] as number, a[b + 10] as number, a[b + 11] as number,
-            a[b + 12] as number, a[b + 13] as number, a[b + 14] as number, a[b + 15] as number, a[b + 16] as number, a[b + 17] as number,
-            a[b + 18] as number, a[b + 19] as number, a[b + 20] as number, a[b + 21] as number, a[b + 22] as number, a[b + 23] as number,
+            a[b] as number,
+            a[b + 1] as number,
+            a[b + 2] as number,
+            a[b + 3] as number,
+            a[b + 4] as number,
+            a[b + 5] as number,
+            a[b + 6] as number,
+            a[b + 7] as number,
+            a[b + 8] as number,
+            a[b + 9] as number,
+            a[b + 10] as number,
+            a[b + 11] as number,
+            a[b + 12] as number,
+            a[b + 13] as number,
+            a[b + 14] as number,
+            a[b + 15] as number,
+            a[b + 16] as number,
+            a[b + 17] as number,
+            a[b + 18] as number,
+            a[b + 19] as number,
+            a[b + 20] as number,
+            a[b + 21] as number,
+            a[b + 22] as number,
+            a[b + 23] as number,
           );
         } catch {
           Atomics.store(hdr, FAILED, slot + 1);

@@ -72,7 +72,9 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     const nk = n * k;
     const nkd = nk * d;
     regions = {
-      n, k, d,
+      n,
+      k,
+      d,
       logits: rt.alloc("logits", nk),
       mu: rt.alloc("mu", nkd),
       logSigma: rt.alloc("logSigma", nkd),
@@ -106,15 +108,43 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       rt.write(r.logSigma, params.logSigma);
       rt.write(r.y, y);
       // Non-finite inputs: the reference's error, found by a SIMD scan (values past float32 range are Inf here).
-      const named: [string, Region, number][] = [["logits", r.logits, k], ["mu", r.mu, k * d], ["logSigma", r.logSigma, k * d], ["y", r.y, d]];
+      const named: [string, Region, number][] = [
+        ["logits", r.logits, k],
+        ["mu", r.mu, k * d],
+        ["logSigma", r.logSigma, k * d],
+        ["y", r.y, d],
+      ];
       for (const [name, reg, cols] of named) {
         const at = rt.firstNonFinite(reg, n, cols);
         if (at >= 0) throw new NonFiniteError(name, at, rt.f32[(reg.ptr >>> 2) + at] as number);
       }
       const kd = k * d;
       const bad = rt.mixtureHead(
-        n, k, d, r.logits, 0, k, r.mu, 0, r.logSigma, 0, kd, r.y, r.gA, 0, k, r.gMu, 0, r.gS, 0, kd,
-        VARIANT_CODES[variant], fisherCoords === "sigma", piFloor, r.scratch, r.res,
+        n,
+        k,
+        d,
+        r.logits,
+        0,
+        k,
+        r.mu,
+        0,
+        r.logSigma,
+        0,
+        kd,
+        r.y,
+        r.gA,
+        0,
+        k,
+        r.gMu,
+        0,
+        r.gS,
+        0,
+        kd,
+        VARIANT_CODES[variant],
+        fisherCoords === "sigma",
+        piFloor,
+        r.scratch,
+        r.res,
       );
       const f64 = rt.f64;
       const loss = f64[r.res.ptr >>> 3] as number;

@@ -629,7 +629,16 @@ export class WasmModel implements BackendModel {
 
   /** core's reduceScaleGrad on float32 rows (float64 sums); `logits` rows give pi for ngem-full with shared sigmas. */
   private reduceRows(
-    f: Float32Array, n: number, gs: number, gsStride: number, ds: number, dsStride: number, out: number, outStride: number, logits: number, logitsStride: number,
+    f: Float32Array,
+    n: number,
+    gs: number,
+    gsStride: number,
+    ds: number,
+    dsStride: number,
+    out: number,
+    outStride: number,
+    logits: number,
+    logitsStride: number,
   ): void {
     const K = this.K;
     const D = this.D;
@@ -696,13 +705,64 @@ export class WasmModel implements BackendModel {
       const a = this.byName.get("gmm.logits") as Slot;
       const mu = this.byName.get("gmm.mu") as Slot;
       const s = this.defaultScale ? (this.byName.get("gmm.logSigma") as Slot).p : (this.gmmLs as Region);
-      rt.mixtureHead(n, K, this.D, a.p, 0, 0, mu.p, 0, s, 0, 0, ws.y, ws.gOut, 0, HX, ws.gOut, K, ws.gOut, K + KD, HX,
-        this.variant, this.sigmaCoords, this.piFloor, this.scratch, this.res);
+      rt.mixtureHead(
+        n,
+        K,
+        this.D,
+        a.p,
+        0,
+        0,
+        mu.p,
+        0,
+        s,
+        0,
+        0,
+        ws.y,
+        ws.gOut,
+        0,
+        HX,
+        ws.gOut,
+        K,
+        ws.gOut,
+        K + KD,
+        HX,
+        this.variant,
+        this.sigmaCoords,
+        this.piFloor,
+        this.scratch,
+        this.res,
+      );
     } else {
       const h = ws.hin;
       const g = ws.hg;
-      rt.mixtureHeadSplit(n, K, this.D, h, 0, HX, h, K, h, K + KD, HX, ws.y, g, 0, HX, g, K, g, K + KD, HX,
-        this.variant, this.sigmaCoords, this.piFloor, this.scratches, ws.rowRes, this.res);
+      rt.mixtureHeadSplit(
+        n,
+        K,
+        this.D,
+        h,
+        0,
+        HX,
+        h,
+        K,
+        h,
+        K + KD,
+        HX,
+        ws.y,
+        g,
+        0,
+        HX,
+        g,
+        K,
+        g,
+        K + KD,
+        HX,
+        this.variant,
+        this.sigmaCoords,
+        this.piFloor,
+        this.scratches,
+        ws.rowRes,
+        this.res,
+      );
     }
     return rt.f64[this.res.ptr >>> 3] as number;
   }

@@ -3,7 +3,15 @@
  * disk with the documented flags) and exports every kernel.
  */
 import { describe, expect, it } from "vitest";
-import { KERNELS_ASC_FLAGS, KERNELS_EXPORTS, KERNELS_RELAXED_ASC_FLAGS, KERNELS_SOURCE_SHA256, kernelsWasmBytes, selectKernelsBuild, wasmFeatures } from "../src/index.js";
+import {
+  KERNELS_ASC_FLAGS,
+  KERNELS_EXPORTS,
+  KERNELS_RELAXED_ASC_FLAGS,
+  KERNELS_SOURCE_SHA256,
+  kernelsWasmBytes,
+  selectKernelsBuild,
+  wasmFeatures,
+} from "../src/index.js";
 import { enableRelaxedSimd } from "../src/node.js";
 
 describe("embedded kernels binary", () => {
@@ -24,7 +32,22 @@ describe("embedded kernels binary", () => {
     expect(W.Module.imports(m)).toEqual([]);
     const ex = W.Module.exports(m);
     expect(ex.filter((e) => e.kind === "memory").map((e) => e.name)).toEqual(["memory"]);
-    for (const name of ["mixture_head", "matmul", "transpose", "colsum", "act_forward", "act_backward", "layer_norm_forward", "layer_norm_backward", "sgd_update", "adam_update", "rmsprop_update", "sum_squares", "scale", "first_nonfinite"]) {
+    for (const name of [
+      "mixture_head",
+      "matmul",
+      "transpose",
+      "colsum",
+      "act_forward",
+      "act_backward",
+      "layer_norm_forward",
+      "layer_norm_backward",
+      "sgd_update",
+      "adam_update",
+      "rmsprop_update",
+      "sum_squares",
+      "scale",
+      "first_nonfinite",
+    ]) {
       expect(ex.map((e) => e.name)).toContain(name);
     }
   });

@@ -40,7 +40,10 @@ describe("SIMD tails (lengths 1..9) match the f32x4 body bit for bit", () => {
   const kernels: [string, (x: Float32Array) => Float32Array][] = [
     ["exp", (x) => unary((a, b, n) => rt.raw.vexp_array(a, b, n), x)],
     ["erf", (x) => unary((a, b, n) => rt.raw.verf_array(a, b, n), x)],
-    ...ACTS.map((k): [string, (x: Float32Array) => Float32Array] => [`${k} forward`, (x) => unary((a, b, n) => rt.raw.act_forward({ gelu: 0, tanh: 1, relu: 2 }[k], a, b, n), x)]),
+    ...ACTS.map((k): [string, (x: Float32Array) => Float32Array] => [
+      `${k} forward`,
+      (x) => unary((a, b, n) => rt.raw.act_forward({ gelu: 0, tanh: 1, relu: 2 }[k], a, b, n), x),
+    ]),
     ...ACTS.map((k): [string, (x: Float32Array) => Float32Array] => [
       `${k} backward`,
       (x) => {
@@ -57,17 +60,20 @@ describe("SIMD tails (lengths 1..9) match the f32x4 body bit for bit", () => {
         }
       },
     ]),
-    ["scale", (x) => {
-      const mark = rt.mark();
-      try {
-        const r = rt.alloc("x", x.length);
-        rt.write(r, x);
-        rt.scale(r, 0.37);
-        return rt.read(r);
-      } finally {
-        rt.release(mark);
-      }
-    }],
+    [
+      "scale",
+      (x) => {
+        const mark = rt.mark();
+        try {
+          const r = rt.alloc("x", x.length);
+          rt.write(r, x);
+          rt.scale(r, 0.37);
+          return rt.read(r);
+        } finally {
+          rt.release(mark);
+        }
+      },
+    ],
   ];
   for (const [name, run] of kernels) {
     it(name, () => {
@@ -109,7 +115,13 @@ describe("transcendental kernels vs float64 reference", () => {
 
   it("exp: relative error <= 4e-7 on [-10, 10]", () => {
     const got = unary((a, b, n) => rt.raw.vexp_array(a, b, n), x);
-    expectElementwise("exp", got, Array.from(x, (v) => Math.exp(v)), 4e-7, 0);
+    expectElementwise(
+      "exp",
+      got,
+      Array.from(x, (v) => Math.exp(v)),
+      4e-7,
+      0,
+    );
   });
 
   it("exp: NaN propagates, large |x| clamps", () => {
@@ -123,7 +135,13 @@ describe("transcendental kernels vs float64 reference", () => {
 
   it("erf: absolute error <= 3e-7 on [-10, 10]", () => {
     const got = unary((a, b, n) => rt.raw.verf_array(a, b, n), x);
-    expectElementwise("erf", got, Array.from(x, (v) => erf(v)), 0, 3e-7);
+    expectElementwise(
+      "erf",
+      got,
+      Array.from(x, (v) => erf(v)),
+      0,
+      3e-7,
+    );
   });
 
   for (const kind of ACTS) {
@@ -132,7 +150,13 @@ describe("transcendental kernels vs float64 reference", () => {
       // GELU's 1 + erf(x / sqrt 2) cancels for x < -4 in float32 (as PyTorch's float32 GELU does): absolute error up to ~8e-7 there,
       // on values of size < 1e-6; relative accuracy elsewhere is ~1e-6.
       const atol = kind === "gelu" ? 1e-6 : 1e-7;
-      expectElementwise(`${kind} forward`, fwd, Array.from(x, (v) => activate(kind, v)), 1e-6, atol);
+      expectElementwise(
+        `${kind} forward`,
+        fwd,
+        Array.from(x, (v) => activate(kind, v)),
+        1e-6,
+        atol,
+      );
       const mark = rt.mark();
       const pre = rt.alloc("pre", x.length);
       const g = rt.alloc("g", x.length);
@@ -141,13 +165,25 @@ describe("transcendental kernels vs float64 reference", () => {
       rt.activationBackward(kind, pre, g, g, x.length);
       const d = rt.read(g);
       rt.release(mark);
-      expectElementwise(`${kind} derivative`, d, Array.from(x, (v) => activateGrad(kind, v)), 1e-6, atol);
+      expectElementwise(
+        `${kind} derivative`,
+        d,
+        Array.from(x, (v) => activateGrad(kind, v)),
+        1e-6,
+        atol,
+      );
     });
   }
 
   it("tanh keeps relative accuracy near 0", () => {
     const small = Float32Array.of(1e-6, -3e-4, 0.01, -0.2, 0.6, 0.65, -0.7);
     const got = unary((a, b, n) => rt.raw.act_forward(1, a, b, n), small);
-    expectElementwise("tanh small", got, Array.from(small, (v) => Math.tanh(v)), 3e-7, 0);
+    expectElementwise(
+      "tanh small",
+      got,
+      Array.from(small, (v) => Math.tanh(v)),
+      3e-7,
+      0,
+    );
   });
 });

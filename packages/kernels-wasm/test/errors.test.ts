@@ -49,9 +49,14 @@ describe("sizes out of range", () => {
   it("a model larger than maxMemoryBytes fails with NgemError naming the region", async () => {
     const b = await createWasmBackend({ maxMemoryBytes: 1 << 20 });
     const spec: ModelSpec = { kind: "mdn", inputDim: 784, hidden: [512], activation: "relu", layerNorm: false, k: 2, d: 1 };
-    const err = await b.createModel(spec, initWeights(spec, 1)).then(() => undefined, (e: unknown) => e);
+    const err = await b.createModel(spec, initWeights(spec, 1)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(NgemError);
-    expect(String((err as Error).message)).toMatch(/^wasm memory exhausted: "(parameters|gradients|optimizer state [mv])" needs \d+ bytes .* limit is 1048576 bytes \(maxMemoryBytes\)/);
+    expect(String((err as Error).message)).toMatch(
+      /^wasm memory exhausted: "(parameters|gradients|optimizer state [mv])" needs \d+ bytes .* limit is 1048576 bytes \(maxMemoryBytes\)/,
+    );
     expect(String((err as Error).message)).not.toMatch(/out of bounds|unreachable/);
   });
 
@@ -67,7 +72,9 @@ describe("sizes out of range", () => {
     m.dispose();
     await expect(m.getWeights()).rejects.toThrow(/disposed/);
     b.dispose();
-    await expect(b.head({ n: 1, k: 1, d: 1, logits: [0] as unknown as Float32Array, mu: Float32Array.of(0), logSigma: Float32Array.of(0) }, Float32Array.of(0), {})).rejects.toThrow(/disposed/);
+    await expect(
+      b.head({ n: 1, k: 1, d: 1, logits: [0] as unknown as Float32Array, mu: Float32Array.of(0), logSigma: Float32Array.of(0) }, Float32Array.of(0), {}),
+    ).rejects.toThrow(/disposed/);
   });
 
   it("invalid head options and optimizer specs get core's errors", async () => {

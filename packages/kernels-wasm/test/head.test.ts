@@ -13,7 +13,17 @@ const ref = createJsBackend();
 const TOL = 2e-5;
 
 describe("fused head: tails of the K*D sweep", () => {
-  const shapes: [number, number][] = [[1, 1], [2, 1], [3, 1], [1, 4], [5, 1], [2, 3], [7, 1], [2, 4], [3, 3]];
+  const shapes: [number, number][] = [
+    [1, 1],
+    [2, 1],
+    [3, 1],
+    [1, 4],
+    [5, 1],
+    [2, 3],
+    [7, 1],
+    [2, 4],
+    [3, 3],
+  ];
   for (const [k, d] of shapes) {
     it(`K=${k} D=${d} (K*D = ${k * d}), every variant and fisherCoords`, async () => {
       const b = await createWasmBackend();
@@ -39,7 +49,11 @@ describe("fused head: tails of the K*D sweep", () => {
 describe("fused head: strided rows", () => {
   it("interleaved [logits | mu | logSigma] rows (the model's layout) give the same result as separate arrays", async () => {
     const rt = await KernelRuntime.create();
-    const n = 5, k = 3, d = 2, kd = k * d, hw = k + 2 * kd;
+    const n = 5,
+      k = 3,
+      d = 2,
+      kd = k * d,
+      hw = k + 2 * kd;
     const { params, y } = randomHeadCase(new Rng(9), n, k, d, (a) => Float32Array.from(a));
     const rows = rt.alloc("rows", n * hw);
     for (let r = 0; r < n; r++) {
@@ -52,7 +66,33 @@ describe("fused head: strided rows", () => {
     const g = rt.alloc("g", n * hw);
     const res = rt.alloc("res", 4);
     const scratch = rt.alloc("scratch", rt.headScratchFloats(k, d));
-    const bad = rt.mixtureHead(n, k, d, rows, 0, hw, rows, k, rows, k + kd, hw, ry, g, 0, hw, g, k, g, k + kd, hw, VARIANT_CODES["ngem-full"], false, 0.01, scratch, res);
+    const bad = rt.mixtureHead(
+      n,
+      k,
+      d,
+      rows,
+      0,
+      hw,
+      rows,
+      k,
+      rows,
+      k + kd,
+      hw,
+      ry,
+      g,
+      0,
+      hw,
+      g,
+      k,
+      g,
+      k + kd,
+      hw,
+      VARIANT_CODES["ngem-full"],
+      false,
+      0.01,
+      scratch,
+      res,
+    );
     expect(bad).toBe(-1);
     const want = await ref.head(params, y, { variant: "ngem-full" });
     const gv = rt.read(g);

@@ -33,8 +33,19 @@ function refMatmul(a: Float32Array, b: Float32Array, m: number, k: number, n: nu
 
 describe("matmul (every blocked path and tail)", () => {
   const shapes: [number, number, number][] = [
-    [1, 1, 1], [1, 3, 2], [2, 5, 3], [3, 2, 4], [4, 4, 4], [5, 7, 9], [6, 1, 8], [7, 9, 13], [8, 16, 17], [9, 3, 12],
-    [13, 784, 10], [5, 10, 784], [17, 128, 128],
+    [1, 1, 1],
+    [1, 3, 2],
+    [2, 5, 3],
+    [3, 2, 4],
+    [4, 4, 4],
+    [5, 7, 9],
+    [6, 1, 8],
+    [7, 9, 13],
+    [8, 16, 17],
+    [9, 3, 12],
+    [13, 784, 10],
+    [5, 10, 784],
+    [17, 128, 128],
     // shared dimension > 512 (several K blocks, accumulate across them) on both loop orders:
     [9, 1100, 37], // [512 x 37] B block fits L2: rows outer
     [6, 600, 203], // [512 x 203] B block (416 KB) does not: 8-column panels outer
@@ -55,16 +66,34 @@ describe("matmul (every blocked path and tail)", () => {
       expect(normwiseError(rt.read(rc), refMatmul(a, b, m, k, n))).toBeLessThan(tol);
       rt.write(rc, c0);
       rt.matmul(ra, rb, rc, m, k, n, MatmulMode.accumulate);
-      expect(normwiseError(rt.read(rc), refMatmul(a, b, m, k, n, (i, j) => c0[i * n + j] as number))).toBeLessThan(tol);
+      expect(
+        normwiseError(
+          rt.read(rc),
+          refMatmul(a, b, m, k, n, (i, j) => c0[i * n + j] as number),
+        ),
+      ).toBeLessThan(tol);
       rt.matmul(ra, rb, rc, m, k, n, MatmulMode.bias, rbias);
-      expect(normwiseError(rt.read(rc), refMatmul(a, b, m, k, n, (_, j) => bias[j] as number))).toBeLessThan(tol);
+      expect(
+        normwiseError(
+          rt.read(rc),
+          refMatmul(a, b, m, k, n, (_, j) => bias[j] as number),
+        ),
+      ).toBeLessThan(tol);
       rt.release(mark);
     });
   }
 });
 
 describe("transpose and column sums", () => {
-  for (const [rows, cols] of [[1, 1], [1, 7], [3, 5], [4, 4], [5, 9], [8, 12], [13, 6]] as const) {
+  for (const [rows, cols] of [
+    [1, 1],
+    [1, 7],
+    [3, 5],
+    [4, 4],
+    [5, 9],
+    [8, 12],
+    [13, 6],
+  ] as const) {
     it(`transpose [${rows}x${cols}] is exact`, () => {
       const mark = rt.mark();
       const x = randomF32(rows * cols, rows * 31 + cols);
@@ -172,7 +201,8 @@ describe("LayerNorm", () => {
       expect(normwiseError(rt.read(gBeta), wantGB)).toBeLessThan(1e-6);
       // gx is a difference of terms of size invStd |gy gamma| (it cancels to ~0 for width 2): measure against that size
       let termScale = 0;
-      for (let r = 0; r < rows; r++) for (let j = 0; j < w; j++) termScale = Math.max(termScale, (isf[r] as number) * Math.abs((gy[r * w + j] as number) * (gamma[j] as number)));
+      for (let r = 0; r < rows; r++)
+        for (let j = 0; j < w; j++) termScale = Math.max(termScale, (isf[r] as number) * Math.abs((gy[r * w + j] as number) * (gamma[j] as number)));
       expect(normwiseError(rt.read(gx), wantGx, termScale)).toBeLessThan(1e-5);
       rt.release(mark);
     });

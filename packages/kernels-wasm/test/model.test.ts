@@ -11,7 +11,6 @@ import { batchFor, f32Weights } from "./helpers.js";
 
 const ref = createJsBackend();
 
-
 describe("specs outside the parity suite", () => {
   const specs: ModelSpec[] = [
     { kind: "mdn", inputDim: 5, hidden: [], activation: "relu", layerNorm: false, k: 3, d: 2 },
@@ -79,39 +78,40 @@ describe("non-finite handling", () => {
     expect(rs.nonFinite).toBe(rr.nonFinite);
     expect(rs.nonFinite).toBe("logits");
     await expect(m.gradients(batch, {})).rejects.toBeInstanceOf(NonFiniteError);
-    await expect(b.head({ n: 1, k: 1, d: 1, logits: Float32Array.of(0), mu: Float32Array.of(Infinity), logSigma: Float32Array.of(0) }, Float32Array.of(0), {}))
-      .rejects.toThrow(/^mu: non-finite value Infinity at flat index 0/);
+    await expect(
+      b.head({ n: 1, k: 1, d: 1, logits: Float32Array.of(0), mu: Float32Array.of(Infinity), logSigma: Float32Array.of(0) }, Float32Array.of(0), {}),
+    ).rejects.toThrow(/^mu: non-finite value Infinity at flat index 0/);
   });
 });
 
 describe("memory: steady-state steps allocate nothing", () => {
   for (const trunk of ["shared", "separate"] as const)
-  it(`300 steps keep wasm memory, the workspace and the typed-array views unchanged (${trunk} trunk)`, async () => {
-    const b = await createWasmBackend();
-    const spec: ModelSpec = { kind: "mdn", inputDim: 8, hidden: [32, 32], activation: "gelu", layerNorm: true, k: 3, d: 2, trunk };
-    const m = await b.createModel(spec, initWeights(spec, 2));
-    const batch = batchFor(spec, 16, 4);
-    const small = batchFor(spec, 5, 5);
-    const opt = { type: "adam", lr: 1e-3 } as const;
-    await m.step(batch, {}, opt); // first step lays out the workspace for n = 16
-    const s0 = m.stats();
-    expect(s0.batchCapacity).toBe(16);
-    const ab0 = process.memoryUsage().arrayBuffers;
-    for (let i = 0; i < 300; i++) await m.step(i % 10 === 9 ? small : batch, {}, opt); // a smaller batch reuses the layout
-    const s1 = m.stats();
-    expect(s1.memoryBytes).toBe(s0.memoryBytes);
-    expect(s1.workspaceLayouts).toBe(s0.workspaceLayouts);
-    expect(s1.viewRefreshes).toBe(s0.viewRefreshes);
-    expect(s1.allocations).toBe(s0.allocations);
-    expect(s1.copiesOut).toBe(s0.copiesOut);
-    // No ArrayBuffer-backed array per step: a per-step copy of the batch (>= 5 * 8 * 4 bytes of x, off-heap
-    // above V8's 64-byte on-heap limit for the 16-row batch) or of any gradient would add >= 300 * 512 bytes.
-    const grown = process.memoryUsage().arrayBuffers - ab0;
-    expect(grown).toBeLessThan(64 * 1024);
-    // A larger batch re-lays the workspace exactly once.
-    await m.step(batchFor(spec, 40, 6), {}, opt);
-    await m.step(batchFor(spec, 40, 7), {}, opt);
-    expect(m.stats().workspaceLayouts).toBe(s0.workspaceLayouts + 1);
-    expect(m.stats().batchCapacity).toBe(40);
-  });
+    it(`300 steps keep wasm memory, the workspace and the typed-array views unchanged (${trunk} trunk)`, async () => {
+      const b = await createWasmBackend();
+      const spec: ModelSpec = { kind: "mdn", inputDim: 8, hidden: [32, 32], activation: "gelu", layerNorm: true, k: 3, d: 2, trunk };
+      const m = await b.createModel(spec, initWeights(spec, 2));
+      const batch = batchFor(spec, 16, 4);
+      const small = batchFor(spec, 5, 5);
+      const opt = { type: "adam", lr: 1e-3 } as const;
+      await m.step(batch, {}, opt); // first step lays out the workspace for n = 16
+      const s0 = m.stats();
+      expect(s0.batchCapacity).toBe(16);
+      const ab0 = process.memoryUsage().arrayBuffers;
+      for (let i = 0; i < 300; i++) await m.step(i % 10 === 9 ? small : batch, {}, opt); // a smaller batch reuses the layout
+      const s1 = m.stats();
+      expect(s1.memoryBytes).toBe(s0.memoryBytes);
+      expect(s1.workspaceLayouts).toBe(s0.workspaceLayouts);
+      expect(s1.viewRefreshes).toBe(s0.viewRefreshes);
+      expect(s1.allocations).toBe(s0.allocations);
+      expect(s1.copiesOut).toBe(s0.copiesOut);
+      // No ArrayBuffer-backed array per step: a per-step copy of the batch (>= 5 * 8 * 4 bytes of x, off-heap
+      // above V8's 64-byte on-heap limit for the 16-row batch) or of any gradient would add >= 300 * 512 bytes.
+      const grown = process.memoryUsage().arrayBuffers - ab0;
+      expect(grown).toBeLessThan(64 * 1024);
+      // A larger batch re-lays the workspace exactly once.
+      await m.step(batchFor(spec, 40, 6), {}, opt);
+      await m.step(batchFor(spec, 40, 7), {}, opt);
+      expect(m.stats().workspaceLayouts).toBe(s0.workspaceLayouts + 1);
+      expect(m.stats().batchCapacity).toBe(40);
+    });
 });

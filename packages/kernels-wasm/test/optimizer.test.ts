@@ -73,16 +73,28 @@ describe("optimizer kernels match core's optim.ts", () => {
 describe("optimizer tails (lengths 1..9) are bit-identical to the SIMD body", () => {
   for (const o of OPTS) {
     it(label(o), () => {
-      const base = { p: [0.3, -1.2, 2.5, 0.01], g: [[0.5, -0.25, 3, -1e-3], [-0.4, 0.1, -2, 0.7]] };
+      const base = {
+        p: [0.3, -1.2, 2.5, 0.01],
+        g: [
+          [0.5, -0.25, 3, -1e-3],
+          [-0.4, 0.1, -2, 0.7],
+        ],
+      };
       const run = (len: number): Float32Array[] => {
         const mark = rt.mark();
         const p = rt.alloc("p", len);
         const g = rt.alloc("g", len);
         const m = rt.alloc("m", len);
         const v = rt.alloc("v", len);
-        rt.write(p, Array.from({ length: len }, (_, i) => base.p[i % 4] as number));
+        rt.write(
+          p,
+          Array.from({ length: len }, (_, i) => base.p[i % 4] as number),
+        );
         base.g.forEach((gs, t) => {
-          rt.write(g, Array.from({ length: len }, (_, i) => gs[i % 4] as number));
+          rt.write(
+            g,
+            Array.from({ length: len }, (_, i) => gs[i % 4] as number),
+          );
           kernelStep(o, t + 1, p, g, m, v, len);
         });
         const out = [rt.read(p), rt.read(m), rt.read(v)];

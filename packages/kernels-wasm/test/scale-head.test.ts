@@ -19,7 +19,6 @@ const VARIANTS: HeadOptions[] = [
   { variant: "ngem-full", fisherCoords: "sigma", piFloor: 0.05 },
 ];
 
-
 /** Sets the head bias of the raw scale columns (MDN) to `v`, so the floor saturates. */
 function withScaleBias(spec: ModelSpec & { kind: "mdn" }, w: NamedTensors, v: number): NamedTensors {
   const b = Float32Array.from((w["head.bias"] as { data: ArrayLike<number> }).data);
@@ -52,7 +51,16 @@ describe("non-default heads: floorHits", () => {
   it("an MDN reports the reference's floorHits on every step; a head without a floor reports none", async () => {
     const b = await createWasmBackend();
     // sigmaMin = 1 with exp: every raw scale entry r < 0 is a hit (about half of them at this init).
-    const spec: ModelSpec = { kind: "mdn", inputDim: 3, hidden: [8], activation: "tanh", layerNorm: false, k: 3, d: 2, head: { scale: "exp", sigmaMin: 1, covariance: "isotropic" } };
+    const spec: ModelSpec = {
+      kind: "mdn",
+      inputDim: 3,
+      hidden: [8],
+      activation: "tanh",
+      layerNorm: false,
+      k: 3,
+      d: 2,
+      head: { scale: "exp", sigmaMin: 1, covariance: "isotropic" },
+    };
     const w = f32Weights(initWeights(spec, 4));
     const m = await b.createModel(spec, w);
     const r = await ref.createModel(spec, w);
@@ -79,10 +87,29 @@ describe("non-default heads: floorHits", () => {
 
 describe("non-default heads: specs outside the parity suite", () => {
   const specs: { spec: ModelSpec; scaleBias?: number; label: string }[] = [
-    { label: "mdn no hidden layer, exp isotropic (no floor)", spec: { kind: "mdn", inputDim: 4, hidden: [], activation: "relu", layerNorm: false, k: 3, d: 5, head: { covariance: "isotropic" } } },
-    { label: "mdn K=4 D=3 softplus shared, floor 0.2", spec: { kind: "mdn", inputDim: 3, hidden: [9, 7], activation: "gelu", layerNorm: true, k: 4, d: 3, head: { scale: "softplus", sigmaMin: 0.2, covariance: "shared" } } },
+    {
+      label: "mdn no hidden layer, exp isotropic (no floor)",
+      spec: { kind: "mdn", inputDim: 4, hidden: [], activation: "relu", layerNorm: false, k: 3, d: 5, head: { covariance: "isotropic" } },
+    },
+    {
+      label: "mdn K=4 D=3 softplus shared, floor 0.2",
+      spec: {
+        kind: "mdn",
+        inputDim: 3,
+        hidden: [9, 7],
+        activation: "gelu",
+        layerNorm: true,
+        k: 4,
+        d: 3,
+        head: { scale: "softplus", sigmaMin: 0.2, covariance: "shared" },
+      },
+    },
     // raw scale bias -9: e^-9 = 1.2e-4 << 0.5, so s' = 1 / (1 + 0.5 e^-r) ~ 2.5e-4 < SCALE_GRAD_EPS (the max(s', eps) branch)
-    { label: "mdn saturated floor, exp diag", scaleBias: -9, spec: { kind: "mdn", inputDim: 2, hidden: [6], activation: "tanh", layerNorm: false, k: 2, d: 3, head: { scale: "exp", sigmaMin: 0.5 } } },
+    {
+      label: "mdn saturated floor, exp diag",
+      scaleBias: -9,
+      spec: { kind: "mdn", inputDim: 2, hidden: [6], activation: "tanh", layerNorm: false, k: 2, d: 3, head: { scale: "exp", sigmaMin: 0.5 } },
+    },
     { label: "gmm K=5 D=7 elu+1 diag, floor 0.3", spec: { kind: "gmm", k: 5, d: 7, head: { scale: "elu+1", sigmaMin: 0.3 } } },
   ];
   for (const { spec, scaleBias, label } of specs) {
@@ -129,7 +156,16 @@ describe("non-default heads: steady-state steps allocate nothing", () => {
   const cases: { label: string; spec: ModelSpec; head: HeadOptions }[] = [
     {
       label: "MDN softplus + floor + shared, ngem-full",
-      spec: { kind: "mdn", inputDim: 8, hidden: [32, 32], activation: "gelu", layerNorm: true, k: 3, d: 2, head: { scale: "softplus", sigmaMin: 0.05, covariance: "shared" } },
+      spec: {
+        kind: "mdn",
+        inputDim: 8,
+        hidden: [32, 32],
+        activation: "gelu",
+        layerNorm: true,
+        k: 3,
+        d: 2,
+        head: { scale: "softplus", sigmaMin: 0.05, covariance: "shared" },
+      },
       head: { variant: "ngem-full" },
     },
     {

@@ -62,7 +62,16 @@ describe("no subnormals in the hot path (MNIST-head shape 10-256 GELU+LN, K=10, 
           expect(Number.isFinite(r.loss)).toBe(true);
           const counts = m.subnormals();
           // every group the kernels read as a matmul input or write as the head's output gradient
-          for (const name of ["head output gradients", "trunk.0 activation", "trunk.0 LayerNorm output", "transposed inputs", "backward buffer 0", "parameters", "optimizer m", "optimizer v"]) {
+          for (const name of [
+            "head output gradients",
+            "trunk.0 activation",
+            "trunk.0 LayerNorm output",
+            "transposed inputs",
+            "backward buffer 0",
+            "parameters",
+            "optimizer m",
+            "optimizer v",
+          ]) {
             expect(counts[name], `${name} present`).toBeTypeOf("number");
           }
           const bad = Object.entries(counts).filter(([, c]) => c !== 0);

@@ -66,7 +66,10 @@ describe("threads", () => {
       const two = await train(2, build, 6, "ngem");
       const three = await train(3, build, 6, "ngem", 1); // every kernel call split, the head and tiny calls included
       expect(one.stats).toEqual({ threads: 1, started: false, dispatches: 0 });
-      for (const [name, r] of [["2 threads", two], ["3 threads", three]] as const) {
+      for (const [name, r] of [
+        ["2 threads", two],
+        ["3 threads", three],
+      ] as const) {
         expect(r.stats.started, `${name}: workers started`).toBe(true);
         expect(r.stats.dispatches, `${name}: split calls ran`).toBeGreaterThan(20);
         expect(r.losses, `${name} losses`).toEqual(one.losses);

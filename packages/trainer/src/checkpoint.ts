@@ -21,7 +21,16 @@
  * separate-trunk MDN, which gets {@link CHECKPOINT_VERSION_SEPARATE_TRUNK} ("3"),
  * so readers that predate the trunk option refuse it instead of misreading it.
  */
-import { getBackend, resolveScaleOptions, validateSpec, type BackendModel, type ModelSpec, type NamedTensors, type RngState, type ScaleOptions } from "@ngem/core";
+import {
+  getBackend,
+  resolveScaleOptions,
+  validateSpec,
+  type BackendModel,
+  type ModelSpec,
+  type NamedTensors,
+  type RngState,
+  type ScaleOptions,
+} from "@ngem/core";
 import { EnsembleBackendModel } from "./ensemble.js";
 import { DEFAULT_HEAD, DEFAULT_MAX_SKIPPED_FRACTION, headOf, NO_NOISE, type ResolvedConfig } from "./config.js";
 import { initialNoiseRng } from "./noise.js";
@@ -82,7 +91,16 @@ export async function encodeCheckpoint(model: TrainedModel): Promise<Uint8Array>
     dataFingerprint: s.dataFingerprint,
     finished: s.finished,
     // A streamed run's position (stream.ts): read position and the source rows in the shuffle buffer.
-    ...(s.stream ? { stream: { capacity: s.stream.capacity, standardize: s.stream.standardize, readPos: s.stream.readPos, buffer: Array.from(s.stream.rows.subarray(0, s.stream.fill)) } } : {}),
+    ...(s.stream
+      ? {
+          stream: {
+            capacity: s.stream.capacity,
+            standardize: s.stream.standardize,
+            readPos: s.stream.readPos,
+            buffer: Array.from(s.stream.rows.subarray(0, s.stream.fill)),
+          },
+        }
+      : {}),
   };
   // File locations are run-time options, never part of a checkpoint: a
   // checkpoint copied or moved elsewhere must not write back to where it was made.
@@ -111,12 +129,15 @@ export interface LoadOptions {
 /** Rebuilds a {@link TrainedModel} from checkpoint bytes. */
 export async function decodeCheckpoint(bytes: Uint8Array, opts: LoadOptions = {}): Promise<TrainedModel> {
   const { tensors, metadata } = decodeSafetensors(bytes);
-  if (metadata.format !== CHECKPOINT_FORMAT) throw new CheckpointFormatError(`__metadata__.format: expected "${CHECKPOINT_FORMAT}", got ${String(metadata.format)}`);
+  if (metadata.format !== CHECKPOINT_FORMAT)
+    throw new CheckpointFormatError(`__metadata__.format: expected "${CHECKPOINT_FORMAT}", got ${String(metadata.format)}`);
   const version = metadata.version;
   if (version === undefined || !CHECKPOINT_READABLE_VERSIONS.includes(version)) {
     throw new CheckpointFormatError(
       `__metadata__.version: this @ngem/trainer reads versions ${CHECKPOINT_READABLE_VERSIONS.map((v) => `"${v}"`).join(", ")}, got ${JSON.stringify(version)}` +
-        (Number(version) > Number(CHECKPOINT_READABLE_VERSIONS[CHECKPOINT_READABLE_VERSIONS.length - 1]) ? " (written by a newer @ngem/trainer: upgrade to load it)" : ""),
+        (Number(version) > Number(CHECKPOINT_READABLE_VERSIONS[CHECKPOINT_READABLE_VERSIONS.length - 1])
+          ? " (written by a newer @ngem/trainer: upgrade to load it)"
+          : ""),
     );
   }
   const parse = <T>(key: string): T => {
@@ -132,9 +153,19 @@ export async function decodeCheckpoint(bytes: Uint8Array, opts: LoadOptions = {}
   const spec = parse<ModelSpec>("spec");
   validateSpec(spec);
   const t = parse<{
-    step: number; epoch: number; batchInEpoch: number; rng: number[]; epochLossSum: number; epochLossCount: number;
-    bestValNll: number | null; bestStep: number; badEvals: number; dataFingerprint: string; finished: boolean;
-    noiseRng?: number[]; floorHits?: { total: number; steps: number; firstStep: number };
+    step: number;
+    epoch: number;
+    batchInEpoch: number;
+    rng: number[];
+    epochLossSum: number;
+    epochLossCount: number;
+    bestValNll: number | null;
+    bestStep: number;
+    badEvals: number;
+    dataFingerprint: string;
+    finished: boolean;
+    noiseRng?: number[];
+    floorHits?: { total: number; steps: number; firstStep: number };
     stream?: { capacity: number; standardize: boolean; readPos: number; buffer: number[] };
   }>("trainer");
   const separate = spec.kind === "mdn" && spec.trunk === "separate";
@@ -161,10 +192,13 @@ export async function decodeCheckpoint(bytes: Uint8Array, opts: LoadOptions = {}
     const fromConfig = headOf(config);
     for (const key of ["scale", "sigmaMin", "covariance"] as const) {
       if (head[key] !== fromSpec[key] || head[key] !== fromConfig[key]) {
-        throw new CheckpointFormatError(`__metadata__.head.${key}: ${JSON.stringify(head[key])} disagrees with spec.head (${JSON.stringify(fromSpec[key])}) or config.model (${JSON.stringify(fromConfig[key])})`);
+        throw new CheckpointFormatError(
+          `__metadata__.head.${key}: ${JSON.stringify(head[key])} disagrees with spec.head (${JSON.stringify(fromSpec[key])}) or config.model (${JSON.stringify(fromConfig[key])})`,
+        );
       }
     }
-    if (JSON.stringify(noise) !== JSON.stringify(config.noise)) throw new CheckpointFormatError(`__metadata__.noise: ${metadata.noise} disagrees with config.noise`);
+    if (JSON.stringify(noise) !== JSON.stringify(config.noise))
+      throw new CheckpointFormatError(`__metadata__.noise: ${metadata.noise} disagrees with config.noise`);
     if (!Array.isArray(t.noiseRng) || !t.floorHits) throw new CheckpointFormatError(`__metadata__.trainer: version ${version} needs noiseRng and floorHits`);
   }
   const weights: NamedTensors = {};
@@ -222,8 +256,15 @@ export async function decodeCheckpoint(bytes: Uint8Array, opts: LoadOptions = {}
 }
 
 function streamFromJson(j: { capacity: number; standardize: boolean; readPos: number; buffer: number[] }): StreamPosition {
-  const ok = Number.isInteger(j.capacity) && j.capacity >= 1 && Number.isInteger(j.readPos) && j.readPos >= 0 && Array.isArray(j.buffer) && j.buffer.length <= j.capacity;
-  if (!ok || !j.buffer.every((r) => Number.isInteger(r) && r >= 0 && r < j.readPos)) throw new CheckpointFormatError("__metadata__.trainer.stream: expected { capacity, standardize, readPos, buffer: row indices < readPos }");
+  const ok =
+    Number.isInteger(j.capacity) &&
+    j.capacity >= 1 &&
+    Number.isInteger(j.readPos) &&
+    j.readPos >= 0 &&
+    Array.isArray(j.buffer) &&
+    j.buffer.length <= j.capacity;
+  if (!ok || !j.buffer.every((r) => Number.isInteger(r) && r >= 0 && r < j.readPos))
+    throw new CheckpointFormatError("__metadata__.trainer.stream: expected { capacity, standardize, readPos, buffer: row indices < readPos }");
   const rows = new Float64Array(j.capacity);
   rows.set(j.buffer);
   return { capacity: j.capacity, standardize: j.standardize === true, readPos: j.readPos, fill: j.buffer.length, rows };

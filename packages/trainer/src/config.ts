@@ -97,8 +97,31 @@ function onlyKeys(field: string, obj: Record<string, unknown>, allowed: readonly
 
 /** Every field of {@link TrainConfig}. */
 export const TRAIN_CONFIG_KEYS = [
-  "model", "objective", "fisherCoords", "piFloor", "optimizer", "schedule", "batchSize", "epochs", "steps", "seed", "shuffle",
-  "validationSplit", "splitSeed", "evalEvery", "evalTrain", "earlyStopping", "keep", "ensemble", "nonFinite", "maxSkippedFraction", "backend", "metricsFile", "logEvery", "checkpoint", "noise",
+  "model",
+  "objective",
+  "fisherCoords",
+  "piFloor",
+  "optimizer",
+  "schedule",
+  "batchSize",
+  "epochs",
+  "steps",
+  "seed",
+  "shuffle",
+  "validationSplit",
+  "splitSeed",
+  "evalEvery",
+  "evalTrain",
+  "earlyStopping",
+  "keep",
+  "ensemble",
+  "nonFinite",
+  "maxSkippedFraction",
+  "backend",
+  "metricsFile",
+  "logEvery",
+  "checkpoint",
+  "noise",
 ] as const;
 const MODEL_KEYS = ["kind", "k", "hidden", "activation", "layerNorm", "trunk", "scale", "sigmaMin", "covariance"] as const;
 const OPTIMIZER_KEYS: Record<string, readonly string[]> = {
@@ -142,7 +165,7 @@ function str(field: string, v: unknown): string {
 
 function resolveOptimizer(o: unknown): OptimizerConfig {
   if (o === undefined) return { type: "adam", lr: 1e-3 };
-  if (!isObj(o)) throw new ConfigError("optimizer", "expected an object like { type: \"adam\", lr: 1e-3 }");
+  if (!isObj(o)) throw new ConfigError("optimizer", 'expected an object like { type: "adam", lr: 1e-3 }');
   if (!OPT_TYPES.includes(o.type as (typeof OPT_TYPES)[number])) {
     throw new ConfigError("optimizer.type", `expected one of ${OPT_TYPES.join(" | ")}, got ${String(o.type)}`);
   }
@@ -198,7 +221,8 @@ export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedC
   const objective = (c.objective ?? "ngem") as Variant;
   if (!VARIANTS.includes(objective)) throw new ConfigError("objective", `expected one of ${VARIANTS.join(" | ")}, got ${String(c.objective)}`);
   const fisherCoords = (c.fisherCoords ?? "log-sigma") as FisherCoords;
-  if (fisherCoords !== "log-sigma" && fisherCoords !== "sigma") throw new ConfigError("fisherCoords", `expected "log-sigma" | "sigma", got ${String(c.fisherCoords)}`);
+  if (fisherCoords !== "log-sigma" && fisherCoords !== "sigma")
+    throw new ConfigError("fisherCoords", `expected "log-sigma" | "sigma", got ${String(c.fisherCoords)}`);
   const piFloor = c.piFloor === undefined ? DEFAULT_PI_FLOOR : num("piFloor", c.piFloor, 0, 1, true);
   const optimizer = resolveOptimizer(c.optimizer);
 
@@ -241,7 +265,8 @@ export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedC
   if (c.keep !== undefined && c.keep !== "best" && c.keep !== "last") throw new ConfigError("keep", `expected "best" | "last", got ${JSON.stringify(c.keep)}`);
   if (c.keep === "best" && validationSplit === 0) throw new ConfigError("keep", '"best" needs a validation set: set validationSplit > 0 (or keep: "last")');
   const keep: "best" | "last" =
-    (c.keep as "best" | "last" | undefined) ?? (validationSplit > 0 && earlyStopping?.restoreBest !== false && (earlyStopping !== undefined || c.earlyStopping === undefined) ? "best" : "last");
+    (c.keep as "best" | "last" | undefined) ??
+    (validationSplit > 0 && earlyStopping?.restoreBest !== false && (earlyStopping !== undefined || c.earlyStopping === undefined) ? "best" : "last");
   const nonFinite = c.nonFinite ?? "stop";
   if (nonFinite !== "stop" && nonFinite !== "skip") throw new ConfigError("nonFinite", `expected "stop" | "skip", got ${String(c.nonFinite)}`);
   const backend = c.backend === undefined ? "js" : str("backend", c.backend);
@@ -309,7 +334,10 @@ export function splitSizes(validationSplit: number, n: number): { nVal: number; 
   if (validationSplit === 0) return { nVal: 0, nTrain: n };
   const nVal = Math.round(n * validationSplit);
   if (nVal < 1 || nVal >= n) {
-    throw new ConfigError("validationSplit", `${validationSplit} of ${n} rows leaves ${nVal} validation and ${n - nVal} training rows; both must be >= 1 (use a ${nVal < 1 ? "larger split, more rows" : "smaller split"} or 0 for no validation)`);
+    throw new ConfigError(
+      "validationSplit",
+      `${validationSplit} of ${n} rows leaves ${nVal} validation and ${n - nVal} training rows; both must be >= 1 (use a ${nVal < 1 ? "larger split, more rows" : "smaller split"} or 0 for no validation)`,
+    );
   }
   return { nVal, nTrain: n - nVal };
 }
@@ -323,7 +351,8 @@ function resolveNoise(v: unknown): Required<NoiseConfig> {
   const x = v.x === undefined ? 0 : num("noise.x", v.x, 0, Infinity, false, true);
   const y = v.y === undefined ? 0 : num("noise.y", v.y, 0, Infinity, false, true);
   const schedule = (v.schedule ?? "constant") as Required<NoiseConfig>["schedule"];
-  if (!NOISE_SCHEDULES.includes(schedule)) throw new ConfigError("noise.schedule", `expected one of ${NOISE_SCHEDULES.join(" | ")}, got ${JSON.stringify(v.schedule)}`);
+  if (!NOISE_SCHEDULES.includes(schedule))
+    throw new ConfigError("noise.schedule", `expected one of ${NOISE_SCHEDULES.join(" | ")}, got ${JSON.stringify(v.schedule)}`);
   return { x, y, schedule };
 }
 
@@ -340,7 +369,8 @@ export function specFor(config: ResolvedConfig, data: Pick<TrainData, "xDim" | "
   const head = headOf(config);
   const h = isDefaultScale(head) ? {} : { head };
   if (config.model.kind === "gmm") return { kind: "gmm", k: config.model.k, d: data.yDim, ...h };
-  if (data.xDim < 1) throw new ConfigError("model.kind", `an MDN needs inputs (data.xDim >= 1), got xDim = ${data.xDim}; use { kind: "gmm" } for unconditional data`);
+  if (data.xDim < 1)
+    throw new ConfigError("model.kind", `an MDN needs inputs (data.xDim >= 1), got xDim = ${data.xDim}; use { kind: "gmm" } for unconditional data`);
   return {
     kind: "mdn",
     inputDim: data.xDim,

@@ -10,12 +10,21 @@ export function validateData(data: TrainData, what = "data"): void {
   if (!Number.isInteger(xDim) || xDim < 0) throw new ShapeError(`${what}.xDim`, `expected an integer >= 0, got ${String(xDim)}`);
   if (!Number.isInteger(yDim) || yDim < 1) throw new ShapeError(`${what}.yDim`, `expected an integer >= 1, got ${String(yDim)}`);
   if (!(data.y instanceof Float64Array) || data.y.length !== n * yDim) {
-    throw new ShapeError(`${what}.y`, `expected a Float64Array of shape [n, yDim] = [${n}, ${yDim}] (length ${n * yDim}), got length ${String(data.y?.length)}`);
+    throw new ShapeError(
+      `${what}.y`,
+      `expected a Float64Array of shape [n, yDim] = [${n}, ${yDim}] (length ${n * yDim}), got length ${String(data.y?.length)}`,
+    );
   }
   if (xDim > 0 && (!(data.x instanceof Float64Array) || data.x.length !== n * xDim)) {
-    throw new ShapeError(`${what}.x`, `expected a Float64Array of shape [n, xDim] = [${n}, ${xDim}] (length ${n * xDim}), got length ${String(data.x?.length)}`);
+    throw new ShapeError(
+      `${what}.x`,
+      `expected a Float64Array of shape [n, xDim] = [${n}, ${xDim}] (length ${n * xDim}), got length ${String(data.x?.length)}`,
+    );
   }
-  for (const [name, arr] of [["y", data.y], ["x", xDim > 0 ? data.x : new Float64Array(0)]] as const) {
+  for (const [name, arr] of [
+    ["y", data.y],
+    ["x", xDim > 0 ? data.x : new Float64Array(0)],
+  ] as const) {
     for (let i = 0; i < arr.length; i++) {
       if (!Number.isFinite(arr[i])) throw new ShapeError(`${what}.${name}`, `non-finite value ${arr[i]} at flat index ${i}`);
     }

@@ -150,7 +150,9 @@ export function ensembleMembers(model: TrainedModel): TrainedModel[] {
   const b = model.backendModel;
   if (!(b instanceof EnsembleBackendModel)) throw new ConfigError("ensemble", "not an ensemble model");
   const { ensemble: _e, ...config } = model.config;
-  return b.members.map((m, i) => new TrainedModel({ ...config, seed: model.config.seed + i }, b.memberSpec, model.backend, m, model.state, model.normalization, undefined));
+  return b.members.map(
+    (m, i) => new TrainedModel({ ...config, seed: model.config.seed + i }, b.memberSpec, model.backend, m, model.state, model.normalization, undefined),
+  );
 }
 
 /** True when a model is an ensemble (its backendModel combines members). */

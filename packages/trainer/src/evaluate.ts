@@ -9,7 +9,20 @@
  * y is inside it exactly when (1-a)/2 <= u <= (1+a)/2: coverage is read off
  * the PIT values without inverting F.
  */
-import { crpsMixture, logProb, mixtureMode, mixtureQuantile, normalCdf, mixtureMean, pinballLoss, pitUniformity, ShapeError, softmax, type MixtureParams, type PitUniformity } from "@ngem/core";
+import {
+  crpsMixture,
+  logProb,
+  mixtureMode,
+  mixtureQuantile,
+  normalCdf,
+  mixtureMean,
+  pinballLoss,
+  pitUniformity,
+  ShapeError,
+  softmax,
+  type MixtureParams,
+  type PitUniformity,
+} from "@ngem/core";
 import { gatherBatch } from "./data.js";
 import { minCostAssignment } from "./hungarian.js";
 import type { TrainedModel } from "./model-handle.js";
@@ -83,7 +96,8 @@ export async function evaluate(model: TrainedModel, data: TrainData, opts: Evalu
   if (!Number.isInteger(bins) || bins < 1) throw new ShapeError("opts.pitBins", `expected an integer >= 1, got ${bins}`);
   const chunk = opts.chunk ?? 2048;
   if (data.yDim !== model.spec.d) throw new ShapeError("data.yDim", `expected ${model.spec.d} (the model's D), got ${data.yDim}`);
-  if (model.spec.kind === "mdn" && data.xDim !== model.spec.inputDim) throw new ShapeError("data.xDim", `expected ${model.spec.inputDim} (the model's inputDim), got ${data.xDim}`);
+  if (model.spec.kind === "mdn" && data.xDim !== model.spec.inputDim)
+    throw new ShapeError("data.xDim", `expected ${model.spec.inputDim} (the model's inputDim), got ${data.xDim}`);
   const D = data.yDim;
   const rows = Uint32Array.from({ length: data.n }, (_, i) => i);
   let nllSum = 0;
@@ -190,7 +204,13 @@ export interface ForecastScores {
   /** Mean pinball loss of the mixture's q-quantile, per requested q. */
   readonly pinball: { readonly q: number; readonly loss: number; readonly byDim: number[] }[];
   /** Central intervals: observed coverage and mean width (original units). */
-  readonly intervals: { readonly level: number; readonly coverage: number; readonly width: number; readonly coverageByDim: number[]; readonly widthByDim: number[] }[];
+  readonly intervals: {
+    readonly level: number;
+    readonly coverage: number;
+    readonly width: number;
+    readonly coverageByDim: number[];
+    readonly widthByDim: number[];
+  }[];
   /** PIT values pooled over dimensions: counts per bin and distance to U(0, 1). */
   readonly pit: PitUniformity & { readonly counts: number[] };
 }
@@ -206,7 +226,10 @@ export interface ForecastScores {
 export async function forecastScores(model: TrainedModel, data: TrainData, opts: ForecastOptions = {}): Promise<ForecastScores> {
   const levels = opts.levels ?? [0.5, 0.8, 0.9, 0.95];
   const quantiles = opts.quantiles ?? [0.1, 0.5, 0.9];
-  for (const [name, list] of [["levels", levels], ["quantiles", quantiles]] as const) {
+  for (const [name, list] of [
+    ["levels", levels],
+    ["quantiles", quantiles],
+  ] as const) {
     list.forEach((a, i) => {
       if (!(a > 0 && a < 1)) throw new ShapeError(`opts.${name}[${i}]`, `expected a number in (0, 1), got ${a}`);
     });
@@ -215,7 +238,8 @@ export async function forecastScores(model: TrainedModel, data: TrainData, opts:
   if (!Number.isInteger(bins) || bins < 1) throw new ShapeError("opts.pitBins", `expected an integer >= 1, got ${bins}`);
   const chunk = opts.chunk ?? 2048;
   if (data.yDim !== model.spec.d) throw new ShapeError("data.yDim", `expected ${model.spec.d} (the model's D), got ${data.yDim}`);
-  if (model.spec.kind === "mdn" && data.xDim !== model.spec.inputDim) throw new ShapeError("data.xDim", `expected ${model.spec.inputDim} (the model's inputDim), got ${data.xDim}`);
+  if (model.spec.kind === "mdn" && data.xDim !== model.spec.inputDim)
+    throw new ShapeError("data.xDim", `expected ${model.spec.inputDim} (the model's inputDim), got ${data.xDim}`);
   if (data.n < 1) throw new ShapeError("data.n", "expected at least one row");
   const D = data.yDim;
   const N = data.n;
@@ -226,7 +250,11 @@ export async function forecastScores(model: TrainedModel, data: TrainData, opts:
   const rel = std.map((s) => s / sMax);
   const rows = Uint32Array.from({ length: N }, (_, i) => i);
   const z = () => new Float64Array(D);
-  const seMean = z(), aeMean = z(), seMode = z(), aeMode = z(), crps = z();
+  const seMean = z(),
+    aeMean = z(),
+    seMode = z(),
+    aeMode = z(),
+    crps = z();
   const pin = quantiles.map(() => z());
   const width = levels.map(() => z());
   const covered = levels.map(() => z());

@@ -35,11 +35,12 @@ export function eye(n: number): Float64Array {
 export function symmetricEigen(a: Float64Array, n: number, q0?: Float64Array, maxSweeps = 30): { values: Float64Array; q: Float64Array } {
   let A = q0 ? matmul(matmul(q0, a, n, n, n, true, false), q0, n, n, n) : Float64Array.from(a);
   // symmetrise against rounding
-  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) {
-    const v = 0.5 * (A[i * n + j] + A[j * n + i]);
-    A[i * n + j] = v;
-    A[j * n + i] = v;
-  }
+  for (let i = 0; i < n; i++)
+    for (let j = i + 1; j < n; j++) {
+      const v = 0.5 * (A[i * n + j] + A[j * n + i]);
+      A[i * n + j] = v;
+      A[j * n + i] = v;
+    }
   const V = q0 ? Float64Array.from(q0) : eye(n);
   let total = 0;
   for (let i = 0; i < n * n; i++) total += A[i] * A[i];

@@ -28,7 +28,10 @@ export async function predict(model: TrainedModel, x?: FloatArray, opts: Predict
     if (!Number.isInteger(n) || n < 1) throw new ShapeError("opts.n", `expected an integer >= 1, got ${String(opts.n)}`);
   } else {
     if (!x || x.length % spec.inputDim !== 0 || x.length === 0) {
-      throw new ShapeError("x", `expected a float array of shape [n, ${spec.inputDim}] (length a positive multiple of ${spec.inputDim}), got length ${String(x?.length)}`);
+      throw new ShapeError(
+        "x",
+        `expected a float array of shape [n, ${spec.inputDim}] (length a positive multiple of ${spec.inputDim}), got length ${String(x?.length)}`,
+      );
     }
     n = x.length / spec.inputDim;
     checkFiniteRows("x", x, spec.inputDim); // every backend: a NaN input is an error naming its row, never a NaN mixture

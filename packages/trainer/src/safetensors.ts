@@ -79,7 +79,9 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: NamedTensors; m
     const size = e.shape.reduce((a, b) => a * b, 1);
     const [b0, b1] = e.data_offsets;
     if (b1 - b0 !== size * bytesPer || b0 < 0 || b1 > dataLen) {
-      throw new CheckpointFormatError(`tensor "${name}": data_offsets [${b0}, ${b1}] do not fit shape [${e.shape.join(", ")}] ${e.dtype} in a ${dataLen}-byte buffer`);
+      throw new CheckpointFormatError(
+        `tensor "${name}": data_offsets [${b0}, ${b1}] do not fit shape [${e.shape.join(", ")}] ${e.dtype} in a ${dataLen}-byte buffer`,
+      );
     }
     const data = new Float64Array(size);
     for (let i = 0; i < size; i++) {

@@ -237,7 +237,9 @@ export class ColumnStats {
         continue;
       }
       if (!(s >= MIN_NORMAL)) {
-        throw new StreamDataError(`column ${JSON.stringify(names?.[d] ?? `c${d}`)} cannot be standardised in float64: its standard deviation ${s} is below the normal range (max |value| ${vmax})`);
+        throw new StreamDataError(
+          `column ${JSON.stringify(names?.[d] ?? `c${d}`)} cannot be standardised in float64: its standard deviation ${s} is below the normal range (max |value| ${vmax})`,
+        );
       }
       std[d] = s;
     }
@@ -281,10 +283,14 @@ class Cursor {
       const b = r.value;
       if (b.n === 0) continue;
       if (b.start > this.next || b.start + b.n <= this.next) {
-        throw new StreamDataError(`${this.source.name ?? "stream"}: the source yielded rows ${b.start}..${b.start + b.n - 1} where row ${this.next} was expected`);
+        throw new StreamDataError(
+          `${this.source.name ?? "stream"}: the source yielded rows ${b.start}..${b.start + b.n - 1} where row ${this.next} was expected`,
+        );
       }
       if (b.x.length !== b.n * this.source.xDim || b.y.length !== b.n * this.source.yDim) {
-        throw new StreamDataError(`${this.source.name ?? "stream"}: batch at row ${b.start} has ${b.x.length} x and ${b.y.length} y values for ${b.n} rows of ${this.source.xDim} + ${this.source.yDim} columns`);
+        throw new StreamDataError(
+          `${this.source.name ?? "stream"}: batch at row ${b.start} has ${b.x.length} x and ${b.y.length} y values for ${b.n} rows of ${this.source.xDim} + ${this.source.yDim} columns`,
+        );
       }
       this.b = b;
       this.i = this.next - b.start;
@@ -381,8 +387,10 @@ class StreamFeed implements LoopFeed {
       const v = b.y[i * yDim + d] as number;
       y[at * yDim + d] = norm?.y ? zScore(v, norm.y.mean[d] as number, norm.y.std[d] as number) : v;
     }
-    for (let d = 0; d < xDim; d++) if (!Number.isFinite(x[at * xDim + d])) throw new StreamDataError(`${where(this.source, b, i)}: x column ${d} is not finite after standardisation`);
-    for (let d = 0; d < yDim; d++) if (!Number.isFinite(y[at * yDim + d])) throw new StreamDataError(`${where(this.source, b, i)}: y column ${d} is not finite after standardisation`);
+    for (let d = 0; d < xDim; d++)
+      if (!Number.isFinite(x[at * xDim + d])) throw new StreamDataError(`${where(this.source, b, i)}: x column ${d} is not finite after standardisation`);
+    for (let d = 0; d < yDim; d++)
+      if (!Number.isFinite(y[at * yDim + d])) throw new StreamDataError(`${where(this.source, b, i)}: y column ${d} is not finite after standardisation`);
   }
 
   /** Reads the next training row into buffer slot `slot`; false at the end of the source. */
@@ -445,7 +453,9 @@ class StreamFeed implements LoopFeed {
       }
     }
     if (r !== pos.readPos || found !== pos.fill) {
-      throw new DataMismatchError(`${this.source.name ?? "stream"}: cannot restore the shuffle buffer (${found} of ${pos.fill} buffered rows found before row ${pos.readPos}); the source changed since the checkpoint`);
+      throw new DataMismatchError(
+        `${this.source.name ?? "stream"}: cannot restore the shuffle buffer (${found} of ${pos.fill} buffered rows found before row ${pos.readPos}); the source changed since the checkpoint`,
+      );
     }
   }
 
@@ -458,7 +468,10 @@ class StreamFeed implements LoopFeed {
     const x = new Float64Array(n * xDim);
     const y = new Float64Array(n * yDim);
     for (let k = 0; k < n; k++) {
-      if (pos.fill === 0) throw new DataMismatchError(`${this.source.name ?? "stream"}: the source ended early (epoch ${st.epoch + 1} has ${this.nTrain} training rows); it changed since the statistics pass`);
+      if (pos.fill === 0)
+        throw new DataMismatchError(
+          `${this.source.name ?? "stream"}: the source ended early (epoch ${st.epoch + 1} has ${this.nTrain} training rows); it changed since the statistics pass`,
+        );
       const j = this.cfg.shuffle ? rng.int(pos.fill) : 0;
       x.set(this.bx.subarray(j * xDim, (j + 1) * xDim), k * xDim);
       y.set(this.by.subarray(j * yDim, (j + 1) * yDim), k * yDim);
@@ -474,7 +487,9 @@ class StreamFeed implements LoopFeed {
     }
     if (st.batchInEpoch * B + n === this.nTrain && pos.fill !== 0) {
       // Every training row of the epoch was used, yet rows are left: the source changed since the statistics pass.
-      throw new DataMismatchError(`${this.source.name ?? "stream"}: the source has more training rows than the ${this.nTrain} of the statistics pass; it changed`);
+      throw new DataMismatchError(
+        `${this.source.name ?? "stream"}: the source has more training rows than the ${this.nTrain} of the statistics pass; it changed`,
+      );
     }
     return xDim > 0 ? { n, x, y } : { n, y };
   }
@@ -544,7 +559,10 @@ function checkSource(source: StreamSource): void {
 function checkSplit(cfg: ResolvedConfig, info: StreamInfo): void {
   if (info.rows < 1) throw new ConfigError("data", "the stream has no rows");
   if (cfg.validationSplit > 0 && (info.nVal < 1 || info.nTrain < 1)) {
-    throw new ConfigError("validationSplit", `${cfg.validationSplit} of ${info.rows} streamed rows (hash split) gives ${info.nVal} validation and ${info.nTrain} training rows; both must be >= 1`);
+    throw new ConfigError(
+      "validationSplit",
+      `${cfg.validationSplit} of ${info.rows} streamed rows (hash split) gives ${info.nVal} validation and ${info.nTrain} training rows; both must be >= 1`,
+    );
   }
 }
 
@@ -581,14 +599,20 @@ export async function trainStream(config: TrainConfig, source: StreamSource, opt
  * the checkpoint's fingerprint, then the shuffle buffer is refilled from the
  * source and training goes on from the stored read position.
  */
-export async function resumeStream(from: TrainedModel | string, source: StreamSource, opts: ResumeOptions & { onStatistics?: StreamTrainOptions["onStatistics"] } = {}): Promise<TrainResult> {
+export async function resumeStream(
+  from: TrainedModel | string,
+  source: StreamSource,
+  opts: ResumeOptions & { onStatistics?: StreamTrainOptions["onStatistics"] } = {},
+): Promise<TrainResult> {
   checkSource(source);
   let model = typeof from === "string" ? await load(from, { ...(opts.io ? { io: opts.io } : {}), ...(opts.backend ? { backend: opts.backend } : {}) }) : from;
   const pos = model.state.stream;
   if (!pos) throw new ConfigError("data", "this checkpoint was not trained on a stream: resume it with resume(path, data)");
   const info = await streamStatistics(source, model.config.seed, model.config.validationSplit);
   if (info.fingerprint !== model.state.dataFingerprint) {
-    throw new DataMismatchError(`data: the stream's fingerprint ${info.fingerprint} (${info.rows} rows) differs from the checkpoint's ${model.state.dataFingerprint}; resume needs the data the run was trained on`);
+    throw new DataMismatchError(
+      `data: the stream's fingerprint ${info.fingerprint} (${info.rows} rows) differs from the checkpoint's ${model.state.dataFingerprint}; resume needs the data the run was trained on`,
+    );
   }
   if (opts.onStatistics) await opts.onStatistics(info);
   if (opts.checkpoint === undefined && typeof from === "string") opts = { ...opts, checkpoint: { path: from } };

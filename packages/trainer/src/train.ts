@@ -124,7 +124,9 @@ export async function resume(source: TrainedModel | string, data: TrainData | St
   }
   const fp = dataFingerprint(data);
   if (fp !== model.state.dataFingerprint) {
-    throw new DataMismatchError(`data: fingerprint ${fp} differs from the checkpoint's ${model.state.dataFingerprint}; resume needs the data the run was trained on`);
+    throw new DataMismatchError(
+      `data: fingerprint ${fp} differs from the checkpoint's ${model.state.dataFingerprint}; resume needs the data the run was trained on`,
+    );
   }
   if (opts.checkpoint === undefined && typeof source === "string") opts = { ...opts, checkpoint: { path: source } };
   model = withResumeOptions(model, opts, data);
@@ -142,7 +144,13 @@ export function withResumeOptions(model: TrainedModel, opts: ResumeOptions, data
   if (opts.steps === undefined && opts.epochs === undefined && !runtime) return model;
   const { steps: _s, epochs: _e, metricsFile: _m, checkpoint: _c, ...rest } = model.config;
   const length =
-    opts.steps !== undefined ? { steps: opts.steps } : opts.epochs !== undefined ? { epochs: opts.epochs } : model.config.steps !== undefined ? { steps: model.config.steps } : { epochs: model.config.epochs };
+    opts.steps !== undefined
+      ? { steps: opts.steps }
+      : opts.epochs !== undefined
+        ? { epochs: opts.epochs }
+        : model.config.steps !== undefined
+          ? { steps: model.config.steps }
+          : { epochs: model.config.epochs };
   const cfg = validateConfig(
     {
       ...rest,
@@ -431,7 +439,13 @@ export async function runLoop(model: TrainedModel, feed: LoopFeed, opts: TrainOp
     st.finished = true;
   }
   const skipped = history.nonFinite.length;
-  if (finalFinite && cfg.nonFinite === "skip" && skipped > 0 && history.stopReason !== "aborted" && skipped > cfg.maxSkippedFraction * Math.max(1, stepsThisCall)) {
+  if (
+    finalFinite &&
+    cfg.nonFinite === "skip" &&
+    skipped > 0 &&
+    history.stopReason !== "aborted" &&
+    skipped > cfg.maxSkippedFraction * Math.max(1, stepsThisCall)
+  ) {
     history.stopReason = "non-finite";
     history.stopDetail = `${skipped} of the ${stepsThisCall} steps of this call were skipped as non-finite (more than maxSkippedFraction = ${cfg.maxSkippedFraction}); first at step ${history.nonFinite[0]!.step} (${history.nonFinite[0]!.tensor})`;
   }

@@ -36,7 +36,10 @@ function expectBitIdentical(a: NamedTensors, b: NamedTensors): void {
 
 describe("safetensors codec", () => {
   it("round-trips float64 exactly with metadata, 8-byte aligned", () => {
-    const t: NamedTensors = { a: { shape: [2, 3], data: Float64Array.of(1, -0, Math.PI, 1e-300, -1e300, 5e-324) }, b: { shape: [1], data: Float64Array.of(7) } };
+    const t: NamedTensors = {
+      a: { shape: [2, 3], data: Float64Array.of(1, -0, Math.PI, 1e-300, -1e300, 5e-324) },
+      b: { shape: [1], data: Float64Array.of(7) },
+    };
     const bytes = encodeSafetensors(t, { hello: "world" });
     const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
     expect((8 + n) % 8).toBe(0);
@@ -70,14 +73,20 @@ const isConfig = (steps: number, optimizer: TrainConfig["optimizer"], noisy = fa
 
 describe("save / load / resume in process", () => {
   const data = inverseSine(40, 5);
-  const optimizers = [{ type: "adam", lr: 1e-2 }, { type: "sgd", lr: 1e-2, momentum: 0.9 }, { type: "soap", lr: 1e-2, precondFrequency: 2 }] as const;
+  const optimizers = [
+    { type: "adam", lr: 1e-2 },
+    { type: "sgd", lr: 1e-2, momentum: 0.9 },
+    { type: "soap", lr: 1e-2, precondFrequency: 2 },
+  ] as const;
   for (const [optimizer, noisy] of [...optimizers.map((o) => [o, false] as const), ...optimizers.map((o) => [o, true] as const)]) {
     it(`N straight == N/2 + save + load + N/2 (${optimizer.type}, mid-epoch${noisy ? ", noise + sigma floor" : ""})`, async () => {
       const N = 23; // 30 training rows / batch 6 = 5 batches per epoch: 11 is mid-epoch
       const straight = await train(isConfig(N, optimizer, noisy), data);
       const path = join(dir, `half-${optimizer.type}${noisy ? "-noisy" : ""}.safetensors`);
       // noisy runs: the periodic checkpoint at step 11 (written mid-run), then the run goes on to 13 and stops unsaved
-      const half = await train({ ...isConfig(N, optimizer, noisy), checkpoint: noisy ? { path, every: 11, atEnd: false } : { path } }, data, { stopAtStep: noisy ? 13 : 11 });
+      const half = await train({ ...isConfig(N, optimizer, noisy), checkpoint: noisy ? { path, every: 11, atEnd: false } : { path } }, data, {
+        stopAtStep: noisy ? 13 : 11,
+      });
       expect(half.history.stopReason).toBe("stop-at-step");
       const loaded = await load(path);
       expect(loaded.state.step).toBe(11);
@@ -104,7 +113,10 @@ describe("save / load / resume in process", () => {
   }
 
   it("stores config, normalisation and counters; predict in original units", async () => {
-    const d = { ...inverseSine(30, 1), normalization: { x: { mean: Float64Array.of(0.5), std: Float64Array.of(2) }, y: { mean: Float64Array.of(10), std: Float64Array.of(3) } } };
+    const d = {
+      ...inverseSine(30, 1),
+      normalization: { x: { mean: Float64Array.of(0.5), std: Float64Array.of(2) }, y: { mean: Float64Array.of(10), std: Float64Array.of(3) } },
+    };
     const { model } = await train({ model: { kind: "mdn", k: 2, hidden: [4] }, steps: 3, batchSize: 10 }, d);
     const path = join(dir, "norm.safetensors");
     await save(model, path);
@@ -151,7 +163,10 @@ describe("checkpoint format versions", () => {
     expect(model.config.noise).toEqual({ x: 0, y: 0, schedule: "constant" });
     expect(model.state.floorHits).toEqual({ total: 0, steps: 0, firstStep: -1 });
     expect(model.state.step).toBe(10);
-    const expected = JSON.parse(readFileSync(join(PKG, "test", "fixtures", "checkpoint-v1-mdn.predict.json"), "utf8")) as Record<"logits" | "mu" | "logSigma", number[]>;
+    const expected = JSON.parse(readFileSync(join(PKG, "test", "fixtures", "checkpoint-v1-mdn.predict.json"), "utf8")) as Record<
+      "logits" | "mu" | "logSigma",
+      number[]
+    >;
     const got = await predict(model, Float64Array.of(0.25, 0.75));
     for (const key of ["logits", "mu", "logSigma"] as const) {
       expect(got[key].length).toBe(expected[key].length);
@@ -213,7 +228,10 @@ describe("checkpoint format versions", () => {
     const x = Float64Array.of(-0.3, 0.2, 0.9);
     const a = await predict(model, x);
     const b = await predict(back, x);
-    expectBitIdentical({ l: { shape: [9], data: b.logSigma }, m: { shape: [9], data: b.mu } }, { l: { shape: [9], data: a.logSigma }, m: { shape: [9], data: a.mu } });
+    expectBitIdentical(
+      { l: { shape: [9], data: b.logSigma }, m: { shape: [9], data: b.mu } },
+      { l: { shape: [9], data: a.logSigma }, m: { shape: [9], data: a.mu } },
+    );
     // isotropic: each component's sigma is shared by its dimensions, and at least sigmaMin
     for (const v of a.logSigma) expect(Math.exp(v)).toBeGreaterThanOrEqual(0.02);
   });
@@ -221,7 +239,10 @@ describe("checkpoint format versions", () => {
   it('writes version 3 for trunk: "separate" (logits_* / gauss_* tensors), resumes bit-identically, and refuses it as version 2', async () => {
     const data = inverseSine(40, 5);
     const N = 17;
-    const config = (steps: number): TrainConfig => ({ ...isConfig(steps, { type: "adam", lr: 1e-2 }), model: { kind: "mdn", k: 2, hidden: [8], activation: "gelu", layerNorm: true, trunk: "separate" } });
+    const config = (steps: number): TrainConfig => ({
+      ...isConfig(steps, { type: "adam", lr: 1e-2 }),
+      model: { kind: "mdn", k: 2, hidden: [8], activation: "gelu", layerNorm: true, trunk: "separate" },
+    });
     const straight = await train(config(N), data);
     const half = await train(config(N), data, { stopAtStep: 7 });
     const bytes = await encodeCheckpoint(half.model);
@@ -229,17 +250,31 @@ describe("checkpoint format versions", () => {
     expect(metadata.version).toBe("3");
     expect(JSON.parse(metadata.spec as string).trunk).toBe("separate");
     expect(JSON.parse(metadata.config as string).model.trunk).toBe("separate");
-    expect(Object.keys(tensors).filter((k) => !k.includes("/")).sort()).toEqual(
-      [
-        "gauss_head.bias", "gauss_head.weight", "gauss_trunk.0.bias", "gauss_trunk.0.ln.beta", "gauss_trunk.0.ln.gamma", "gauss_trunk.0.weight",
-        "logits_head.bias", "logits_head.weight", "logits_trunk.0.bias", "logits_trunk.0.ln.beta", "logits_trunk.0.ln.gamma", "logits_trunk.0.weight",
-      ],
-    );
+    expect(
+      Object.keys(tensors)
+        .filter((k) => !k.includes("/"))
+        .sort(),
+    ).toEqual([
+      "gauss_head.bias",
+      "gauss_head.weight",
+      "gauss_trunk.0.bias",
+      "gauss_trunk.0.ln.beta",
+      "gauss_trunk.0.ln.gamma",
+      "gauss_trunk.0.weight",
+      "logits_head.bias",
+      "logits_head.weight",
+      "logits_trunk.0.bias",
+      "logits_trunk.0.ln.beta",
+      "logits_trunk.0.ln.gamma",
+      "logits_trunk.0.weight",
+    ]);
     expect(tensors["logits_head.weight"]!.shape).toEqual([8, 2]);
     expect(tensors["gauss_head.weight"]!.shape).toEqual([8, 4]);
     const done = await resume(await decodeCheckpoint(bytes), data);
     expectBitIdentical(await done.model.weights(), await straight.model.weights());
-    await expect(decodeCheckpoint(encodeSafetensors(tensors, { ...metadata, version: "2" }))).rejects.toThrow(/spec\.trunk is "separate", which needs version "3"/);
+    await expect(decodeCheckpoint(encodeSafetensors(tensors, { ...metadata, version: "2" }))).rejects.toThrow(
+      /spec\.trunk is "separate", which needs version "3"/,
+    );
     // a shared trunk still writes version 2, with no trunk key in the spec or config
     const shared = decodeSafetensors(await encodeCheckpoint((await train(isConfig(3, { type: "adam", lr: 1e-2 }), data)).model)).metadata;
     expect(shared.version).toBe("2");
@@ -254,10 +289,12 @@ describe("checkpoint format versions", () => {
       /__metadata__\.version: this @ngem\/trainer reads versions "1", "2", "3", got "4" \(written by a newer/,
     );
     // version 3 is only for separate trunks
-    await expect(decodeCheckpoint(encodeSafetensors(tensors, { ...metadata, version: "3" }))).rejects.toThrow(/version "3" is only written for spec\.trunk = "separate"/);
-    await expect(decodeCheckpoint(encodeSafetensors(tensors, { ...metadata, head: JSON.stringify({ scale: "exp", sigmaMin: 0.5, covariance: "diag" }) }))).rejects.toThrow(
-      /__metadata__\.head\.sigmaMin/,
+    await expect(decodeCheckpoint(encodeSafetensors(tensors, { ...metadata, version: "3" }))).rejects.toThrow(
+      /version "3" is only written for spec\.trunk = "separate"/,
     );
+    await expect(
+      decodeCheckpoint(encodeSafetensors(tensors, { ...metadata, head: JSON.stringify({ scale: "exp", sigmaMin: 0.5, covariance: "diag" }) })),
+    ).rejects.toThrow(/__metadata__\.head\.sigmaMin/);
     await expect(decodeCheckpoint(encodeSafetensors(tensors, { ...metadata, version: "1" }))).rejects.toThrow(/version-1 checkpoint has no head/);
   });
 });
@@ -273,7 +310,11 @@ function runChild(args: Record<string, unknown>): { stopReason: string } {
 }
 
 describe.skipIf(distReason !== undefined)("checkpoints across processes (built dist, plain node)", () => {
-  for (const [optimizer, noise] of [["adam", false], ["soap", false], ["adam", true]] as const) {
+  for (const [optimizer, noise] of [
+    ["adam", false],
+    ["soap", false],
+    ["adam", true],
+  ] as const) {
     it(`resume in a new process is bit-identical (${optimizer}${noise ? ", noise regularisation" : ""})`, async () => {
       const N = 30;
       const tag = `${optimizer}${noise ? "-noise" : ""}`;
@@ -299,7 +340,11 @@ describe.skipIf(distReason !== undefined)("checkpoints across processes (built d
     for (let round = 0; round < 3; round++) {
       const ckpt = join(dir, `crash-${round}.safetensors`);
       const metrics = join(dir, `crash-${round}.jsonl`);
-      const proc = spawn(process.execPath, [child, JSON.stringify({ mode: "train", optimizer: "adam", ckpt, steps: 1_000_000, every: 1, metrics, hidden: [64, 64] })], { stdio: "ignore" });
+      const proc = spawn(
+        process.execPath,
+        [child, JSON.stringify({ mode: "train", optimizer: "adam", ckpt, steps: 1_000_000, every: 1, metrics, hidden: [64, 64] })],
+        { stdio: "ignore" },
+      );
       const start = Date.now();
       // wait until a few checkpoints exist, then kill at a round-dependent moment
       while (!existsSync(ckpt) && Date.now() - start < 30_000) await new Promise((r) => setTimeout(r, 20));
@@ -312,7 +357,9 @@ describe.skipIf(distReason !== undefined)("checkpoints across processes (built d
       expect(m.state.step).toBeGreaterThan(0);
       for (const t of Object.values(await m.weights())) for (const v of t.data) expect(Number.isFinite(v)).toBe(true);
       // metrics lines written before the last checkpoint are valid JSON with the documented fields
-      const lines = readFileSync(metrics, "utf8").split("\n").filter((l) => l.length > 0);
+      const lines = readFileSync(metrics, "utf8")
+        .split("\n")
+        .filter((l) => l.length > 0);
       // (the last line may be cut by the kill; metrics are flushed before each checkpoint)
       const parsed: Record<string, unknown>[] = [];
       lines.forEach((l, i) => {

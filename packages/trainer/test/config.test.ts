@@ -119,7 +119,9 @@ describe("validateData", () => {
 
 describe("backend selection", () => {
   it("fails loudly for a backend that is not registered (no fallback)", async () => {
-    await expect(train({ ...base, backend: "no-such-backend", steps: 1 }, gaussianData(10, [0, 0], [1, 1], 1))).rejects.toThrow(/no-such-backend.*not available/);
+    await expect(train({ ...base, backend: "no-such-backend", steps: 1 }, gaussianData(10, [0, 0], [1, 1], 1))).rejects.toThrow(
+      /no-such-backend.*not available/,
+    );
   });
 });
 

@@ -6,7 +6,20 @@
  */
 import { logProb, mixtureMean } from "@ngem/core";
 import { describe, expect, it } from "vitest";
-import { decodeCheckpoint, encodeCheckpoint, ensemble, evaluate, isEnsemble, logLikelihoods, predict, resume, sample, train, trainEnsemble, type TrainConfig } from "../src/index.js";
+import {
+  decodeCheckpoint,
+  encodeCheckpoint,
+  ensemble,
+  evaluate,
+  isEnsemble,
+  logLikelihoods,
+  predict,
+  resume,
+  sample,
+  train,
+  trainEnsemble,
+  type TrainConfig,
+} from "../src/index.js";
 import { inverseSine } from "./helpers.js";
 
 const config: TrainConfig = { model: { kind: "mdn", k: 3, hidden: [16], activation: "tanh" }, batchSize: 32, steps: 60, seed: 4, validationSplit: 0.2 };
@@ -63,7 +76,9 @@ describe("ensembles", () => {
     const s2 = await sample(back, Float64Array.of(0.5), { count: 50, seed: 1 });
     expect(Array.from(s2)).toEqual(Array.from(s1));
     await expect(resume(back, data)).rejects.toThrow(/ensemble .* cannot be resumed/);
-    await expect(back.backendModel.step({ n: 1, x: Float64Array.of(0), y: Float64Array.of(0) }, { variant: "ngem" }, { type: "adam", lr: 1e-3 })).rejects.toThrow(/no optimizer steps/);
+    await expect(
+      back.backendModel.step({ n: 1, x: Float64Array.of(0), y: Float64Array.of(0) }, { variant: "ngem" }, { type: "adam", lr: 1e-3 }),
+    ).rejects.toThrow(/no optimizer steps/);
   });
 
   it("refuses members that do not match", async () => {

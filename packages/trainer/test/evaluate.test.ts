@@ -9,11 +9,12 @@ function bruteForce(cost: number[], r: number, c: number): number {
       best = Math.min(best, acc);
       return;
     }
-    for (let j = 0; j < c; j++) if (!used.has(j)) {
-      used.add(j);
-      rec(i + 1, used, acc + cost[i * c + j]);
-      used.delete(j);
-    }
+    for (let j = 0; j < c; j++)
+      if (!used.has(j)) {
+        used.add(j);
+        rec(i + 1, used, acc + cost[i * c + j]);
+        used.delete(j);
+      }
   };
   rec(0, new Set(), 0);
   return best;
@@ -75,7 +76,13 @@ describe("evaluate: calibration of a correct model", () => {
   });
 
   it("sample is seeded and has the right shape", async () => {
-    const data: TrainData = { n: 8, xDim: 1, yDim: 1, x: Float64Array.from({ length: 8 }, (_, i) => i / 8), y: Float64Array.from({ length: 8 }, (_, i) => i / 8) };
+    const data: TrainData = {
+      n: 8,
+      xDim: 1,
+      yDim: 1,
+      x: Float64Array.from({ length: 8 }, (_, i) => i / 8),
+      y: Float64Array.from({ length: 8 }, (_, i) => i / 8),
+    };
     const { model } = await train({ model: { kind: "mdn", k: 2, hidden: [4] }, steps: 2 }, data);
     const a = await sample(model, Float64Array.of(0.1, 0.7), { count: 5, seed: 9 });
     const b = await sample(model, Float64Array.of(0.1, 0.7), { count: 5, seed: 9 });

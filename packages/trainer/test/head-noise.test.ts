@@ -86,7 +86,10 @@ describe("sigma collapse on a duplicated point (free GMM, K=2, nGEM, Adam, full 
     // the trainer-side count (used for SOAP) agrees with the backend's
     expect(countFloorHits(await predict(model, undefined, { n: 30 }), headOf(model.config))).toBe(30);
     // the metrics file carries floorHits on every line
-    const lines = readFileSync(metricsFile, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { floorHits: number });
+    const lines = readFileSync(metricsFile, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { floorHits: number });
     expect(lines).toHaveLength(2000);
     expect(lines.reduce((a, l) => a + l.floorHits, 0)).toBe(fh!.total);
   });
@@ -122,7 +125,11 @@ describe("non-default heads train on js", () => {
 
   it("GMM covariance shapes: gmm.logSigma is [K,D] / [K,1] / [1,D]", async () => {
     const d = gaussianData(20, [0, 1], [1, 2], 2);
-    for (const [covariance, shape] of [["diag", [2, 2]], ["isotropic", [2, 1]], ["shared", [1, 2]]] as const) {
+    for (const [covariance, shape] of [
+      ["diag", [2, 2]],
+      ["isotropic", [2, 1]],
+      ["shared", [1, 2]],
+    ] as const) {
       const { model } = await train({ model: { kind: "gmm", k: 2, covariance }, steps: 5, batchSize: 20 }, d);
       expect((await model.weights())["gmm.logSigma"]?.shape).toEqual(shape);
     }
@@ -182,7 +189,14 @@ describe("noise regularisation", () => {
     for (const v of data.y) v2 += (v - mean) ** 2 / data.n;
     const fit = async (noise?: TrainConfig["noise"]) => {
       const { model } = await train(
-        { model: { kind: "gmm", k: 1 }, optimizer: { type: "adam", lr: 0.03 }, schedule: { type: "cosine", minLrFactor: 0.02 }, batchSize: 400, steps: 800, ...(noise ? { noise } : {}) },
+        {
+          model: { kind: "gmm", k: 1 },
+          optimizer: { type: "adam", lr: 0.03 },
+          schedule: { type: "cosine", minLrFactor: 0.02 },
+          batchSize: 400,
+          steps: 800,
+          ...(noise ? { noise } : {}),
+        },
         data,
       );
       return Math.exp((await predict(model)).logSigma[0] as number);
@@ -198,7 +212,15 @@ describe("noise regularisation", () => {
     const data = inverseSine(40, 7);
     const yCopy = Float64Array.from(data.y);
     const xCopy = Float64Array.from(data.x);
-    const base: TrainConfig = { model: { kind: "mdn", k: 2, hidden: [8] }, optimizer: { type: "adam", lr: 1e-2 }, batchSize: 10, steps: 12, validationSplit: 0.25, evalTrain: true, evalEvery: 6 };
+    const base: TrainConfig = {
+      model: { kind: "mdn", k: 2, hidden: [8] },
+      optimizer: { type: "adam", lr: 1e-2 },
+      batchSize: 10,
+      steps: 12,
+      validationSplit: 0.25,
+      evalTrain: true,
+      evalEvery: 6,
+    };
     const noisy: TrainConfig = { ...base, noise: { x: 0.5, y: 0.5 } };
     const a = await train(noisy, data);
     const b = await train(noisy, data);
@@ -226,7 +248,10 @@ describe("noise regularisation", () => {
     const data = gaussianData(16, [0], [1], 3);
     const { history } = await train({ model: { kind: "gmm", k: 1 }, batchSize: 16, steps: 1, shuffle: false, noise: { y: 0.3 } }, data);
     const w = initWeights({ kind: "gmm", k: 1, d: 1 }, 0);
-    const clean = coreNll({ n: 16, k: 1, d: 1, logits: new Float64Array(16), mu: new Float64Array(16).fill(w["gmm.mu"]!.data[0] as number), logSigma: new Float64Array(16) }, data.y);
+    const clean = coreNll(
+      { n: 16, k: 1, d: 1, logits: new Float64Array(16), mu: new Float64Array(16).fill(w["gmm.mu"]!.data[0] as number), logSigma: new Float64Array(16) },
+      data.y,
+    );
     expect(Math.abs((history.steps[0]?.loss as number) - clean)).toBeGreaterThan(1e-3);
   });
 });

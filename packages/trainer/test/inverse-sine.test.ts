@@ -37,7 +37,9 @@ describe("inverse sine with nGEM on js", () => {
       { recordSteps: false },
     );
     const last = history.evals[history.evals.length - 1];
-    console.log(`inverse sine nGEM: steps ${last.step}, final val NLL ${last.valNll?.toFixed(4)}, best ${history.bestValNll?.toFixed(4)} @ ${history.bestStep}, ${last.time.toFixed(1)} s`);
+    console.log(
+      `inverse sine nGEM: steps ${last.step}, final val NLL ${last.valNll?.toFixed(4)}, best ${history.bestValNll?.toFixed(4)} @ ${history.bestStep}, ${last.time.toFixed(1)} s`,
+    );
     expect(history.evals).toHaveLength(40);
     expect(last.step).toBe(1000);
     expect(last.valNll).toBeLessThan(INVERSE_SINE_THRESHOLD);

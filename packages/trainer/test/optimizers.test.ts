@@ -32,7 +32,14 @@ describe("optimizers reach the closed-form MLE of a K=1 Gaussian", () => {
   for (const [name, optimizer, steps] of gmmCases) {
     it(name, async () => {
       const { model, history } = await train(
-        { model: { kind: "gmm", k: 1 }, objective: "nll", optimizer, batchSize: data.n, steps, schedule: name.startsWith("sgd") ? { type: "constant" } : { type: "cosine", minLrFactor: 0.01 } },
+        {
+          model: { kind: "gmm", k: 1 },
+          objective: "nll",
+          optimizer,
+          batchSize: data.n,
+          steps,
+          schedule: name.startsWith("sgd") ? { type: "constant" } : { type: "cosine", minLrFactor: 0.01 },
+        },
         data,
       );
       expect(history.stopReason).toBe("completed");
@@ -92,13 +99,13 @@ describe("SOAP on a linear-Gaussian MDN (2-D weight preconditioned)", () => {
     const sigmaHat = Math.sqrt(rss / n);
 
     const cfg = {
-        model: { kind: "mdn", k: 1, hidden: [] },
-        objective: "nll",
-        optimizer: { type: "soap", lr: 0.05 },
-        schedule: { type: "cosine", warmupSteps: 20, minLrFactor: 0.01 },
-        batchSize: n,
-        steps: 1500,
-      } satisfies TrainConfig;
+      model: { kind: "mdn", k: 1, hidden: [] },
+      objective: "nll",
+      optimizer: { type: "soap", lr: 0.05 },
+      schedule: { type: "cosine", warmupSteps: 20, minLrFactor: 0.01 },
+      batchSize: n,
+      steps: 1500,
+    } satisfies TrainConfig;
     const { model } = await train(cfg, data);
     // The model is heteroscedastic (log sigma is linear in x too), so its MLE is
     // not exactly OLS: check first-order optimality, that it is at least as good
@@ -157,8 +164,14 @@ describe("gradient clipping", () => {
     const data = gaussianData(50, [40, 40], [1, 1], 2); // far from the init: huge gradient
     const lr = 0.1;
     const clip = 0.5;
-    const { model, history } = await train({ model: { kind: "gmm", k: 1 }, objective: "nll", optimizer: { type: "sgd", lr, clipNorm: clip }, batchSize: 50, steps: 1, seed: 4 }, data);
-    const { model: m0 } = await train({ model: { kind: "gmm", k: 1 }, objective: "nll", optimizer: { type: "sgd", lr: 1e-300 }, batchSize: 50, steps: 1, seed: 4 }, data);
+    const { model, history } = await train(
+      { model: { kind: "gmm", k: 1 }, objective: "nll", optimizer: { type: "sgd", lr, clipNorm: clip }, batchSize: 50, steps: 1, seed: 4 },
+      data,
+    );
+    const { model: m0 } = await train(
+      { model: { kind: "gmm", k: 1 }, objective: "nll", optimizer: { type: "sgd", lr: 1e-300 }, batchSize: 50, steps: 1, seed: 4 },
+      data,
+    );
     const a = await model.weights();
     const b = await m0.weights();
     let moved = 0;

@@ -59,7 +59,10 @@ describe("checkpoints carry no file locations", () => {
     io.written.clear();
     await resume("B/ckpt", data, { io, steps: 20, metricsFile: "B/metrics.jsonl", checkpoint: { path: "B/ckpt", every: 5 } });
     expect([...io.written].sort()).toEqual(["B/ckpt", "B/metrics.jsonl"]);
-    const steps = (io.files.get("B/metrics.jsonl") as string).trim().split("\n").map((l) => JSON.parse(l).step);
+    const steps = (io.files.get("B/metrics.jsonl") as string)
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l).step);
     expect(steps).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
   });
 
@@ -86,11 +89,10 @@ describe("only finite states are saved", () => {
   it("a diverging run keeps its last finite checkpoint and ends non-finite", async () => {
     const io = memoryIO();
     const data = inverseSine(60, 2);
-    const { history } = await train(
-      { ...base, optimizer: { type: "sgd", lr: 100 }, steps: 40, checkpoint: { path: "c", every: 1 } },
-      data,
-      { io, onCheckpoint: ({ step }) => void expect(step).toBeGreaterThan(0) },
-    );
+    const { history } = await train({ ...base, optimizer: { type: "sgd", lr: 100 }, steps: 40, checkpoint: { path: "c", every: 1 } }, data, {
+      io,
+      onCheckpoint: ({ step }) => void expect(step).toBeGreaterThan(0),
+    });
     expect(history.stopReason).toBe("non-finite");
     expect(history.checkpointStep).toBeGreaterThan(0);
     const m = await load("c", { io });

@@ -84,7 +84,9 @@ const base: TrainConfig = { model: { kind: "mdn", k: 2, hidden: [8] }, optimizer
 
 async function weightsOf(r: { model: { weights(): Promise<Record<string, { data: ArrayLike<number> }>> } }): Promise<number[]> {
   const w = await r.model.weights();
-  return Object.keys(w).sort().flatMap((k) => Array.from(w[k]!.data));
+  return Object.keys(w)
+    .sort()
+    .flatMap((k) => Array.from(w[k]!.data));
 }
 
 describe("streamed training", () => {
@@ -114,7 +116,10 @@ describe("streamed training", () => {
     const data: TrainData = { n, xDim: 1, yDim: 1, x: rows.map((v) => Math.sin(v)), y: rows };
     seen.length = 0;
     const split = 0.2;
-    const r = await trainStream({ ...base, backend: "js-rec", validationSplit: split, epochs: 2, batchSize: 32 }, arrayStreamSource(data, 64), { shuffleBuffer: 50, standardize: false });
+    const r = await trainStream({ ...base, backend: "js-rec", validationSplit: split, epochs: 2, batchSize: 32 }, arrayStreamSource(data, 64), {
+      shuffleBuffer: 50,
+      standardize: false,
+    });
     const train = [...Array(n).keys()].filter((i) => !isHeldOut(i, base.seed!, split));
     const perEpoch = Math.ceil(train.length / 32);
     expect(seen.length).toBe(2 * perEpoch);
@@ -138,7 +143,8 @@ describe("streamed training", () => {
     seen.length = 0;
     const straight = await trainStream(cfg, arrayStreamSource(data, 30), opts);
     const all = seen.splice(0);
-    for (const stopAt of [7, 22, 40]) { // 22: an epoch boundary (empty buffer)
+    for (const stopAt of [7, 22, 40]) {
+      // 22: an epoch boundary (empty buffer)
       const io = memIO();
       const first = await trainStream({ ...cfg, checkpoint: { path: "c", every: 1000 } }, arrayStreamSource(data, 30), { ...opts, io, stopAtStep: stopAt });
       expect(first.history.stopReason).toBe("stop-at-step");

@@ -16,10 +16,20 @@ describe("objectives", () => {
       const spec = { kind: "gmm", k: 2, d: 2 } as const;
       const w = initWeights(spec, 0);
       const before = coreNll(
-        { n: 64, k: 2, d: 2, logits: Float64Array.from({ length: 128 }, (_, i) => w["gmm.logits"].data[i % 2]), mu: Float64Array.from({ length: 256 }, (_, i) => w["gmm.mu"].data[i % 4]), logSigma: new Float64Array(256) },
+        {
+          n: 64,
+          k: 2,
+          d: 2,
+          logits: Float64Array.from({ length: 128 }, (_, i) => w["gmm.logits"].data[i % 2]),
+          mu: Float64Array.from({ length: 256 }, (_, i) => w["gmm.mu"].data[i % 4]),
+          logSigma: new Float64Array(256),
+        },
         data.y,
       );
-      const { model, history } = await train({ model: { kind: "gmm", k: 2 }, objective, optimizer: { type: "adam", lr: 0.05 }, batchSize: 64, steps: 100, shuffle: false }, data);
+      const { model, history } = await train(
+        { model: { kind: "gmm", k: 2 }, objective, optimizer: { type: "adam", lr: 0.05 }, batchSize: 64, steps: 100, shuffle: false },
+        data,
+      );
       expect(history.steps[0].loss).toBeCloseTo(before, 12);
       const after = await datasetNll(model, data);
       expect(after).toBeLessThan(before - 0.3);
@@ -43,7 +53,10 @@ describe("loop mechanics", () => {
     expect(seen.epochs).toEqual([1, 2, 3]);
     expect(seen.evals).toEqual([3, 6, 9]);
     expect(history.evals.every((e) => Number.isFinite(e.valNll))).toBe(true);
-    const lines = readFileSync(metricsFile, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, number>);
+    const lines = readFileSync(metricsFile, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, number>);
     // every 2nd step plus every eval step (3, 6, 9): steps 2, 3, 4, 6, 8, 9
     expect(lines.map((l) => l.step)).toEqual([2, 3, 4, 6, 8, 9]);
     expect(lines[1].valNll).toBeCloseTo(history.evals[0].valNll as number, 12);
@@ -69,7 +82,14 @@ describe("loop mechanics", () => {
     const data = inverseSine(60, 4);
     // a large lr makes validation NLL stop improving quickly
     const { model, history } = await train(
-      { model: { kind: "mdn", k: 2, hidden: [16] }, optimizer: { type: "sgd", lr: 0.3 }, batchSize: 4, epochs: 200, validationSplit: 0.3, earlyStopping: { patience: 3, restoreBest: true } },
+      {
+        model: { kind: "mdn", k: 2, hidden: [16] },
+        optimizer: { type: "sgd", lr: 0.3 },
+        batchSize: 4,
+        epochs: 200,
+        validationSplit: 0.3,
+        earlyStopping: { patience: 3, restoreBest: true },
+      },
       data,
     );
     expect(history.stopReason).toBe("early-stopping");

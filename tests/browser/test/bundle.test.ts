@@ -64,7 +64,10 @@ describe("browser bundles (esbuild --platform=browser, no splitting)", () => {
       const allowed = RUNTIME_GUARDED[pkg] ?? [];
       const found = nodeBuiltinsIn(code);
       if (found.length) console.log(`${pkg}: Node names in runtime-guarded code only: ${found.join(", ")}`);
-      expect(found.filter((f) => !allowed.includes(f)), `Node built-ins in the ${pkg} browser bundle`).toEqual([]);
+      expect(
+        found.filter((f) => !allowed.includes(f)),
+        `Node built-ins in the ${pkg} browser bundle`,
+      ).toEqual([]);
       const min = Buffer.byteLength(code);
       const gz = gzipSync(code, { level: 9 }).length;
       sizes.push(`${pkg.padEnd(20)} ${(min / 1024).toFixed(1).padStart(8)} KiB min ${(gz / 1024).toFixed(1).padStart(8)} KiB gzip`);
@@ -84,7 +87,9 @@ describe("browser bundles (esbuild --platform=browser, no splitting)", () => {
     expect(errors).toEqual([]);
     expect(imports).toEqual([]);
     expect(nodeBuiltinsIn(code).filter((f) => !RUNTIME_GUARDED["@ngem/kernels-wasm"]?.includes(f))).toEqual([]);
-    sizes.push(`${"page: train+wasm".padEnd(20)} ${(code.length / 1024).toFixed(1).padStart(8)} KiB min ${(gzipSync(code, { level: 9 }).length / 1024).toFixed(1).padStart(8)} KiB gzip`);
+    sizes.push(
+      `${"page: train+wasm".padEnd(20)} ${(code.length / 1024).toFixed(1).padStart(8)} KiB min ${(gzipSync(code, { level: 9 }).length / 1024).toFixed(1).padStart(8)} KiB gzip`,
+    );
   });
 
   afterAll(() => {

@@ -51,7 +51,8 @@ async function call<T>(fn: (api: PageApi, arg: string) => Promise<T> | T, arg = 
 function report(r: ParityReport): string {
   const w = r.worst;
   const q = r.worstRatio;
-  if (w.error === 0) return `${r.label.padEnd(12)} ${r.precision ?? "?"}  ${r.passed}/${r.passed + r.failed} cases, ${(r.ms / 1000).toFixed(1)} s; every compared array exact (error 0)`;
+  if (w.error === 0)
+    return `${r.label.padEnd(12)} ${r.precision ?? "?"}  ${r.passed}/${r.passed + r.failed} cases, ${(r.ms / 1000).toFixed(1)} s; every compared array exact (error 0)`;
   return (
     `${r.label.padEnd(12)} ${r.precision ?? "?"}  ${r.passed}/${r.passed + r.failed} cases, ${(r.ms / 1000).toFixed(1)} s; ` +
     `worst normwise relative error ${w.error.toExponential(2)} (rtol ${w.rtol}) at ${w.what}; ` +
@@ -83,9 +84,11 @@ describe.skipIf(skip !== undefined)("headless Chromium: parity suite and a short
     const errors: string[] = [];
     page.on("pageerror", (e) => errors.push(e.message));
     await page.goto(s.url);
-    await page.waitForFunction(() => document.title === "ngem harness ready", undefined, { timeout: 30_000 }).catch((e: Error) => {
-      throw new Error(`the harness page did not load: ${errors.join("; ") || e.message}`);
-    });
+    await page
+      .waitForFunction(() => document.title === "ngem harness ready", undefined, { timeout: 30_000 })
+      .catch((e: Error) => {
+        throw new Error(`the harness page did not load: ${errors.join("; ") || e.message}`);
+      });
     gpuPage = await browser.newPage();
     await gpuPage.goto(s.url);
     await gpuPage.waitForFunction(() => document.title === "ngem harness ready", undefined, { timeout: 30_000 });

@@ -43,7 +43,8 @@ interface CanvasStats {
 
 describe.skipIf(skip !== undefined)("playground in headless Chromium", () => {
   it("trains Two-Gaussians side by side and shows both final NLLs, heatmaps and the NLL curve", async () => {
-    if (!existsSync(join(webDist, "index.html"))) throw new Error(`no playground build at ${webDist}: run \`pnpm --filter web build\` (pnpm test builds it first)`);
+    if (!existsSync(join(webDist, "index.html")))
+      throw new Error(`no playground build at ${webDist}: run \`pnpm --filter web build\` (pnpm test builds it first)`);
     const s = await serveStatic(webDist);
     server = s.server;
     browser = await launchChromium();
@@ -55,9 +56,11 @@ describe.skipIf(skip !== undefined)("playground in headless Chromium", () => {
     });
     const t0 = Date.now();
     await page.goto(`${s.url}?autorun`);
-    await page.waitForFunction(() => document.body.dataset.state === "done", undefined, { timeout: 90_000 }).catch((e: Error) => {
-      throw new Error(`the playground did not finish training: ${errors.join("; ") || e.message}`);
-    });
+    await page
+      .waitForFunction(() => document.body.dataset.state === "done", undefined, { timeout: 90_000 })
+      .catch((e: Error) => {
+        throw new Error(`the playground did not finish training: ${errors.join("; ") || e.message}`);
+      });
     const wall = (Date.now() - t0) / 1000;
     expect(errors).toEqual([]);
 

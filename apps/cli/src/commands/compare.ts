@@ -103,7 +103,8 @@ export async function compareCommand(dirs: string[], flags: CompareFlags): Promi
     if (!existsSync(join(d, CHECKPOINT_FILE))) throw new UsageError(`compare: ${d}: no ${CHECKPOINT_FILE} there (not an ngem run directory)`);
   }
   const plotPath = flags.plot === false ? undefined : (flags.plot ?? "compare.svg");
-  if (plotPath !== undefined && ![".svg", ".png"].includes(extname(plotPath).toLowerCase())) throw new UsageError(`--plot ${plotPath}: expected a .svg or .png file name`);
+  if (plotPath !== undefined && ![".svg", ".png"].includes(extname(plotPath).toLowerCase()))
+    throw new UsageError(`--plot ${plotPath}: expected a .svg or .png file name`);
   if (flags.data !== undefined && !existsSync(flags.data)) throw new UsageError(`--data ${flags.data}: no such file`);
   await registerAllBackends();
   const names = labels(dirs);
@@ -161,7 +162,10 @@ export async function compareCommand(dirs: string[], flags: CompareFlags): Promi
       if (c.step.length) series.push({ name: `${names[i]} train`, x: c.step, y: c.loss, color });
       if (c.valStep.length) series.push({ name: `${names[i]} validation`, x: c.valStep, y: c.valNll, color, dashed: true });
     });
-    const svg = lineChart({ title: `NLL per row (each run's training space) - ${dirs.length} runs`, xLabel: "step", yLabel: "NLL per row (standardized units)" }, series);
+    const svg = lineChart(
+      { title: `NLL per row (each run's training space) - ${dirs.length} runs`, xLabel: "step", yLabel: "NLL per row (standardized units)" },
+      series,
+    );
     writeAtomic(plotPath, extname(plotPath).toLowerCase() === ".png" ? await svgToPng(svg) : svg);
     written = plotPath;
   }
@@ -221,12 +225,19 @@ export async function compareCommand(dirs: string[], flags: CompareFlags): Promi
     ];
   });
   const widths = head.map((h, j) => Math.max(h.length, ...cells.map((c) => c[j]!.length)));
-  const line = (c: string[]) => c.map((v, j) => (j === 0 || j === 2 ? v.padEnd(widths[j]!) : v.padStart(widths[j]!))).join("  ").trimEnd();
+  const line = (c: string[]) =>
+    c
+      .map((v, j) => (j === 0 || j === 2 ? v.padEnd(widths[j]!) : v.padStart(widths[j]!)))
+      .join("  ")
+      .trimEnd();
   const out = [line(head), line(widths.map((w) => "-".repeat(w))), ...cells.map(line), ""];
   out.push("metrics in original units of the targets (NLL: nats per row); rows scored:");
   for (const r of rows) out.push(`  ${r.run}: ${r.scoredOn}`);
   const kinds = new Set(rows.filter((r) => r.scores).map((r) => r.scoredOn));
-  if (kinds.size > 1) out.push("note: the runs were scored on different row sets (each run's own test rows are the same rows only for the same data, --test-split and seed); compare with care");
+  if (kinds.size > 1)
+    out.push(
+      "note: the runs were scored on different row sets (each run's own test rows are the same rows only for the same data, --test-split and seed); compare with care",
+    );
   if (written) out.push(`loss curves: ${written}${missing.length ? ` (no ${METRICS_FILE} in ${missing.join(", ")})` : ""}`);
   process.stdout.write(`${out.join("\n")}\n`);
 }

@@ -24,7 +24,10 @@ export function addExportCommand(program: Command, exitCodes: string): void {
     .description("export a checkpoint for serving: an ONNX graph (ONNX Runtime in Node, the browser, anywhere) with outputs logits, mu, sigma, pi")
     .option("-f, --format <fmt>", `${EXPORT_FORMATS.join(" | ")} (default onnx)`)
     .option("-o, --output <file>", "file to write (default: the checkpoint's name with .onnx, next to it)")
-    .option("--space <space>", "original: x and the mixture in original units, the stored normalisation as graph nodes (default) | data: the units the model was trained in")
+    .option(
+      "--space <space>",
+      "original: x and the mixture in original units, the stored normalisation as graph nodes (default) | data: the units the model was trained in",
+    )
     .option("--json", "print a JSON summary")
     .addHelpText(
       "after",

@@ -8,7 +8,7 @@ export async function backendsCommand(flags: { json?: boolean }): Promise<void> 
     process.stdout.write(`${JSON.stringify(rows)}\n`);
     return;
   }
-  const lines = rows.map((r) => `${r.ok ? "yes" : "no "}  ${r.name.padEnd(10)} ${r.ok ? `${r.precision}` : r.reason ?? ""}`);
+  const lines = rows.map((r) => `${r.ok ? "yes" : "no "}  ${r.name.padEnd(10)} ${r.ok ? `${r.precision}` : (r.reason ?? "")}`);
   process.stdout.write(`loads  backend    precision / why not\n${lines.join("\n")}\n`);
   const wasm = await wasmBuildLine();
   if (wasm) process.stdout.write(`${wasm}\n`);

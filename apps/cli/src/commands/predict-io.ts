@@ -29,7 +29,15 @@ export interface Table {
   readonly where?: (row: number, col: number) => { line: number; column?: number };
 }
 
-const KINDS: Record<string, Table["kind"]> = { ".csv": "csv", ".tsv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".npy": "npy" };
+const KINDS: Record<string, Table["kind"]> = {
+  ".csv": "csv",
+  ".tsv": "csv",
+  ".txt": "csv",
+  ".jsonl": "jsonl",
+  ".ndjson": "jsonl",
+  ".json": "jsonl",
+  ".npy": "npy",
+};
 
 async function readStdin(): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -70,7 +78,11 @@ export async function readTable(source: string): Promise<Table> {
 
 function csvTable(text: string, label: string): Table {
   const recs: { fields: string[]; lines: number[]; columns: number[]; endLine: number }[] = [];
-  const t = new CsvTokenizer(label, (r) => recs.push({ fields: r.fields.slice(0, r.count), lines: r.lines.slice(0, r.count), columns: r.columns.slice(0, r.count), endLine: r.endLine }), "auto");
+  const t = new CsvTokenizer(
+    label,
+    (r) => recs.push({ fields: r.fields.slice(0, r.count), lines: r.lines.slice(0, r.count), columns: r.columns.slice(0, r.count), endLine: r.endLine }),
+    "auto",
+  );
   t.push(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   t.end();
   if (recs.length === 0) throw new UsageError(`${label}: empty input: expected a header or at least one data row`);
@@ -84,7 +96,9 @@ function csvTable(text: string, label: string): Table {
   const body = named ? recs.slice(1) : recs;
   body.forEach((r) => {
     if (r.fields.length !== width) {
-      throw new UsageError(`${label}:${r.lines[0] ?? r.endLine}: ragged row: expected ${width} fields (as in the ${named ? "header" : "first row"}), got ${r.fields.length}`);
+      throw new UsageError(
+        `${label}:${r.lines[0] ?? r.endLine}: ragged row: expected ${width} fields (as in the ${named ? "header" : "first row"}), got ${r.fields.length}`,
+      );
     }
   });
   if (body.length === 0) throw new UsageError(`${label}: expected at least one data row${named ? " after the header" : ""}, got none`);
@@ -114,16 +128,19 @@ function jsonlTable(text: string, label: string): Table {
       throw new UsageError(`${label}:${i + 1}: invalid JSON: expected one object (or array) per line (${(err as Error).message})`);
     }
     const isArr = Array.isArray(v);
-    if (!isArr && (typeof v !== "object" || v === null)) throw new UsageError(`${label}:${i + 1}: expected a JSON object or array on each line, got ${JSON.stringify(v)}`);
+    if (!isArr && (typeof v !== "object" || v === null))
+      throw new UsageError(`${label}:${i + 1}: expected a JSON object or array on each line, got ${JSON.stringify(v)}`);
     arrays ??= isArr;
-    if (arrays !== isArr) throw new UsageError(`${label}:${i + 1}: mixes ${arrays ? "arrays" : "objects"} and ${isArr ? "arrays" : "objects"}; use one kind per file`);
+    if (arrays !== isArr)
+      throw new UsageError(`${label}:${i + 1}: mixes ${arrays ? "arrays" : "objects"} and ${isArr ? "arrays" : "objects"}; use one kind per file`);
     const row = new Map<string, Cell>();
     const put = (key: string, val: unknown) => {
       if (Array.isArray(val)) {
         val.forEach((e, j) => put(`${key}[${j}]`, e));
         return;
       }
-      if (val !== null && typeof val === "object") throw new UsageError(`${label}:${i + 1} (field ${JSON.stringify(key)}): nested objects are not supported; expected a number, string or array`);
+      if (val !== null && typeof val === "object")
+        throw new UsageError(`${label}:${i + 1} (field ${JSON.stringify(key)}): nested objects are not supported; expected a number, string or array`);
       if (!index.has(key)) {
         index.set(key, names.length);
         names.push(key);
@@ -147,7 +164,8 @@ function jsonlTable(text: string, label: string): Table {
 
 function npyTable(bytes: Uint8Array, label: string): Table {
   const a = parseNpy(bytes, label);
-  if (a.shape.length < 1 || a.shape.length > 2) throw new UsageError(`${label} (header field "shape"): expected a 1-D or 2-D array, got shape (${a.shape.join(", ")})`);
+  if (a.shape.length < 1 || a.shape.length > 2)
+    throw new UsageError(`${label} (header field "shape"): expected a 1-D or 2-D array, got shape (${a.shape.join(", ")})`);
   const n = a.shape[0] as number;
   const m = a.shape.length === 2 ? (a.shape[1] as number) : 1;
   if (n === 0) throw new UsageError(`${label} (header field "shape"): expected at least one row`);
@@ -175,7 +193,8 @@ export function rowLabel(t: Table, row: number): string {
 export function columnIndex(t: Table, ref: string, flag: string): number {
   const at = t.names.indexOf(ref);
   if (at >= 0) {
-    if (t.names.indexOf(ref, at + 1) >= 0) throw new UsageError(`${flag}: column name ${JSON.stringify(ref)} is not unique in ${t.label}; select it by 0-based index`);
+    if (t.names.indexOf(ref, at + 1) >= 0)
+      throw new UsageError(`${flag}: column name ${JSON.stringify(ref)} is not unique in ${t.label}; select it by 0-based index`);
     return at;
   }
   if (/^\d+$/.test(ref)) {
@@ -207,7 +226,15 @@ export function jsonCell(v: Cell): Cell {
 }
 
 export type OutFormat = "csv" | "tsv" | "jsonl" | "json" | "npy";
-const OUT_KINDS: Record<string, OutFormat> = { ".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".npy": "npy" };
+const OUT_KINDS: Record<string, OutFormat> = {
+  ".csv": "csv",
+  ".tsv": "tsv",
+  ".txt": "csv",
+  ".jsonl": "jsonl",
+  ".ndjson": "jsonl",
+  ".json": "json",
+  ".npy": "npy",
+};
 
 /** The output format: --format, else --json, else the --output extension, else CSV. */
 export function outputFormat(format: string | undefined, json: boolean | undefined, output: string | undefined): OutFormat {
@@ -219,7 +246,10 @@ export function outputFormat(format: string | undefined, json: boolean | undefin
   if (json) return "json";
   if (output !== undefined && output !== "-") {
     const k = OUT_KINDS[extname(output).toLowerCase()];
-    if (!k) throw new UsageError(`--output ${output}: cannot tell the format from the extension "${extname(output)}"; use .csv, .tsv, .jsonl, .json or .npy, or give --format`);
+    if (!k)
+      throw new UsageError(
+        `--output ${output}: cannot tell the format from the extension "${extname(output)}"; use .csv, .tsv, .jsonl, .json or .npy, or give --format`,
+      );
     return k;
   }
   return "csv";
@@ -239,16 +269,22 @@ export function encodeColumns(cols: readonly OutColumn[], n: number, format: "cs
       for (let i = 0; i < n; i++) {
         const v = c.values[i];
         const num = typeof v === "number" ? v : typeof v === "string" ? (parseStrictNumber(v).ok ? Number(v) : NaN) : NaN;
-        if (!Number.isFinite(num)) throw new UsageError(`--format npy: column ${JSON.stringify(c.name)} is not numeric (row ${i + 1}: ${JSON.stringify(v)}); NPY holds numbers only - use csv, jsonl or json`);
+        if (!Number.isFinite(num))
+          throw new UsageError(
+            `--format npy: column ${JSON.stringify(c.name)} is not numeric (row ${i + 1}: ${JSON.stringify(v)}); NPY holds numbers only - use csv, jsonl or json`,
+          );
         data[i * cols.length + j] = num;
       }
     });
     return encodeNpy([n, cols.length], data);
   }
   const rows: (string | number)[][] = [];
-  for (let i = 0; i < n; i++) rows.push(cols.map((c) => {
-    const v = c.values[i];
-    return v === null || v === undefined ? "" : typeof v === "boolean" ? String(v) : v;
-  }));
+  for (let i = 0; i < n; i++)
+    rows.push(
+      cols.map((c) => {
+        const v = c.values[i];
+        return v === null || v === undefined ? "" : typeof v === "boolean" ? String(v) : v;
+      }),
+    );
   return writeCsv(rows, { header: cols.map((c) => c.name), ...(format === "tsv" ? { delimiter: "\t" as const } : {}) });
 }

@@ -15,7 +15,19 @@ import { UsageError } from "../errors.js";
 import { writeAtomic, writePlot } from "../plot/files.js";
 import { lineChart, PALETTE, type Series } from "../plot/svg.js";
 import { ensureDir, writeJson } from "../run-dir.js";
-import { mean, median, runOne, std, type Experiment, type Objective, type OptName, type ReproduceFlags, type RowStats, type RunOverrides, type RunResult } from "./reproduce.js";
+import {
+  mean,
+  median,
+  runOne,
+  std,
+  type Experiment,
+  type Objective,
+  type OptName,
+  type ReproduceFlags,
+  type RowStats,
+  type RunOverrides,
+  type RunResult,
+} from "./reproduce.js";
 
 export const SELECTION_RULE =
   "best lr = argmin over the grid of the censored median steps to threshold (a seed that never reaches it counts as the step budget); ties -> lower mean final NLL, then smaller lr";
@@ -28,7 +40,9 @@ export function lrGridFor(fixed: readonly number[], quick: boolean): number[] {
   const ladder: number[] = [];
   for (let e = -7; e <= 1; e++) for (const m of [1, 3]) ladder.push(Number((m * 10 ** e).toPrecision(2)));
   const tol = 1 + 1e-9;
-  const grid = quick ? ladder.filter((v) => v >= lo / 10 / tol && v <= 3 * lo * tol) : ladder.filter((v) => v >= lo / 10 / tol && v <= Math.min(1, hi * 10) * tol);
+  const grid = quick
+    ? ladder.filter((v) => v >= lo / 10 / tol && v <= 3 * lo * tol)
+    : ladder.filter((v) => v >= lo / 10 / tol && v <= Math.min(1, hi * 10) * tol);
   for (const f of fixed) if (!grid.some((v) => Math.abs(v - f) <= 1e-12 * f) && (!quick || f === lo)) grid.push(f);
   return grid.sort((a, b) => a - b);
 }
@@ -101,7 +115,11 @@ export function pickBest(rows: GridRow[], budget: number): BestRow[] {
 function withSpeedup(b: BestRow, all: BestRow[], budget: number, nllArm?: string): BestRow {
   const nll = all.find((r) => r.objective === "nll" && r.optimizer === b.optimizer && (r.arm ?? "") === (nllArm ?? b.arm ?? ""));
   if (!nll) return b;
-  return { ...b, speedupVsNllBest: nll.medianStepsCensored / b.medianStepsCensored, speedupIsLowerBound: nll.medianStepsCensored >= budget && b.medianStepsCensored < budget };
+  return {
+    ...b,
+    speedupVsNllBest: nll.medianStepsCensored / b.medianStepsCensored,
+    speedupIsLowerBound: nll.medianStepsCensored >= budget && b.medianStepsCensored < budget,
+  };
 }
 
 const fmt = (v: number | undefined, d = 3) => (v === undefined ? "-" : Number.isFinite(v) ? v.toFixed(d) : String(v));
@@ -135,7 +153,18 @@ async function runGrid(
             gradNorms = r.gradNorms;
           } catch (err) {
             // A divergence that throws counts as a run that never reaches the threshold.
-            result = { objective, optimizer, lr, seed, curveSteps: [], curve: [], final: NaN, stepsToThreshold: null, secondsPerStep: NaN, stopReason: `error: ${(err as Error).message}` };
+            result = {
+              objective,
+              optimizer,
+              lr,
+              seed,
+              curveSteps: [],
+              curve: [],
+              final: NaN,
+              stepsToThreshold: null,
+              secondsPerStep: NaN,
+              stopReason: `error: ${(err as Error).message}`,
+            };
           }
           rs.push(result);
           const bin = Math.max(1, Math.min(exp.evalEvery, budget));
@@ -143,7 +172,12 @@ async function runGrid(
           if (spec.over.gradTrace) traces.push(gradNorms);
           runs.push({ ...result, ...(spec.arm !== undefined ? { arm: spec.arm } : {}), ...(trace ? { gradNormTrace: trace } : {}) });
         }
-        const row = gridRow(rs, budget, { ...(spec.arm !== undefined ? { arm: spec.arm } : {}), fixedLr: fixed.includes(lr), trueModes: exp.trueModes !== undefined, traces });
+        const row = gridRow(rs, budget, {
+          ...(spec.arm !== undefined ? { arm: spec.arm } : {}),
+          fixedLr: fixed.includes(lr),
+          trueModes: exp.trueModes !== undefined,
+          traces,
+        });
         rows.push(row);
         spec.log(
           `  ${spec.arm ? `${spec.arm.padEnd(18)} ` : ""}${optimizer.padEnd(7)} lr ${String(lr).padEnd(7)} ${objective.padEnd(9)} final ${fmt(row.finalMean)}  reached ${row.reached}/${row.seeds}  censored median ${row.medianStepsCensored}`,
@@ -176,7 +210,14 @@ async function sensitivityFigure(exp: Experiment, rows: GridRow[], optimizer: Op
     const rs = rows.filter((r) => r.optimizer === optimizer && r.objective === o).sort((a, b) => a.lr - b.lr);
     return { name: o, x: rs.map((r) => Math.log10(r.lr)), y: rs.map((r) => r.medianStepsCensored), color: PALETTE[i % PALETTE.length] as string };
   });
-  const svg = lineChart({ title: `${exp.name}: censored median steps to threshold vs lr (${optimizer})`, xLabel: "log10 learning rate", yLabel: "steps to threshold (censored median)" }, series);
+  const svg = lineChart(
+    {
+      title: `${exp.name}: censored median steps to threshold vs lr (${optimizer})`,
+      xLabel: "log10 learning rate",
+      yLabel: "steps to threshold (censored median)",
+    },
+    series,
+  );
   return writePlot(base, svg, png);
 }
 
@@ -202,7 +243,19 @@ export async function lrGridOne(exp: Experiment, outDir: string, flags: Reproduc
   const md = gridMarkdown(exp, rows, best, seeds.length, budget, seconds, flags);
   writeAtomic(join(outDir, "lr-grid.md"), md);
   const grids = Object.fromEntries(optimizers.map((o) => [o, lrGridFor(exp.lrs[o] ?? [], quick)]));
-  const json = { experiment: exp.name, kind: "lr-grid", notes: exp.notes, selection: SELECTION_RULE, seeds, steps: budget, threshold: exp.threshold, grids, rows, best, seconds };
+  const json = {
+    experiment: exp.name,
+    kind: "lr-grid",
+    notes: exp.notes,
+    selection: SELECTION_RULE,
+    seeds,
+    steps: budget,
+    threshold: exp.threshold,
+    grids,
+    rows,
+    best,
+    seconds,
+  };
   await writeJson(join(outDir, "lr-grid.json"), { ...json, runs });
   if (flags.json) process.stdout.write(`${JSON.stringify(json)}\n`);
   else process.stdout.write(`${md}\nfigures: ${figures.join(", ")}\n`);
@@ -239,7 +292,9 @@ function gridMarkdown(exp: Experiment, rows: GridRow[], best: BestRow[], seeds: 
   );
   for (const r of rows) {
     const isBest = best.some((b) => b.optimizer === r.optimizer && b.objective === r.objective && b.lr === r.lr);
-    lines.push(`| ${r.optimizer} | ${r.lr}${r.fixedLr ? "*" : ""}${isBest ? " best" : ""} | ${r.objective} | ${fmt(r.finalMean)} +- ${fmt(r.finalStd)} | ${r.reached}/${r.seeds} | ${r.medianStepsCensored} |${modes ? ` ${r.modesRecovered}/${r.seeds} |` : ""}`);
+    lines.push(
+      `| ${r.optimizer} | ${r.lr}${r.fixedLr ? "*" : ""}${isBest ? " best" : ""} | ${r.objective} | ${fmt(r.finalMean)} +- ${fmt(r.finalStd)} | ${r.reached}/${r.seeds} | ${r.medianStepsCensored} |${modes ? ` ${r.modesRecovered}/${r.seeds} |` : ""}`,
+    );
   }
   lines.push("");
   return lines.join("\n");
@@ -251,7 +306,8 @@ function gridMarkdown(exp: Experiment, rows: GridRow[], best: BestRow[], seeds: 
 const ABLATION_EXPERIMENTS = ["two-sinusoids", "inverse-sine"];
 
 export function checkAblations(exp: Experiment): void {
-  if (!ABLATION_EXPERIMENTS.includes(exp.name)) throw new UsageError(`reproduce --ablations: available for ${ABLATION_EXPERIMENTS.join(", ")}, not "${exp.name}"`);
+  if (!ABLATION_EXPERIMENTS.includes(exp.name))
+    throw new UsageError(`reproduce --ablations: available for ${ABLATION_EXPERIMENTS.join(", ")}, not "${exp.name}"`);
 }
 
 /** E[-log p(y|x)] of the true two-sinusoids density with noise sd `noise` (seeded Monte Carlo, 200k draws). */
@@ -289,8 +345,19 @@ interface Arm {
 function arms(exp: Experiment, quick: boolean): { arms: Arm[]; notes: string[] } {
   const notes: string[] = [];
   const list: Arm[] = [
-    { name: "baseline", what: `fisherCoords log-sigma, batch ${exp.batchSize}${exp.name === "two-sinusoids" ? ", noise 0.05" : ""}`, objectives: ["nll", "ngem"], over: {} },
-    { name: "fisherCoords sigma", what: "nGEM in the reference code's sigma coordinates (NLL unchanged: compared with the baseline's NLL)", objectives: ["ngem"], over: { fisherCoords: "sigma" }, nllFrom: "baseline" },
+    {
+      name: "baseline",
+      what: `fisherCoords log-sigma, batch ${exp.batchSize}${exp.name === "two-sinusoids" ? ", noise 0.05" : ""}`,
+      objectives: ["nll", "ngem"],
+      over: {},
+    },
+    {
+      name: "fisherCoords sigma",
+      what: "nGEM in the reference code's sigma coordinates (NLL unchanged: compared with the baseline's NLL)",
+      objectives: ["ngem"],
+      over: { fisherCoords: "sigma" },
+      nllFrom: "baseline",
+    },
     { name: "batch 128", what: `batch 128 instead of ${exp.batchSize}, same number of steps`, objectives: ["nll", "ngem"], over: { batchSize: 128 } },
   ];
   if (exp.name === "two-sinusoids") {
@@ -305,7 +372,12 @@ function arms(exp: Experiment, quick: boolean): { arms: Arm[]; notes: string[] }
     notes.push(
       `noise arm: the built-in generator fixes the noise sd at 0.05 (no parameter), so this command draws the same task with sd 0.2 itself (same seeds and draw order). Its threshold closes the same fraction (${frac.toFixed(3)}) of the gap between the best unimodal (mode-collapsed) fit and the true density as the baseline's ${exp.threshold} does: expected NLL of truth / collapsed fit ${opt05.toFixed(3)} / ${col05.toFixed(3)} at sd 0.05, ${opt20.toFixed(3)} / ${col20.toFixed(3)} at sd 0.2, so threshold ${threshold.toFixed(3)}`,
     );
-    list.push({ name: "noise 0.2", what: "task noise sd 0.2 instead of 0.05", objectives: ["nll", "ngem"], over: { data: (seed) => twoSinusoidsData(n, 3000 + seed, 0.2), threshold } });
+    list.push({
+      name: "noise 0.2",
+      what: "task noise sd 0.2 instead of 0.05",
+      objectives: ["nll", "ngem"],
+      over: { data: (seed) => twoSinusoidsData(n, 3000 + seed, 0.2), threshold },
+    });
   } else {
     notes.push("no noise arm: the inverse-sine generator fixes its input noise at U(-0.1, 0.1) and has no parameter");
   }
@@ -347,17 +419,39 @@ export async function ablationsOne(exp: Experiment, outDir: string, flags: Repro
     return arm?.nllFrom ? withSpeedup(b, best, budget, arm.nllFrom) : b;
   });
   const figures: string[] = [];
-  for (const arm of list) for (const o of optimizers) figures.push(...(await gradNormFigure(exp, runs, arm.name, o, join(outDir, `gradnorm-${arm.name.replace(/[^A-Za-z0-9.]+/g, "-")}-${o}`), flags.png !== false)));
+  for (const arm of list)
+    for (const o of optimizers)
+      figures.push(
+        ...(await gradNormFigure(exp, runs, arm.name, o, join(outDir, `gradnorm-${arm.name.replace(/[^A-Za-z0-9.]+/g, "-")}-${o}`), flags.png !== false)),
+      );
   const seconds = (Date.now() - t0) / 1000;
   const md = ablationMarkdown(exp, list, notes, rows, best, seeds.length, budget, seconds, flags);
   writeAtomic(join(outDir, "ablations.md"), md);
-  const json = { experiment: exp.name, kind: "ablations", notes: [...exp.notes, ...notes], arms: list.map((a) => ({ name: a.name, what: a.what, objectives: a.objectives, threshold: a.over.threshold ?? exp.threshold })), selection: SELECTION_RULE, seeds, steps: budget, rows, best, seconds };
+  const json = {
+    experiment: exp.name,
+    kind: "ablations",
+    notes: [...exp.notes, ...notes],
+    arms: list.map((a) => ({ name: a.name, what: a.what, objectives: a.objectives, threshold: a.over.threshold ?? exp.threshold })),
+    selection: SELECTION_RULE,
+    seeds,
+    steps: budget,
+    rows,
+    best,
+    seconds,
+  };
   await writeJson(join(outDir, "ablations.json"), { ...json, runs });
   if (flags.json) process.stdout.write(`${JSON.stringify(json)}\n`);
   else process.stdout.write(`${md}\nfigures: ${figures.join(", ")}\n`);
 }
 
-async function gradNormFigure(exp: Experiment, runs: (RunResult & { arm?: string; gradNormTrace?: number[] })[], arm: string, optimizer: OptName, base: string, png: boolean): Promise<string[]> {
+async function gradNormFigure(
+  exp: Experiment,
+  runs: (RunResult & { arm?: string; gradNormTrace?: number[] })[],
+  arm: string,
+  optimizer: OptName,
+  base: string,
+  png: boolean,
+): Promise<string[]> {
   const lr = (exp.lrs[optimizer] ?? [])[0];
   const series: Series[] = [];
   (["nll", "ngem"] as Objective[]).forEach((o, i) => {
@@ -369,11 +463,24 @@ async function gradNormFigure(exp: Experiment, runs: (RunResult & { arm?: string
     series.push({ name: `${o} (median over seeds)`, x: y.map((_, j) => (j + 1) * bin), y, color: PALETTE[i] as string });
   });
   if (!series.length) return [];
-  const svg = lineChart({ title: `${exp.name} ${arm}: gradient norm of the objective, ${optimizer} lr ${lr}`, xLabel: "step", yLabel: "log10 grad norm (mean per bin)" }, series);
+  const svg = lineChart(
+    { title: `${exp.name} ${arm}: gradient norm of the objective, ${optimizer} lr ${lr}`, xLabel: "step", yLabel: "log10 grad norm (mean per bin)" },
+    series,
+  );
   return writePlot(base, svg, png);
 }
 
-function ablationMarkdown(exp: Experiment, list: Arm[], notes: string[], rows: GridRow[], best: BestRow[], seeds: number, budget: number, seconds: number, flags: ReproduceFlags): string {
+function ablationMarkdown(
+  exp: Experiment,
+  list: Arm[],
+  notes: string[],
+  rows: GridRow[],
+  best: BestRow[],
+  seeds: number,
+  budget: number,
+  seconds: number,
+  flags: ReproduceFlags,
+): string {
   const lines = [
     `### ${exp.title}: ablations (nGEM vs NLL, each at its own best lr)`,
     "",
@@ -394,8 +501,17 @@ function ablationMarkdown(exp: Experiment, list: Arm[], notes: string[], rows: G
       `| ${b.arm} | ${b.optimizer} | ${b.objective} | ${b.lr} | ${fmt(b.finalMean)} +- ${fmt(b.finalStd)} | ${b.reached}/${b.seeds} | ${b.medianStepsCensored} | ${ratio(b)} | ${fx ? `${fixedLr}: ${fx.reached}/${fx.seeds}, ${fx.medianStepsCensored}` : "-"} | ${fmt(b.gradNormEarly, 3)} -> ${fmt(b.gradNormLate, 4)} |`,
     );
   }
-  lines.push("", "Full grid (censored median steps to threshold):", "", "| arm | optimizer | lr | objective | final NLL | reached | censored median |", "|---|---|---|---|---|---|---|");
-  for (const r of rows) lines.push(`| ${r.arm} | ${r.optimizer} | ${r.lr}${r.fixedLr ? "*" : ""} | ${r.objective} | ${fmt(r.finalMean)} | ${r.reached}/${r.seeds} | ${r.medianStepsCensored} |`);
+  lines.push(
+    "",
+    "Full grid (censored median steps to threshold):",
+    "",
+    "| arm | optimizer | lr | objective | final NLL | reached | censored median |",
+    "|---|---|---|---|---|---|---|",
+  );
+  for (const r of rows)
+    lines.push(
+      `| ${r.arm} | ${r.optimizer} | ${r.lr}${r.fixedLr ? "*" : ""} | ${r.objective} | ${fmt(r.finalMean)} | ${r.reached}/${r.seeds} | ${r.medianStepsCensored} |`,
+    );
   lines.push("");
   return lines.join("\n");
 }

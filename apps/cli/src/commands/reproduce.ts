@@ -186,7 +186,16 @@ export interface RunOverrides {
   gradTrace?: boolean;
 }
 
-export async function runOne(exp: Experiment, objective: Objective, optimizer: OptName, lr: number, seed: number, flags: ReproduceFlags, tracker?: TrajectoryTracker, over: RunOverrides = {}) {
+export async function runOne(
+  exp: Experiment,
+  objective: Objective,
+  optimizer: OptName,
+  lr: number,
+  seed: number,
+  flags: ReproduceFlags,
+  tracker?: TrajectoryTracker,
+  over: RunOverrides = {},
+) {
   const quick = flags.quick === true;
   const data = (over.data ?? exp.data)(seed, quick);
   const threshold = over.threshold ?? exp.threshold;
@@ -298,12 +307,16 @@ async function reproduceOne(exp: Experiment, outDir: string, flags: ReproduceFla
             const title = `${objective} (${optimizer}, lr ${lr}, seed ${seed})`;
             const dens = await densityPlot(model, data, title, tracker);
             if (dens) for (const f of await writePlot(join(outDir, `density-${optimizer}-lr${lr}-${objective}`), dens, flags.png !== false)) figures.push(f);
-            if (exp.name === "inverse-mnist") for (const f of await digitGrid(model, join(outDir, `samples-${objective}`), `${objective}: samples per label`, flags.png !== false)) figures.push(f);
+            if (exp.name === "inverse-mnist")
+              for (const f of await digitGrid(model, join(outDir, `samples-${objective}`), `${objective}: samples per label`, flags.png !== false))
+                figures.push(f);
           }
           model.dispose();
         }
         const rs = results.filter((r) => r.objective === objective && r.optimizer === optimizer && r.lr === lr);
-        log(`  ${optimizer.padEnd(7)} lr ${String(lr).padEnd(6)} ${objective.padEnd(9)} final ${mean(rs.map((r) => r.final)).toFixed(3)} +- ${std(rs.map((r) => r.final)).toFixed(3)}  reached ${rs.filter((r) => r.stepsToThreshold !== null).length}/${rs.length}`);
+        log(
+          `  ${optimizer.padEnd(7)} lr ${String(lr).padEnd(6)} ${objective.padEnd(9)} final ${mean(rs.map((r) => r.final)).toFixed(3)} +- ${std(rs.map((r) => r.final)).toFixed(3)}  reached ${rs.filter((r) => r.stepsToThreshold !== null).length}/${rs.length}`,
+        );
       }
       figures.push(...(await curvesFigure(exp, results, optimizer, lr, outDir, flags.png !== false)));
     }
@@ -382,7 +395,11 @@ function markdown(exp: Experiment, rows: Row[], seeds: number, seconds: number, 
       `| ${r.optimizer} | ${r.lr} | ${r.objective} | ${f(r.finalMean)} +- ${f(r.finalStd)} | ${r.reached}/${r.seeds} | ${r.medianSteps ?? "-"} | ${r.speedupVsNll !== undefined ? `${r.speedupVsNll.toFixed(2)}x` : "-"} |${exp.trueModes ? ` ${r.modesRecovered}/${r.seeds} |` : ""} ${f(r.msPerStep, 4)} |`,
     );
   }
-  lines.push("", "Steps to threshold of a seed that never reached it count as the step budget in the censored medians (so a ratio is a lower bound when NLL never gets there).", "");
+  lines.push(
+    "",
+    "Steps to threshold of a seed that never reached it count as the step budget in the censored medians (so a ratio is a lower bound when NLL never gets there).",
+    "",
+  );
   return lines.join("\n");
 }
 
@@ -406,13 +423,24 @@ async function curvesFigure(exp: Experiment, results: RunResult[], optimizer: Op
     }
     series.push({ name: objective, x, y: m, band: { lo, hi }, color: PALETTE[i], dashed: objective === "em" });
   });
-  series.push({ name: `threshold ${exp.threshold.toFixed(2)}`, x: [0, Math.max(...results.map((r) => r.curveSteps[r.curveSteps.length - 1] ?? 0))], y: [exp.threshold, exp.threshold], color: "#777777", dashed: true });
+  series.push({
+    name: `threshold ${exp.threshold.toFixed(2)}`,
+    x: [0, Math.max(...results.map((r) => r.curveSteps[r.curveSteps.length - 1] ?? 0))],
+    y: [exp.threshold, exp.threshold],
+    color: "#777777",
+    dashed: true,
+  });
   const allY = series.flatMap((s) => Array.from(s.band?.lo ?? s.y)).filter(Number.isFinite);
   const allHi = series.flatMap((s) => Array.from(s.band?.hi ?? s.y)).filter(Number.isFinite);
   const yLo = Math.min(...allY);
   const yHi = Math.min(Math.max(...allHi), yLo + Math.max(5, (median(allHi) - yLo) * 3));
   const svg = lineChart(
-    { title: `${exp.name}: NLL vs step, ${optimizer} lr ${lr} (mean +- std over seeds)`, xLabel: "step", yLabel: exp.evalOnTrain ? "NLL (training data)" : "validation NLL", yRange: [yLo - 0.05 * (yHi - yLo), yHi] },
+    {
+      title: `${exp.name}: NLL vs step, ${optimizer} lr ${lr} (mean +- std over seeds)`,
+      xLabel: "step",
+      yLabel: exp.evalOnTrain ? "NLL (training data)" : "validation NLL",
+      yRange: [yLo - 0.05 * (yHi - yLo), yHi],
+    },
     series,
   );
   return writePlot(join(outDir, `nll-${optimizer}-lr${lr}`), svg, png);
@@ -438,6 +466,9 @@ async function digitGrid(model: Awaited<ReturnType<typeof train>>["model"], base
       }
     }
   }
-  const svg = heatmapChart({ title, xLabel: "samples", yLabel: "label 9 (bottom) .. 0 (top)", width: 520, height: 640 }, { values, nx: W, ny: H, xRange: [0, per], yRange: [0, 10] });
+  const svg = heatmapChart(
+    { title, xLabel: "samples", yLabel: "label 9 (bottom) .. 0 (top)", width: 520, height: 640 },
+    { values, nx: W, ny: H, xRange: [0, per], yRange: [0, 10] },
+  );
   return writePlot(base, svg, png);
 }

@@ -9,7 +9,18 @@
  */
 import { extname, join, resolve } from "node:path";
 import { csvFileSource, DataError, jsonlFileSource, type ColumnRef, type Dataset, type RowSource } from "@ngem/datasets/node";
-import { ConfigError, DataMismatchError, load, resumeStream, streamStatistics, StreamDataError, trainStream, type StreamInfo, type TrainConfig, type TrainedModel } from "@ngem/trainer";
+import {
+  ConfigError,
+  DataMismatchError,
+  load,
+  resumeStream,
+  streamStatistics,
+  StreamDataError,
+  trainStream,
+  type StreamInfo,
+  type TrainConfig,
+  type TrainedModel,
+} from "@ngem/trainer";
 import type { DataRecipe } from "../data-source.js";
 import { UsageError } from "../errors.js";
 import { CHECKPOINT_FILE, checkNewRunTarget, cleanTemps, METRICS_FILE, NewRun, RUN_FILE, writeJson, type Lock, type RunRecord } from "../run-dir.js";
@@ -30,7 +41,10 @@ const NOT_STREAMED = ["testSplit", "test", "ensemble", "n", "dataSeed", "missing
 
 function parseCols(flag: string, v: string | undefined): ColumnRef[] | undefined {
   if (v === undefined) return undefined;
-  const parts = v.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  const parts = v
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   if (parts.length === 0) throw new UsageError(`${flag}: expected a comma-separated list of column names or 0-based indices, got "${v}"`);
   return parts.map((p) => (/^\d+$/.test(p) ? Number(p) : p));
 }
@@ -47,7 +61,9 @@ async function openSource(file: string, xCols?: string, yCols?: string): Promise
     if (err instanceof DataError) throw new UsageError(err.message);
     throw err;
   }
-  throw new UsageError(`--stream: "${file}" is ${ext || "without an extension"}; streaming reads .csv, .tsv, .jsonl or .json files (NPY shards: the library's npyShardSource)`);
+  throw new UsageError(
+    `--stream: "${file}" is ${ext || "without an extension"}; streaming reads .csv, .tsv, .jsonl or .json files (NPY shards: the library's npyShardSource)`,
+  );
 }
 
 async function statistics(src: RowSource, seed: number, split: number): Promise<StreamInfo> {
@@ -77,19 +93,29 @@ async function reportRows(src: RowSource, model: TrainedModel): Promise<Dataset>
     if (n >= REPORT_ROWS) break;
   }
   const norm = model.normalization;
-  const z = (a: number[], dim: number, s?: { mean: Float64Array; std: Float64Array }) => Float64Array.from(a, (v, i) => (s ? (v - (s.mean[i % dim] as number)) / (s.std[i % dim] as number) : v));
+  const z = (a: number[], dim: number, s?: { mean: Float64Array; std: Float64Array }) =>
+    Float64Array.from(a, (v, i) => (s ? (v - (s.mean[i % dim] as number)) / (s.std[i % dim] as number) : v));
   return { ...shapeOf(src, n), x: z(xs, src.xDim, norm?.x), y: z(ys, src.yDim, norm?.y), ...(norm ? { normalization: norm } : {}) };
 }
 
 /** `ngem train <file> --stream`. */
-export async function trainStreamCommand(source: string, flags: TrainFlags & { stream?: boolean; shuffleBuffer?: number }, explicit: ReadonlySet<string>, log: (m: string) => void): Promise<void> {
-  for (const k of NOT_STREAMED) if (explicit.has(k)) throw new UsageError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: not available with --stream (it needs the data in memory)`);
-  if (flags.standardize === false) throw new UsageError("--no-standardize: not available with --stream (streamed rows are standardised with one-pass statistics)");
+export async function trainStreamCommand(
+  source: string,
+  flags: TrainFlags & { stream?: boolean; shuffleBuffer?: number },
+  explicit: ReadonlySet<string>,
+  log: (m: string) => void,
+): Promise<void> {
+  for (const k of NOT_STREAMED)
+    if (explicit.has(k))
+      throw new UsageError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: not available with --stream (it needs the data in memory)`);
+  if (flags.standardize === false)
+    throw new UsageError("--no-standardize: not available with --stream (streamed rows are standardised with one-pass statistics)");
   const file = flags.config !== undefined ? readConfigFile(flags.config) : undefined;
   const src = await openSource(source, flags.xCols, flags.yCols);
   // Config from the flags on the shape of the data (row count checked after the statistics pass).
   const config = buildConfig(flags, shapeOf(src, Number.MAX_SAFE_INTEGER), file);
-  if (config.model.kind === "gmm" && src.xDim > 0) throw new UsageError("--model gmm with --stream: select no input columns (--x-cols with --model gmm is not streamed); use --model mdn");
+  if (config.model.kind === "gmm" && src.xDim > 0)
+    throw new UsageError("--model gmm with --stream: select no input columns (--x-cols with --model gmm is not streamed); use --model mdn");
   const outDir = flags.out ?? join("runs", `${src.name.replace(/[^A-Za-z0-9_.-]+/g, "_")}-${config.objective}`);
   checkNewRunTarget(outDir, flags.force === true);
   await ensureBackend(config.backend ?? "js");
@@ -108,13 +134,26 @@ export async function trainStreamCommand(source: string, flags: TrainFlags & { s
     ...(flags.yCols !== undefined ? { yCols: flags.yCols } : {}),
     stream: { shuffleBuffer } satisfies StreamRecipe,
   };
-  const runRecord: RunRecord = { version: 1, data: recipe as DataRecipe, config: config as unknown as Record<string, unknown>, createdAt: new Date().toISOString(), run: { ...(checkpointEvery !== undefined ? { checkpointEvery } : {}), logEvery } };
-  log(`--stream: ${info.rows} rows (${info.nTrain} training, ${info.nVal} validation by row hash); shuffle buffer ${config.shuffle === false ? "off" : `${shuffleBuffer} rows`}`);
+  const runRecord: RunRecord = {
+    version: 1,
+    data: recipe as DataRecipe,
+    config: config as unknown as Record<string, unknown>,
+    createdAt: new Date().toISOString(),
+    run: { ...(checkpointEvery !== undefined ? { checkpointEvery } : {}), logEvery },
+  };
+  log(
+    `--stream: ${info.rows} rows (${info.nTrain} training, ${info.nVal} validation by row hash); shuffle buffer ${config.shuffle === false ? "off" : `${shuffleBuffer} rows`}`,
+  );
   const run = new NewRun(outDir);
   const session = new Session(run, log, flags.json === true);
   try {
     await writeJson(join(run.dir, RUN_FILE), runRecord);
-    const fullConfig: TrainConfig = { ...config, metricsFile: METRICS_FILE, logEvery, checkpoint: { path: CHECKPOINT_FILE, ...(checkpointEvery ? { every: checkpointEvery } : {}), atEnd: true } };
+    const fullConfig: TrainConfig = {
+      ...config,
+      metricsFile: METRICS_FILE,
+      logEvery,
+      checkpoint: { path: CHECKPOINT_FILE, ...(checkpointEvery ? { every: checkpointEvery } : {}), atEnd: true },
+    };
     const result = await session.run(full, (opts) => trainStream(fullConfig, src, { ...opts, shuffleBuffer, statistics: info }));
     await session.finish(result, await reportRows(src, result.model), flags);
   } finally {
@@ -144,16 +183,29 @@ export async function resumeStreamCommand(dir: string, runRecord: RunRecord, loc
       throw new UsageError(`${join(dir, CHECKPOINT_FILE)}: ${(err as Error).message}`);
     }
     const info = await statistics(src, model.config.seed, model.config.validationSplit);
-    if (info.fingerprint !== model.state.dataFingerprint) throw new UsageError(`${r.source}: the data changed since the run started (fingerprint ${info.fingerprint}, the checkpoint's ${model.state.dataFingerprint})`);
+    if (info.fingerprint !== model.state.dataFingerprint)
+      throw new UsageError(
+        `${r.source}: the data changed since the run started (fingerprint ${info.fingerprint}, the checkpoint's ${model.state.dataFingerprint})`,
+      );
     const checkpointEvery = flags.checkpointEvery ?? runRecord.run?.checkpointEvery;
     const logEvery = flags.logEvery ?? runRecord.run?.logEvery ?? 1;
     const length = flags.steps !== undefined ? { steps: flags.steps } : flags.epochs !== undefined ? { epochs: flags.epochs } : {};
     if (length.steps !== undefined || length.epochs !== undefined) {
       const { steps: _s, epochs: _e, ...rest } = runRecord.config;
-      await writeJson(join(dir, RUN_FILE), { ...runRecord, config: { ...rest, ...length }, run: { ...runRecord.run, ...(checkpointEvery !== undefined ? { checkpointEvery } : {}), logEvery } });
+      await writeJson(join(dir, RUN_FILE), {
+        ...runRecord,
+        config: { ...rest, ...length },
+        run: { ...runRecord.run, ...(checkpointEvery !== undefined ? { checkpointEvery } : {}), logEvery },
+      });
     }
     const result = await session.run(shapeOf(src, info.rows), (opts) =>
-      resumeStream(model, src, { ...opts, ...length, metricsFile: METRICS_FILE, logEvery, checkpoint: { path: CHECKPOINT_FILE, ...(checkpointEvery ? { every: checkpointEvery } : {}), atEnd: true } }),
+      resumeStream(model, src, {
+        ...opts,
+        ...length,
+        metricsFile: METRICS_FILE,
+        logEvery,
+        checkpoint: { path: CHECKPOINT_FILE, ...(checkpointEvery ? { every: checkpointEvery } : {}), atEnd: true },
+      }),
     );
     await session.finish(result, await reportRows(src, result.model), flags);
   } catch (err) {

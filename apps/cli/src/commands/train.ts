@@ -43,7 +43,20 @@ import { EXIT_FAILURE, UsageError } from "../errors.js";
 import { KNOWN_BACKENDS, loadBackend } from "../load-backends.js";
 import { makeProgress } from "../progress.js";
 import { writeRunReport } from "../report.js";
-import { acquireLock, checkNewRunTarget, CHECKPOINT_FILE, cleanTemps, LOCK_FILE, METRICS_FILE, NewRun, readRun, RUN_FILE, writeJson, type Lock, type RunRecord } from "../run-dir.js";
+import {
+  acquireLock,
+  checkNewRunTarget,
+  CHECKPOINT_FILE,
+  cleanTemps,
+  LOCK_FILE,
+  METRICS_FILE,
+  NewRun,
+  readRun,
+  RUN_FILE,
+  writeJson,
+  type Lock,
+  type RunRecord,
+} from "../run-dir.js";
 
 export interface TrainFlags extends DataArgs {
   config?: string;
@@ -113,7 +126,11 @@ export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile |
   oneOf("--covariance", flags.covariance, ["diag", "isotropic", "shared"]);
   oneOf("--trunk", flags.trunk, ["shared", "separate"]);
   oneOf("--noise-schedule", flags.noiseSchedule, ["constant", "rule-of-thumb"]);
-  for (const [flag, v] of [["--sigma-min", flags.sigmaMin], ["--noise-x", flags.noiseX], ["--noise-y", flags.noiseY]] as const) {
+  for (const [flag, v] of [
+    ["--sigma-min", flags.sigmaMin],
+    ["--noise-x", flags.noiseX],
+    ["--noise-y", flags.noiseY],
+  ] as const) {
     if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new UsageError(`${flag}: expected a finite number >= 0, got ${v}`);
   }
   if (flags.noiseX !== undefined && flags.noiseX > 0 && data.xDim === 0) {
@@ -123,7 +140,8 @@ export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile |
   let hidden: number[] | undefined;
   if (flags.hidden !== undefined) {
     hidden = flags.hidden === "" ? [] : flags.hidden.split(",").map((s) => (/^\d+$/.test(s.trim()) ? Number(s.trim()) : NaN));
-    if (hidden.some((w) => !Number.isSafeInteger(w) || w < 1)) throw new UsageError(`--hidden: expected comma-separated positive integers like 128,128, got "${flags.hidden}"`);
+    if (hidden.some((w) => !Number.isSafeInteger(w) || w < 1))
+      throw new UsageError(`--hidden: expected comma-separated positive integers like 128,128, got "${flags.hidden}"`);
   }
   const kind = (flags.model ?? file?.model?.kind ?? (data.xDim === 0 ? "gmm" : "mdn")) as "mdn" | "gmm";
   if (kind === "mdn" && data.xDim === 0) throw new UsageError(`--model mdn needs input columns, but "${data.name}" has none (use --model gmm or --x-cols)`);
@@ -149,7 +167,8 @@ export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile |
           ...(flags.minLrFactor !== undefined ? { minLrFactor: flags.minLrFactor } : {}),
         }
       : undefined;
-  if (flags.minDelta !== undefined && flags.earlyStopping === undefined && !file?.earlyStopping) throw new UsageError("--min-delta applies to --early-stopping <patience>; give that too");
+  if (flags.minDelta !== undefined && flags.earlyStopping === undefined && !file?.earlyStopping)
+    throw new UsageError("--min-delta applies to --early-stopping <patience>; give that too");
   const earlyStopping =
     flags.earlyStopping !== undefined
       ? { ...file?.earlyStopping, patience: flags.earlyStopping, ...(flags.minDelta !== undefined ? { minDelta: flags.minDelta } : {}) }
@@ -170,7 +189,11 @@ export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile |
   const noiseSchedule = (flags.noiseSchedule ?? file?.noise?.schedule) as "constant" | "rule-of-thumb" | undefined;
   const noise =
     noiseX !== undefined || noiseY !== undefined || noiseSchedule !== undefined
-      ? { ...(noiseX !== undefined ? { x: noiseX } : {}), ...(noiseY !== undefined ? { y: noiseY } : {}), ...(noiseSchedule !== undefined ? { schedule: noiseSchedule } : {}) }
+      ? {
+          ...(noiseX !== undefined ? { x: noiseX } : {}),
+          ...(noiseY !== undefined ? { y: noiseY } : {}),
+          ...(noiseSchedule !== undefined ? { schedule: noiseSchedule } : {}),
+        }
       : undefined;
   const model =
     kind === "gmm"
@@ -243,7 +266,8 @@ function checkMemory(config: TrainConfig, data: Dataset): void {
 /** Maps trainer errors found before training to usage errors (exit 2). */
 function asUsage(err: unknown): never {
   if (err instanceof ConfigError || err instanceof DataMismatchError || err instanceof CheckpointFormatError) throw new UsageError(err.message);
-  if (err instanceof RangeError && /array length|allocation/i.test(err.message)) throw new UsageError(`the model is too large to allocate (${err.message}); use a smaller --k or --hidden`);
+  if (err instanceof RangeError && /array length|allocation/i.test(err.message))
+    throw new UsageError(`the model is too large to allocate (${err.message}); use a smaller --k or --hidden`);
   throw err;
 }
 
@@ -278,7 +302,10 @@ export async function trainCommand(source: string | undefined, flags: TrainFlags
   const nTrain = data.n - splitSizes(config.validationSplit ?? 0, data.n).nVal;
   const logEvery = flags.logEvery ?? file?.logEvery ?? defaultLogEvery(totalSteps(validateConfig(config, data), nTrain));
   const recipe = loaded.recipe;
-  if (loaded.test) log(`holding out ${loaded.test.n} test rows (${flags.test !== undefined ? `--test ${flags.test}` : `--test-split ${flags.testSplit}`}); training on ${data.n} rows`);
+  if (loaded.test)
+    log(
+      `holding out ${loaded.test.n} test rows (${flags.test !== undefined ? `--test ${flags.test}` : `--test-split ${flags.testSplit}`}); training on ${data.n} rows`,
+    );
   if (data.skippedRows) log(`--missing skip-row: skipped ${data.skippedRows} row(s) with missing values`);
   const runRecord: RunRecord = {
     version: 1,
@@ -291,7 +318,9 @@ export async function trainCommand(source: string | undefined, flags: TrainFlags
   if (flags.printConfig) {
     // `ngem config --print` / `train --print-config`: what would run, nothing written.
     const resolvedConfig = validateConfig(config, data);
-    process.stdout.write(`${JSON.stringify({ out: outDir, data: recipe, rows: { train: data.n, test: loaded.test?.n ?? 0 }, config: resolvedConfig, run: runRecord.run }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ out: outDir, data: recipe, rows: { train: data.n, test: loaded.test?.n ?? 0 }, config: resolvedConfig, run: runRecord.run }, null, 2)}\n`,
+    );
     return;
   }
 
@@ -308,7 +337,9 @@ export async function trainCommand(source: string | undefined, flags: TrainFlags
       checkpoint: { path: CHECKPOINT_FILE, ...(checkpointEvery ? { every: checkpointEvery } : {}), atEnd: true },
     };
     const members = flags.ensemble;
-    const result = await session.run(data, (opts) => (members === undefined ? train(fullConfig, data, opts) : trainEnsembleRun(fullConfig, data, members, opts, log)));
+    const result = await session.run(data, (opts) =>
+      members === undefined ? train(fullConfig, data, opts) : trainEnsembleRun(fullConfig, data, members, opts, log),
+    );
     await session.finish(result, data, flags);
   } finally {
     session.close();
@@ -322,7 +353,10 @@ async function resumeCommand(source: string | undefined, flags: TrainFlags, expl
   if (fixed.length) {
     throw new UsageError(
       `${fixed.map(flagName).join(", ")}: cannot change on --resume (the run keeps its data, model, optimizer and run directory); ` +
-        `--resume takes only ${[...RESUME_FLAGS].filter((f) => f !== "resume").map(flagName).join(", ")}. Start a new run with --out to change them`,
+        `--resume takes only ${[...RESUME_FLAGS]
+          .filter((f) => f !== "resume")
+          .map(flagName)
+          .join(", ")}. Start a new run with --out to change them`,
     );
   }
   const dir = flags.resume as string;
@@ -338,7 +372,9 @@ async function resumeCommand(source: string | undefined, flags: TrainFlags, expl
     cleanTemps(dir);
     const src = runRecord.data;
     if (!src.builtin && !existsSync(src.source)) {
-      throw new UsageError(`--resume ${dir}: the run's data file ${src.source} no longer exists (it is recorded in ${join(dir, RUN_FILE)}); put it back to continue the run`);
+      throw new UsageError(
+        `--resume ${dir}: the run's data file ${src.source} no longer exists (it is recorded in ${join(dir, RUN_FILE)}); put it back to continue the run`,
+      );
     }
     const { data: loadedData } = await loadRecipe(src);
     let model: TrainedModel;
@@ -358,12 +394,20 @@ async function resumeCommand(source: string | undefined, flags: TrainFlags, expl
     const logEvery = flags.logEvery ?? runRecord.run?.logEvery ?? 1;
     let recordUpdated = false;
     const updateRecord = async () => {
-      if (recordUpdated || (length.steps === undefined && length.epochs === undefined && flags.checkpointEvery === undefined && flags.logEvery === undefined)) return;
+      if (recordUpdated || (length.steps === undefined && length.epochs === undefined && flags.checkpointEvery === undefined && flags.logEvery === undefined))
+        return;
       recordUpdated = true;
       const { steps: _s, epochs: _e, ...rest } = runRecord.config;
       await writeJson(join(dir, RUN_FILE), {
         ...runRecord,
-        config: { ...rest, ...(length.steps !== undefined ? { steps: length.steps } : length.epochs !== undefined ? { epochs: length.epochs } : { steps: runRecord.config.steps, epochs: runRecord.config.epochs }) },
+        config: {
+          ...rest,
+          ...(length.steps !== undefined
+            ? { steps: length.steps }
+            : length.epochs !== undefined
+              ? { epochs: length.epochs }
+              : { steps: runRecord.config.steps, epochs: runRecord.config.epochs }),
+        },
         run: { ...runRecord.run, ...(checkpointEvery !== undefined ? { checkpointEvery } : {}), logEvery },
       });
     };
@@ -431,7 +475,9 @@ function lengthOnResume(flags: TrainFlags, model: TrainedModel, data: Dataset): 
   const nTrain = data.n - splitSizes(model.config.validationSplit, data.n).nVal;
   const total = totalSteps({ ...rest, ...length } as ResolvedConfig, nTrain);
   if (total < model.state.step) {
-    throw new UsageError(`${flags.steps !== undefined ? `--steps ${flags.steps}` : `--epochs ${flags.epochs} (${total} steps)`}: the run is already at step ${model.state.step}; give a larger value to train longer`);
+    throw new UsageError(
+      `${flags.steps !== undefined ? `--steps ${flags.steps}` : `--epochs ${flags.epochs} (${total} steps)`}: the run is already at step ${model.state.step}; give a larger value to train longer`,
+    );
   }
   return length;
 }
@@ -494,7 +540,9 @@ export class Session {
   private onSignal(sig: NodeJS.Signals): void {
     if (this.signal === undefined) {
       this.signal = sig;
-      this.log(`\n${sig === "SIGINT" ? "interrupt" : "SIGTERM"}: finishing the current step and saving a checkpoint (${sig === "SIGINT" ? "Ctrl-C" : "the signal"} again quits without saving)`);
+      this.log(
+        `\n${sig === "SIGINT" ? "interrupt" : "SIGTERM"}: finishing the current step and saving a checkpoint (${sig === "SIGINT" ? "Ctrl-C" : "the signal"} again quits without saving)`,
+      );
       this.controller.abort();
       return;
     }
@@ -558,7 +606,9 @@ export class Session {
       if (this.target instanceof NewRun) this.target.commit();
       if (onFirstCheckpoint) await onFirstCheckpoint();
     };
-    this.log(`${this.target instanceof NewRun ? "training" : "resuming"} ${data.name} (n=${data.n}, x ${data.xDim}-d, y ${data.yDim}-d) -> ${this.target instanceof NewRun ? this.target.out : this.dir}`);
+    this.log(
+      `${this.target instanceof NewRun ? "training" : "resuming"} ${data.name} (n=${data.n}, x ${data.xDim}-d, y ${data.yDim}-d) -> ${this.target instanceof NewRun ? this.target.out : this.dir}`,
+    );
     try {
       return await start({ onStep, onCheckpoint, signal: this.controller.signal, recordSteps: false, io: this.io() });
     } catch (err) {
@@ -584,10 +634,15 @@ export class Session {
     const outDir = this.dir;
     // Paths as the user gave them (the run's absolute location after a staged swap).
     const shown = this.target instanceof NewRun ? this.target.out : this.dir;
-    const summary = await writeRunReport(outDir, result, data, this.tracker as TrajectoryTracker, { png: flags.png !== false, plots: flags.plots !== false, seconds: (Date.now() - this.started) / 1000 });
+    const summary = await writeRunReport(outDir, result, data, this.tracker as TrajectoryTracker, {
+      png: flags.png !== false,
+      plots: flags.plots !== false,
+      seconds: (Date.now() - this.started) / 1000,
+    });
     const floor = floorSummary(result);
     if (floor) {
-      if (this.json) process.stdout.write(`${JSON.stringify({ event: "sigma-floor-summary", ...floor.stats, sigmaMin: floor.sigmaMin, message: floor.line })}\n`);
+      if (this.json)
+        process.stdout.write(`${JSON.stringify({ event: "sigma-floor-summary", ...floor.stats, sigmaMin: floor.sigmaMin, message: floor.line })}\n`);
       else this.log(floor.line);
     }
     if (this.json) process.stdout.write(`${JSON.stringify({ event: "done", outDir: shown, checkpointStep: history.checkpointStep ?? null, ...summary })}\n`);

@@ -10,7 +10,18 @@ import { loadBackend, registerAllBackends } from "../load-backends.js";
 import { writeAtomic } from "../plot/files.js";
 import { CHECKPOINT_FILE, runBesideCheckpoint } from "../run-dir.js";
 import { runTestData, trainingOverlap } from "../test-split.js";
-import { columnIndex, encodeColumns, jsonCell, numberAt, outputFormat, readTable, rowLabel as rowLabelOf, type Cell, type OutColumn, type Table } from "./predict-io.js";
+import {
+  columnIndex,
+  encodeColumns,
+  jsonCell,
+  numberAt,
+  outputFormat,
+  readTable,
+  rowLabel as rowLabelOf,
+  type Cell,
+  type OutColumn,
+  type Table,
+} from "./predict-io.js";
 
 export interface ModelFlags extends DataArgs {
   backend?: string;
@@ -73,7 +84,8 @@ export async function evalCommand(target: string, source: string | undefined, fl
   }
   if (isDir && !existsSync(ckpt)) throw new UsageError(`${target}: no ${CHECKPOINT_FILE} there (not an ngem run directory)`);
   if (source === undefined && !existsSync(target)) throw new UsageError(`eval ${target}: no such run directory or checkpoint file`);
-  if (source === undefined && !isDir) throw new UsageError(`eval ${target}: give a data file (ngem eval CHECKPOINT DATA), or a run directory to score its held-out test rows`);
+  if (source === undefined && !isDir)
+    throw new UsageError(`eval ${target}: give a data file (ngem eval CHECKPOINT DATA), or a run directory to score its held-out test rows`);
   const model = await openCheckpoint(ckpt, flags.backend);
   let data: Dataset;
   let label: string;
@@ -81,7 +93,10 @@ export async function evalCommand(target: string, source: string | undefined, fl
   let overlap = 0;
   if (source === undefined) {
     const test = await runTestData(runDir);
-    if (!test) throw new UsageError(`eval ${target}: this run has no held-out test rows (train with --test-split 0.2 or --test FILE), so give data to score: ngem eval ${target} DATA`);
+    if (!test)
+      throw new UsageError(
+        `eval ${target}: this run has no held-out test rows (train with --test-split 0.2 or --test FILE), so give data to score: ngem eval ${target} DATA`,
+      );
     data = test.data;
     label = `${target} (test rows)`;
     description = test.description;
@@ -91,7 +106,9 @@ export async function evalCommand(target: string, source: string | undefined, fl
     overlap = trainingOverlap(runDir, data);
     description = `data: ${source} (${data.n} rows)${overlap > 0 ? `; ${overlap} of them are training rows of this run` : ""}`;
     if (overlap > 0) {
-      process.stderr.write(`ngem: warning: ${overlap} of the ${data.n} rows of ${source} are training rows of this run; these metrics are not a held-out estimate${existsSync(join(runDir, "run.json")) ? ` (ngem eval ${runDir} scores the run's test rows, when it has some)` : ""}\n`);
+      process.stderr.write(
+        `ngem: warning: ${overlap} of the ${data.n} rows of ${source} are training rows of this run; these metrics are not a held-out estimate${existsSync(join(runDir, "run.json")) ? ` (ngem eval ${runDir} scores the run's test rows, when it has some)` : ""}\n`,
+      );
     }
   }
   checkDims(model, data.xDim, data.yDim, label);
@@ -175,7 +192,9 @@ export async function evalCommand(target: string, source: string | undefined, fl
       `PIT uniformity       KS ${fmt(sc.pit.ks)} (p = ${sc.pit.ksPValue.toPrecision(3)}), chi-square ${fmt(sc.pit.chiSquare)} on ${sc.pit.df} df  (n = ${sc.pit.n} values)`,
       `PIT counts           ${sc.pit.counts.join(" ")}`,
       ...(members
-        ? [`ensemble of ${members.count}  NLL ${fmt(sc.nll)} vs mean member ${fmt(members.meanNll)} (members ${members.nll.map(fmt).join(", ")}); CRPS ${fmt(sc.crps.value)} vs mean member ${fmt(members.meanCrps)}`]
+        ? [
+            `ensemble of ${members.count}  NLL ${fmt(sc.nll)} vs mean member ${fmt(members.meanNll)} (members ${members.nll.map(fmt).join(", ")}); CRPS ${fmt(sc.crps.value)} vs mean member ${fmt(members.meanCrps)}`,
+          ]
         : []),
     ];
     emit(`${lines.join("\n")}\n`, flags.output);
@@ -209,12 +228,15 @@ async function explainNonFiniteMetric(model: TrainedModel, data: Dataset, source
   const head = `eval: the ${metric} is ${value}, not a finite number`;
   const ny = data.normalization?.y;
   const nx = data.normalization?.x;
-  const origY = (r: number) => rowValues(ny ? Float64Array.from({ length: data.yDim }, (_, j) => data.y[r * data.yDim + j]! * ny.std[j]! + ny.mean[j]!) : data.y, ny ? 0 : r, data.yDim);
-  const origX = (r: number) => rowValues(nx ? Float64Array.from({ length: data.xDim }, (_, j) => data.x[r * data.xDim + j]! * nx.std[j]! + nx.mean[j]!) : data.x, nx ? 0 : r, data.xDim);
+  const origY = (r: number) =>
+    rowValues(ny ? Float64Array.from({ length: data.yDim }, (_, j) => data.y[r * data.yDim + j]! * ny.std[j]! + ny.mean[j]!) : data.y, ny ? 0 : r, data.yDim);
+  const origX = (r: number) =>
+    rowValues(nx ? Float64Array.from({ length: data.xDim }, (_, j) => data.x[r * data.xDim + j]! * nx.std[j]! + nx.mean[j]!) : data.x, nx ? 0 : r, data.xDim);
   const where = (r: number) => `${rowLabel(source, data, r)}${data.xDim ? `, x = ${origX(r)}` : ""}, y = ${origY(r)}`;
   const lp = await logLikelihoods(model, data);
   for (let r = 0; r < data.n; r++) {
-    if (!Number.isFinite(lp[r]!)) return `${head}: ${where(r)} has log p(y | x) = ${lp[r]} (the target is too far from every mixture component to have a representable density)`;
+    if (!Number.isFinite(lp[r]!))
+      return `${head}: ${where(r)} has log p(y | x) = ${lp[r]} (the target is too far from every mixture component to have a representable density)`;
   }
   if (metric === "RMSE") {
     const m = await predict(model, data.xDim ? data.x : undefined, { n: data.n });
@@ -250,14 +272,20 @@ async function predictRows(model: TrainedModel, x: Float64Array | undefined, n: 
 /** Every row's mixture (and so its mean, mode, weights and scales) is finite, or an error naming the first bad row. */
 function checkMixtureRows(m: MixtureParams, x: Float64Array | undefined, xDim: number, label: (row: number) => string): void {
   const { k: K, d: D } = m;
-  for (const [name, a, w] of [["logits", m.logits, K], ["mu", m.mu, K * D], ["logSigma", m.logSigma, K * D]] as const) {
+  for (const [name, a, w] of [
+    ["logits", m.logits, K],
+    ["mu", m.mu, K * D],
+    ["logSigma", m.logSigma, K * D],
+  ] as const) {
     for (let i = 0; i < a.length; i++) {
       const v = a[i] as number;
       const sigmaOverflow = name === "logSigma" && !Number.isFinite(Math.exp(v));
       if (Number.isFinite(v) && !sigmaOverflow) continue;
       const row = Math.floor(i / w);
       const what = sigmaOverflow ? `sigma = exp(${v}) overflows float64` : `${name} = ${v}`;
-      throw new Error(`the prediction for ${label(row)}${x ? `, x = ${rowValues(x, row, xDim)},` : ""} is not finite (${what}); the input is likely far outside the training data`);
+      throw new Error(
+        `the prediction for ${label(row)}${x ? `, x = ${rowValues(x, row, xDim)},` : ""} is not finite (${what}); the input is likely far outside the training data`,
+      );
     }
   }
 }
@@ -266,7 +294,9 @@ function checkDims(model: TrainedModel, xDim: number, yDim: number, source: stri
   const spec = model.spec;
   const wantX = spec.kind === "mdn" ? spec.inputDim : 0;
   if (xDim !== wantX || (yDim !== 0 && yDim !== spec.d)) {
-    throw new UsageError(`${source}: has ${xDim} input and ${yDim} target columns; the checkpoint expects ${wantX} and ${spec.d} (choose columns with --x-cols/--y-cols)`);
+    throw new UsageError(
+      `${source}: has ${xDim} input and ${yDim} target columns; the checkpoint expects ${wantX} and ${spec.d} (choose columns with --x-cols/--y-cols)`,
+    );
   }
 }
 
@@ -277,7 +307,10 @@ function rowsOf(m: MixtureParams): { mean: Float64Array; mode: Float64Array; pi:
 /** Parses `--quantiles 0.1,0.5,0.9` (each in (0, 1)). */
 export function parseQuantiles(v: string | undefined, flag = "--quantiles"): number[] | undefined {
   if (v === undefined) return undefined;
-  const parts = v.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  const parts = v
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   if (parts.length === 0) throw new UsageError(`${flag}: expected probabilities in (0, 1), comma separated, e.g. 0.1,0.5,0.9`);
   return parts.map((p) => {
     const q = Number(p);
@@ -291,7 +324,11 @@ async function trainingInputNames(checkpoint: string): Promise<string[] | undefi
   const run = runBesideCheckpoint(checkpoint);
   const recipe = run?.data;
   if (!recipe || recipe.builtin) return undefined;
-  if (recipe.xCols !== undefined) return recipe.xCols.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  if (recipe.xCols !== undefined)
+    return recipe.xCols
+      .split(",")
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
   if (!existsSync(recipe.source)) return undefined;
   try {
     return [...(await loadDataLike(recipe.source, recipe, undefined, {})).xNames];
@@ -315,7 +352,10 @@ function tableOfDataset(data: Dataset, label: string): Table {
  */
 function selectInputs(t: Table, inputDim: number, d: number, explicit: string | undefined, trained: string[] | undefined, skip: number | undefined): number[] {
   if (inputDim === 0) return [];
-  const flagRefs = explicit?.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  const flagRefs = explicit
+    ?.split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   if (flagRefs) {
     const cols = flagRefs.map((r) => columnIndex(t, r, "--x-cols"));
     if (cols.length !== inputDim) throw new UsageError(`--x-cols: selects ${cols.length} columns; the model takes ${inputDim} inputs`);
@@ -324,7 +364,9 @@ function selectInputs(t: Table, inputDim: number, d: number, explicit: string | 
   if (trained && trained.length === inputDim && (t.named || trained.every((r) => t.names.includes(r)))) {
     const missing = trained.filter((r) => !t.names.includes(r) && !(/^\d+$/.test(r) && Number(r) < t.names.length));
     if (missing.length) {
-      throw new UsageError(`${t.label}: has no input column ${missing.map((m) => JSON.stringify(m)).join(", ")} (the model was trained on ${trained.join(", ")}); its columns are ${t.names.map((s) => JSON.stringify(s)).join(", ")} - choose with --x-cols`);
+      throw new UsageError(
+        `${t.label}: has no input column ${missing.map((m) => JSON.stringify(m)).join(", ")} (the model was trained on ${trained.join(", ")}); its columns are ${t.names.map((s) => JSON.stringify(s)).join(", ")} - choose with --x-cols`,
+      );
     }
     return trained.map((r) => columnIndex(t, r, "--x-cols"));
   }
@@ -350,7 +392,16 @@ export async function predictCommand(checkpoint: string, source: string, flags: 
   const t = isBuiltin(source) ? tableOfDataset(await loadDataLike(source, undefined, undefined, flags), source) : await readTable(source);
   const n = t.rows.length;
   const idCol = flags.idCol !== undefined ? columnIndex(t, flags.idCol, "--id-col") : undefined;
-  const keep = flags.keepCols === undefined ? [] : flags.keepCols === "*" ? t.names.map((_, i) => i).filter((i) => i !== idCol) : flags.keepCols.split(",").map((s) => s.trim()).filter((s) => s.length > 0).map((r) => columnIndex(t, r, "--keep-cols"));
+  const keep =
+    flags.keepCols === undefined
+      ? []
+      : flags.keepCols === "*"
+        ? t.names.map((_, i) => i).filter((i) => i !== idCol)
+        : flags.keepCols
+            .split(",")
+            .map((s) => s.trim())
+            .filter((s) => s.length > 0)
+            .map((r) => columnIndex(t, r, "--keep-cols"));
   const xCols = selectInputs(t, inputDim, D, flags.xCols, await trainingInputNames(ckpt), idCol);
   const x = new Float64Array(n * inputDim);
   for (let r = 0; r < n; r++) for (let j = 0; j < inputDim; j++) x[r * inputDim + j] = numberAt(t, r, xCols[j]!);
@@ -361,7 +412,10 @@ export async function predictCommand(checkpoint: string, source: string, flags: 
   const label = (r: number) => tableRowLabel(t, r);
   const m = await predictRows(model, inputDim ? x : undefined, n, label, inputDim);
   const { mean, mode, pi } = rowsOf(m);
-  for (const [name, a] of [["mean", mean], ["mode", mode]] as const) {
+  for (const [name, a] of [
+    ["mean", mean],
+    ["mode", mode],
+  ] as const) {
     const i = a.findIndex((v) => !Number.isFinite(v));
     if (i >= 0) throw new Error(`the predicted ${name} for ${label(Math.floor(i / D))} is ${a[i]}: not representable in float64`);
   }
@@ -382,7 +436,9 @@ export async function predictCommand(checkpoint: string, source: string, flags: 
     for (let r = 0; r < n; r++) {
       const k = String(idValues[r]);
       if (seen.has(k)) {
-        process.stderr.write(`ngem: warning: --id-col ${idName}: value ${JSON.stringify(idValues[r])} appears more than once (first repeat at ${label(r)}); predictions cannot be joined back by it alone\n`);
+        process.stderr.write(
+          `ngem: warning: --id-col ${idName}: value ${JSON.stringify(idValues[r])} appears more than once (first repeat at ${label(r)}); predictions cannot be joined back by it alone\n`,
+        );
         break;
       }
       seen.add(k);
@@ -423,7 +479,8 @@ export async function predictCommand(checkpoint: string, source: string, flags: 
     (quantiles ?? []).forEach((q, j) => yNames.forEach((y, d) => cols.push({ name: `${qName(q)}_${y}`, values: qv[j]![d]! })));
     if (params) {
       for (let k = 0; k < K; k++) per(`pi_${k}`, pi, K, k);
-      for (let k = 0; k < K; k++) yNames.forEach((y, d) => per(`mu_${k}_${y}`, m.mu instanceof Float64Array ? m.mu : Float64Array.from(m.mu), K * D, k * D + d));
+      for (let k = 0; k < K; k++)
+        yNames.forEach((y, d) => per(`mu_${k}_${y}`, m.mu instanceof Float64Array ? m.mu : Float64Array.from(m.mu), K * D, k * D + d));
       const sigma = Float64Array.from(m.logSigma, Math.exp);
       for (let k = 0; k < K; k++) yNames.forEach((y, d) => per(`sigma_${k}_${y}`, sigma, K * D, k * D + d));
     }
@@ -445,7 +502,10 @@ export async function predictCommand(checkpoint: string, source: string, flags: 
 
 /** Target names for output columns: the run's --y-cols, else y0, y1, ... ("y" for one target). */
 function trainedTargetNames(yCols: string | undefined, D: number, t: Table, xCols: number[]): string[] {
-  const names = yCols?.split(",").map((s) => s.trim()).filter((s) => s.length > 0 && !/^\d+$/.test(s));
+  const names = yCols
+    ?.split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0 && !/^\d+$/.test(s));
   if (names && names.length === D) return names;
   // a file with exactly the inputs plus D more named columns: those are the targets
   if (t.named) {
@@ -461,7 +521,10 @@ function tableRowLabel(t: Table, r: number): string {
 
 /** Parses `--x "0.1,0.2;0.3,0.4"`: rows separated by ';', values by ','. */
 export function parseXRows(v: string, dim: number): Float64Array {
-  const rows = v.split(";").map((r) => r.trim()).filter((r) => r.length > 0);
+  const rows = v
+    .split(";")
+    .map((r) => r.trim())
+    .filter((r) => r.length > 0);
   const out: number[] = [];
   rows.forEach((r, i) => {
     const vals = r.split(",").map((s) => s.trim());
@@ -491,10 +554,13 @@ export async function sampleCommand(checkpoint: string, flags: ModelFlags): Prom
   const rows = x ? x.length / (spec.kind === "mdn" ? spec.inputDim : 1) : 1;
   const xDim = spec.kind === "mdn" ? spec.inputDim : 0;
   const xLabel = (r: number) => `--x row ${r + 1}`;
-  if (x && model.normalization?.x) checkStandardizable("--x", { x, n: rows, xDim, xNames: Array.from({ length: xDim }, (_, j) => `x${j}`) }, { x: model.normalization.x });
+  if (x && model.normalization?.x)
+    checkStandardizable("--x", { x, n: rows, xDim, xNames: Array.from({ length: xDim }, (_, j) => `x${j}`) }, { x: model.normalization.x });
   await predictRows(model, x, 1, xLabel, xDim); // names the row whose mixture is not finite
   if (rows * count * spec.d > MAX_SAMPLE_VALUES) {
-    throw new UsageError(`-n/--count: ${rows} rows x ${count} samples x ${spec.d} dims = ${rows * count * spec.d} values, more than one call may draw (${MAX_SAMPLE_VALUES}); use a smaller -n and several --seed values`);
+    throw new UsageError(
+      `-n/--count: ${rows} rows x ${count} samples x ${spec.d} dims = ${rows * count * spec.d} values, more than one call may draw (${MAX_SAMPLE_VALUES}); use a smaller -n and several --seed values`,
+    );
   }
   const s = await sample(model, x, {
     count,
@@ -508,7 +574,9 @@ export async function sampleCommand(checkpoint: string, flags: ModelFlags): Prom
   const badSample = s.findIndex((v) => !Number.isFinite(v));
   if (badSample >= 0) {
     const r = Math.floor(badSample / (count * D));
-    throw new Error(`a sample for ${xLabel(r)}${x ? `, x = ${rowValues(x, r, xDim)},` : ""} is ${s[badSample]}: not representable in float64 (the mixture's scale is too large)`);
+    throw new Error(
+      `a sample for ${xLabel(r)}${x ? `, x = ${rowValues(x, r, xDim)},` : ""} is ${s[badSample]}: not representable in float64 (the mixture's scale is too large)`,
+    );
   }
   if (flags.json) {
     const out = Array.from({ length: rows }, (_, r) => ({

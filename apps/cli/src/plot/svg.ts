@@ -89,7 +89,9 @@ function axes(frame: Frame, xr: [number, number], yr: [number, number], legend: 
   ];
   if (frame.title) svg.push(`<text class="title" x="${W / 2}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(frame.title)}</text>`);
   const xt = frame.logX
-    ? niceTicks(x0, x1, 6).filter((v) => Number.isInteger(v)).map((v) => 10 ** v)
+    ? niceTicks(x0, x1, 6)
+        .filter((v) => Number.isInteger(v))
+        .map((v) => 10 ** v)
     : niceTicks(xr[0], xr[1], 6);
   const yt = niceTicks(yr[0], yr[1], 6);
   svg.push(`<g class="grid" stroke="#e6e6e6" stroke-width="1">`);
@@ -98,11 +100,15 @@ function axes(frame: Frame, xr: [number, number], yr: [number, number], legend: 
   svg.push(`</g>`);
   svg.push(`<rect x="${plot.x}" y="${plot.y}" width="${plot.w}" height="${plot.h}" fill="none" stroke="#333"/>`);
   svg.push(`<g class="ticks" fill="#333">`);
-  for (const v of xt) svg.push(`<text x="${px(v).toFixed(1)}" y="${plot.y + plot.h + 16}" text-anchor="middle">${escapeXml(frame.logX ? `1e${Math.round(Math.log10(v))}` : fmt(v))}</text>`);
+  for (const v of xt)
+    svg.push(
+      `<text x="${px(v).toFixed(1)}" y="${plot.y + plot.h + 16}" text-anchor="middle">${escapeXml(frame.logX ? `1e${Math.round(Math.log10(v))}` : fmt(v))}</text>`,
+    );
   for (const v of yt) svg.push(`<text x="${plot.x - 6}" y="${(py(v) + 4).toFixed(1)}" text-anchor="end">${escapeXml(fmt(v))}</text>`);
   svg.push(`</g>`);
   if (frame.xLabel) svg.push(`<text class="xlabel" x="${plot.x + plot.w / 2}" y="${H - 12}" text-anchor="middle">${escapeXml(frame.xLabel)}</text>`);
-  if (frame.yLabel) svg.push(`<text class="ylabel" transform="translate(18 ${plot.y + plot.h / 2}) rotate(-90)" text-anchor="middle">${escapeXml(frame.yLabel)}</text>`);
+  if (frame.yLabel)
+    svg.push(`<text class="ylabel" transform="translate(18 ${plot.y + plot.h / 2}) rotate(-90)" text-anchor="middle">${escapeXml(frame.yLabel)}</text>`);
   if (legend.length) {
     svg.push(`<g class="legend">`);
     legend.forEach((l, i) => {
@@ -128,9 +134,19 @@ function polyline(xs: ArrayLike<number>, ys: ArrayLike<number>, px: (v: number) 
 /** Line chart (one polyline per series, optional bands). */
 export function lineChart(frame: Frame, series: readonly Series[]): string {
   const colors = series.map((s, i) => s.color ?? PALETTE[i % PALETTE.length]!);
-  const xr = frame.xRange ? ([...frame.xRange] as [number, number]) : finiteRange(series.map((s) => s.x), 0);
+  const xr = frame.xRange
+    ? ([...frame.xRange] as [number, number])
+    : finiteRange(
+        series.map((s) => s.x),
+        0,
+      );
   const yr = frame.yRange ? ([...frame.yRange] as [number, number]) : finiteRange(series.flatMap((s) => (s.band ? [s.y, s.band.lo, s.band.hi] : [s.y])));
-  const a = axes(frame, xr, yr, series.map((s, i) => ({ name: s.name, color: colors[i]! })));
+  const a = axes(
+    frame,
+    xr,
+    yr,
+    series.map((s, i) => ({ name: s.name, color: colors[i]! })),
+  );
   const { svg, px, py, plot } = a;
   svg.push(`<defs><clipPath id="plot-area"><rect x="${plot.x}" y="${plot.y}" width="${plot.w}" height="${plot.h}"/></clipPath></defs>`);
   series.forEach((s, i) => {
@@ -145,7 +161,8 @@ export function lineChart(frame: Frame, series: readonly Series[]): string {
       for (let j = 0; j < s.x.length; j++) {
         const x = s.x[j] as number;
         const y = s.y[j] as number;
-        if (Number.isFinite(x) && Number.isFinite(y)) svg.push(`<circle cx="${px(x).toFixed(2)}" cy="${py(y).toFixed(2)}" r="2.2" fill="${c}" fill-opacity="0.7"/>`);
+        if (Number.isFinite(x) && Number.isFinite(y))
+          svg.push(`<circle cx="${px(x).toFixed(2)}" cy="${py(y).toFixed(2)}" r="2.2" fill="${c}" fill-opacity="0.7"/>`);
       }
     } else {
       svg.push(`<polyline points="${polyline(s.x, s.y, px, py)}" fill="none" stroke="${c}" stroke-width="1.8"${s.dashed ? ' stroke-dasharray="6 4"' : ""}/>`);
@@ -214,7 +231,9 @@ export function heatmapChart(frame: Frame, map: Heatmap, overlays: readonly Over
       const v = map.values[j * map.nx + i] as number;
       const x0 = px(map.xRange[0] + i * dx);
       const y1 = py(map.yRange[0] + (j + 1) * dy);
-      svg.push(`<rect x="${x0.toFixed(2)}" y="${y1.toFixed(2)}" width="${(px(map.xRange[0] + (i + 1) * dx) - x0 + 0.3).toFixed(2)}" height="${(py(map.yRange[0] + j * dy) - y1 + 0.3).toFixed(2)}" fill="${colormap(max > 0 ? Math.sqrt(v / max) : 0)}"/>`);
+      svg.push(
+        `<rect x="${x0.toFixed(2)}" y="${y1.toFixed(2)}" width="${(px(map.xRange[0] + (i + 1) * dx) - x0 + 0.3).toFixed(2)}" height="${(py(map.yRange[0] + j * dy) - y1 + 0.3).toFixed(2)}" fill="${colormap(max > 0 ? Math.sqrt(v / max) : 0)}"/>`,
+      );
     }
   }
   svg.push(`</g>`);
@@ -252,11 +271,15 @@ export function histogramChart(frame: Frame, counts: ArrayLike<number>, lo: numb
     const x0 = px(lo + i * w);
     const x1 = px(lo + (i + 1) * w);
     const y = py(counts[i] as number);
-    svg.push(`<rect x="${x0.toFixed(2)}" y="${y.toFixed(2)}" width="${Math.max(0, x1 - x0 - 1).toFixed(2)}" height="${(py(0) - y).toFixed(2)}" fill="${PALETTE[0]}"/>`);
+    svg.push(
+      `<rect x="${x0.toFixed(2)}" y="${y.toFixed(2)}" width="${Math.max(0, x1 - x0 - 1).toFixed(2)}" height="${(py(0) - y).toFixed(2)}" fill="${PALETTE[0]}"/>`,
+    );
   }
   svg.push(`</g>`);
   if (reference !== undefined) {
-    svg.push(`<g class="series" data-name="uniform" data-points="2"><line x1="${px(lo)}" y1="${py(reference).toFixed(2)}" x2="${px(hi)}" y2="${py(reference).toFixed(2)}" stroke="#d62728" stroke-dasharray="6 4"/></g>`);
+    svg.push(
+      `<g class="series" data-name="uniform" data-points="2"><line x1="${px(lo)}" y1="${py(reference).toFixed(2)}" x2="${px(hi)}" y2="${py(reference).toFixed(2)}" stroke="#d62728" stroke-dasharray="6 4"/></g>`,
+    );
   }
   svg.push(`</svg>`);
   return svg.join("\n");
@@ -264,11 +287,8 @@ export function histogramChart(frame: Frame, counts: ArrayLike<number>, lo: numb
 
 /** Calibration: observed coverage of central intervals vs nominal level, with the diagonal. */
 export function calibrationChart(frame: Frame, nominal: ArrayLike<number>, observed: ArrayLike<number>): string {
-  return lineChart(
-    { xLabel: "nominal coverage", yLabel: "observed coverage", xRange: [0, 1], yRange: [0, 1], ...frame },
-    [
-      { name: "ideal", x: [0, 1], y: [0, 1], color: "#999999", dashed: true },
-      { name: "model", x: nominal, y: observed, color: PALETTE[1] },
-    ],
-  );
+  return lineChart({ xLabel: "nominal coverage", yLabel: "observed coverage", xRange: [0, 1], yRange: [0, 1], ...frame }, [
+    { name: "ideal", x: [0, 1], y: [0, 1], color: "#999999", dashed: true },
+    { name: "model", x: nominal, y: observed, color: PALETTE[1] },
+  ]);
 }

@@ -109,7 +109,11 @@ export function splitHeadOutput(out: Float64Array, n: number, k: number, d: numb
 function checkForwardFinite(m: MixtureParams, x: FloatArray, inputDim: number): void {
   const K = m.k;
   const KD = m.k * m.d;
-  for (const [name, a, width] of [["logits", m.logits, K], ["mu", m.mu, KD], ["logSigma", m.logSigma, KD]] as const) {
+  for (const [name, a, width] of [
+    ["logits", m.logits, K],
+    ["mu", m.mu, KD],
+    ["logSigma", m.logSigma, KD],
+  ] as const) {
     const i = firstNonFinite(a);
     if (i < 0) continue;
     const row = Math.floor(i / width);
@@ -139,7 +143,14 @@ export function mdnForward(spec: MdnSpec, w: NamedTensors, x: FloatArray, n: num
   for (const t of layout) {
     const r = trunkForward(spec, w, x, n, t.trunk);
     trunks.push(r);
-    const part = dense(r.last, n, spec.hidden.length ? (spec.hidden[spec.hidden.length - 1] as number) : spec.inputDim, get(w, `${t.head}.weight`), get(w, `${t.head}.bias`), t.width);
+    const part = dense(
+      r.last,
+      n,
+      spec.hidden.length ? (spec.hidden[spec.hidden.length - 1] as number) : spec.inputDim,
+      get(w, `${t.head}.weight`),
+      get(w, `${t.head}.bias`),
+      t.width,
+    );
     if (layout.length === 1) out = part;
     else {
       if (out.length === 0) out = new Float64Array(n * HW);
@@ -226,7 +237,15 @@ export function mdnBackward(spec: MdnSpec, w: NamedTensors, fwd: MdnForward, g: 
 }
 
 /** Backward pass of one trunk (`prefix`.i.*) from the gradient of its last activation. */
-function trunkBackward(spec: MdnSpec, w: NamedTensors, caches: LayerCache[], n: number, gLast: Float64Array, grads: Record<string, Float64Array>, prefix: string): void {
+function trunkBackward(
+  spec: MdnSpec,
+  w: NamedTensors,
+  caches: LayerCache[],
+  n: number,
+  gLast: Float64Array,
+  grads: Record<string, Float64Array>,
+  prefix: string,
+): void {
   let gH = gLast;
   for (let i = spec.hidden.length - 1; i >= 0; i--) {
     const width = spec.hidden[i] as number;

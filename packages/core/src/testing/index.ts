@@ -60,14 +60,33 @@ export const PARITY_MODEL_SPECS: readonly ModelSpec[] = [
   { kind: "mdn", inputDim: 2, hidden: [7, 6], activation: "relu", layerNorm: true, k: 1, d: 3 },
   { kind: "gmm", k: 2, d: 2 },
   // scale parameterisations, sigma floors and covariance choices (scale.ts)
-  { kind: "mdn", inputDim: 2, hidden: [6], activation: "gelu", layerNorm: true, k: 3, d: 2, head: { scale: "softplus", sigmaMin: 0.01, covariance: "isotropic" } },
+  {
+    kind: "mdn",
+    inputDim: 2,
+    hidden: [6],
+    activation: "gelu",
+    layerNorm: true,
+    k: 3,
+    d: 2,
+    head: { scale: "softplus", sigmaMin: 0.01, covariance: "isotropic" },
+  },
   { kind: "mdn", inputDim: 2, hidden: [5], activation: "tanh", layerNorm: false, k: 2, d: 3, head: { scale: "elu+1", covariance: "shared" } },
   { kind: "mdn", inputDim: 1, hidden: [4], activation: "relu", layerNorm: false, k: 2, d: 2, head: { scale: "exp", sigmaMin: 0.02 } },
   { kind: "gmm", k: 3, d: 2, head: { scale: "softplus", sigmaMin: 0.05, covariance: "shared" } },
   { kind: "gmm", k: 2, d: 3, head: { scale: "elu+1", covariance: "isotropic" } },
   // two trunks (spec.trunk = "separate": logits | means and raw scales)
   { kind: "mdn", inputDim: 3, hidden: [8, 5], activation: "gelu", layerNorm: true, k: 3, d: 2, trunk: "separate" },
-  { kind: "mdn", inputDim: 2, hidden: [6], activation: "tanh", layerNorm: false, k: 2, d: 3, trunk: "separate", head: { scale: "softplus", sigmaMin: 0.01, covariance: "shared" } },
+  {
+    kind: "mdn",
+    inputDim: 2,
+    hidden: [6],
+    activation: "tanh",
+    layerNorm: false,
+    k: 2,
+    d: 3,
+    trunk: "separate",
+    head: { scale: "softplus", sigmaMin: 0.01, covariance: "shared" },
+  },
   { kind: "mdn", inputDim: 2, hidden: [], activation: "relu", layerNorm: false, k: 2, d: 2, trunk: "separate" },
 ];
 
@@ -97,12 +116,42 @@ export const PARITY_COLLAPSE_CASES: readonly (readonly [number, number, number, 
 export const PARITY_COLLAPSE_MODELS: readonly { spec: ModelSpec; logits: number[]; mu: number[]; raw: number[]; y: number[] }[] = [
   { spec: { kind: "gmm", k: 2, d: 1 }, logits: [0, 0], mu: [0, 1], raw: [0, -46], y: [0] },
   { spec: { kind: "gmm", k: 2, d: 1 }, logits: [0.3, -0.2], mu: [1, 0], raw: [-46, 0], y: [0, 0.4, -0.7] },
-  { spec: { kind: "gmm", k: 3, d: 2, head: { scale: "softplus" } }, logits: [0, 1, -1], mu: [0, 0, 2, -1, 0.5, 0.5], raw: [0.5, 0.5, -46, -46, 0.5, 0.5], y: [0.1, -0.2, 0.3, 0.2] },
-  { spec: { kind: "gmm", k: 3, d: 2, head: { scale: "elu+1", covariance: "isotropic" } }, logits: [0, 0, 0], mu: [0, 0, 0.5, 0.5, 3, 3], raw: [0, 0, -46], y: [0.1, -0.2] },
-  { spec: { kind: "gmm", k: 2, d: 3, head: { covariance: "shared" } }, logits: [0, 0], mu: [0.25, 0, 0, 1.25, 0, 0], raw: [-46, 0, 0], y: [0.25, 0.1, -0.1, 0.25, -0.3, 0.2] },
+  {
+    spec: { kind: "gmm", k: 3, d: 2, head: { scale: "softplus" } },
+    logits: [0, 1, -1],
+    mu: [0, 0, 2, -1, 0.5, 0.5],
+    raw: [0.5, 0.5, -46, -46, 0.5, 0.5],
+    y: [0.1, -0.2, 0.3, 0.2],
+  },
+  {
+    spec: { kind: "gmm", k: 3, d: 2, head: { scale: "elu+1", covariance: "isotropic" } },
+    logits: [0, 0, 0],
+    mu: [0, 0, 0.5, 0.5, 3, 3],
+    raw: [0, 0, -46],
+    y: [0.1, -0.2],
+  },
+  {
+    spec: { kind: "gmm", k: 2, d: 3, head: { covariance: "shared" } },
+    logits: [0, 0],
+    mu: [0.25, 0, 0, 1.25, 0, 0],
+    raw: [-46, 0, 0],
+    y: [0.25, 0.1, -0.1, 0.25, -0.3, 0.2],
+  },
   { spec: { kind: "gmm", k: 2, d: 2, head: { scale: "softplus", sigmaMin: 0.02 } }, logits: [0, 0], mu: [0, 0, 1, 1], raw: [0, 0, -46, -46], y: [0.1, 0.1] },
-  { spec: { kind: "mdn", inputDim: 2, hidden: [3], activation: "tanh", layerNorm: false, k: 3, d: 2 }, logits: [0, 0.5, 0], mu: [0, 0, 1, 1, -1, 0], raw: [0, 0, -46, -46, 0, 0], y: [0.1, 0.2, -0.5, 0.3] },
-  { spec: { kind: "mdn", inputDim: 2, hidden: [3], activation: "gelu", layerNorm: true, k: 2, d: 2, head: { scale: "elu+1" } }, logits: [0, 0], mu: [0, 0, 1, 1], raw: [0.5, 0.5, -46, 0.5], y: [0.1, 0.2] },
+  {
+    spec: { kind: "mdn", inputDim: 2, hidden: [3], activation: "tanh", layerNorm: false, k: 3, d: 2 },
+    logits: [0, 0.5, 0],
+    mu: [0, 0, 1, 1, -1, 0],
+    raw: [0, 0, -46, -46, 0, 0],
+    y: [0.1, 0.2, -0.5, 0.3],
+  },
+  {
+    spec: { kind: "mdn", inputDim: 2, hidden: [3], activation: "gelu", layerNorm: true, k: 2, d: 2, head: { scale: "elu+1" } },
+    logits: [0, 0],
+    mu: [0, 0, 1, 1],
+    raw: [0.5, 0.5, -46, 0.5],
+    y: [0.1, 0.2],
+  },
 ];
 
 const HEAD_OPTIONS: readonly HeadOptions[] = [
@@ -248,105 +297,127 @@ export function runParitySuite(h: TestHarness, load: () => Promise<Backend>, opt
     });
 
     for (const [n, k, d] of PARITY_HEAD_SHAPES) {
-      h.it(`head matches the reference for N=${n} K=${k} D=${d}, every variant`, async () => {
-        const b = await backend();
-        const t = await tol();
-        const rng = new Rng(seed + n * 131 + k * 17 + d);
-        const { params, y } = randomHeadCase(rng, n, k, d, t.cast);
-        for (const o of HEAD_OPTIONS) {
-          const tag = `[${n},${k},${d}] ${o.variant}${o.fisherCoords ? `/${o.fisherCoords}` : ""}`;
-          compareHead(tag, await b.head(params, y, o), await ref.head(params, y, o), t.head);
-        }
-      }, timeout);
+      h.it(
+        `head matches the reference for N=${n} K=${k} D=${d}, every variant`,
+        async () => {
+          const b = await backend();
+          const t = await tol();
+          const rng = new Rng(seed + n * 131 + k * 17 + d);
+          const { params, y } = randomHeadCase(rng, n, k, d, t.cast);
+          for (const o of HEAD_OPTIONS) {
+            const tag = `[${n},${k},${d}] ${o.variant}${o.fisherCoords ? `/${o.fisherCoords}` : ""}`;
+            compareHead(tag, await b.head(params, y, o), await ref.head(params, y, o), t.head);
+          }
+        },
+        timeout,
+      );
     }
 
-    h.it("head stays finite on extreme inputs (logits +-30, sigma e^-6..e^4, y far away)", async () => {
-      const b = await backend();
-      const t = await tol();
-      const n = 6, k = 3, d = 4;
-      const rng = new Rng(seed + 7);
-      const logits = t.cast(new Float64Array(n * k).map((_, i) => (i % 2 ? 30 : -30)));
-      const mu = t.cast(new Float64Array(n * k * d).map(() => rng.normal()));
-      const logSigma = t.cast(new Float64Array(n * k * d).map((_, i) => (i % 3 === 0 ? -6 : i % 3 === 1 ? 4 : 0)));
-      const y = t.cast(new Float64Array(n * d).map((_, i) => (i % 2 ? 50 : -3)));
-      for (const variant of VARIANTS) {
-        const r = await b.head({ n, k, d, logits, mu, logSigma }, y, { variant });
-        const want = await ref.head({ n, k, d, logits, mu, logSigma }, y, { variant });
-        if (!Number.isFinite(r.loss)) throw new Error(`${variant}: loss ${r.loss}`);
-        assertClose(`extreme ${variant} loss`, [r.loss], [want.loss], t.head);
-        for (const [name, g] of Object.entries(r.grads)) {
-          const bad = (g as Float64Array).findIndex((v) => !Number.isFinite(v));
-          if (bad >= 0) throw new Error(`${variant}: d/d${name}[${bad}] = ${(g as Float64Array)[bad]}`);
-        }
-      }
-    }, timeout);
-
-    for (const [n, k, d, c, allDims] of PARITY_COLLAPSE_CASES) {
-      h.it(`head: a collapsed component (sigma ~ e^-46, N=${n} K=${k} D=${d}, component ${c}${allDims ? "" : ", dim 0"}) gets exactly zero gradients, every variant`, async () => {
+    h.it(
+      "head stays finite on extreme inputs (logits +-30, sigma e^-6..e^4, y far away)",
+      async () => {
         const b = await backend();
         const t = await tol();
-        const rng = new Rng(seed + 4099 + n * 131 + k * 17 + d);
-        const { params, y } = collapsedHeadCase(rng, n, k, d, c, allDims, t.cast);
-        for (const o of HEAD_OPTIONS) {
-          const tag = `collapsed [${n},${k},${d}] c=${c} ${o.variant}${o.fisherCoords ? `/${o.fisherCoords}` : ""}`;
-          const got = await b.head(params, y, o);
-          compareHead(tag, got, await ref.head(params, y, o), t.head);
-          for (let i = 0; i < n; i++) {
-            for (let j = 0; j < d; j++) {
-              const at = (i * k + c) * d + j;
-              for (const [name, g] of [["mu", got.grads.mu], ["logSigma", got.grads.logSigma]] as const) {
-                if (g[at] !== 0) throw new Error(`${tag}: d/d${name}[${at}] of the collapsed component = ${g[at]}, expected exactly 0`);
+        const n = 6,
+          k = 3,
+          d = 4;
+        const rng = new Rng(seed + 7);
+        const logits = t.cast(new Float64Array(n * k).map((_, i) => (i % 2 ? 30 : -30)));
+        const mu = t.cast(new Float64Array(n * k * d).map(() => rng.normal()));
+        const logSigma = t.cast(new Float64Array(n * k * d).map((_, i) => (i % 3 === 0 ? -6 : i % 3 === 1 ? 4 : 0)));
+        const y = t.cast(new Float64Array(n * d).map((_, i) => (i % 2 ? 50 : -3)));
+        for (const variant of VARIANTS) {
+          const r = await b.head({ n, k, d, logits, mu, logSigma }, y, { variant });
+          const want = await ref.head({ n, k, d, logits, mu, logSigma }, y, { variant });
+          if (!Number.isFinite(r.loss)) throw new Error(`${variant}: loss ${r.loss}`);
+          assertClose(`extreme ${variant} loss`, [r.loss], [want.loss], t.head);
+          for (const [name, g] of Object.entries(r.grads)) {
+            const bad = (g as Float64Array).findIndex((v) => !Number.isFinite(v));
+            if (bad >= 0) throw new Error(`${variant}: d/d${name}[${bad}] = ${(g as Float64Array)[bad]}`);
+          }
+        }
+      },
+      timeout,
+    );
+
+    for (const [n, k, d, c, allDims] of PARITY_COLLAPSE_CASES) {
+      h.it(
+        `head: a collapsed component (sigma ~ e^-46, N=${n} K=${k} D=${d}, component ${c}${allDims ? "" : ", dim 0"}) gets exactly zero gradients, every variant`,
+        async () => {
+          const b = await backend();
+          const t = await tol();
+          const rng = new Rng(seed + 4099 + n * 131 + k * 17 + d);
+          const { params, y } = collapsedHeadCase(rng, n, k, d, c, allDims, t.cast);
+          for (const o of HEAD_OPTIONS) {
+            const tag = `collapsed [${n},${k},${d}] c=${c} ${o.variant}${o.fisherCoords ? `/${o.fisherCoords}` : ""}`;
+            const got = await b.head(params, y, o);
+            compareHead(tag, got, await ref.head(params, y, o), t.head);
+            for (let i = 0; i < n; i++) {
+              for (let j = 0; j < d; j++) {
+                const at = (i * k + c) * d + j;
+                for (const [name, g] of [
+                  ["mu", got.grads.mu],
+                  ["logSigma", got.grads.logSigma],
+                ] as const) {
+                  if (g[at] !== 0) throw new Error(`${tag}: d/d${name}[${at}] of the collapsed component = ${g[at]}, expected exactly 0`);
+                }
               }
             }
           }
-        }
-      }, timeout);
+        },
+        timeout,
+      );
     }
 
     for (const cm of PARITY_COLLAPSE_MODELS) {
       const { spec } = cm;
       const label = `${spec.kind} K=${spec.k} D=${spec.d}${spec.head ? ` ${JSON.stringify(spec.head)}` : ""}`;
-      h.it(`model ${label} with a collapsed component: gradients and a step stay finite and match the reference`, async () => {
-        const b = await backend();
-        const t = await tol();
-        const w: NamedTensors = initWeights(spec, seed + 3);
-        const rows = cm.y.length / spec.d;
-        if (spec.kind === "gmm") {
-          w["gmm.logits"] = { shape: [spec.k], data: Float64Array.from(cm.logits) };
-          w["gmm.mu"] = { shape: [spec.k, spec.d], data: Float64Array.from(cm.mu) };
-          w["gmm.logSigma"] = { shape: [...(w["gmm.logSigma"] as { shape: readonly number[] }).shape], data: Float64Array.from(cm.raw) };
-        } else {
-          const hw = w["head.weight"] as { shape: readonly number[]; data: FloatArray };
-          w["head.weight"] = { shape: [...hw.shape], data: new Float64Array(hw.data.length) };
-          w["head.bias"] = { shape: [hw.shape[1] as number], data: Float64Array.from([...cm.logits, ...cm.mu, ...cm.raw]) };
-        }
-        const wCast: NamedTensors = Object.fromEntries(Object.entries(w).map(([k2, v]) => [k2, { shape: v.shape, data: t.cast(Float64Array.from(v.data)) }]));
-        const rng = new Rng(seed + 17);
-        const y = t.cast(Float64Array.from(cm.y));
-        const batch = spec.kind === "mdn" ? { n: rows, x: t.cast(new Float64Array(rows * spec.inputDim).map(() => rng.normal())), y } : { n: rows, y };
-        const m = await b.createModel(spec, wCast);
-        const r = await ref.createModel(spec, wCast);
-        try {
-          for (const o of HEAD_OPTIONS) {
-            const tag = `collapsed ${label} ${o.variant}${o.fisherCoords ? `/${o.fisherCoords}` : ""}`;
-            const gm = await m.gradients(batch, o);
-            const gr = await r.gradients(batch, o);
-            assertClose(`${tag} loss`, [gm.loss], [gr.loss], t.model);
-            compareTensors(`${tag} grad`, gm.grads, gr.grads, t.model);
+      h.it(
+        `model ${label} with a collapsed component: gradients and a step stay finite and match the reference`,
+        async () => {
+          const b = await backend();
+          const t = await tol();
+          const w: NamedTensors = initWeights(spec, seed + 3);
+          const rows = cm.y.length / spec.d;
+          if (spec.kind === "gmm") {
+            w["gmm.logits"] = { shape: [spec.k], data: Float64Array.from(cm.logits) };
+            w["gmm.mu"] = { shape: [spec.k, spec.d], data: Float64Array.from(cm.mu) };
+            w["gmm.logSigma"] = { shape: [...(w["gmm.logSigma"] as { shape: readonly number[] }).shape], data: Float64Array.from(cm.raw) };
+          } else {
+            const hw = w["head.weight"] as { shape: readonly number[]; data: FloatArray };
+            w["head.weight"] = { shape: [...hw.shape], data: new Float64Array(hw.data.length) };
+            w["head.bias"] = { shape: [hw.shape[1] as number], data: Float64Array.from([...cm.logits, ...cm.mu, ...cm.raw]) };
           }
-          for (const variant of VARIANTS) {
-            const opt: OptimizerSpec = { type: "sgd", lr: 0.1 };
-            const sm = await m.step(batch, { variant }, opt);
-            const sr = await r.step(batch, { variant }, opt);
-            if (sm.nonFinite !== undefined || !Number.isFinite(sm.loss)) throw new Error(`collapsed ${label} ${variant}: step skipped (${JSON.stringify(sm)})`);
-            assertClose(`collapsed ${label} ${variant} step loss`, [sm.loss], [sr.loss], t.model);
-            compareTensors(`collapsed ${label} ${variant} weights after the step`, await m.getWeights(), await r.getWeights(), t.model);
+          const wCast: NamedTensors = Object.fromEntries(Object.entries(w).map(([k2, v]) => [k2, { shape: v.shape, data: t.cast(Float64Array.from(v.data)) }]));
+          const rng = new Rng(seed + 17);
+          const y = t.cast(Float64Array.from(cm.y));
+          const batch = spec.kind === "mdn" ? { n: rows, x: t.cast(new Float64Array(rows * spec.inputDim).map(() => rng.normal())), y } : { n: rows, y };
+          const m = await b.createModel(spec, wCast);
+          const r = await ref.createModel(spec, wCast);
+          try {
+            for (const o of HEAD_OPTIONS) {
+              const tag = `collapsed ${label} ${o.variant}${o.fisherCoords ? `/${o.fisherCoords}` : ""}`;
+              const gm = await m.gradients(batch, o);
+              const gr = await r.gradients(batch, o);
+              assertClose(`${tag} loss`, [gm.loss], [gr.loss], t.model);
+              compareTensors(`${tag} grad`, gm.grads, gr.grads, t.model);
+            }
+            for (const variant of VARIANTS) {
+              const opt: OptimizerSpec = { type: "sgd", lr: 0.1 };
+              const sm = await m.step(batch, { variant }, opt);
+              const sr = await r.step(batch, { variant }, opt);
+              if (sm.nonFinite !== undefined || !Number.isFinite(sm.loss))
+                throw new Error(`collapsed ${label} ${variant}: step skipped (${JSON.stringify(sm)})`);
+              assertClose(`collapsed ${label} ${variant} step loss`, [sm.loss], [sr.loss], t.model);
+              compareTensors(`collapsed ${label} ${variant} weights after the step`, await m.getWeights(), await r.getWeights(), t.model);
+            }
+          } finally {
+            m.dispose();
+            r.dispose();
           }
-        } finally {
-          m.dispose();
-          r.dispose();
-        }
-      }, timeout);
+        },
+        timeout,
+      );
     }
 
     h.it("head rejects mismatched shapes with an error naming the argument", async () => {
@@ -359,73 +430,87 @@ export function runParitySuite(h: TestHarness, load: () => Promise<Backend>, opt
     });
 
     for (const spec of PARITY_MODEL_SPECS) {
-      const headTag = spec.head ? ` [${spec.head.scale ?? "exp"}${spec.head.sigmaMin ? ` min ${spec.head.sigmaMin}` : ""} ${spec.head.covariance ?? "diag"}]` : "";
-      const label = (spec.kind === "gmm" ? `gmm K=${spec.k} D=${spec.d}` : `mdn ${spec.inputDim}-${spec.hidden.join("-")} ${spec.activation}${spec.layerNorm ? "+LN" : ""}${spec.trunk === "separate" ? " separate trunks" : ""} K=${spec.k} D=${spec.d}`) + headTag;
-      h.it(`model ${label}: predict and gradients match the reference`, async () => {
-        const b = await backend();
-        const t = await tol();
-        const w0 = initWeights(spec, seed);
-        const wCast: NamedTensors = Object.fromEntries(Object.entries(w0).map(([k2, v]) => [k2, { shape: v.shape, data: t.cast(v.data as Float64Array) }]));
-        const m = await b.createModel(spec, wCast);
-        const r = await ref.createModel(spec, wCast);
-        try {
-          const rng = new Rng(seed + 99);
-          const batch = randomBatch(spec, 11, rng, t.cast);
-          const pm = await m.predict(batch.x, batch.n);
-          const pr = await r.predict(batch.x, batch.n);
-          assertClose(`${label} predict logits`, pm.logits, pr.logits, t.model);
-          assertClose(`${label} predict mu`, pm.mu, pr.mu, t.model);
-          assertClose(`${label} predict logSigma`, pm.logSigma, pr.logSigma, t.model);
-          for (const o of HEAD_OPTIONS) {
-            const tag = `${label} ${o.variant}${o.fisherCoords ? `/${o.fisherCoords}` : ""}`;
-            const gm = await m.gradients(batch, o);
-            const gr = await r.gradients(batch, o);
-            assertClose(`${tag} loss`, [gm.loss], [gr.loss], t.model);
-            compareTensors(`${tag} grad`, gm.grads, gr.grads, t.model);
-          }
-        } finally {
-          m.dispose();
-          r.dispose();
-        }
-      }, timeout);
-
-      h.it(`model ${label}: three optimizer steps match the reference; state round-trips exactly`, async () => {
-        const b = await backend();
-        const t = await tol();
-        const w0 = initWeights(spec, seed + 1);
-        const wCast: NamedTensors = Object.fromEntries(Object.entries(w0).map(([k2, v]) => [k2, { shape: v.shape, data: t.cast(v.data as Float64Array) }]));
-        for (const opt of OPTIMIZERS) {
+      const headTag = spec.head
+        ? ` [${spec.head.scale ?? "exp"}${spec.head.sigmaMin ? ` min ${spec.head.sigmaMin}` : ""} ${spec.head.covariance ?? "diag"}]`
+        : "";
+      const label =
+        (spec.kind === "gmm"
+          ? `gmm K=${spec.k} D=${spec.d}`
+          : `mdn ${spec.inputDim}-${spec.hidden.join("-")} ${spec.activation}${spec.layerNorm ? "+LN" : ""}${spec.trunk === "separate" ? " separate trunks" : ""} K=${spec.k} D=${spec.d}`) +
+        headTag;
+      h.it(
+        `model ${label}: predict and gradients match the reference`,
+        async () => {
+          const b = await backend();
+          const t = await tol();
+          const w0 = initWeights(spec, seed);
+          const wCast: NamedTensors = Object.fromEntries(Object.entries(w0).map(([k2, v]) => [k2, { shape: v.shape, data: t.cast(v.data as Float64Array) }]));
           const m = await b.createModel(spec, wCast);
           const r = await ref.createModel(spec, wCast);
-          const rng = new Rng(seed + 5);
-          const batches = [0, 1, 2, 3].map(() => randomBatch(spec, 8, rng, t.cast));
-          for (const batch of batches.slice(0, 3)) {
-            const sm = await m.step(batch, { variant: "ngem" }, opt);
-            const sr = await r.step(batch, { variant: "ngem" }, opt);
-            assertClose(`${label} ${opt.type} step loss`, [sm.loss], [sr.loss], t.model);
-            assertClose(`${label} ${opt.type} grad norm`, [sm.gradNorm], [sr.gradNorm], t.model);
-            if (spec.head?.sigmaMin && typeof sm.floorHits !== "number") throw new Error(`${label}: step() must report floorHits when sigmaMin > 0`);
-          }
-          compareTensors(`${label} ${opt.type} weights after 3 steps`, await m.getWeights(), await r.getWeights(), t.model);
-          // Resume: a fresh model with the saved weights and optimizer state continues identically.
-          const m2 = await b.createModel(spec, await m.getWeights());
-          await m2.setOptimizerState(await m.getOptimizerState());
-          const last = batches[3] as (typeof batches)[number];
-          await m.step(last, { variant: "ngem" }, opt);
-          await m2.step(last, { variant: "ngem" }, opt);
-          const a = await m.getWeights();
-          const c = await m2.getWeights();
-          for (const [name, tt] of Object.entries(a)) {
-            const other = (c[name] as { data: FloatArray }).data;
-            for (let i = 0; i < tt.data.length; i++) {
-              if (!Object.is(tt.data[i], other[i])) throw new Error(`${label} ${opt.type}: resumed ${name}[${i}] = ${other[i]} != ${tt.data[i]}`);
+          try {
+            const rng = new Rng(seed + 99);
+            const batch = randomBatch(spec, 11, rng, t.cast);
+            const pm = await m.predict(batch.x, batch.n);
+            const pr = await r.predict(batch.x, batch.n);
+            assertClose(`${label} predict logits`, pm.logits, pr.logits, t.model);
+            assertClose(`${label} predict mu`, pm.mu, pr.mu, t.model);
+            assertClose(`${label} predict logSigma`, pm.logSigma, pr.logSigma, t.model);
+            for (const o of HEAD_OPTIONS) {
+              const tag = `${label} ${o.variant}${o.fisherCoords ? `/${o.fisherCoords}` : ""}`;
+              const gm = await m.gradients(batch, o);
+              const gr = await r.gradients(batch, o);
+              assertClose(`${tag} loss`, [gm.loss], [gr.loss], t.model);
+              compareTensors(`${tag} grad`, gm.grads, gr.grads, t.model);
             }
+          } finally {
+            m.dispose();
+            r.dispose();
           }
-          m.dispose();
-          m2.dispose();
-          r.dispose();
-        }
-      }, timeout);
+        },
+        timeout,
+      );
+
+      h.it(
+        `model ${label}: three optimizer steps match the reference; state round-trips exactly`,
+        async () => {
+          const b = await backend();
+          const t = await tol();
+          const w0 = initWeights(spec, seed + 1);
+          const wCast: NamedTensors = Object.fromEntries(Object.entries(w0).map(([k2, v]) => [k2, { shape: v.shape, data: t.cast(v.data as Float64Array) }]));
+          for (const opt of OPTIMIZERS) {
+            const m = await b.createModel(spec, wCast);
+            const r = await ref.createModel(spec, wCast);
+            const rng = new Rng(seed + 5);
+            const batches = [0, 1, 2, 3].map(() => randomBatch(spec, 8, rng, t.cast));
+            for (const batch of batches.slice(0, 3)) {
+              const sm = await m.step(batch, { variant: "ngem" }, opt);
+              const sr = await r.step(batch, { variant: "ngem" }, opt);
+              assertClose(`${label} ${opt.type} step loss`, [sm.loss], [sr.loss], t.model);
+              assertClose(`${label} ${opt.type} grad norm`, [sm.gradNorm], [sr.gradNorm], t.model);
+              if (spec.head?.sigmaMin && typeof sm.floorHits !== "number") throw new Error(`${label}: step() must report floorHits when sigmaMin > 0`);
+            }
+            compareTensors(`${label} ${opt.type} weights after 3 steps`, await m.getWeights(), await r.getWeights(), t.model);
+            // Resume: a fresh model with the saved weights and optimizer state continues identically.
+            const m2 = await b.createModel(spec, await m.getWeights());
+            await m2.setOptimizerState(await m.getOptimizerState());
+            const last = batches[3] as (typeof batches)[number];
+            await m.step(last, { variant: "ngem" }, opt);
+            await m2.step(last, { variant: "ngem" }, opt);
+            const a = await m.getWeights();
+            const c = await m2.getWeights();
+            for (const [name, tt] of Object.entries(a)) {
+              const other = (c[name] as { data: FloatArray }).data;
+              for (let i = 0; i < tt.data.length; i++) {
+                if (!Object.is(tt.data[i], other[i])) throw new Error(`${label} ${opt.type}: resumed ${name}[${i}] = ${other[i]} != ${tt.data[i]}`);
+              }
+            }
+            m.dispose();
+            m2.dispose();
+            r.dispose();
+          }
+        },
+        timeout,
+      );
     }
 
     h.it("model: bad weights and batches get errors naming the tensor", async () => {

@@ -106,7 +106,9 @@ export interface TwoGaussiansSummary {
 }
 
 /** Runs the grid objectives x optimizers x seeds. */
-export async function runTwoGaussians(opts: TwoGaussiansOptions = {}): Promise<{ optimalNll: number; runs: TwoGaussiansRun[]; summary: TwoGaussiansSummary[] }> {
+export async function runTwoGaussians(
+  opts: TwoGaussiansOptions = {},
+): Promise<{ optimalNll: number; runs: TwoGaussiansRun[]; summary: TwoGaussiansSummary[] }> {
   const objectives = opts.objectives ?? ["nll", "ngem"];
   const optimizers = opts.optimizers ?? ["sgd", "adam"];
   const seeds = opts.seeds ?? [0, 1, 2, 3, 4];
