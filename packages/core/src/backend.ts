@@ -5,6 +5,10 @@
  * - model level: a model built from a {@link ModelSpec} that trains itself one
  *   step at a time and exchanges weights as named float arrays.
  * Methods are async so GPU backends can keep data on the device.
+ *
+ * A backend does not implement BackendModel itself: it implements the narrow
+ * `ModelHandler` of model/protocol.ts and returns core's `ModelFacade`, which
+ * validates arguments and does the shared bookkeeping once for all backends.
  */
 import type { HeadOptions, HeadResult } from "./head.js";
 import type { FloatArray, MixtureParams } from "./mixture.js";
@@ -64,6 +68,18 @@ export type OptimizerSpec = (
   readonly clipNorm?: number;
 };
 
+/**
+ * An optimizer that runs outside the backend on float64 copies (the
+ * trainer's SOAP): `step` hands it the clipped gradients and the weights,
+ * it updates the weights in place, and the facade writes them back.
+ */
+export interface ExternalOptimizer {
+  readonly type: "external";
+  /** Clip the gradient to this global L2 norm first (default: no clipping). */
+  readonly clipNorm?: number;
+  update(weights: Record<string, Float64Array>, grads: Record<string, Float64Array>): void;
+}
+
 /** A minibatch: x [n, inputDim] (absent for a free GMM), y [n, d]. */
 export interface Batch {
   readonly n: number;
@@ -85,7 +101,7 @@ export interface StepResult {
 export interface BackendModel {
   readonly spec: ModelSpec;
   /** Forward, head gradient of `head.variant`, backward, clip, optimizer update. */
-  step(batch: Batch, head: HeadOptions, optimizer: OptimizerSpec): Promise<StepResult>;
+  step(batch: Batch, head: HeadOptions, optimizer: OptimizerSpec | ExternalOptimizer): Promise<StepResult>;
   /** Loss and parameter gradients without updating (for custom optimizers and checks). */
   gradients(batch: Batch, head: HeadOptions): Promise<{ loss: number; grads: NamedTensors }>;
   /** Mixture parameters for inputs x [n, inputDim] (a GMM ignores x and repeats its n rows). */

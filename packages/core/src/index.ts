@@ -16,7 +16,8 @@ export * from "./registry.js";
 export * from "./optim.js";
 export * from "./model/spec.js";
 export * from "./model/mlp.js";
-export { createJsBackend, validateBatch } from "./backends/js.js";
+export { createJsBackend } from "./backends/js.js";
+export * from "./model/protocol.js";
 
 import { createJsBackend } from "./backends/js.js";
 import { registerBackend } from "./registry.js";

@@ -542,6 +542,147 @@ export function runParitySuite(h: TestHarness, load: () => Promise<Backend>, opt
         m.dispose();
       }
     });
+
+    // The model contract (model/protocol.ts): the same answers on every backend, whatever its precision.
+    const contractSpec: ModelSpec = { kind: "mdn", inputDim: 2, hidden: [5], activation: "tanh", layerNorm: true, k: 2, d: 1 };
+    const contractBatch = (rng: Rng): { n: number; x: Float64Array; y: Float64Array } => ({
+      n: 4,
+      x: new Float64Array(8).map(() => rng.normal()),
+      y: new Float64Array(4).map(() => rng.normal()),
+    });
+
+    h.it("contract: optimizer state is `step` and `<param>/m|v` for the moments the optimizer keeps; it round-trips exactly", async () => {
+      const b = await backend();
+      const names = Object.keys(initWeights(contractSpec, 1));
+      const cases: [OptimizerSpec, string[]][] = [
+        [{ type: "sgd", lr: 0.01 }, []],
+        [{ type: "sgd", lr: 0.01, momentum: 0.9 }, ["m"]],
+        [{ type: "adam", lr: 0.01 }, ["m", "v"]],
+        [{ type: "rmsprop", lr: 0.01 }, ["v"]],
+        [{ type: "rmsprop", lr: 0.01, momentum: 0.5 }, ["m", "v"]],
+      ];
+      for (const [opt, kinds] of cases) {
+        const m = await b.createModel(contractSpec, initWeights(contractSpec, 1));
+        const m2 = await b.createModel(contractSpec, initWeights(contractSpec, 1));
+        try {
+          const fresh = await m.getOptimizerState();
+          if (Object.keys(fresh).length) throw new Error(`a fresh model has no optimizer state, got ${Object.keys(fresh).join(", ")}`);
+          const rng = new Rng(seed + 41);
+          for (let i = 0; i < 2; i++) await m.step(contractBatch(rng), {}, opt);
+          const st = await m.getOptimizerState();
+          const want = ["step", ...kinds.flatMap((k2) => names.map((n) => `${n}/${k2}`))].sort();
+          const got = Object.keys(st).sort();
+          if (got.join() !== want.join())
+            throw new Error(`${opt.type}${"momentum" in opt ? ` momentum ${opt.momentum}` : ""}: state names ${got.join(", ")}; expected ${want.join(", ")}`);
+          if ((st.step as { data: FloatArray }).data[0] !== 2) throw new Error(`step after two steps: ${(st.step as { data: FloatArray }).data[0]}`);
+          await m2.setOptimizerState(st);
+          compareTensors(`${opt.type} state round trip`, await m2.getOptimizerState(), st, 0);
+        } finally {
+          m.dispose();
+          m2.dispose();
+        }
+      }
+    });
+
+    h.it("contract: setOptimizerState rejects a bad entry by name and keeps the state it had", async () => {
+      const b = await backend();
+      const m = await b.createModel(contractSpec, initWeights(contractSpec, 2));
+      try {
+        await m.step(contractBatch(new Rng(seed + 43)), {}, { type: "adam", lr: 0.01 });
+        const st = await m.getOptimizerState();
+        const mu = "head.bias";
+        const len = (st[`${mu}/m`] as { data: FloatArray }).data.length;
+        const bad: [string, NamedTensors, RegExp][] = [
+          ["unknown moment kind", { ...st, [`${mu}/zzz`]: { shape: [len], data: new Float64Array(len) } }, /head\.bias\/zzz/],
+          ["unknown parameter", { ...st, "nope/m": { shape: [1], data: new Float64Array(1) } }, /nope\/m/],
+          ["fractional step", { ...st, step: { shape: [1], data: Float64Array.of(1.5) } }, /step.*integer/],
+          ["negative step", { ...st, step: { shape: [1], data: Float64Array.of(-1) } }, /step.*integer/],
+          ["NaN moment", { ...st, [`${mu}/v`]: { shape: [len], data: new Float64Array(len).fill(NaN) } }, /head\.bias\/v.*non-finite/],
+          ["wrong length", { ...st, [`${mu}/m`]: { shape: [len + 1], data: new Float64Array(len + 1) } }, /head\.bias\/m.*length/],
+          ["partial moments", Object.fromEntries(Object.entries(st).filter(([k2]) => k2 !== `${mu}/m`)), /head\.bias\/m.*missing/],
+          ["not an object", null as unknown as NamedTensors, /optimizerState/],
+        ];
+        for (const [what, state, pattern] of bad) await expectThrow(what, () => m.setOptimizerState(state), pattern);
+        compareTensors("state after rejected sets", await m.getOptimizerState(), st, 0);
+      } finally {
+        m.dispose();
+      }
+    });
+
+    h.it("contract: bad optimizer, head and predict arguments get errors naming the argument", async () => {
+      const b = await backend();
+      const m = await b.createModel(contractSpec, initWeights(contractSpec, 3));
+      try {
+        const batch = contractBatch(new Rng(seed + 47));
+        const before = await m.getWeights();
+        await expectThrow("optimizer type", () => m.step(batch, {}, { type: "adamw", lr: 0.1 } as unknown as OptimizerSpec), /optimizer\.type/);
+        await expectThrow("negative lr", () => m.step(batch, {}, { type: "sgd", lr: -1 }), /optimizer\.lr/);
+        await expectThrow("NaN lr", () => m.step(batch, {}, { type: "sgd", lr: NaN }), /optimizer\.lr/);
+        await expectThrow("clipNorm 0", () => m.step(batch, {}, { type: "sgd", lr: 0.1, clipNorm: 0 }), /optimizer\.clipNorm/);
+        await expectThrow("variant", () => m.step(batch, { variant: "fast" as unknown as "nll" }, { type: "sgd", lr: 0.1 }), /variant/);
+        await expectThrow("piFloor", () => m.gradients(batch, { variant: "ngem-full", piFloor: 0 }), /piFloor/);
+        await expectThrow("batch.n", () => m.step({ ...batch, n: 0 }, {}, { type: "sgd", lr: 0.1 }), /batch\.n/);
+        await expectThrow("predict n", () => m.predict(batch.x, 0), /\bn\b/);
+        await expectThrow("predict n fractional", () => m.predict(batch.x, 1.5), /\bn\b/);
+        await expectThrow("predict without x", () => m.predict(undefined, 4), /\bx\b/);
+        await expectThrow("predict x length", () => m.predict(batch.x.subarray(1), 4), /\bx\b.*length/);
+        compareTensors("weights after rejected calls", await m.getWeights(), before, 0);
+        if (Object.keys(await m.getOptimizerState()).length) throw new Error("a rejected step must not create optimizer state");
+      } finally {
+        m.dispose();
+      }
+    });
+
+    h.it("contract: a non-finite input skips the step, names batch.x or batch.y, and leaves weights and state unchanged", async () => {
+      const b = await backend();
+      const m = await b.createModel(contractSpec, initWeights(contractSpec, 4));
+      try {
+        const rng = new Rng(seed + 53);
+        await m.step(contractBatch(rng), {}, { type: "adam", lr: 0.01 });
+        const w = await m.getWeights();
+        const st = await m.getOptimizerState();
+        const bx = contractBatch(rng);
+        bx.x[3] = Infinity;
+        const rx = await m.step(bx, {}, { type: "adam", lr: 0.01 });
+        if (rx.nonFinite !== "batch.x") throw new Error(`non-finite x: expected nonFinite "batch.x", got ${JSON.stringify(rx)}`);
+        const by = contractBatch(rng);
+        by.y[2] = NaN;
+        const ry = await m.step(by, {}, { type: "adam", lr: 0.01 });
+        if (ry.nonFinite !== "batch.y") throw new Error(`non-finite y: expected nonFinite "batch.y", got ${JSON.stringify(ry)}`);
+        await expectThrow("gradients on non-finite y", () => m.gradients(by, {}), /batch\.y/);
+        compareTensors("weights after skipped steps", await m.getWeights(), w, 0);
+        compareTensors("optimizer state after skipped steps", await m.getOptimizerState(), st, 0);
+      } finally {
+        m.dispose();
+      }
+    });
+
+    h.it("contract: every method of a disposed model throws DisposedError; dispose twice is harmless", async () => {
+      const b = await backend();
+      const w = initWeights(contractSpec, 5);
+      const m = await b.createModel(contractSpec, w);
+      const batch = contractBatch(new Rng(seed + 59));
+      m.dispose();
+      m.dispose();
+      const calls: [string, () => Promise<unknown>][] = [
+        ["step", () => m.step(batch, {}, { type: "sgd", lr: 0.1 })],
+        ["gradients", () => m.gradients(batch, {})],
+        ["predict", () => m.predict(batch.x, batch.n)],
+        ["getWeights", () => m.getWeights()],
+        ["setWeights", () => m.setWeights(w)],
+        ["getOptimizerState", () => m.getOptimizerState()],
+        ["setOptimizerState", () => m.setOptimizerState({})],
+      ];
+      for (const [name, call] of calls) {
+        const err = await call().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        if (!(err instanceof Error) || err.name !== "DisposedError" || !err.message.startsWith(`${name}:`)) {
+          throw new Error(`${name} after dispose: expected a DisposedError naming ${name}, got ${String(err)}`);
+        }
+      }
+    });
   });
 }
 
