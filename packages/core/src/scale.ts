@@ -26,6 +26,9 @@
  *   (s' -> 0); it is exact wherever s' >= eps.
  * - natural variants, fisherCoords "sigma": natural gradient in sigma, then the
  *   chain rule to r: g_r = A(g_s) * s'.
+ * - damping (head.ts) acts on each entry's block in the Fisher coordinates before
+ *   this reduction (A and the division are unchanged); a scale block left out of
+ *   `precondition` carries the EM column and is chained like nll / em.
  */
 import { checkInt, checkLength, ShapeError } from "./errors.js";
 import type { FloatArray, MixtureParams } from "./mixture.js";
@@ -156,14 +159,15 @@ export function reduceScaleGrad(
   gS: Float64Array,
   dsdr: Float64Array,
   dims: { n: number; k: number; d: number },
-  o: ScaleOptions & { variant: string; fisherCoords: string; piFloor: number },
+  o: ScaleOptions & { variant: string; fisherCoords: string; piFloor: number; precondition?: readonly string[] },
   pi?: ArrayLike<number>,
 ): Float64Array {
   const { covariance } = resolveScaleOptions(o);
   const { n: N, k: K, d: D } = dims;
   const S = scaleWidth(K, D, covariance);
   const out = new Float64Array(N * S);
-  const natural = o.variant === "ngem" || o.variant === "ngem-full";
+  // a scale block left out of `precondition` carries the EM gradient: chained like nll / em
+  const natural = (o.variant === "ngem" || o.variant === "ngem-full") && (o.precondition?.includes("scale") ?? true);
   const sigmaCoords = o.fisherCoords === "sigma";
   if (!natural) {
     for (let n = 0; n < N; n++) {
