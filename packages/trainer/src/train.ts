@@ -5,24 +5,22 @@
  * JSON-lines metrics and atomic checkpoints; `resume` continues exactly.
  */
 import {
-  clipFactor,
   getBackend,
-  globalNorm,
   initWeights,
   NonFiniteError,
   Rng,
   type Batch,
+  type ExternalOptimizer,
   type HeadOptions,
-  type NamedTensors,
   type OptimizerSpec,
   type StepResult,
 } from "@ngem/core";
 import { encodeCheckpoint, load } from "./checkpoint.js";
-import { ConfigError, headOf, specFor, splitSizes, validateConfig, type ResolvedConfig } from "./config.js";
+import { ConfigError, specFor, splitSizes, validateConfig, type ResolvedConfig } from "./config.js";
 import { DataMismatchError, dataFingerprint, deriveSeed, gatherBatch, subset, validateData } from "./data.js";
 import { defaultIO, type TrainerIO } from "./io.js";
 import { initialState, makeSoap, TrainedModel, type TrainerState } from "./model-handle.js";
-import { countFloorHits, effectiveNoise, perturbBatch } from "./noise.js";
+import { effectiveNoise, perturbBatch } from "./noise.js";
 import { datasetNll } from "./predict.js";
 import { scheduledLr } from "./schedule.js";
 import { isStreamSource, resumeStream, trainStream, type StreamSource } from "./stream.js";
@@ -206,40 +204,13 @@ async function optimizerStep(model: TrainedModel, batch: Batch, head: HeadOption
   if (o.type !== "soap") return model.backendModel.step(batch, head, { ...o, lr } as OptimizerSpec);
   const soap = model.soap;
   if (!soap) throw new ConfigError("optimizer.type", "soap state missing from the model handle");
-  let loss: number;
-  let grads: NamedTensors;
-  try {
-    ({ loss, grads } = await model.backendModel.gradients(batch, head));
-  } catch (err) {
-    if (err instanceof NonFiniteError) return { loss: NaN, gradNorm: NaN, nonFinite: err.tensor };
-    throw err;
-  }
-  if (!Number.isFinite(loss)) return { loss, gradNorm: NaN, nonFinite: "loss" };
-  const g: Record<string, Float64Array> = {};
-  for (const [k, v] of Object.entries(grads)) g[k] = Float64Array.from(v.data);
-  const gradNorm = globalNorm(g);
-  if (!Number.isFinite(gradNorm)) {
-    const bad = Object.entries(g).find(([, a]) => a.some((v) => !Number.isFinite(v)));
-    return { loss, gradNorm, nonFinite: `grad:${bad ? bad[0] : "?"}` };
-  }
-  const c = clipFactor(gradNorm, o.clipNorm);
-  if (c !== 1) for (const a of Object.values(g)) for (let i = 0; i < a.length; i++) a[i] *= c;
-  const scaleOpts = headOf(model.config);
-  // The backend's gradients() does not report floor hits: count them from the pre-update prediction.
-  const floorHits = scaleOpts.sigmaMin > 0 ? countFloorHits(await model.backendModel.predict(batch.x, batch.n), scaleOpts) : undefined;
-  const current = await model.backendModel.getWeights();
-  const w: Record<string, Float64Array> = {};
-  for (const [k, v] of Object.entries(current)) w[k] = Float64Array.from(v.data);
-  soap.update(w, g, lr);
-  const next: NamedTensors = {};
-  for (const [k, v] of Object.entries(current)) {
-    const a = w[k];
-    const bad = a.findIndex((x) => !Number.isFinite(x));
-    if (bad >= 0) return { loss, gradNorm, nonFinite: `update:${k}` };
-    next[k] = { shape: v.shape, data: a };
-  }
-  await model.backendModel.setWeights(next);
-  return floorHits === undefined ? { loss, gradNorm } : { loss, gradNorm, floorHits };
+  // SOAP runs on float64 copies through the model protocol's external-optimizer hook (core's ModelFacade).
+  const external: ExternalOptimizer = {
+    type: "external",
+    update: (w, g) => soap.update(w, g, lr),
+    ...(o.clipNorm !== undefined ? { clipNorm: o.clipNorm } : {}),
+  };
+  return model.backendModel.step(batch, head, external);
 }
 
 /**
