@@ -11,7 +11,9 @@
  * | `ngem`      | pi - rho             | -rho (y-mu)          | -rho ((y-mu)^2/sigma^2 - 1) / 2  | -rho ((y-mu)^2 - sigma^2) / 2   |
  * | `ngem-full` | centred(1 - rho/pi') | -(rho/pi') (y-mu)    | -(rho/pi') (...) / 2             | -(rho/pi') (...) / 2            |
  *
- * with pi' = max(pi, piFloor). The op's value is always the mean NLL and its
+ * with pi' = max(pi, piFloor). With `damping` lambda > 0 or a partial `precondition` set, the
+ * natural rows are core's damped table (head.ts): (c F + lambda)^-1 g_em per preconditioned block,
+ * EM on the others. The op's value is always the mean NLL and its
  * gradients are averaged over the batch (divided by N) and scaled by the
  * incoming gradient dy.
  *
@@ -102,6 +104,9 @@ function variantGradients(
   const full = opts.variant === "ngem-full";
   const natural = opts.variant === "ngem" || full;
   const pi = tf.exp(logPi);
+  const lambda = opts.damping;
+  const pre = opts.precondition;
+  if (natural && (lambda > 0 || pre.length !== 3)) return dampedGradients(rho, pi, diff, invSigma, s, opts);
   let gA: tf.Tensor;
   let w: tf.Tensor; // per-component weight of the Gaussian blocks, [N, K]
   if (full) {
@@ -124,6 +129,49 @@ function variantGradients(
     const inner = opts.fisherCoords === "sigma" ? tf.sub(tf.square(diff), tf.exp(tf.mul(s, 2))) : tf.sub(tf.square(tf.mul(diff, invSigma)), 1);
     gS = tf.mul(weighted(w3, inner), -0.5);
   }
+  return { pi, gA, gMu, gS };
+}
+
+/**
+ * The natural variants with damping lambda > 0 and/or a partial `precondition` set (core's head.ts):
+ * (c F + lambda)^-1 g_em on the preconditioned blocks (c = 1 for ngem, pi' for ngem-full), the EM
+ * gradient on the others; ngem-full's categorical block by Sherman-Morrison, centred.
+ */
+function dampedGradients(
+  rho: tf.Tensor,
+  pi: tf.Tensor,
+  diff: tf.Tensor,
+  invSigma: tf.Tensor,
+  s: tf.Tensor,
+  opts: Required<HeadOptions>,
+): { pi: tf.Tensor; gA: tf.Tensor; gMu: tf.Tensor; gS: tf.Tensor } {
+  const full = opts.variant === "ngem-full";
+  const lambda = opts.damping;
+  const pre = opts.precondition;
+  const em = tf.sub(tf.mul(pi, tf.sum(rho, 1, true)), rho); // pi - rho
+  let gA: tf.Tensor;
+  if (full && pre.includes("logits")) {
+    if (lambda > 0) {
+      // g_k = (b_k + pi_k C) / (pi_k + lambda), C = sum_j q_j b_j / (lambda sum_j q_j), q = pi / (pi + lambda)
+      const q = tf.div(pi, tf.add(pi, lambda));
+      const c = tf.div(tf.sum(tf.mul(q, em), 1, true), tf.mul(tf.sum(q, 1, true), lambda));
+      const g = tf.div(tf.add(em, tf.mul(pi, c)), tf.add(pi, lambda));
+      gA = tf.sub(g, tf.mean(g, 1, true));
+    } else {
+      const g = tf.sub(1, tf.div(rho, tf.maximum(pi, opts.piFloor)));
+      gA = tf.sub(g, tf.mean(g, 1, true));
+    }
+  } else gA = em;
+  const cw = tf.expandDims(full ? tf.maximum(pi, opts.piFloor) : tf.onesLike(pi), 2); // [N, K, 1]
+  const r3 = tf.expandDims(rho, 2);
+  const sigma2 = tf.exp(tf.mul(s, 2));
+  const z = tf.mul(diff, invSigma);
+  const z2m1 = tf.sub(tf.square(z), 1);
+  const gMu = pre.includes("mu") ? tf.neg(weighted(r3, tf.div(diff, tf.add(cw, tf.mul(sigma2, lambda))))) : tf.neg(weighted(r3, tf.mul(z, invSigma)));
+  let gS: tf.Tensor;
+  if (!pre.includes("scale")) gS = tf.neg(weighted(r3, z2m1));
+  else if (opts.fisherCoords === "sigma") gS = tf.neg(weighted(r3, tf.div(tf.sub(tf.square(diff), sigma2), tf.add(tf.mul(cw, 2), tf.mul(sigma2, lambda)))));
+  else gS = tf.neg(weighted(r3, tf.div(z2m1, tf.add(tf.mul(cw, 2), lambda))));
   return { pi, gA, gMu, gS };
 }
 
@@ -224,7 +272,8 @@ export function floorHitsOf(r: tf.Tensor, o: Required<ScaleOptions>): tf.Tensor 
 export function rawHeadLoss(y: tf.Tensor, opts: Required<HeadOptions>, scale: Required<ScaleOptions>, k: number, d: number): HeadLossFn {
   const { variant, fisherCoords, piFloor } = opts;
   const full = variant === "ngem-full";
-  const natural = variant === "ngem" || full;
+  // a scale block left out of `precondition` carries the EM column: chained like nll / em
+  const natural = (variant === "ngem" || full) && opts.precondition.includes("scale");
   const sigmaCoords = fisherCoords === "sigma";
   const cov = scale.covariance;
   const S = scaleWidth(k, d, cov);

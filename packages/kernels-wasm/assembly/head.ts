@@ -65,10 +65,10 @@ export function mixture_head(
   n: i32, k: i32, d: i32,
   pA: usize, strideA: i32, pMu: usize, pS: usize, strideMS: i32, pY: usize,
   gA: usize, outA: i32, gMu: usize, gS: usize, outMS: i32,
-  variant: i32, sigmaCoords: i32, piFloor: f64,
+  variant: i32, sigmaCoords: i32, piFloor: f64, damping: f64, pre: i32,
   scratch: usize, pRes: usize,
 ): i32 {
-  return headRows(0, n, n, k, d, pA, strideA, pMu, pS, strideMS, pY, gA, outA, gMu, gS, outMS, variant, sigmaCoords, piFloor, scratch, 0, pRes);
+  return headRows(0, n, n, k, d, pA, strideA, pMu, pS, strideMS, pY, gA, outA, gMu, gS, outMS, variant, sigmaCoords, piFloor, damping, pre, scratch, 0, pRes);
 }
 
 /**
@@ -82,10 +82,10 @@ export function mixture_head_rows(
   r0: i32, r1: i32, n: i32, k: i32, d: i32,
   pA: usize, strideA: i32, pMu: usize, pS: usize, strideMS: i32, pY: usize,
   gA: usize, outA: i32, gMu: usize, gS: usize, outMS: i32,
-  variant: i32, sigmaCoords: i32, piFloor: f64,
+  variant: i32, sigmaCoords: i32, piFloor: f64, damping: f64, pre: i32,
   scratch: usize, pRowRes: usize,
 ): i32 {
-  return headRows(r0, r1, n, k, d, pA, strideA, pMu, pS, strideMS, pY, gA, outA, gMu, gS, outMS, variant, sigmaCoords, piFloor, scratch, pRowRes, 0);
+  return headRows(r0, r1, n, k, d, pA, strideA, pMu, pS, strideMS, pY, gA, outA, gMu, gS, outMS, variant, sigmaCoords, piFloor, damping, pre, scratch, pRowRes, 0);
 }
 
 /** Mean NLL and mean -Q of n rows from the per-row values of {@link mixture_head_rows}, summed in row order. */
@@ -105,7 +105,7 @@ function headRows(
   r0: i32, r1: i32, n: i32, k: i32, d: i32,
   pA: usize, strideA: i32, pMu: usize, pS: usize, strideMS: i32, pY: usize,
   gA: usize, outA: i32, gMu: usize, gS: usize, outMS: i32,
-  variant: i32, sigmaCoords: i32, piFloor: f64,
+  variant: i32, sigmaCoords: i32, piFloor: f64, damping: f64, pre: i32,
   scratch: usize, pRowRes: usize, pRes: usize,
 ): i32 {
   const kd = k * d;
@@ -124,7 +124,11 @@ function headRows(
   const invN: f64 = 1.0 / <f64>n;
   const full = variant == VARIANT_NGEM_FULL;
   const natural = variant >= VARIANT_NGEM;
-  const mode = natural ? (sigmaCoords != 0 ? 2 : 1) : 0;
+  // damping > 0 or a partial precondition set (pre: 1 logits, 2 mu, 4 scale): the scalar sweep 2 of mode 3
+  const general = natural && (damping != 0 || pre != 7);
+  const mode = general ? 3 : natural ? (sigmaCoords != 0 ? 2 : 1) : 0;
+  const fullLogits = full && (pre & 1) != 0;
+  const dampedLogits = fullLogits && damping != 0;
   const vecEnd = kd & ~3;
   const constD: f64 = <f64>d * HALF_LOG_2PI;
   let lossSum: f64 = 0;
@@ -240,6 +244,19 @@ function headRows(
       store<f64>(pRowRes + (<usize>r << 4) + 8, rowQ);
     }
     let centre: f64 = 0;
+    // ngem-full, damped: (diag(pi) - pi pi^T + lambda I) g = pi - rho by Sherman-Morrison (core's dampedCategorical)
+    let smC: f64 = 0;
+    if (dampedLogits) {
+      let num: f64 = 0;
+      let den: f64 = 0;
+      for (let c = 0; c < k; c++) {
+        const pi = load<f64>(piBuf + (<usize>c << 3));
+        const q = pi / (pi + damping);
+        num += q * (pi * rhoSum - load<f64>(rhoBuf + (<usize>c << 3)));
+        den += q;
+      }
+      smC = num / (damping * den);
+    }
     for (let c = 0; c < k; c++) {
       const rho = load<f64>(rhoBuf + (<usize>c << 3));
       const pi = load<f64>(piBuf + (<usize>c << 3));
@@ -247,9 +264,14 @@ function headRows(
       let w: f64;
       if (full) {
         const ratio = rho / Math.max(pi, piFloor);
-        g = 1.0 - ratio;
-        centre += g;
         w = ratio;
+        if (dampedLogits) {
+          g = (pi * rhoSum - rho + pi * smC) / (pi + damping);
+          centre += g;
+        } else if (fullLogits) {
+          g = 1.0 - ratio;
+          centre += g;
+        } else g = pi * rhoSum - rho;
       } else {
         g = pi * rhoSum - rho;
         w = rho;
@@ -268,10 +290,10 @@ function headRows(
       }
       for (; t < d; t++) store<f32>(seg + (<usize>t << 2), wv);
     }
-    if (full) centre /= <f64>k;
+    if (fullLogits) centre /= <f64>k;
     for (let c = 0; c < k; c++) {
       const g = load<f64>(lBuf + (<usize>c << 3));
-      store<f32>(rowGA + (<usize>c << 2), sflush(<f32>((full ? g - centre : g) * invN)));
+      store<f32>(rowGA + (<usize>c << 2), sflush(<f32>((fullLogits ? g - centre : g) * invN)));
     }
 
     // sweep 2
@@ -313,6 +335,37 @@ function headRows(
         const z = diff * load<f32>(invBuf + o);
         store<f32>(rowGMu + o, szero(w * diff, w));
         store<f32>(rowGS + o, szero(w * <f32>0.5 * (z * z - <f32>1.0), w));
+      }
+    } else if (mode == 3) {
+      // damped and/or partial (core's head.ts): per element in f64, with c = 1 (ngem) or pi' (ngem-full)
+      //   mu:    preconditioned -rho diff / (c + lambda sigma^2), else -rho diff / sigma^2
+      //   scale: log-sigma -rho (z^2 - 1) / (2c + lambda), sigma -rho (diff^2 - sigma^2) / (2c + lambda sigma^2),
+      //          not preconditioned -rho (z^2 - 1)
+      const preMu = (pre & 2) != 0;
+      const preScale = (pre & 4) != 0;
+      for (let c = 0; c < k; c++) {
+        const rho = load<f64>(rhoBuf + (<usize>c << 3));
+        const cw: f64 = full ? Math.max(load<f64>(piBuf + (<usize>c << 3)), piFloor) : 1.0;
+        const wr: f64 = rho * invN;
+        for (let t = 0; t < d; t++) {
+          const o = <usize>(c * d + t) << 2;
+          if (load<f32>(wBuf + o) == 0) {
+            store<f32>(rowGMu + o, 0);
+            store<f32>(rowGS + o, 0);
+            continue;
+          }
+          const diff = <f64>load<f32>(diffBuf + o);
+          const inv = <f64>load<f32>(invBuf + o);
+          const z = diff * inv;
+          const sigma2: f64 = 1.0 / (inv * inv);
+          const gm: f64 = preMu ? (-wr * diff) / (cw + damping * sigma2) : -wr * z * inv;
+          let gs: f64;
+          if (!preScale) gs = -wr * (z * z - 1.0);
+          else if (sigmaCoords != 0) gs = (-wr * (diff * diff - sigma2)) / (2.0 * cw + damping * sigma2);
+          else gs = (-wr * (z * z - 1.0)) / (2.0 * cw + damping);
+          store<f32>(rowGMu + o, sflush(<f32>gm));
+          store<f32>(rowGS + o, sflush(<f32>gs));
+        }
       }
     } else {
       // natural, sigma coordinates: gMu = -w diff, gS = -w (diff^2 - sigma^2) / 2

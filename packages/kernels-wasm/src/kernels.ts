@@ -38,6 +38,8 @@ export interface KernelExports {
     variant: number,
     sigmaCoords: number,
     piFloor: number,
+    damping: number,
+    pre: number,
     scratch: number,
     pRowRes: number,
   ): number;
@@ -74,6 +76,8 @@ export interface KernelExports {
     variant: number,
     sigmaCoords: number,
     piFloor: number,
+    damping: number,
+    pre: number,
     scratch: number,
     pRes: number,
   ): number;

@@ -558,6 +558,8 @@ export class KernelRuntime {
    * The fused mixture head over n rows (see assembly/head.ts). Each input and
    * output block is a region + element offset + row stride in floats (stride 0
    * repeats one row). Writes mean NLL and mean -Q to res[0..4) as two float64.
+   * `damping` (lambda >= 0) and `pre` (precondition mask: 1 logits, 2 mu, 4 scale) are core's
+   * head options of the same names; the defaults 0 and 7 are the undamped natural gradient.
    * Returns the first row whose log-likelihood is not finite, or -1.
    */
   mixtureHead(
@@ -586,12 +588,15 @@ export class KernelRuntime {
     piFloor: number,
     scratch: Region,
     res: Region,
+    damping = 0,
+    pre = 7,
   ): number {
     checkHeadBlocks(n, k, d, a, aOff, strideA, mu, muOff, s, sOff, strideMS, y, ga, gaOff, outA, gmu, gmuOff, gs, gsOff, outMS);
     need(scratch, this.headScratchFloats(k, d), "scratch", `head scratch for K=${k}, D=${d}`);
     need(res, 4, "res", "[2] float64");
     if (res.ptr % 8 !== 0) throw new ShapeError("res", "must be 8-byte aligned");
     if (!(variant >= 0 && variant <= 3)) throw new ShapeError("variant", `expected a code 0..3, got ${variant}`);
+    checkDamping(damping, pre);
     const t0 = this.profiling ? performance.now() : 0;
     const bad = this.raw.mixture_head(
       n,
@@ -611,6 +616,8 @@ export class KernelRuntime {
       variant,
       sigmaCoords ? 1 : 0,
       piFloor,
+      damping,
+      pre,
       scratch.ptr,
       res.ptr,
     );
@@ -651,6 +658,8 @@ export class KernelRuntime {
     scratches: readonly Region[],
     rowRes: Region | undefined,
     res: Region,
+    damping = 0,
+    pre = 7,
   ): void {
     const p = rowRes && scratches.length > 1 ? Math.min(scratches.length, this.parts(40 * n * k * d + 60 * n * k, n)) : 1;
     if (p <= 1) {
@@ -680,6 +689,8 @@ export class KernelRuntime {
         piFloor,
         scratches[0] as Region,
         res,
+        damping,
+        pre,
       );
       return;
     }
@@ -688,6 +699,7 @@ export class KernelRuntime {
     need(rr, 4 * n, "rowRes", `[N, 2] float64 = [${n}, 2]`);
     if (rr.ptr % 8 !== 0 || res.ptr % 8 !== 0) throw new ShapeError("res", "must be 8-byte aligned");
     for (let t = 0; t < p; t++) need(scratches[t] as Region, this.headScratchFloats(k, d), "scratch", `head scratch for K=${k}, D=${d}`);
+    checkDamping(damping, pre);
     const t0 = this.profiling ? performance.now() : 0;
     const pool = this.pool as ThreadPool;
     for (let t = 0; t < p; t++) {
@@ -714,8 +726,10 @@ export class KernelRuntime {
       pool.arg(t, 16, variant);
       pool.arg(t, 17, sigmaCoords ? 1 : 0);
       pool.arg(t, 18, piFloor);
-      pool.arg(t, 19, (scratches[t] as Region).ptr);
-      pool.arg(t, 20, rr.ptr);
+      pool.arg(t, 19, damping);
+      pool.arg(t, 20, pre);
+      pool.arg(t, 21, (scratches[t] as Region).ptr);
+      pool.arg(t, 22, rr.ptr);
     }
     pool.run();
     this.raw.head_sum(n, rr.ptr, res.ptr);
@@ -804,6 +818,12 @@ export class KernelRuntime {
     } else this.raw.rmsprop_update(p.ptr, g.ptr, v.ptr, buf.ptr, len, lr, decay, alpha, 1 - alpha, eps, momentum);
     if (this.profiling) this.phaseMs[PH_OPT]! += performance.now() - t0;
   }
+}
+
+/** The head kernel's damping (lambda >= 0, finite) and precondition mask (0..7: 1 logits, 2 mu, 4 scale). */
+function checkDamping(damping: number, pre: number): void {
+  if (!(damping >= 0 && Number.isFinite(damping))) throw new ShapeError("damping", `expected a finite number >= 0, got ${damping}`);
+  if (!(Number.isInteger(pre) && pre >= 0 && pre <= 7)) throw new ShapeError("precondition", `expected a mask 0..7 (1 logits, 2 mu, 4 scale), got ${pre}`);
 }
 
 /** The mixture head's input and output blocks fit their regions (shared by mixtureHead and its row-split form). */

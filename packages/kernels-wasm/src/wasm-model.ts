@@ -37,6 +37,7 @@ import {
   clipFactor,
   isDefaultScale,
   paramShapes,
+  preconditionMask,
   resolveHeadOptions,
   resolveScaleOptions,
   scaleWidth,
@@ -242,6 +243,8 @@ export class WasmModel implements BackendModel {
   private variant = 2;
   private sigmaCoords = false;
   private piFloor = 0.01;
+  private damping = 0;
+  private pre = 7; // precondition mask: 1 logits, 2 mu, 4 scale
 
   constructor(rt: KernelRuntime, spec: ModelSpec, weights: NamedTensors) {
     this.spec = spec;
@@ -502,6 +505,15 @@ export class WasmModel implements BackendModel {
     this.variant = code;
     this.sigmaCoords = fc === "sigma";
     this.piFloor = pf;
+    // damping / precondition (issue 19): resolved by the reference only when given (no per-call allocation otherwise)
+    if (h?.damping === undefined && h?.precondition === undefined) {
+      this.damping = 0;
+      this.pre = 7;
+    } else {
+      const r = resolveHeadOptions(h);
+      this.damping = r.damping;
+      this.pre = preconditionMask(r.precondition);
+    }
   }
 
   /** Input of layer i of a trunk (x for the first). */
@@ -643,7 +655,7 @@ export class WasmModel implements BackendModel {
     const K = this.K;
     const D = this.D;
     const cov = this.cov;
-    const natural = this.variant >= 2;
+    const natural = this.variant >= 2 && (this.pre & 4) !== 0; // a scale block left out of precondition is chained like em
     const full = this.variant === 3;
     // chain rule (nll / em, or natural in sigma coordinates): a * s'; natural in log-sigma coordinates: a / max(s', eps)
     const divide = natural && !this.sigmaCoords;
@@ -731,6 +743,8 @@ export class WasmModel implements BackendModel {
         this.piFloor,
         this.scratch,
         this.res,
+        this.damping,
+        this.pre,
       );
     } else {
       const h = ws.hin;
@@ -762,6 +776,8 @@ export class WasmModel implements BackendModel {
         this.scratches,
         ws.rowRes,
         this.res,
+        this.damping,
+        this.pre,
       );
     }
     return rt.f64[this.res.ptr >>> 3] as number;

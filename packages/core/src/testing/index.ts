@@ -290,6 +290,7 @@ export function runParitySuite(h: TestHarness, load: () => Promise<Backend>, opt
   };
 
   h.describe(`parity: ${opts.label ?? "backend"}`, () => {
+    dampingParityCases(h, backend, tol, seed, timeout); // issue 19: damping / precondition head options
     h.it("reports a name and a precision", async () => {
       const b = await backend();
       if (typeof b.name !== "string" || !b.name) throw new Error("backend.name must be a non-empty string");
@@ -683,6 +684,119 @@ export function runParitySuite(h: TestHarness, load: () => Promise<Backend>, opt
         }
       }
     });
+  });
+}
+
+// ---- issue 19: the `damping` and `precondition` head options on every backend ----
+
+/**
+ * Head options of the damping / precondition parity cases: damped ngem and ngem-full in
+ * both Fisher coordinates (one with a floor low enough that damping alone bounds rho/pi),
+ * partial precondition sets, and both at once.
+ */
+export const PARITY_DAMPING_OPTIONS: readonly HeadOptions[] = [
+  { variant: "ngem", damping: 0.5 },
+  { variant: "ngem", fisherCoords: "sigma", damping: 2 },
+  { variant: "ngem-full", damping: 0.1 },
+  { variant: "ngem-full", fisherCoords: "sigma", damping: 1, piFloor: 1e-6 },
+  { variant: "ngem", precondition: ["mu"] },
+  { variant: "ngem-full", precondition: ["logits", "scale"], damping: 0.3 },
+  { variant: "ngem-full", precondition: [] },
+];
+
+const dampingTag = (o: HeadOptions): string =>
+  `${o.variant}${o.fisherCoords ? `/${o.fisherCoords}` : ""}${o.damping !== undefined ? ` lambda=${o.damping}` : ""}${o.precondition ? ` pre=[${o.precondition.join(",")}]` : ""}`;
+
+function dampingParityCases(
+  h: TestHarness,
+  backend: () => Promise<Backend>,
+  tol: () => Promise<{ head: number; model: number; cast: (a: Float64Array) => FloatArray }>,
+  seed: number,
+  timeout: number,
+): void {
+  const ref = createJsBackend();
+  h.it(
+    "head with damping / precondition matches the reference (shapes of PARITY_HEAD_SHAPES, PARITY_DAMPING_OPTIONS)",
+    async () => {
+      const b = await backend();
+      const t = await tol();
+      for (const [n, k, d] of PARITY_HEAD_SHAPES) {
+        const rng = new Rng(seed + 19 + n * 131 + k * 17 + d);
+        const { params, y } = randomHeadCase(rng, n, k, d, t.cast);
+        for (const o of PARITY_DAMPING_OPTIONS)
+          compareHead(`[${n},${k},${d}] ${dampingTag(o)}`, await b.head(params, y, o), await ref.head(params, y, o), t.head);
+      }
+    },
+    timeout,
+  );
+
+  h.it(
+    "head with damping / precondition: a collapsed component still gets exactly zero gradients",
+    async () => {
+      const b = await backend();
+      const t = await tol();
+      for (const [n, k, d, c, allDims] of PARITY_COLLAPSE_CASES.slice(0, 4)) {
+        const rng = new Rng(seed + 4099 + n * 131 + k * 17 + d);
+        const { params, y } = collapsedHeadCase(rng, n, k, d, c, allDims, t.cast);
+        for (const o of PARITY_DAMPING_OPTIONS) {
+          const tag = `collapsed [${n},${k},${d}] c=${c} ${dampingTag(o)}`;
+          const got = await b.head(params, y, o);
+          compareHead(tag, got, await ref.head(params, y, o), t.head);
+          for (let i = 0; i < n; i++) {
+            for (let j = 0; j < d; j++) {
+              const at = (i * k + c) * d + j;
+              if (got.grads.mu[at] !== 0 || got.grads.logSigma[at] !== 0) throw new Error(`${tag}: collapsed component's gradient at ${at} is not exactly 0`);
+            }
+          }
+        }
+      }
+    },
+    timeout,
+  );
+
+  for (const spec of PARITY_MODEL_SPECS) {
+    const label = `${spec.kind} K=${spec.k} D=${spec.d}${spec.kind === "mdn" && spec.trunk === "separate" ? " separate" : ""}${spec.head ? ` ${JSON.stringify(spec.head)}` : ""}`;
+    h.it(
+      `model ${label}: gradients and an Adam step with damping / precondition match the reference`,
+      async () => {
+        const b = await backend();
+        const t = await tol();
+        const w0 = initWeights(spec, seed + 19);
+        const wCast: NamedTensors = Object.fromEntries(Object.entries(w0).map(([k2, v]) => [k2, { shape: v.shape, data: t.cast(v.data as Float64Array) }]));
+        const m = await b.createModel(spec, wCast);
+        const r = await ref.createModel(spec, wCast);
+        try {
+          const rng = new Rng(seed + 190);
+          const batch = randomBatch(spec, 9, rng, t.cast);
+          for (const o of PARITY_DAMPING_OPTIONS) {
+            const tag = `${label} ${dampingTag(o)}`;
+            const gm = await m.gradients(batch, o);
+            const gr = await r.gradients(batch, o);
+            assertClose(`${tag} loss`, [gm.loss], [gr.loss], t.model);
+            compareTensors(`${tag} grad`, gm.grads, gr.grads, t.model);
+          }
+          const o: HeadOptions = { variant: "ngem-full", damping: 0.2, precondition: ["mu", "scale"] };
+          const opt: OptimizerSpec = { type: "adam", lr: 0.01 };
+          for (let i = 0; i < 2; i++) {
+            const sm = await m.step(batch, o, opt);
+            const sr = await r.step(batch, o, opt);
+            assertClose(`${label} damped step ${i} loss`, [sm.loss], [sr.loss], t.model);
+          }
+          compareTensors(`${label} weights after 2 damped Adam steps`, await m.getWeights(), await r.getWeights(), t.model);
+        } finally {
+          m.dispose();
+          r.dispose();
+        }
+      },
+      timeout,
+    );
+  }
+
+  h.it("head rejects a bad damping / precondition with an error naming the option", async () => {
+    const b = await backend();
+    const p: MixtureParams = { n: 1, k: 2, d: 1, logits: new Float32Array(2), mu: new Float32Array(2), logSigma: new Float32Array(2) };
+    await expectThrow("damping -1", () => b.head(p, new Float32Array(1), { damping: -1 }), /damping/);
+    await expectThrow("precondition [sigma]", () => b.head(p, new Float32Array(1), { precondition: ["sigma" as never] }), /precondition/);
   });
 }
 
