@@ -49,7 +49,7 @@ self.onmessage = async () => {
       const losses = [];
       for (let i = 0; i < 5; i++) losses.push((await m.step({ n, x, y }, { variant: "ngem" }, { type: "adam", lr: 1e-3 })).loss);
       const ws = await m.getWeights();
-      out.push({ threads: b.threads, reason: b.threadsReason, losses, stats: m.threadStats(), weights: Object.values(ws).map((t) => Array.from(t.data)) });
+      out.push({ threads: b.threads, reason: b.threadsReason, losses, stats: m.handler().threadStats(), weights: Object.values(ws).map((t) => Array.from(t.data)) });
       m.dispose();
     }
     const same = JSON.stringify(out[0].losses) === JSON.stringify(out[1].losses) && JSON.stringify(out[0].weights) === JSON.stringify(out[1].weights);

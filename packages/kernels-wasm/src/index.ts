@@ -12,7 +12,7 @@ import { registerBackend } from "@ngem/core";
 import { createWasmBackend } from "./wasm-backend.js";
 
 export { createWasmBackend, type WasmBackend, type WasmBackendOptions } from "./wasm-backend.js";
-export { WasmModel, type WasmModelStats, type WasmStepProfile } from "./wasm-model.js";
+export { WasmModelHandler, wasmHandlerOf, type WasmModel, type WasmModelStats, type WasmStepProfile } from "./wasm-model.js";
 export {
   ACTIVATION_CODES,
   KernelRuntime,

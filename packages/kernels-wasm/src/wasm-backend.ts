@@ -6,12 +6,10 @@
 import {
   NonFiniteError,
   ShapeError,
-  preconditionMask,
   resolveHeadOptions,
+  createModelFacade,
   validateMixture,
-  validateSpec,
   type Backend,
-  type BackendModel,
   type FloatArray,
   type HeadOptions,
   type HeadResult,
@@ -21,7 +19,7 @@ import {
 } from "@ngem/core";
 import { compileKernels, selectKernelsBuild, type KernelsBuild } from "./kernels.js";
 import { KernelRuntime, VARIANT_CODES, resolveThreads, type Region, type RuntimeOptions } from "./runtime.js";
-import { WasmModel } from "./wasm-model.js";
+import { WasmModelHandler, type WasmModel } from "./wasm-model.js";
 
 export type WasmBackendOptions = RuntimeOptions;
 
@@ -35,8 +33,8 @@ export interface WasmBackend extends Backend {
   /** Threads per model (1: single-threaded) and why (see {@link RuntimeOptions.threads}). */
   readonly threads: number;
   readonly threadsReason: string;
-  /** Creates a model; the result is a {@link WasmModel} (exposes `stats()`). */
-  createModel(spec: ModelSpec, weights: NamedTensors): Promise<WasmModel & BackendModel>;
+  /** Creates a model: core's ModelFacade over a {@link WasmModelHandler} (`model.handler()` or `wasmHandlerOf(model)` has `stats()`, `profile()`, `threadStats()` ...). */
+  createModel(spec: ModelSpec, weights: NamedTensors): Promise<WasmModel>;
 }
 
 interface HeadRegions {
@@ -101,7 +99,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       if (!headRt) throw new ShapeError("backend", "the wasm backend was disposed");
       const rt = headRt;
       validateMixture(params, y, false);
-      const { variant, fisherCoords, piFloor, damping, precondition } = resolveHeadOptions(options);
+      const { variant, fisherCoords, piFloor } = resolveHeadOptions(options);
       const { n, k, d } = params;
       const r = headRegions(rt, n, k, d);
       rt.write(r.logits, params.logits);
@@ -146,8 +144,6 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
         piFloor,
         r.scratch,
         r.res,
-        damping,
-        preconditionMask(precondition),
       );
       const f64 = rt.f64;
       const loss = f64[r.res.ptr >>> 3] as number;
@@ -162,17 +158,18 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
         },
       };
     },
-    async createModel(spec: ModelSpec, weights: NamedTensors): Promise<WasmModel> {
-      validateSpec(spec);
-      const rt = await KernelRuntime.create(opts, th.threads);
-      try {
-        const model = new WasmModel(rt, spec, weights);
-        await model.threadsFor(32); // large models: workers ready before the first step
-        return model;
-      } catch (err) {
-        rt.dispose();
-        throw err;
-      }
+    createModel(spec: ModelSpec, weights: NamedTensors): Promise<WasmModel> {
+      return createModelFacade(spec, weights, async (s, w) => {
+        const rt = await KernelRuntime.create(opts, th.threads);
+        try {
+          const h = new WasmModelHandler(rt, s, w);
+          await h.threadsFor(32); // large models: workers ready before the first step
+          return h;
+        } catch (err) {
+          rt.dispose();
+          throw err;
+        }
+      });
     },
     dispose(): void {
       headRt = undefined;

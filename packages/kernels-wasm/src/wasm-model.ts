@@ -1,8 +1,11 @@
 /**
- * A model of the `wasm` backend: parameters, gradients, optimizer state and
- * activations all live in one kernels instance's memory (float32), laid out
- * once per batch size, so a training step in steady state calls kernels on
- * fixed regions and allocates no typed arrays or wasm memory.
+ * The `wasm` backend's model handler: core's {@link ModelHandler} behind a
+ * {@link ModelFacade} (which validates arguments, guards non-finite inputs,
+ * clips, counts optimizer steps and names the optimizer state). Parameters,
+ * gradients, optimizer moments and activations all live in one kernels
+ * instance's memory (float32), laid out once per batch size, so a training step
+ * in steady state calls kernels on fixed regions and allocates no typed arrays
+ * or wasm memory.
  *
  * Memory layout (16-byte aligned regions, from the heap base):
  *   persistent: P (all parameters, canonical order, each tensor 16-byte aligned)
@@ -11,6 +14,10 @@
  *   workspace (re-laid only when a larger batch arrives): x, y, per-layer
  *               pre-activation / LayerNorm caches / activations, head output rows,
  *               head gradient rows, two backward ping-pong buffers, XT (transposed input)
+ *
+ * The parameter slots are resolved once into a {@link MdnLayout} (trunks, layers,
+ * head layers) or a {@link GmmLayout} (logits, mu, scale), so no step looks a
+ * tensor up by name.
  *
  * Non-default heads (`spec.head`: softplus / elu+1, a sigma floor, isotropic or
  * shared covariance): the head output row is [logits K | mu KD | raw scale S].
@@ -31,34 +38,33 @@
  * A shared trunk (the default) uses the head rows directly, as before.
  */
 import {
+  ModelFacade,
   NonFiniteError,
   SCALE_GRAD_EPS,
-  ShapeError,
-  clipFactor,
   isDefaultScale,
   paramShapes,
   preconditionMask,
-  resolveHeadOptions,
   resolveScaleOptions,
   scaleWidth,
   trunkLayout,
-  validateBatch,
-  validateOptimizer,
-  validateWeights,
-  type Batch,
   type BackendModel,
+  type Batch,
   type FloatArray,
-  type HeadOptions,
+  type GradientPass,
   type MixtureParams,
+  type ModelHandler,
   type ModelSpec,
+  type MomentKind,
   type NamedTensors,
   type OptimizerSpec,
-  type StepResult,
+  type ResolvedHeadOptions,
 } from "@ngem/core";
 import { MatmulMode, PHASES, VARIANT_CODES, type KernelRuntime, type Phase, type Region } from "./runtime.js";
 
-/** A per-phase step profile (milliseconds summed over `steps` steps); see {@link WasmModel.profile}. */
+/** A per-phase step profile (milliseconds summed over `steps` steps); see {@link WasmModelHandler.profile}. */
 export type WasmStepProfile = { readonly steps: number; readonly totalMs: number; readonly otherMs: number } & { readonly [P in Phase]: number };
+
+type MdnSpec = Extract<ModelSpec, { kind: "mdn" }>;
 
 interface Slot {
   readonly name: string;
@@ -89,6 +95,31 @@ interface Trunk {
   readonly width: number;
 }
 
+/** An MDN's parameters, resolved once: its trunks (one shared, or two separate) with their layers and head layers. */
+interface MdnLayout {
+  readonly kind: "mdn";
+  readonly spec: MdnSpec;
+  readonly trunks: Trunk[];
+  /** Width of the last hidden layer (inputDim without hidden layers): the head layers' input. */
+  readonly lastDim: number;
+  /** Transposed weight scratch (undefined without hidden layers). */
+  readonly WT: Region | undefined;
+}
+
+/** A GMM's parameters, resolved once. */
+interface GmmLayout {
+  readonly kind: "gmm";
+  readonly logits: Slot;
+  readonly mu: Slot;
+  /** gmm.logSigma: log sigma itself (default head) or the raw scale [S]. */
+  readonly scale: Slot;
+  /** The log sigma [K, D] the head reads: scale.p (default head) or the expanded copy. */
+  readonly logSigma: Region;
+  /** Non-default heads: s' [S] and the row sum of the head's log-sigma gradient [K, D]. */
+  readonly ds?: Region;
+  readonly gs?: Region;
+}
+
 /** A trunk's workspace: its layers, and its head layer's output rows and their gradient ([n, width]; = out / gOut for a shared trunk). */
 interface TrunkWs {
   layers: LayerWs[];
@@ -108,9 +139,7 @@ interface Workspace {
   cap: number;
   x?: Region;
   y: Region;
-  /** Layer workspaces of the first trunk (the only one when shared). */
-  layers: LayerWs[];
-  /** Per trunk (spec.ts trunkLayout order). */
+  /** Per trunk (spec.ts trunkLayout order; MDN only). */
   trunks: TrunkWs[];
   out: Region;
   gOut: Region;
@@ -189,19 +218,37 @@ export interface WasmModelStats {
   readonly copiesOut: number;
 }
 
-export class WasmModel implements BackendModel {
+/** A {@link GradientPass} the handler reuses (no allocation per step). */
+interface PassOut {
+  loss: number;
+  gradNorm: number;
+  floorHits: number;
+}
+
+/** What `createModel` of the wasm backend returns: the facade over a {@link WasmModelHandler}. */
+export type WasmModel = ModelFacade<WasmModelHandler>;
+
+/**
+ * The wasm handler behind a model of the wasm backend (for its extras: stats,
+ * profile, threads, subnormal counts), or undefined for a model of another backend.
+ * Throws DisposedError after the model was disposed.
+ */
+export function wasmHandlerOf(model: BackendModel): WasmModelHandler | undefined {
+  if (!(model instanceof ModelFacade)) return undefined;
+  const h = model.handler();
+  return h instanceof WasmModelHandler ? h : undefined;
+}
+
+export class WasmModelHandler implements ModelHandler {
   readonly spec: ModelSpec;
-  private rt: KernelRuntime | undefined;
+  private readonly rt: KernelRuntime;
   private readonly slots: Slot[] = [];
-  private readonly byName = new Map<string, Slot>();
   private readonly P: Region;
   private readonly G: Region;
   private readonly M: Region;
   private readonly V: Region;
   private readonly total: number;
-  /** The MDN's trunks: one (shared) or two (separate: logits, then means and scales). */
-  private readonly trunks: Trunk[] = [];
-  private readonly lastDim: number;
+  private readonly layout: MdnLayout | GmmLayout;
   private readonly K: number;
   private readonly D: number;
   /** Head output row width, K + KD + S. */
@@ -216,29 +263,18 @@ export class WasmModel implements BackendModel {
   private readonly logSigmaMin: number;
   /** Raw scale entries per sample. */
   private readonly S: number;
-  /** GMM with a non-default head: expanded logSigma [K, D], s' [S], and the row sum of the head's log-sigma gradient [K, D]. */
-  private readonly gmmLs?: Region;
-  private readonly gmmDs?: Region;
-  private readonly gmmGs?: Region;
   /** pi' of one row as float64 (ngem-full with shared sigmas). */
   private readonly piTmp?: Region;
   /** Head scratch per thread (index 0 = {@link scratch}). */
   private readonly scratches: Region[];
   /** Largest single kernel call of a step per batch row (about flops), for starting the threads. */
   private readonly workPerRow: number;
-  /** Floor hits of the last forward pass. */
-  private floorHits = 0;
-  private readonly WT?: Region;
   private readonly scratch: Region;
   private readonly res: Region;
   private readonly wsMark: number;
   private ws: Workspace | undefined;
   private layouts = 0;
-  // optimizer state
-  private t = 0;
-  private hasStep = false;
-  private readonly hasM: Uint8Array;
-  private readonly hasV: Uint8Array;
+  private readonly passOut: PassOut = { loss: 0, gradNorm: 0, floorHits: 0 };
   // resolved head options of the current call (fields, not an object: no per-call allocation)
   private variant = 2;
   private sigmaCoords = false;
@@ -246,10 +282,10 @@ export class WasmModel implements BackendModel {
   private damping = 0;
   private pre = 7; // precondition mask: 1 logits, 2 mu, 4 scale
 
+  /** Lays out a model of `spec` in `rt`'s memory (spec and weights already validated). */
   constructor(rt: KernelRuntime, spec: ModelSpec, weights: NamedTensors) {
     this.spec = spec;
     this.rt = rt;
-    validateWeights(spec, weights);
     const shapes = paramShapes(spec);
     const offsets: number[] = [];
     let total = 0;
@@ -262,6 +298,7 @@ export class WasmModel implements BackendModel {
     this.G = rt.alloc("gradients", total);
     this.M = rt.alloc("optimizer state m", total);
     this.V = rt.alloc("optimizer state v", total);
+    const byName = new Map<string, Slot>();
     shapes.forEach(([name, shape], i) => {
       const size = shape.reduce((a, b) => a * b, 1);
       const off = offsets[i] as number;
@@ -275,10 +312,9 @@ export class WasmModel implements BackendModel {
         v: sub(this.V, `${name}/v`, off, size),
       };
       this.slots.push(slot);
-      this.byName.set(name, slot);
+      byName.set(name, slot);
     });
-    this.hasM = new Uint8Array(this.slots.length);
-    this.hasV = new Uint8Array(this.slots.length);
+    const slot = (name: string) => byName.get(name) as Slot;
     this.K = spec.k;
     this.D = spec.d;
     const so = resolveScaleOptions(spec.head);
@@ -290,14 +326,16 @@ export class WasmModel implements BackendModel {
     this.S = scaleWidth(spec.k, spec.d, so.covariance);
     this.HW = spec.k + spec.k * spec.d + this.S;
     this.HX = spec.k + 2 * spec.k * spec.d;
-    let wt = 0;
+    let wpr = 40 * spec.k * spec.d;
     if (spec.kind === "mdn") {
+      const trunks: Trunk[] = [];
+      let wt = 0;
       let last = spec.inputDim;
       for (const t of trunkLayout(spec)) {
         const layers: Layer[] = [];
         let prev = spec.inputDim;
         spec.hidden.forEach((width, i) => {
-          const s = (n: string) => this.byName.get(`${t.trunk}.${i}.${n}`) as Slot;
+          const s = (n: string) => slot(`${t.trunk}.${i}.${n}`);
           const layer: Layer = spec.layerNorm
             ? { inDim: prev, width, W: s("weight"), b: s("bias"), gamma: s("ln.gamma"), beta: s("ln.beta") }
             : { inDim: prev, width, W: s("weight"), b: s("bias") };
@@ -306,45 +344,38 @@ export class WasmModel implements BackendModel {
           prev = width;
         });
         last = prev;
-        const W = this.byName.get(`${t.head}.weight`) as Slot;
-        const b = this.byName.get(`${t.head}.bias`) as Slot;
-        this.trunks.push({ prefix: t.trunk, layers, W, b, col0: t.col0, width: t.width });
+        trunks.push({ prefix: t.trunk, layers, W: slot(`${t.head}.weight`), b: slot(`${t.head}.bias`), col0: t.col0, width: t.width });
         if (spec.hidden.length > 0) wt = Math.max(wt, prev * t.width);
       }
-      this.lastDim = last;
-      if (wt > 0) this.WT = rt.alloc("transposed weights", wt);
-    } else {
-      this.lastDim = 0;
-    }
-    this.scratch = rt.alloc("head scratch", rt.headScratchFloats(spec.k, spec.d));
-    this.scratches = [this.scratch];
-    for (let t = 1; t < rt.threads; t++) this.scratches.push(rt.alloc(`head scratch ${t}`, rt.headScratchFloats(spec.k, spec.d)));
-    let wpr = 40 * spec.k * spec.d;
-    if (spec.kind === "mdn") {
+      this.layout = { kind: "mdn", spec, trunks, lastDim: last, WT: wt > 0 ? rt.alloc("transposed weights", wt) : undefined };
       let prev = spec.inputDim;
       for (const w of spec.hidden) {
         wpr = Math.max(wpr, 2 * prev * w);
         prev = w;
       }
       wpr = Math.max(wpr, 2 * prev * this.HW);
+    } else {
+      const scale = slot("gmm.logSigma");
+      this.layout = this.defaultScale
+        ? { kind: "gmm", logits: slot("gmm.logits"), mu: slot("gmm.mu"), scale, logSigma: scale.p }
+        : {
+            kind: "gmm",
+            logits: slot("gmm.logits"),
+            mu: slot("gmm.mu"),
+            scale,
+            logSigma: rt.alloc("gmm expanded logSigma", spec.k * spec.d),
+            ds: rt.alloc("gmm scale derivative", this.S),
+            gs: rt.alloc("gmm logSigma gradient sum", spec.k * spec.d),
+          };
     }
     this.workPerRow = wpr;
-    if (!this.defaultScale) {
-      if (this.cov === COV_SHARED) this.piTmp = rt.alloc("head pi'", 2 * spec.k);
-      if (spec.kind === "gmm") {
-        this.gmmLs = rt.alloc("gmm expanded logSigma", spec.k * spec.d);
-        this.gmmDs = rt.alloc("gmm scale derivative", this.S);
-        this.gmmGs = rt.alloc("gmm logSigma gradient sum", spec.k * spec.d);
-      }
-    }
+    this.scratch = rt.alloc("head scratch", rt.headScratchFloats(spec.k, spec.d));
+    this.scratches = [this.scratch];
+    for (let t = 1; t < rt.threads; t++) this.scratches.push(rt.alloc(`head scratch ${t}`, rt.headScratchFloats(spec.k, spec.d)));
+    if (!this.defaultScale && this.cov === COV_SHARED) this.piTmp = rt.alloc("head pi'", 2 * spec.k);
     this.res = rt.alloc("head result", 4);
     this.wsMark = rt.mark();
     this.writeWeights(weights);
-  }
-
-  private get runtime(): KernelRuntime {
-    if (!this.rt) throw new ShapeError("model", "this wasm model was disposed");
-    return this.rt;
   }
 
   /**
@@ -355,14 +386,15 @@ export class WasmModel implements BackendModel {
    * below 2^-60, so all counts stay 0; the no-subnormal test checks it.
    */
   subnormals(): Record<string, number> {
-    const rt = this.runtime;
+    const rt = this.rt;
+    const L = this.layout;
     const out: Record<string, number> = {
       parameters: rt.countSubnormal(this.P),
       gradients: rt.countSubnormal(this.G),
       "optimizer m": rt.countSubnormal(this.M),
       "optimizer v": rt.countSubnormal(this.V),
     };
-    if (this.WT) out["transposed weights"] = rt.countSubnormal(this.WT);
+    if (L.kind === "mdn" && L.WT) out["transposed weights"] = rt.countSubnormal(L.WT);
     const ws = this.ws;
     if (!ws) return out;
     const add = (name: string, r: Region | undefined) => {
@@ -370,17 +402,19 @@ export class WasmModel implements BackendModel {
     };
     add("x", ws.x);
     add("y", ws.y);
-    ws.trunks.forEach((tw, ti) => {
-      const prefix = (this.trunks[ti] as Trunk).prefix;
-      tw.layers.forEach((l, i) => {
-        add(`${prefix}.${i} pre-activation`, l.pre);
-        add(`${prefix}.${i} normalised`, l.normed);
-        add(`${prefix}.${i} LayerNorm output`, l.lnOut);
-        add(`${prefix}.${i} activation`, l.act);
+    if (L.kind === "mdn") {
+      ws.trunks.forEach((tw, ti) => {
+        const prefix = (L.trunks[ti] as Trunk).prefix;
+        tw.layers.forEach((l, i) => {
+          add(`${prefix}.${i} pre-activation`, l.pre);
+          add(`${prefix}.${i} normalised`, l.normed);
+          add(`${prefix}.${i} LayerNorm output`, l.lnOut);
+          add(`${prefix}.${i} activation`, l.act);
+        });
+        if (tw.out !== ws.out) add(`${prefix} head outputs`, tw.out);
+        if (tw.gOut !== ws.gOut) add(`${prefix} head output gradients`, tw.gOut);
       });
-      if (tw.out !== ws.out) add(`${prefix} head outputs`, tw.out);
-      if (tw.gOut !== ws.gOut) add(`${prefix} head output gradients`, tw.gOut);
-    });
+    }
     add("head outputs", ws.out);
     add("head output gradients", ws.gOut);
     if (ws.hin !== ws.out) add("expanded head outputs", ws.hin);
@@ -398,10 +432,10 @@ export class WasmModel implements BackendModel {
    * Turns the per-phase step profile on or off and resets it. While on, every kernel
    * call is timed (two performance.now() calls each) and summed by phase: matmul
    * (matmuls, transposes, bias sums), head, activations, LayerNorm, optimizer (norm,
-   * clip, update); `otherMs` is the rest of step() (batch copy-in, JS glue).
+   * clip, update); `otherMs` is the rest of the handler's step work (batch copy-in, JS glue).
    */
   profile(on: boolean): void {
-    const rt = this.runtime;
+    const rt = this.rt;
     rt.profiling = on;
     rt.phaseMs.fill(0);
     this.profSteps = 0;
@@ -410,7 +444,7 @@ export class WasmModel implements BackendModel {
 
   /** The profile since {@link profile}(true). */
   phases(): WasmStepProfile {
-    const rt = this.runtime;
+    const rt = this.rt;
     const out: Record<string, number> = { steps: this.profSteps, totalMs: this.profTotal };
     let sum = 0;
     PHASES.forEach((p, i) => {
@@ -423,7 +457,7 @@ export class WasmModel implements BackendModel {
 
   /** Memory and layout counters, for allocation checks. */
   stats(): WasmModelStats {
-    const rt = this.runtime;
+    const rt = this.rt;
     return {
       memoryBytes: rt.memory.buffer.byteLength,
       workspaceLayouts: this.layouts,
@@ -434,34 +468,29 @@ export class WasmModel implements BackendModel {
     };
   }
 
-  private writeWeights(weights: NamedTensors): void {
-    const rt = this.runtime;
-    for (const s of this.slots) rt.write(s.p, (weights[s.name] as { data: FloatArray }).data);
-  }
-
   /** Lays out the batch workspace for at least n rows (no-op when it already fits). */
   private ensure(n: number): Workspace {
     if (this.ws && this.ws.cap >= n) return this.ws;
-    const rt = this.runtime;
+    const rt = this.rt;
+    const L = this.layout;
     rt.release(this.wsMark);
     this.ws = undefined;
-    const spec = this.spec;
     const y = rt.alloc("batch.y", n * this.D);
     const out = rt.alloc("head outputs", n * this.HW);
-    const gOut = rt.alloc("head output gradients", n * (spec.kind === "gmm" ? this.HX : this.HW));
-    const ws: Workspace = { cap: n, y, layers: [], trunks: [], out, gOut, hin: out, hg: gOut };
-    if (rt.threads > 1 && spec.kind === "mdn") ws.rowRes = rt.alloc("head row results", 4 * n);
-    if (spec.kind === "mdn" && !this.defaultScale) {
-      ws.hin = rt.alloc("expanded head outputs", n * this.HX);
-      ws.hg = rt.alloc("expanded head gradients", n * this.HX);
-      ws.ds = rt.alloc("scale derivative", n * this.S);
-    }
-    if (spec.kind === "mdn") {
-      ws.x = rt.alloc("batch.x", n * spec.inputDim);
+    const gOut = rt.alloc("head output gradients", n * (L.kind === "gmm" ? this.HX : this.HW));
+    const ws: Workspace = { cap: n, y, trunks: [], out, gOut, hin: out, hg: gOut };
+    if (L.kind === "mdn") {
+      if (rt.threads > 1) ws.rowRes = rt.alloc("head row results", 4 * n);
+      if (!this.defaultScale) {
+        ws.hin = rt.alloc("expanded head outputs", n * this.HX);
+        ws.hg = rt.alloc("expanded head gradients", n * this.HX);
+        ws.ds = rt.alloc("scale derivative", n * this.S);
+      }
+      ws.x = rt.alloc("batch.x", n * L.spec.inputDim);
       let maxW = 0;
-      let maxIn = this.lastDim;
-      const one = this.trunks.length === 1;
-      for (const t of this.trunks) {
+      let maxIn = L.lastDim;
+      const one = L.trunks.length === 1;
+      for (const t of L.trunks) {
         const p = t.prefix;
         const tw: TrunkWs = {
           layers: [],
@@ -470,7 +499,7 @@ export class WasmModel implements BackendModel {
         };
         for (const [i, l] of t.layers.entries()) {
           const lw: LayerWs = { pre: rt.alloc(`${p}.${i} pre-activation`, n * l.width), act: rt.alloc(`${p}.${i} activation`, n * l.width) };
-          if (spec.layerNorm) {
+          if (L.spec.layerNorm) {
             lw.normed = rt.alloc(`${p}.${i} normalised`, n * l.width);
             lw.invStd = rt.alloc(`${p}.${i} inverse std`, n);
             lw.lnOut = rt.alloc(`${p}.${i} LayerNorm output`, n * l.width);
@@ -481,7 +510,6 @@ export class WasmModel implements BackendModel {
         }
         ws.trunks.push(tw);
       }
-      ws.layers = (ws.trunks[0] as TrunkWs).layers;
       if (maxW > 0) {
         ws.g0 = rt.alloc("backward buffer 0", n * maxW);
         ws.g1 = rt.alloc("backward buffer 1", n * maxW);
@@ -493,27 +521,13 @@ export class WasmModel implements BackendModel {
     return ws;
   }
 
-  private resolveHead(h: HeadOptions): void {
-    const v = h?.variant ?? "ngem";
-    const fc = h?.fisherCoords ?? "log-sigma";
-    const pf = h?.piFloor ?? 0.01;
-    const code = (VARIANT_CODES as Record<string, number>)[v];
-    if (code === undefined || (fc !== "log-sigma" && fc !== "sigma") || !(pf > 0 && pf <= 1)) {
-      resolveHeadOptions(h); // throws the reference's error naming the option
-      throw new ShapeError("head", "invalid head options");
-    }
-    this.variant = code;
-    this.sigmaCoords = fc === "sigma";
-    this.piFloor = pf;
-    // damping / precondition (issue 19): resolved by the reference only when given (no per-call allocation otherwise)
-    if (h?.damping === undefined && h?.precondition === undefined) {
-      this.damping = 0;
-      this.pre = 7;
-    } else {
-      const r = resolveHeadOptions(h);
-      this.damping = r.damping;
-      this.pre = preconditionMask(r.precondition);
-    }
+  /** Kernel codes of the (validated) head options of this call. */
+  private resolveHead(h: ResolvedHeadOptions): void {
+    this.variant = VARIANT_CODES[h.variant];
+    this.sigmaCoords = h.fisherCoords === "sigma";
+    this.piFloor = h.piFloor;
+    this.damping = h.damping;
+    this.pre = preconditionMask(h.precondition);
   }
 
   /** Input of layer i of a trunk (x for the first). */
@@ -526,7 +540,7 @@ export class WasmModel implements BackendModel {
    * [n, width] (columns col0 .. col0 + width): toRows = true writes the head rows.
    */
   private copyCols(rows: Region, part: Region, n: number, t: Trunk, toRows: boolean): void {
-    const f = this.runtime.f32;
+    const f = this.rt.f32;
     const r0 = rows.ptr >>> 2;
     const p0 = part.ptr >>> 2;
     const HW = this.HW;
@@ -539,12 +553,11 @@ export class WasmModel implements BackendModel {
     }
   }
 
-  private forward(ws: Workspace, n: number): void {
-    const rt = this.runtime;
-    const spec = this.spec;
-    if (spec.kind !== "mdn") return;
-    for (let ti = 0; ti < this.trunks.length; ti++) {
-      const t = this.trunks[ti] as Trunk;
+  private forward(L: MdnLayout, ws: Workspace, n: number): void {
+    const rt = this.rt;
+    const activation = L.spec.activation;
+    for (let ti = 0; ti < L.trunks.length; ti++) {
+      const t = L.trunks[ti] as Trunk;
       const tw = ws.trunks[ti] as TrunkWs;
       for (let i = 0; i < t.layers.length; i++) {
         const l = t.layers[i] as Layer;
@@ -555,24 +568,24 @@ export class WasmModel implements BackendModel {
           rt.layerNorm(lw.pre, l.gamma.p, l.beta.p, lw.normed as Region, lw.invStd as Region, lw.lnOut as Region, n, l.width);
           actIn = lw.lnOut as Region;
         }
-        rt.activation(spec.activation, actIn, lw.act, n * l.width);
+        rt.activation(activation, actIn, lw.act, n * l.width);
       }
       const last = t.layers.length ? (tw.layers[t.layers.length - 1] as LayerWs).act : (ws.x as Region);
-      rt.matmul(last, t.W.p, tw.out, n, this.lastDim, t.width, MatmulMode.bias, t.b.p);
+      rt.matmul(last, t.W.p, tw.out, n, L.lastDim, t.width, MatmulMode.bias, t.b.p);
       if (tw.out !== ws.out) this.copyCols(ws.out, tw.out, n, t, true);
     }
   }
 
   /**
    * Non-default heads: maps the raw scale to the diagonal mixture the fused head
-   * reads (MDN: head output rows -> expanded rows; GMM: gmm.logSigma -> gmmLs) and
-   * stores s' per raw entry. Returns the floor hits of the n-row batch.
+   * reads (MDN: head output rows -> expanded rows; GMM: gmm.logSigma -> its expanded
+   * copy) and stores s' per raw entry. Returns the floor hits of the n-row batch.
    */
   private expand(ws: Workspace | undefined, n: number): number {
-    const f = this.runtime.f32;
-    if (this.spec.kind === "gmm") {
-      const raw = (this.byName.get("gmm.logSigma") as Slot).p;
-      return n * this.expandRows(f, 1, raw.ptr >>> 2, 0, (this.gmmLs as Region).ptr >>> 2, 0, (this.gmmDs as Region).ptr >>> 2, 0);
+    const f = this.rt.f32;
+    const L = this.layout;
+    if (L.kind === "gmm") {
+      return n * this.expandRows(f, 1, L.scale.p.ptr >>> 2, 0, L.logSigma.ptr >>> 2, 0, (L.ds as Region).ptr >>> 2, 0);
     }
     const w = ws as Workspace;
     const KKD = this.K + this.K * this.D;
@@ -616,18 +629,16 @@ export class WasmModel implements BackendModel {
    * head output gradient rows; GMM: row sum -> grad gmm.logSigma).
    */
   private reduce(ws: Workspace, n: number): void {
-    const rt = this.runtime;
+    const rt = this.rt;
+    const L = this.layout;
     const K = this.K;
     const KD = this.K * this.D;
-    if (this.spec.kind === "gmm") {
+    if (L.kind === "gmm") {
       // The rules are linear in the log-sigma gradient with row-independent weights (the GMM's
       // pi and s' are the same for every row), so reducing the row sum equals summing the reductions.
-      const gs = this.gmmGs as Region;
+      const gs = L.gs as Region;
       rt.colsum(ws.gOut, n, KD, gs, this.HX, K + KD);
-      const f = rt.f32;
-      const logits = (this.byName.get("gmm.logits") as Slot).p.ptr >>> 2;
-      const g = (this.byName.get("gmm.logSigma") as Slot).g.ptr >>> 2;
-      this.reduceRows(f, 1, gs.ptr >>> 2, 0, (this.gmmDs as Region).ptr >>> 2, 0, g, 0, logits, 0);
+      this.reduceRows(rt.f32, 1, gs.ptr >>> 2, 0, (L.ds as Region).ptr >>> 2, 0, L.scale.g.ptr >>> 2, 0, L.logits.p.ptr >>> 2, 0);
       return;
     }
     const f = rt.f32;
@@ -659,7 +670,7 @@ export class WasmModel implements BackendModel {
     const full = this.variant === 3;
     // chain rule (nll / em, or natural in sigma coordinates): a * s'; natural in log-sigma coordinates: a / max(s', eps)
     const divide = natural && !this.sigmaCoords;
-    const f64 = this.runtime.f64;
+    const f64 = this.rt.f64;
     const pi = this.piTmp ? this.piTmp.ptr >>> 3 : 0;
     for (let r = 0; r < n; r++) {
       const g0 = gs + r * gsStride;
@@ -709,24 +720,22 @@ export class WasmModel implements BackendModel {
 
   /** Runs the fused head on the forward outputs; returns the mean NLL (NaN/Inf when not finite). */
   private head(ws: Workspace, n: number): number {
-    const rt = this.runtime;
+    const rt = this.rt;
+    const L = this.layout;
     const K = this.K;
     const KD = this.K * this.D;
     const HX = this.HX;
-    if (this.spec.kind === "gmm") {
-      const a = this.byName.get("gmm.logits") as Slot;
-      const mu = this.byName.get("gmm.mu") as Slot;
-      const s = this.defaultScale ? (this.byName.get("gmm.logSigma") as Slot).p : (this.gmmLs as Region);
+    if (L.kind === "gmm") {
       rt.mixtureHead(
         n,
         K,
         this.D,
-        a.p,
+        L.logits.p,
         0,
         0,
-        mu.p,
+        L.mu.p,
         0,
-        s,
+        L.logSigma,
         0,
         0,
         ws.y,
@@ -743,8 +752,6 @@ export class WasmModel implements BackendModel {
         this.piFloor,
         this.scratch,
         this.res,
-        this.damping,
-        this.pre,
       );
     } else {
       const h = ws.hin;
@@ -776,57 +783,56 @@ export class WasmModel implements BackendModel {
         this.scratches,
         ws.rowRes,
         this.res,
-        this.damping,
-        this.pre,
       );
     }
     return rt.f64[this.res.ptr >>> 3] as number;
   }
 
   private backward(ws: Workspace, n: number): void {
-    const rt = this.runtime;
-    const spec = this.spec;
-    if (spec.kind === "gmm") {
+    const rt = this.rt;
+    const L = this.layout;
+    if (L.kind === "gmm") {
       const K = this.K;
       const KD = this.K * this.D;
-      rt.colsum(ws.gOut, n, K, (this.byName.get("gmm.logits") as Slot).g, this.HX, 0);
-      rt.colsum(ws.gOut, n, KD, (this.byName.get("gmm.mu") as Slot).g, this.HX, K);
-      if (this.defaultScale) rt.colsum(ws.gOut, n, KD, (this.byName.get("gmm.logSigma") as Slot).g, this.HX, K + KD);
+      rt.colsum(ws.gOut, n, K, L.logits.g, this.HX, 0);
+      rt.colsum(ws.gOut, n, KD, L.mu.g, this.HX, K);
+      if (this.defaultScale) rt.colsum(ws.gOut, n, KD, L.scale.g, this.HX, K + KD);
       else this.reduce(ws, n);
       return;
     }
     if (!this.defaultScale) this.reduce(ws, n);
-    for (let ti = 0; ti < this.trunks.length; ti++) {
-      const t = this.trunks[ti] as Trunk;
+    for (let ti = 0; ti < L.trunks.length; ti++) {
+      const t = L.trunks[ti] as Trunk;
       const tw = ws.trunks[ti] as TrunkWs;
       if (tw.gOut !== ws.gOut) this.copyCols(ws.gOut, tw.gOut, n, t, false);
-      this.trunkBackward(ws, t, tw, n);
+      this.trunkBackward(L, ws, t, tw, n);
     }
   }
 
   /** Backward pass of one trunk and its head layer from the trunk's head output gradient rows. */
-  private trunkBackward(ws: Workspace, t: Trunk, tw: TrunkWs, n: number): void {
-    const rt = this.runtime;
-    const spec = this.spec as Extract<ModelSpec, { kind: "mdn" }>;
+  private trunkBackward(Lo: MdnLayout, ws: Workspace, t: Trunk, tw: TrunkWs, n: number): void {
+    const rt = this.rt;
+    const activation = Lo.spec.activation;
+    const lastDim = Lo.lastDim;
     const L = t.layers.length;
     const xt = ws.xt as Region;
     const last = L ? (tw.layers[L - 1] as LayerWs).act : (ws.x as Region);
     // head layer: gW = h^T gOut, gB = colsum(gOut), gH = gOut W^T
-    rt.transpose(last, xt, n, this.lastDim);
-    rt.matmul(xt, tw.gOut, t.W.g, this.lastDim, n, t.width, MatmulMode.overwrite);
+    rt.transpose(last, xt, n, lastDim);
+    rt.matmul(xt, tw.gOut, t.W.g, lastDim, n, t.width, MatmulMode.overwrite);
     rt.colsum(tw.gOut, n, t.width, t.b.g);
     if (L === 0) return;
-    const WT = this.WT as Region;
+    const WT = Lo.WT as Region;
     let gH = ws.g0 as Region;
     let spare = ws.g1 as Region;
-    rt.transpose(t.W.p, WT, this.lastDim, t.width);
-    rt.matmul(tw.gOut, WT, gH, n, t.width, this.lastDim, MatmulMode.overwrite);
+    rt.transpose(t.W.p, WT, lastDim, t.width);
+    rt.matmul(tw.gOut, WT, gH, n, t.width, lastDim, MatmulMode.overwrite);
     for (let i = L - 1; i >= 0; i--) {
       const l = t.layers[i] as Layer;
       const lw = tw.layers[i] as LayerWs;
       const len = n * l.width;
       // through the activation (in place), then LayerNorm (in place)
-      rt.activationBackward(spec.activation, lw.lnOut ?? lw.pre, gH, gH, len);
+      rt.activationBackward(activation, lw.lnOut ?? lw.pre, gH, gH, len);
       if (l.gamma && l.beta) {
         rt.layerNormBackward(gH, lw.normed as Region, lw.invStd as Region, l.gamma.p, gH, l.gamma.g, l.beta.g, n, l.width);
       }
@@ -845,42 +851,62 @@ export class WasmModel implements BackendModel {
   }
 
   /**
-   * Copies the batch into the workspace and runs forward + head (+ backward when
-   * the loss is finite). Returns the mean NLL; non-finite means nothing was back-propagated.
+   * Forward pass, head and (when the loss is finite) backward pass of a finite batch;
+   * synchronous once the thread pool runs (it starts before the first batch that would split a kernel call).
    */
-  private run(batch: Batch, head: HeadOptions, withBackward: boolean): number {
-    validateBatch(this.spec, batch);
+  forwardBackward(batch: Batch, head: ResolvedHeadOptions): GradientPass | Promise<GradientPass> {
+    if (this.wantsPool(batch.n)) return this.threadsFor(batch.n).then(() => this.timedPass(batch, head));
+    return this.timedPass(batch, head);
+  }
+
+  private timedPass(batch: Batch, head: ResolvedHeadOptions): GradientPass {
+    if (!this.rt.profiling) return this.pass(batch, head);
+    const t0 = performance.now();
+    try {
+      return this.pass(batch, head);
+    } finally {
+      this.profTotal += performance.now() - t0;
+    }
+  }
+
+  /** Copies the batch into the workspace and runs forward + head (+ backward when the loss is finite). */
+  private pass(batch: Batch, head: ResolvedHeadOptions): GradientPass {
     this.resolveHead(head);
     const n = batch.n;
     const ws = this.ensure(n);
-    const rt = this.runtime;
+    const rt = this.rt;
+    const L = this.layout;
     rt.write(ws.y, batch.y);
     rt.flush(ws.y, n * this.D);
-    if (ws.x) {
-      rt.write(ws.x, batch.x as FloatArray);
-      rt.flush(ws.x, n * (this.spec as { inputDim: number }).inputDim);
+    if (L.kind === "mdn") {
+      rt.write(ws.x as Region, batch.x as FloatArray);
+      rt.flush(ws.x as Region, n * L.spec.inputDim);
+      this.forward(L, ws, n);
     }
-    this.forward(ws, n);
-    if (!this.defaultScale) this.floorHits = this.expand(ws, n);
+    const out = this.passOut;
+    out.floorHits = this.defaultScale ? 0 : this.expand(ws, n);
     const loss = this.head(ws, n);
-    if (!Number.isFinite(loss)) return loss;
-    if (withBackward) this.backward(ws, n);
-    return loss;
+    if (!Number.isFinite(loss)) return { loss, gradNorm: NaN, nonFinite: this.diagnose(n) };
+    this.backward(ws, n);
+    out.loss = loss;
+    out.gradNorm = Math.sqrt(rt.sumSquares(this.G, this.total));
+    return out;
   }
 
   /** Names the tensor behind a non-finite loss, in the reference's order (logits, mu, logSigma, y, then nll). */
   private diagnose(n: number): NonFiniteError {
-    const rt = this.runtime;
+    const rt = this.rt;
     const ws = this.ws as Workspace;
+    const L = this.layout;
     const K = this.K;
     const KD = this.K * this.D;
     // the diagonal mixture the head saw (expanded for a non-default head), as the reference checks it
     const checks: [string, Region, number, number, number][] =
-      this.spec.kind === "gmm"
+      L.kind === "gmm"
         ? [
-            ["logits", (this.byName.get("gmm.logits") as Slot).p, K, 0, 0],
-            ["mu", (this.byName.get("gmm.mu") as Slot).p, KD, 0, 0],
-            ["logSigma", this.defaultScale ? (this.byName.get("gmm.logSigma") as Slot).p : (this.gmmLs as Region), KD, 0, 0],
+            ["logits", L.logits.p, K, 0, 0],
+            ["mu", L.mu.p, KD, 0, 0],
+            ["logSigma", L.logSigma, KD, 0, 0],
           ]
         : [
             ["logits", ws.hin, K, this.HX, 0],
@@ -894,6 +920,7 @@ export class WasmModel implements BackendModel {
         return new NonFiniteError(name, at, rt.f32[(r.ptr >>> 2) + col0 + row * stride + (at % cols)] as number);
       }
     }
+    // finite float64 targets past the float32 range are Inf here
     const at = rt.firstNonFinite(ws.y, n, this.D);
     if (at >= 0) return new NonFiniteError("y", at, rt.f32[(ws.y.ptr >>> 2) + at] as number);
     return new NonFiniteError("nll", 0, rt.f64[this.res.ptr >>> 3] as number, "density underflowed for every component (float32)");
@@ -905,7 +932,7 @@ export class WasmModel implements BackendModel {
    * kernel call is above twice the split threshold).
    */
   threadStats(): { threads: number; started: boolean; dispatches: number } {
-    const rt = this.runtime;
+    const rt = this.rt;
     return { threads: rt.threads, started: rt.pool !== undefined, dispatches: rt.pool?.dispatches ?? 0 };
   }
 
@@ -915,100 +942,74 @@ export class WasmModel implements BackendModel {
    * start before the first batch large enough. Then steps stay synchronous.
    */
   async threadsFor(n: number): Promise<void> {
-    if (this.wantsPool(n)) await this.runtime.startPool();
+    if (this.wantsPool(n)) await this.rt.startPool();
   }
 
   private wantsPool(n: number): boolean {
     const rt = this.rt;
-    return !!rt && rt.threads > 1 && !rt.pool && Math.max(n * this.workPerRow, 12 * this.total) >= 2 * rt.splitMinWork;
+    return rt.threads > 1 && !rt.pool && Math.max(n * this.workPerRow, 12 * this.total) >= 2 * rt.splitMinWork;
   }
 
-  async gradients(batch: Batch, head: HeadOptions): Promise<{ loss: number; grads: NamedTensors }> {
-    await this.threadsFor(batch.n);
-    const loss = this.run(batch, head, true);
-    if (!Number.isFinite(loss)) throw this.diagnose(batch.n);
-    const rt = this.runtime;
+  firstNonFiniteGradient(): string | undefined {
+    const rt = this.rt;
+    return this.slots.find((s) => rt.firstNonFinite(s.g, 1, s.size) >= 0)?.name;
+  }
+
+  readGradients(): NamedTensors {
+    const rt = this.rt;
     const grads: NamedTensors = {};
     for (const s of this.slots) grads[s.name] = { shape: [...s.shape], data: rt.read(s.g) };
-    return { loss, grads };
+    return grads;
   }
 
-  async step(batch: Batch, head: HeadOptions, optimizer: OptimizerSpec): Promise<StepResult> {
-    if (this.wantsPool(batch?.n ?? 0)) await this.threadsFor(batch.n);
-    if (!this.rt?.profiling) return this.stepImpl(batch, head, optimizer);
-    const t0 = performance.now();
-    try {
-      return this.stepImpl(batch, head, optimizer);
-    } finally {
-      this.profTotal += performance.now() - t0;
-      this.profSteps++;
-    }
-  }
-
-  private stepImpl(batch: Batch, head: HeadOptions, optimizer: OptimizerSpec): StepResult {
-    validateOptimizer(optimizer);
-    const loss = this.run(batch, head, true);
-    if (!Number.isFinite(loss)) return { loss: NaN, gradNorm: NaN, nonFinite: this.diagnose(batch.n).tensor };
-    const rt = this.runtime;
-    const gradNorm = Math.sqrt(rt.sumSquares(this.G, this.total));
-    if (!Number.isFinite(gradNorm)) {
-      const bad = this.slots.find((s) => rt.firstNonFinite(s.g, 1, s.size) >= 0);
-      return { loss, gradNorm, nonFinite: `grad:${bad ? bad.name : "?"}` };
-    }
-    const c = clipFactor(gradNorm, optimizer.clipNorm);
-    if (c !== 1) rt.scale(this.G, c, this.total);
-    this.update(optimizer);
-    return this.sigmaMin > 0 ? { loss, gradNorm, floorHits: this.floorHits } : { loss, gradNorm };
-  }
-
-  /** One optimizer update over the whole flat parameter block (core's optim.ts rules, float32). */
-  private update(o: OptimizerSpec): void {
-    const rt = this.runtime;
-    this.t += 1;
-    this.hasStep = true;
-    const t = this.t;
+  /** Scales the gradients by `scale` and applies one update over the whole flat parameter block (core's optim.ts rules, float32). */
+  update(o: OptimizerSpec, scale: number, t: number): void {
+    const rt = this.rt;
+    const t0 = rt.profiling ? performance.now() : 0;
+    if (scale !== 1) rt.scale(this.G, scale, this.total);
     const lr = o.lr;
     const wd = o.weightDecay ?? 0;
     const decay = wd !== 0 ? 1 - lr * wd : 1;
     const len = this.total;
     switch (o.type) {
-      case "sgd": {
-        const mom = o.momentum ?? 0;
-        if (mom !== 0) this.hasM.fill(1);
-        rt.sgd(this.P, this.G, this.M, len, lr, decay, mom, !!o.nesterov, t === 1);
+      case "sgd":
+        rt.sgd(this.P, this.G, this.M, len, lr, decay, o.momentum ?? 0, !!o.nesterov, t === 1);
         break;
-      }
       case "adam": {
         const b1 = o.beta1 ?? 0.9;
         const b2 = o.beta2 ?? 0.999;
-        this.hasM.fill(1);
-        this.hasV.fill(1);
         rt.adam(this.P, this.G, this.M, this.V, len, lr, decay, b1, b2, o.eps ?? 1e-8, 1 - b1 ** t, 1 - b2 ** t);
         break;
       }
-      case "rmsprop": {
-        const mom = o.momentum ?? 0;
-        this.hasV.fill(1);
-        if (mom > 0) this.hasM.fill(1);
-        rt.rmsprop(this.P, this.G, this.V, this.M, len, lr, decay, o.alpha ?? 0.99, o.eps ?? 1e-8, mom);
+      case "rmsprop":
+        rt.rmsprop(this.P, this.G, this.V, this.M, len, lr, decay, o.alpha ?? 0.99, o.eps ?? 1e-8, o.momentum ?? 0);
         break;
-      }
+    }
+    if (rt.profiling) {
+      this.profTotal += performance.now() - t0;
+      this.profSteps++;
     }
   }
 
-  async predict(x: FloatArray | undefined, n: number): Promise<MixtureParams> {
-    if (!Number.isInteger(n) || n < 1) throw new ShapeError("n", `expected an integer >= 1, got ${n}`);
-    const rt = this.runtime;
+  /** Mixture parameters for n rows (float32 arrays). */
+  predict(x: FloatArray | undefined, n: number): MixtureParams | Promise<MixtureParams> {
+    if (this.layout.kind === "mdn" && this.wantsPool(n)) return this.threadsFor(n).then(() => this.predictNow(x, n));
+    return this.predictNow(x, n);
+  }
+
+  private predictNow(x: FloatArray | undefined, n: number): MixtureParams {
+    const rt = this.rt;
+    const L = this.layout;
     const K = this.K;
     const KD = this.K * this.D;
     const logits = new Float32Array(n * K);
     const mu = new Float32Array(n * KD);
     const logSigma = new Float32Array(n * KD);
-    if (this.spec.kind === "gmm") {
-      const a = rt.read((this.byName.get("gmm.logits") as Slot).p);
-      const m = rt.read((this.byName.get("gmm.mu") as Slot).p);
+    if (L.kind === "gmm") {
+      const a = rt.read(L.logits.p);
+      const m = rt.read(L.mu.p);
       if (!this.defaultScale) this.expand(undefined, n);
-      const s = rt.read(this.defaultScale ? (this.byName.get("gmm.logSigma") as Slot).p : (this.gmmLs as Region));
+      const s = rt.read(L.logSigma);
       for (let r = 0; r < n; r++) {
         logits.set(a, r * K);
         mu.set(m, r * KD);
@@ -1016,15 +1017,9 @@ export class WasmModel implements BackendModel {
       }
       return { n, k: K, d: this.D, logits, mu, logSigma };
     }
-    const inputDim = this.spec.inputDim;
-    if (!x) throw new ShapeError("x", `an MDN needs inputs of shape [n, ${inputDim}]`);
-    if (x.length !== n * inputDim) {
-      throw new ShapeError("x", `expected shape [n, inputDim] = [${n}, ${inputDim}] (length ${n * inputDim}), got length ${x.length}`);
-    }
-    await this.threadsFor(n);
     const ws = this.ensure(n);
-    rt.write(ws.x as Region, x);
-    this.forward(ws, n);
+    rt.write(ws.x as Region, x as FloatArray);
+    this.forward(L, ws, n);
     if (!this.defaultScale) this.expand(ws, n);
     const f = rt.f32;
     const base = ws.hin.ptr >>> 2;
@@ -1039,67 +1034,35 @@ export class WasmModel implements BackendModel {
     return { n, k: K, d: this.D, logits, mu, logSigma };
   }
 
-  async getWeights(): Promise<NamedTensors> {
-    const rt = this.runtime;
+  readWeights(): NamedTensors {
+    const rt = this.rt;
     const out: NamedTensors = {};
     for (const s of this.slots) out[s.name] = { shape: [...s.shape], data: rt.read(s.p) };
     return out;
   }
 
-  async setWeights(weights: NamedTensors): Promise<void> {
-    validateWeights(this.spec, weights);
-    this.writeWeights(weights);
+  writeWeights(weights: NamedTensors): void {
+    const rt = this.rt;
+    for (const s of this.slots) rt.write(s.p, (weights[s.name] as { data: FloatArray }).data);
   }
 
-  async getOptimizerState(): Promise<NamedTensors> {
-    const rt = this.runtime;
-    const out: NamedTensors = {};
-    if (this.hasStep) out.step = { shape: [1], data: Float64Array.of(this.t) };
-    this.slots.forEach((s, i) => {
-      if (this.hasM[i]) out[`${s.name}/m`] = { shape: [s.size], data: rt.read(s.m) };
-      if (this.hasV[i]) out[`${s.name}/v`] = { shape: [s.size], data: rt.read(s.v) };
-    });
+  readMoments(kind: MomentKind): Record<string, FloatArray> {
+    const rt = this.rt;
+    const out: Record<string, FloatArray> = {};
+    for (const s of this.slots) out[s.name] = rt.read(kind === "m" ? s.m : s.v);
     return out;
   }
 
-  async setOptimizerState(state: NamedTensors): Promise<void> {
-    const rt = this.runtime;
-    if (state == null || typeof state !== "object") throw new ShapeError("optimizerState", "expected an object of named tensors");
-    // validate everything before touching the current state
-    for (const [name, t] of Object.entries(state)) {
-      const [param, kind] = name.split("/") as [string, string | undefined];
-      if (name !== "step" && (!this.byName.has(param) || (kind !== "m" && kind !== "v"))) {
-        throw new ShapeError(`optimizerState["${name}"]`, "does not belong to a parameter of this model");
-      }
-      const expected = name === "step" ? 1 : (this.byName.get(param) as Slot).size;
-      if (!t?.data || t.data.length !== expected) throw new ShapeError(`optimizerState["${name}"]`, `expected length ${expected}, got ${t?.data?.length}`);
-      if (name === "step" && !(Number.isInteger(t.data[0]) && (t.data[0] as number) >= 0)) {
-        throw new ShapeError(`optimizerState["step"]`, `expected a non-negative integer, got ${t.data[0]}`);
-      }
-    }
-    rt.f32.fill(0, this.M.ptr >>> 2, (this.M.ptr >>> 2) + this.total);
-    rt.f32.fill(0, this.V.ptr >>> 2, (this.V.ptr >>> 2) + this.total);
-    this.hasM.fill(0);
-    this.hasV.fill(0);
-    this.t = 0;
-    this.hasStep = false;
-    for (const [name, t] of Object.entries(state)) {
-      if (name === "step") {
-        this.t = t.data[0] as number;
-        this.hasStep = true;
-        continue;
-      }
-      const [param, kind] = name.split("/") as [string, string];
-      const slot = this.byName.get(param) as Slot;
-      const i = this.slots.indexOf(slot);
-      rt.write(kind === "m" ? slot.m : slot.v, t.data);
-      (kind === "m" ? this.hasM : this.hasV)[i] = 1;
-    }
+  writeMoments(kind: MomentKind, values: Record<string, FloatArray> | undefined): void {
+    const rt = this.rt;
+    const r = kind === "m" ? this.M : this.V;
+    rt.f32.fill(0, r.ptr >>> 2, (r.ptr >>> 2) + this.total);
+    if (!values) return;
+    for (const s of this.slots) rt.write(kind === "m" ? s.m : s.v, values[s.name] as FloatArray);
   }
 
   dispose(): void {
-    this.rt?.dispose();
-    this.rt = undefined;
+    this.rt.dispose();
     this.ws = undefined;
   }
 }

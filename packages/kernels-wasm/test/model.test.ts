@@ -68,7 +68,7 @@ describe("non-finite handling", () => {
     expect(await m.getOptimizerState()).toEqual({});
   });
 
-  it("a NaN input is reported as the first head output it poisons; gradients() throws NonFiniteError", async () => {
+  it("a NaN input is reported by name (batch.x), as by the reference; gradients() throws NonFiniteError", async () => {
     const b = await createWasmBackend();
     const spec: ModelSpec = { kind: "mdn", inputDim: 2, hidden: [4], activation: "tanh", layerNorm: false, k: 2, d: 1 };
     const m = await b.createModel(spec, initWeights(spec, 1));
@@ -76,7 +76,7 @@ describe("non-finite handling", () => {
     const rs = await m.step(batch, {}, { type: "sgd", lr: 0.1 });
     const rr = await (await ref.createModel(spec, initWeights(spec, 1))).step(batch, {}, { type: "sgd", lr: 0.1 });
     expect(rs.nonFinite).toBe(rr.nonFinite);
-    expect(rs.nonFinite).toBe("logits");
+    expect(rs.nonFinite).toBe("batch.x");
     await expect(m.gradients(batch, {})).rejects.toBeInstanceOf(NonFiniteError);
     await expect(
       b.head({ n: 1, k: 1, d: 1, logits: Float32Array.of(0), mu: Float32Array.of(Infinity), logSigma: Float32Array.of(0) }, Float32Array.of(0), {}),
@@ -94,11 +94,11 @@ describe("memory: steady-state steps allocate nothing", () => {
       const small = batchFor(spec, 5, 5);
       const opt = { type: "adam", lr: 1e-3 } as const;
       await m.step(batch, {}, opt); // first step lays out the workspace for n = 16
-      const s0 = m.stats();
+      const s0 = m.handler().stats();
       expect(s0.batchCapacity).toBe(16);
       const ab0 = process.memoryUsage().arrayBuffers;
       for (let i = 0; i < 300; i++) await m.step(i % 10 === 9 ? small : batch, {}, opt); // a smaller batch reuses the layout
-      const s1 = m.stats();
+      const s1 = m.handler().stats();
       expect(s1.memoryBytes).toBe(s0.memoryBytes);
       expect(s1.workspaceLayouts).toBe(s0.workspaceLayouts);
       expect(s1.viewRefreshes).toBe(s0.viewRefreshes);
@@ -111,7 +111,7 @@ describe("memory: steady-state steps allocate nothing", () => {
       // A larger batch re-lays the workspace exactly once.
       await m.step(batchFor(spec, 40, 6), {}, opt);
       await m.step(batchFor(spec, 40, 7), {}, opt);
-      expect(m.stats().workspaceLayouts).toBe(s0.workspaceLayouts + 1);
-      expect(m.stats().batchCapacity).toBe(40);
+      expect(m.handler().stats().workspaceLayouts).toBe(s0.workspaceLayouts + 1);
+      expect(m.handler().stats().batchCapacity).toBe(40);
     });
 });

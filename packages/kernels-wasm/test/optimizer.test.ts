@@ -14,7 +14,7 @@ beforeAll(async () => {
   rt = await KernelRuntime.create();
 });
 
-/** Applies `opt` for step t with the kernels, mirroring WasmModel.update. */
+/** Applies `opt` for step t with the kernels, mirroring WasmModelHandler.update. */
 function kernelStep(o: OptimizerSpec, t: number, p: Region, g: Region, m: Region, v: Region, len: number): void {
   const wd = o.weightDecay ?? 0;
   const decay = wd !== 0 ? 1 - o.lr * wd : 1;

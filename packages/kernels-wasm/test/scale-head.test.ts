@@ -182,7 +182,7 @@ describe("non-default heads: steady-state steps allocate nothing", () => {
       const small = batchFor(spec, 5, 5);
       const opt = { type: "adam", lr: 1e-3 } as const;
       await m.step(batch, head, opt); // first step lays out the workspace for n = 16
-      const s0 = m.stats();
+      const s0 = m.handler().stats();
       expect(s0.batchCapacity).toBe(16);
       const ab0 = process.memoryUsage().arrayBuffers;
       let hits = 0;
@@ -192,7 +192,7 @@ describe("non-default heads: steady-state steps allocate nothing", () => {
         hits += r.floorHits as number;
       }
       expect(Number.isFinite(hits)).toBe(true);
-      const s1 = m.stats();
+      const s1 = m.handler().stats();
       expect(s1.memoryBytes).toBe(s0.memoryBytes);
       expect(s1.workspaceLayouts).toBe(s0.workspaceLayouts);
       expect(s1.viewRefreshes).toBe(s0.viewRefreshes);
@@ -201,7 +201,7 @@ describe("non-default heads: steady-state steps allocate nothing", () => {
       expect(process.memoryUsage().arrayBuffers - ab0).toBeLessThan(64 * 1024);
       await m.step(batchFor(spec, 40, 6), head, opt);
       await m.step(batchFor(spec, 40, 7), head, opt);
-      expect(m.stats().workspaceLayouts).toBe(s0.workspaceLayouts + 1);
+      expect(m.handler().stats().workspaceLayouts).toBe(s0.workspaceLayouts + 1);
       m.dispose();
     });
   }

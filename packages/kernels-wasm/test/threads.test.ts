@@ -8,7 +8,7 @@
  */
 import { initWeights, type ModelSpec, type NamedTensors } from "@ngem/core";
 import { describe, expect, it } from "vitest";
-import { KernelRuntime, POOL_OPS, createWasmBackend, resolveThreads, type WasmModel } from "../src/index.js";
+import { KernelRuntime, POOL_OPS, createWasmBackend, resolveThreads } from "../src/index.js";
 import { batchFor, f32Weights } from "./helpers.js";
 
 const spec: ModelSpec = { kind: "mdn", inputDim: 8, hidden: [256, 256], activation: "gelu", layerNorm: true, k: 10, d: 4 };
@@ -16,7 +16,7 @@ const spec: ModelSpec = { kind: "mdn", inputDim: 8, hidden: [256, 256], activati
 async function train(threads: number, build: "simd" | "relaxed-simd", steps: number, variant: "ngem" | "nll" | "ngem-full", splitMinWork?: number) {
   const b = await createWasmBackend({ threads, build, ...(splitMinWork ? { splitMinWork } : {}) });
   expect(b.threads).toBe(threads);
-  const m = (await b.createModel(spec, f32Weights(initWeights(spec, 3)))) as WasmModel;
+  const m = await b.createModel(spec, f32Weights(initWeights(spec, 3)));
   const losses: number[] = [];
   const norms: number[] = [];
   for (let s = 0; s < steps; s++) {
@@ -29,7 +29,7 @@ async function train(threads: number, build: "simd" | "relaxed-simd", steps: num
   const pred = await m.predict(batchFor(spec, 37, 7).x, 37);
   const weights = await m.getWeights();
   const state = await m.getOptimizerState();
-  const stats = m.threadStats();
+  const stats = m.handler().threadStats();
   m.dispose();
   b.dispose();
   return { losses, norms, weights, state, pred, stats };
@@ -94,9 +94,9 @@ describe("threads", () => {
   it("small models stay on the calling thread (no workers started)", async () => {
     const b = await createWasmBackend({ threads: 2, build: "simd" });
     const small: ModelSpec = { kind: "mdn", inputDim: 1, hidden: [16], activation: "tanh", layerNorm: false, k: 3, d: 1 };
-    const m = (await b.createModel(small, f32Weights(initWeights(small, 0)))) as WasmModel;
+    const m = await b.createModel(small, f32Weights(initWeights(small, 0)));
     await m.step(batchFor(small, 8, 1), {}, { type: "adam", lr: 1e-3 });
-    expect(m.threadStats()).toEqual({ threads: 2, started: false, dispatches: 0 });
+    expect(m.handler().threadStats()).toEqual({ threads: 2, started: false, dispatches: 0 });
     m.dispose();
   });
 
