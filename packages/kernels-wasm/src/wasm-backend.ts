@@ -6,6 +6,7 @@
 import {
   NonFiniteError,
   ShapeError,
+  preconditionMask,
   resolveHeadOptions,
   createModelFacade,
   validateMixture,
@@ -99,7 +100,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       if (!headRt) throw new ShapeError("backend", "the wasm backend was disposed");
       const rt = headRt;
       validateMixture(params, y, false);
-      const { variant, fisherCoords, piFloor } = resolveHeadOptions(options);
+      const { variant, fisherCoords, piFloor, damping, precondition } = resolveHeadOptions(options);
       const { n, k, d } = params;
       const r = headRegions(rt, n, k, d);
       rt.write(r.logits, params.logits);
@@ -144,6 +145,8 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
         piFloor,
         r.scratch,
         r.res,
+        damping,
+        preconditionMask(precondition),
       );
       const f64 = rt.f64;
       const loss = f64[r.res.ptr >>> 3] as number;

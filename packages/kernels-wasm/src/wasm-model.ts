@@ -752,6 +752,8 @@ export class WasmModelHandler implements ModelHandler {
         this.piFloor,
         this.scratch,
         this.res,
+        this.damping,
+        this.pre,
       );
     } else {
       const h = ws.hin;
@@ -783,6 +785,8 @@ export class WasmModelHandler implements ModelHandler {
         this.scratches,
         ws.rowRes,
         this.res,
+        this.damping,
+        this.pre,
       );
     }
     return rt.f64[this.res.ptr >>> 3] as number;
