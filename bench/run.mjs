@@ -272,13 +272,14 @@ async function main() {
         ],
         { seconds: budget, minSteps: slow ? 25 : 50 },
       );
-      if (typeof mNgem.profile === "function") {
-        mNgem.profile(true);
+      const wasmNgem = kw.wasmHandlerOf(mNgem); // the wasm model's handler (profile, threads), undefined for other backends
+      if (wasmNgem) {
+        wasmNgem.profile(true);
         for (let i = 0; i < 20; i++) await mNgem.step(batch, { variant: "ngem" }, opt);
-        profiles.push({ config: cfg.name, backend: label, p: mNgem.phases() });
-        mNgem.profile(false);
+        profiles.push({ config: cfg.name, backend: label, p: wasmNgem.phases() });
+        wasmNgem.profile(false);
       }
-      const split = mNgem.threadStats?.().started;
+      const split = wasmNgem?.threadStats().started;
       mNll.dispose();
       mNgem.dispose();
       rows.push({ config: cfg.name, backend: label, nll: rn, ngem: rg, gflops: flops / rg.medianMs / 1e6, threads: beThreads ?? 1, split });

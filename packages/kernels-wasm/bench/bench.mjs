@@ -20,7 +20,7 @@
  * run the plain SIMD build and the relaxed-SIMD (FMA) build side by side.
  */
 import { createJsBackend, initWeights, mixtureHead, Rng } from "@ngem/core";
-import { createWasmBackend, KernelRuntime, MatmulMode, measureInterleaved, VARIANT_CODES } from "../dist/index.js";
+import { createWasmBackend, KernelRuntime, MatmulMode, measureInterleaved, VARIANT_CODES, wasmHandlerOf } from "../dist/index.js";
 import { enableRelaxedSimd, hostInfo } from "../dist/node.js";
 
 enableRelaxedSimd(); // Node 20: V8 flag at run time, so both kernels builds can be compared in one run
@@ -203,10 +203,11 @@ for (const [spec, n] of STEP_SPECS) {
       ],
       { seconds, minSteps: be === js && spec.kind === "mdn" && spec.d > 100 ? 25 : 50 },
     );
-    if (typeof b.profile === "function") {
-      b.profile(true);
+    const bh = wasmHandlerOf(b);
+    if (bh) {
+      bh.profile(true);
       for (let i = 0; i < 20; i++) await b.step(batch, { variant: "ngem" }, opt);
-      profiles.push({ name, build: be.build, p: b.phases() });
+      profiles.push({ name, build: be.build, p: bh.phases() });
     }
     a.dispose();
     b.dispose();
