@@ -141,7 +141,10 @@ export function pitUniformity(u: ArrayLike<number>, bins = 10): PitUniformity {
     ks = Math.max(ks, (i + 1) / n - v, v - i / n);
   }
   const counts = new Float64Array(bins);
-  for (let i = 0; i < n; i++) counts[Math.min(bins - 1, Math.max(0, Math.floor((s[i] as number) * bins)))] += 1;
+  for (const v of s) {
+    const b = Math.min(bins - 1, Math.max(0, Math.floor(v * bins)));
+    counts[b] = (counts[b] as number) + 1;
+  }
   const e = n / bins;
   let chi = 0;
   for (let b = 0; b < bins; b++) chi += ((counts[b] as number) - e) ** 2 / e;
