@@ -74,7 +74,8 @@ const FILE_KINDS: Record<string, "csv" | "npy" | "jsonl"> = {
   ".json": "jsonl",
 };
 
-function parseCols(flag: string, v: string | undefined): ColumnRef[] | undefined {
+/** A `--x-cols` / `--y-cols` value: comma-separated column names or 0-based indices. */
+export function parseCols(flag: string, v: string | undefined): ColumnRef[] | undefined {
   if (v === undefined) return undefined;
   const parts = v
     .split(",")

@@ -91,3 +91,10 @@ export function exponentOf(max: number): number {
   while (ldexp(max, -e) < 0.5) e--;
   return e;
 }
+
+/** (v - mean) / std without overflow in v - mean (halved when the difference would exceed the float64 range): the one z-score of datasets' and the streaming trainer's standardisation. */
+export function zScore(v: number, mean: number, std: number): number {
+  const diff = v - mean;
+  if (Number.isFinite(diff)) return diff / std;
+  return ((v * 0.5 - mean * 0.5) / std) * 2;
+}

@@ -9,7 +9,7 @@
  * c (to rounding) and leaves its z-scores unchanged. "Constant" is relative too:
  * std <= 1e-12 x max|v|.
  */
-import { CONSTANT_COLUMN_RTOL, exponentOf, ldexp, MIN_NORMAL_FLOAT64, ShapeError } from "@ngem/core";
+import { CONSTANT_COLUMN_RTOL, exponentOf, ldexp, MIN_NORMAL_FLOAT64, ShapeError, zScore } from "@ngem/core";
 import { DataError } from "./errors.js";
 import type { Dataset, Normalization } from "./types.js";
 
@@ -130,13 +130,6 @@ export function computeNormalization(data: ArrayLike<number>, n: number, dim: nu
     std[d] = s;
   }
   return { mean, std };
-}
-
-/** (v - mean) / std without overflow in v - mean (halved when the difference would exceed the float64 range). */
-function zScore(v: number, mean: number, std: number): number {
-  const diff = v - mean;
-  if (Number.isFinite(diff)) return diff / std;
-  return ((v * 0.5 - mean * 0.5) / std) * 2;
 }
 
 /**

@@ -23,7 +23,7 @@
  *   the source at the oldest buffered row, refills the slots from the file and
  *   continues from the read position (see {@link StreamPosition}).
  */
-import { CONSTANT_COLUMN_RTOL, exponentOf, getBackend, initWeights, ldexp, MIN_NORMAL_FLOAT64, NgemError, type Batch, type Rng } from "@ngem/core";
+import { CONSTANT_COLUMN_RTOL, exponentOf, getBackend, initWeights, ldexp, MIN_NORMAL_FLOAT64, NgemError, zScore, type Batch, type Rng } from "@ngem/core";
 import { load } from "./checkpoint.js";
 import { ConfigError, specFor, validateConfig, type ResolvedConfig } from "./config.js";
 import { DataMismatchError, deriveSeed } from "./data.js";
@@ -245,13 +245,6 @@ export class ColumnStats {
     }
     return { mean, std };
   }
-}
-
-/** (v - mean) / std, as `@ngem/datasets`' applyNormalization computes it. */
-function zScore(v: number, mean: number, std: number): number {
-  const diff = v - mean;
-  if (Number.isFinite(diff)) return diff / std;
-  return ((v * 0.5 - mean * 0.5) / std) * 2;
 }
 
 function where(source: StreamSource, b: RowBatch, i: number): string {

@@ -8,7 +8,7 @@
  * anything is written.
  */
 import { extname, join, resolve } from "node:path";
-import { csvFileSource, DataError, jsonlFileSource, type ColumnRef, type Dataset, type RowSource } from "@ngem/datasets/node";
+import { csvFileSource, DataError, jsonlFileSource, type Dataset, type RowSource } from "@ngem/datasets/node";
 import {
   ConfigError,
   DataMismatchError,
@@ -21,7 +21,7 @@ import {
   type TrainConfig,
   type TrainedModel,
 } from "@ngem/trainer";
-import type { DataRecipe } from "../data-source.js";
+import { parseCols, type DataRecipe } from "../data-source.js";
 import { UsageError } from "../errors.js";
 import { CHECKPOINT_FILE, checkNewRunTarget, cleanTemps, METRICS_FILE, NewRun, RUN_FILE, writeJson, type Lock, type RunRecord } from "../run-dir.js";
 import { buildConfig, defaultLogEvery, ensureBackend, Session, type TrainFlags } from "./train.js";
@@ -38,16 +38,6 @@ const DEFAULT_BUFFER = 16384;
 
 /** Flags that make no sense with --stream (they need the data in memory). */
 const NOT_STREAMED = ["testSplit", "test", "ensemble", "n", "dataSeed", "missing"] as const;
-
-function parseCols(flag: string, v: string | undefined): ColumnRef[] | undefined {
-  if (v === undefined) return undefined;
-  const parts = v
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-  if (parts.length === 0) throw new UsageError(`${flag}: expected a comma-separated list of column names or 0-based indices, got "${v}"`);
-  return parts.map((p) => (/^\d+$/.test(p) ? Number(p) : p));
-}
 
 async function openSource(file: string, xCols?: string, yCols?: string): Promise<RowSource> {
   const x = parseCols("--x-cols", xCols);
