@@ -78,11 +78,29 @@ export function scaleIndex(k: number, d: number, D: number, covariance: Covarian
 
 /** log sigma and s' = d log sigma / dr for one raw value. */
 export function logSigmaOf(r: number, scale: ScaleParam, sigmaMin: number): { s: number; ds: number; floored: boolean } {
+  const floored = logSigmaInto(r, scale, sigmaMin, ONE);
+  return { s: ONE[0] as number, ds: ONE[1] as number, floored };
+}
+
+const ONE = new Float64Array(2);
+
+/**
+ * {@link logSigmaOf} without allocating (for per-step loops over a backend's
+ * memory): writes log sigma to out[at] and s' to out[at + 1]; returns whether
+ * the floor dominates (f(r) < sigmaMin).
+ */
+export function logSigmaInto(r: number, scale: ScaleParam, sigmaMin: number, out: Float64Array, at = 0): boolean {
   if (scale === "exp") {
-    if (sigmaMin === 0) return { s: r, ds: 1, floored: false };
+    if (sigmaMin === 0) {
+      out[at] = r;
+      out[at + 1] = 1;
+      return false;
+    }
     // log(sigmaMin + e^r), stable both ways
-    const s = r > Math.log(sigmaMin) ? r + Math.log1p(sigmaMin * Math.exp(-r)) : Math.log(sigmaMin) + Math.log1p(Math.exp(r) / sigmaMin);
-    return { s, ds: 1 / (1 + sigmaMin * Math.exp(-r)), floored: Math.exp(r) < sigmaMin };
+    const e = Math.exp(r);
+    out[at] = r > Math.log(sigmaMin) ? r + Math.log1p(sigmaMin * Math.exp(-r)) : Math.log(sigmaMin) + Math.log1p(e / sigmaMin);
+    out[at + 1] = 1 / (1 + sigmaMin * Math.exp(-r));
+    return e < sigmaMin;
   }
   let f: number;
   let df: number;
@@ -94,7 +112,9 @@ export function logSigmaOf(r: number, scale: ScaleParam, sigmaMin: number): { s:
     df = r > 0 ? 1 : Math.exp(r);
   }
   const sigma = sigmaMin + f;
-  return { s: Math.log(sigma), ds: df / sigma, floored: sigmaMin > 0 && f < sigmaMin };
+  out[at] = Math.log(sigma);
+  out[at + 1] = df / sigma;
+  return sigmaMin > 0 && f < sigmaMin;
 }
 
 /** A head's raw outputs: logits [N,K], mu [N,K,D], raw scale [N,S]. */
@@ -168,33 +188,59 @@ export function reduceScaleGrad(
   const out = new Float64Array(N * S);
   // a scale block left out of `precondition` carries the EM gradient: chained like nll / em
   const natural = (o.variant === "ngem" || o.variant === "ngem-full") && (o.precondition?.includes("scale") ?? true);
-  const sigmaCoords = o.fisherCoords === "sigma";
-  if (!natural) {
-    for (let n = 0; n < N; n++) {
-      for (let k = 0; k < K; k++) {
-        for (let d = 0; d < D; d++) {
-          const j = n * S + scaleIndex(k, d, D, covariance);
-          out[j] = (out[j] as number) + (gS[(n * K + k) * D + d] as number) * (dsdr[j] as number);
-        }
-      }
-    }
-    return out;
-  }
-  const wsum = new Float64Array(N * S);
+  const weighted = natural && o.variant === "ngem-full" && covariance === "shared";
+  if (weighted && !pi) throw new ShapeError("pi", "ngem-full with shared sigmas needs the mixture weights pi [N, K]");
   for (let n = 0; n < N; n++) {
-    for (let k = 0; k < K; k++) {
-      const w = o.variant === "ngem-full" && covariance === "shared" ? Math.max((pi as ArrayLike<number>)[n * K + k] as number, o.piFloor) : 1;
-      for (let d = 0; d < D; d++) {
-        const j = n * S + scaleIndex(k, d, D, covariance);
-        out[j] = (out[j] as number) + w * (gS[(n * K + k) * D + d] as number);
-        wsum[j] = (wsum[j] as number) + w;
-      }
-    }
-  }
-  for (let j = 0; j < N * S; j++) {
-    const a = (out[j] as number) / (wsum[j] as number);
-    const ds = dsdr[j] as number;
-    out[j] = sigmaCoords ? a * ds : a / Math.max(ds, SCALE_GRAD_EPS);
+    reduceScaleRow(gS, n * K * D, dsdr, n * S, out, n * S, K, D, covariance, natural, o.fisherCoords === "sigma", weighted ? pi : undefined, n * K, o.piFloor);
   }
   return out;
+}
+
+/**
+ * {@link reduceScaleGrad}'s rule for one sample, on flat arrays at offsets and
+ * without allocating (sums in float64 whatever `out` holds): the log-sigma
+ * gradient gS[g0 + k*D + d] and s' at ds[d0 + j] give out[o0 + j], j < S.
+ * `natural`: the natural-gradient rule of ngem / ngem-full (false: the chain
+ * rule of nll / em); `sigmaCoords`: fisherCoords "sigma". `pi` (at p0, length K):
+ * ngem-full with shared sigmas weighs component k by max(pi_k, piFloor);
+ * undefined weighs every tied entry 1.
+ */
+export function reduceScaleRow(
+  gS: ArrayLike<number>,
+  g0: number,
+  ds: ArrayLike<number>,
+  d0: number,
+  out: FloatArray,
+  o0: number,
+  K: number,
+  D: number,
+  covariance: Covariance,
+  natural: boolean,
+  sigmaCoords: boolean,
+  pi?: ArrayLike<number>,
+  p0 = 0,
+  piFloor = 0,
+): void {
+  const S = scaleWidth(K, D, covariance);
+  // tied entries per raw entry j: diag the entry itself, isotropic (k = j, every d), shared (every k, d = j)
+  const tied = covariance === "diag" ? 1 : covariance === "isotropic" ? D : K;
+  const w = covariance === "shared" ? pi : undefined;
+  let wsum = tied;
+  if (natural && w) {
+    wsum = 0;
+    for (let k = 0; k < K; k++) wsum += Math.max(w[p0 + k] as number, piFloor);
+  }
+  for (let j = 0; j < S; j++) {
+    const dsv = ds[d0 + j] as number;
+    let sum = 0;
+    for (let t = 0; t < tied; t++) {
+      const g = gS[g0 + (covariance === "diag" ? j : covariance === "isotropic" ? j * D + t : t * D + j)] as number;
+      sum += natural ? (w ? Math.max(w[p0 + t] as number, piFloor) : 1) * g : g * dsv;
+    }
+    if (!natural) out[o0 + j] = sum;
+    else {
+      const a = sum / wsum;
+      out[o0 + j] = sigmaCoords ? a * dsv : a / Math.max(dsv, SCALE_GRAD_EPS);
+    }
+  }
 }

@@ -40,14 +40,16 @@
 import {
   ModelFacade,
   NonFiniteError,
-  SCALE_GRAD_EPS,
   isDefaultScale,
+  logSigmaInto,
   paramShapes,
   preconditionMask,
+  reduceScaleRow,
   resolveScaleOptions,
   scaleWidth,
   trunkLayout,
   type BackendModel,
+  type Covariance,
   type Batch,
   type FloatArray,
   type GradientPass,
@@ -58,6 +60,7 @@ import {
   type NamedTensors,
   type OptimizerSpec,
   type ResolvedHeadOptions,
+  type ScaleParam,
 } from "@ngem/core";
 import { MatmulMode, PHASES, VARIANT_CODES, type KernelRuntime, type Phase, type Region } from "./runtime.js";
 
@@ -156,47 +159,8 @@ interface Workspace {
   ds?: Region;
 }
 
-/** Scale parameterisation codes (scale.ts). */
-const SCALE_EXP = 0;
-const SCALE_SOFTPLUS = 1;
-const SCALE_ELU1 = 2;
-/** Covariance codes (scale.ts). */
-const COV_DIAG = 0;
-const COV_ISOTROPIC = 1;
-const COV_SHARED = 2;
-/** Output slots of {@link logSigmaOf}: [s, s'] (module-level, so no per-call allocation). */
+/** log sigma and s' of one raw value ({@link logSigmaInto}'s output; module-level, so no per-call allocation). */
 const sOut = new Float64Array(2);
-
-/**
- * log sigma and s' = d log sigma / dr of one raw value (core's `logSigmaOf`, in
- * float64), written to sOut; returns whether the floor dominates (f(r) < sigmaMin).
- */
-function logSigmaOf(r: number, scale: number, sigmaMin: number, logSigmaMin: number): boolean {
-  if (scale === SCALE_EXP) {
-    if (sigmaMin === 0) {
-      sOut[0] = r;
-      sOut[1] = 1;
-      return false;
-    }
-    const e = Math.exp(r);
-    sOut[0] = r > logSigmaMin ? r + Math.log1p(sigmaMin * Math.exp(-r)) : logSigmaMin + Math.log1p(e / sigmaMin);
-    sOut[1] = 1 / (1 + sigmaMin * Math.exp(-r));
-    return e < sigmaMin;
-  }
-  let f: number;
-  let df: number;
-  if (scale === SCALE_SOFTPLUS) {
-    f = r > 0 ? r + Math.log1p(Math.exp(-r)) : Math.log1p(Math.exp(r));
-    df = r >= 0 ? 1 / (1 + Math.exp(-r)) : Math.exp(r) / (1 + Math.exp(r));
-  } else {
-    f = r > 0 ? r + 1 : Math.exp(r);
-    df = r > 0 ? 1 : Math.exp(r);
-  }
-  const sigma = sigmaMin + f;
-  sOut[0] = Math.log(sigma);
-  sOut[1] = df / sigma;
-  return sigmaMin > 0 && f < sigmaMin;
-}
 
 function sub(r: Region, name: string, offset: number, length: number): Region {
   return { name, ptr: r.ptr + 4 * offset, length };
@@ -257,10 +221,9 @@ export class WasmModelHandler implements ModelHandler {
   private readonly HX: number;
   // scale options of spec.head (resolved once)
   private readonly defaultScale: boolean;
-  private readonly scaleCode: number;
-  private readonly cov: number;
+  private readonly scale: ScaleParam;
+  private readonly covariance: Covariance;
   private readonly sigmaMin: number;
-  private readonly logSigmaMin: number;
   /** Raw scale entries per sample. */
   private readonly S: number;
   /** pi' of one row as float64 (ngem-full with shared sigmas). */
@@ -319,10 +282,9 @@ export class WasmModelHandler implements ModelHandler {
     this.D = spec.d;
     const so = resolveScaleOptions(spec.head);
     this.defaultScale = isDefaultScale(spec.head);
-    this.scaleCode = so.scale === "exp" ? SCALE_EXP : so.scale === "softplus" ? SCALE_SOFTPLUS : SCALE_ELU1;
-    this.cov = so.covariance === "diag" ? COV_DIAG : so.covariance === "isotropic" ? COV_ISOTROPIC : COV_SHARED;
+    this.scale = so.scale;
+    this.covariance = so.covariance;
     this.sigmaMin = so.sigmaMin;
-    this.logSigmaMin = so.sigmaMin > 0 ? Math.log(so.sigmaMin) : -Infinity;
     this.S = scaleWidth(spec.k, spec.d, so.covariance);
     this.HW = spec.k + spec.k * spec.d + this.S;
     this.HX = spec.k + 2 * spec.k * spec.d;
@@ -372,7 +334,7 @@ export class WasmModelHandler implements ModelHandler {
     this.scratch = rt.alloc("head scratch", rt.headScratchFloats(spec.k, spec.d));
     this.scratches = [this.scratch];
     for (let t = 1; t < rt.threads; t++) this.scratches.push(rt.alloc(`head scratch ${t}`, rt.headScratchFloats(spec.k, spec.d)));
-    if (!this.defaultScale && this.cov === COV_SHARED) this.piTmp = rt.alloc("head pi'", 2 * spec.k);
+    if (!this.defaultScale && this.covariance === "shared") this.piTmp = rt.alloc("head pi'", 2 * spec.k);
     this.res = rt.alloc("head result", 4);
     this.wsMark = rt.mark();
     this.writeWeights(weights);
@@ -602,21 +564,20 @@ export class WasmModelHandler implements ModelHandler {
     const K = this.K;
     const D = this.D;
     const S = this.S;
-    const cov = this.cov;
-    const scale = this.scaleCode;
+    const cov = this.covariance;
+    const scale = this.scale;
     const sigmaMin = this.sigmaMin;
-    const logSigmaMin = this.logSigmaMin;
     let hits = 0;
     for (let r = 0; r < n; r++) {
       const ro = raw + r * rawStride;
       const lo = ls + r * lsStride;
       const dO = ds + r * dsStride;
       for (let i = 0; i < S; i++) {
-        if (logSigmaOf(f[ro + i] as number, scale, sigmaMin, logSigmaMin)) hits++;
+        if (logSigmaInto(f[ro + i] as number, scale, sigmaMin, sOut)) hits++;
         const sv = sOut[0] as number;
         f[dO + i] = sOut[1] as number;
-        if (cov === COV_DIAG) f[lo + i] = sv;
-        else if (cov === COV_ISOTROPIC) f.fill(sv, lo + i * D, lo + (i + 1) * D);
+        if (cov === "diag") f[lo + i] = sv;
+        else if (cov === "isotropic") f.fill(sv, lo + i * D, lo + (i + 1) * D);
         else for (let k = 0; k < K; k++) f[lo + k * D + i] = sv;
       }
     }
@@ -650,7 +611,7 @@ export class WasmModelHandler implements ModelHandler {
     this.reduceRows(f, n, ghx + K + KD, HX, (ws.ds as Region).ptr >>> 2, this.S, gOut + K + KD, HW, ws.hin.ptr >>> 2, HX);
   }
 
-  /** core's reduceScaleGrad on float32 rows (float64 sums); `logits` rows give pi for ngem-full with shared sigmas. */
+  /** core's reduceScaleRow over float32 rows (float64 sums); `logits` rows give pi for ngem-full with shared sigmas. */
   private reduceRows(
     f: Float32Array,
     n: number,
@@ -664,57 +625,37 @@ export class WasmModelHandler implements ModelHandler {
     logitsStride: number,
   ): void {
     const K = this.K;
-    const D = this.D;
-    const cov = this.cov;
     const natural = this.variant >= 2 && (this.pre & 4) !== 0; // a scale block left out of precondition is chained like em
-    const full = this.variant === 3;
-    // chain rule (nll / em, or natural in sigma coordinates): a * s'; natural in log-sigma coordinates: a / max(s', eps)
-    const divide = natural && !this.sigmaCoords;
+    // ngem-full with shared sigmas weighs component k by max(pi_k, piFloor): each row's pi, in float64
+    const weighted = natural && this.variant === 3 && this.covariance === "shared";
     const f64 = this.rt.f64;
     const pi = this.piTmp ? this.piTmp.ptr >>> 3 : 0;
     for (let r = 0; r < n; r++) {
-      const g0 = gs + r * gsStride;
-      const d0 = ds + r * dsStride;
-      const o0 = out + r * outStride;
-      if (cov === COV_DIAG) {
-        for (let j = 0; j < K * D; j++) {
-          const g = f[g0 + j] as number;
-          const dsv = f[d0 + j] as number;
-          f[o0 + j] = divide ? g / Math.max(dsv, SCALE_GRAD_EPS) : g * dsv;
-        }
-      } else if (cov === COV_ISOTROPIC) {
-        for (let k = 0; k < K; k++) {
-          let sum = 0;
-          for (let d = 0; d < D; d++) sum += f[g0 + k * D + d] as number;
-          const a = natural ? sum / D : sum;
-          const dsv = f[d0 + k] as number;
-          f[o0 + k] = divide ? a / Math.max(dsv, SCALE_GRAD_EPS) : a * dsv;
-        }
-      } else {
-        // shared: weights pi' = max(pi, piFloor) for ngem-full, 1 otherwise
-        const weighted = natural && full;
-        let wsum = K;
-        if (weighted) {
-          const a0 = logits + r * logitsStride;
-          let max = -Infinity;
-          for (let k = 0; k < K; k++) max = Math.max(max, f[a0 + k] as number);
-          let z = 0;
-          for (let k = 0; k < K; k++) z += Math.exp((f[a0 + k] as number) - max);
-          wsum = 0;
-          for (let k = 0; k < K; k++) {
-            const w = Math.max(Math.exp((f[a0 + k] as number) - max) / z, this.piFloor);
-            f64[pi + k] = w;
-            wsum += w;
-          }
-        }
-        for (let d = 0; d < D; d++) {
-          let sum = 0;
-          for (let k = 0; k < K; k++) sum += (weighted ? (f64[pi + k] as number) : 1) * (f[g0 + k * D + d] as number);
-          const a = natural ? sum / wsum : sum;
-          const dsv = f[d0 + d] as number;
-          f[o0 + d] = divide ? a / Math.max(dsv, SCALE_GRAD_EPS) : a * dsv;
-        }
+      if (weighted) {
+        const a0 = logits + r * logitsStride;
+        let max = -Infinity;
+        for (let k = 0; k < K; k++) max = Math.max(max, f[a0 + k] as number);
+        let z = 0;
+        for (let k = 0; k < K; k++) z += Math.exp((f[a0 + k] as number) - max);
+        for (let k = 0; k < K; k++) f64[pi + k] = Math.exp((f[a0 + k] as number) - max) / z;
       }
+      const pis = weighted ? f64 : undefined;
+      reduceScaleRow(
+        f,
+        gs + r * gsStride,
+        f,
+        ds + r * dsStride,
+        f,
+        out + r * outStride,
+        K,
+        this.D,
+        this.covariance,
+        natural,
+        this.sigmaCoords,
+        pis,
+        pi,
+        this.piFloor,
+      );
     }
   }
 
