@@ -12,6 +12,7 @@ export * from "./special.js";
 export * from "./scoring.js";
 export * from "./scale.js";
 export type * from "./backend.js";
+export type * from "./data.js";
 export * from "./registry.js";
 export * from "./optim.js";
 export * from "./model/spec.js";

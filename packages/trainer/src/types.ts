@@ -2,30 +2,12 @@
  * Public types of @ngem/trainer: the data shape it consumes, the training
  * configuration, events and the history a run returns.
  */
-import type { Activation, Covariance, FisherCoords, MdnTrunk, ScaleParam, Variant } from "@ngem/core";
+import type { Activation, Covariance, Normalization, NumericData, FisherCoords, MdnTrunk, PreconditionBlock, ScaleParam, Variant } from "@ngem/core";
 
-/** Per-column standardisation z = (v - mean) / std. */
-export interface Normalization {
-  readonly mean: Float64Array;
-  readonly std: Float64Array;
-}
-
-/**
- * A numeric data set, structurally compatible with `@ngem/datasets`' `Dataset`:
- * inputs x [n, xDim] and targets y [n, yDim], row-major. `xDim = 0` for
- * unconditional data (a free GMM). When `normalization` is set, x and y are
- * already standardised and the statistics let `predict(..., {space: "original"})`
- * map back to original units; the trainer stores them in checkpoints.
- */
-export interface TrainData {
-  readonly name?: string;
-  readonly n: number;
-  readonly xDim: number;
-  readonly yDim: number;
-  readonly x: Float64Array;
-  readonly y: Float64Array;
-  readonly normalization?: { readonly x?: Normalization; readonly y?: Normalization };
-}
+/** Per-column standardisation z = (v - mean) / std (core's data contract). */
+export type { Normalization };
+/** The numeric data set the trainer consumes (core's {@link NumericData}; `@ngem/datasets`' `Dataset` is one). */
+export type TrainData = NumericData;
 
 /**
  * The mixture head's scale options (core's `ScaleOptions`, passed to the
@@ -167,6 +149,10 @@ export interface TrainConfig {
   readonly fisherCoords?: FisherCoords;
   /** ngem-full pi floor (default core's DEFAULT_PI_FLOOR). */
   readonly piFloor?: number;
+  /** ngem / ngem-full Levenberg-Marquardt damping lambda >= 0 of the Fisher blocks (core's head.ts; default 0 = undamped). */
+  readonly damping?: number;
+  /** ngem / ngem-full: blocks that get the natural-gradient transform (default all: logits, mu, scale). */
+  readonly precondition?: readonly PreconditionBlock[];
   /** Default { type: "adam", lr: 1e-3 }. */
   readonly optimizer?: OptimizerConfig;
   /** Default { type: "constant" }. */
