@@ -4,10 +4,10 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import {
+  createModelFacade,
   NonFiniteError,
   resolveHeadOptions,
   validateMixture,
-  validateSpec,
   type Backend,
   type BackendModel,
   type FloatArray,
@@ -19,7 +19,7 @@ import {
 } from "@ngem/core";
 import { ensureGradients } from "./gradients.js";
 import { eStep, headLoss, negQOf } from "./head-op.js";
-import { TfjsModel } from "./model.js";
+import { TfjsHandler } from "./model.js";
 import { activatePlatform, loadPlatform, PLATFORMS, type TfjsBackendName, type TfjsPlatform } from "./platforms.js";
 
 /** A float32 ngem backend running on one tfjs platform. */
@@ -64,11 +64,9 @@ export class TfjsBackend implements Backend {
     }
   }
 
-  /** A model with the given weights (float32 copies; the arrays passed in are not kept). */
+  /** A model with the given weights (float32 copies; the arrays passed in are not kept): core's ModelFacade over a {@link TfjsHandler}. */
   async createModel(spec: ModelSpec, weights: NamedTensors): Promise<BackendModel> {
-    validateSpec(spec);
-    await activatePlatform(this.platform);
-    return new TfjsModel(spec, weights, this.platform);
+    return createModelFacade(spec, weights, (s, w) => TfjsHandler.create(s, w, this.platform));
   }
 
   /** Models own their tensors (dispose them); the tfjs platform stays registered. */

@@ -32,8 +32,8 @@ export {
   type HeadTensors,
   type RawHeadTensors,
 } from "./head-op.js";
-export { activation, mdnForward, mdnForwardRaw, splitHead, splitRawHead, TfjsModel } from "./model.js";
-export { optimizerUpdate, type TfOptimizerState, type UpdateResult } from "./optimizer.js";
+export { activation, mdnForward, mdnForwardRaw, splitHead, splitRawHead, TfjsHandler } from "./model.js";
+export { optimizerUpdate, type UpdateResult } from "./optimizer.js";
 export { activatePlatform, loadPlatform, PLATFORMS, type PlatformInfo, type TfjsBackendName, type TfjsPlatform } from "./platforms.js";
 
 /** The ngem backend names this package registers. */

@@ -12,35 +12,29 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import {
-  clipFactor,
   firstNonFinite,
   isDefaultScale,
   LAYER_NORM_EPS,
-  NonFiniteError,
   paramShapes,
-  resolveHeadOptions,
   resolveScaleOptions,
   scaleWidth,
-  ShapeError,
   trunkLayout,
-  validateBatch,
-  validateOptimizer,
-  validateWeights,
   type Activation,
   type Batch,
-  type BackendModel,
   type FloatArray,
-  type HeadOptions,
+  type GradientPass,
   type MdnSpec,
   type MixtureParams,
+  type ModelHandler,
   type ModelSpec,
+  type MomentKind,
   type NamedTensors,
   type OptimizerSpec,
+  type ResolvedHeadOptions,
   type ScaleOptions,
-  type StepResult,
 } from "@ngem/core";
 import { expandLogSigma, floorHitsOf, headLoss, rawHeadLoss, type HeadTensors, type RawHeadTensors } from "./head-op.js";
-import { optimizerUpdate, type TfOptimizerState } from "./optimizer.js";
+import { optimizerUpdate } from "./optimizer.js";
 import { activatePlatform, type TfjsPlatform } from "./platforms.js";
 
 const INV_SQRT2 = Math.SQRT1_2;
@@ -138,17 +132,30 @@ function shapeSize(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-/** One model on one tfjs platform. Every public call selects its platform first. */
-export class TfjsModel implements BackendModel {
+/**
+ * One model on one tfjs platform: the {@link ModelHandler} behind core's
+ * `ModelFacade` (which validates arguments and keeps the optimizer's step
+ * count and state names). Parameters, optimizer moments and the gradients of
+ * the last pass are kept tfjs tensors owned here. Every call that runs tf ops
+ * selects its platform first, and again after an await (another model may
+ * switch tfjs's single engine meanwhile).
+ */
+export class TfjsHandler implements ModelHandler {
   private readonly names: string[];
   private readonly shapes: Map<string, number[]>;
   private params = new Map<string, tf.Tensor>();
-  private opt: TfOptimizerState = { step: 0, slots: new Map() };
-  private disposed = false;
+  /** Optimizer moments by `<param>/<kind>`; a missing one is zero. */
+  private readonly slots = new Map<string, tf.Tensor>();
+  /** Gradients of the last pass (canonical order) until applied, read, replaced by the next pass or disposed. */
+  private grads: tf.Tensor[] | undefined;
+  /** The parameter whose last gradient is not finite, when the last pass found one. */
+  private badGrad: string | undefined;
   /** The spec's head options, resolved. */
   private readonly scaleOpts: Required<ScaleOptions>;
   /** exp / sigmaMin 0 / diag: the raw scale is log sigma, and the original log-sigma path is used. */
   private readonly defaultHead: boolean;
+  /** sigmaMin > 0: passes count the raw scale entries at the floor (as core's ModelFacade reports them). */
+  private readonly countFloorHits: boolean;
 
   constructor(
     readonly spec: ModelSpec,
@@ -160,15 +167,17 @@ export class TfjsModel implements BackendModel {
     this.shapes = new Map(shapes);
     this.scaleOpts = resolveScaleOptions(spec.head);
     this.defaultHead = isDefaultScale(spec.head);
+    this.countFloorHits = this.scaleOpts.sigmaMin > 0;
     this.load(weights);
   }
 
-  private check(): void {
-    if (this.disposed) throw new ShapeError("model", "this model was disposed");
+  /** A handler with its weights on `platform` (selected first). */
+  static async create(spec: ModelSpec, weights: NamedTensors, platform: TfjsPlatform): Promise<TfjsHandler> {
+    await activatePlatform(platform);
+    return new TfjsHandler(spec, weights, platform);
   }
 
   private load(weights: NamedTensors): void {
-    validateWeights(this.spec, weights);
     const next = new Map<string, tf.Tensor>();
     for (const name of this.names) {
       next.set(name, tf.keep(tf.tensor(toFloat32((weights[name] as { data: FloatArray }).data), this.shapes.get(name), "float32")));
@@ -208,31 +217,31 @@ export class TfjsModel implements BackendModel {
     return this.names.map((name) => this.params.get(name) as tf.Tensor);
   }
 
-  /** Returns the tensor at fault when the batch holds a non-finite value. */
-  private nonFiniteInput(batch: Batch): { tensor: string; index: number; value: number } | undefined {
-    for (const [tensor, a] of [
-      ["batch.x", batch.x],
-      ["batch.y", batch.y],
-    ] as const) {
-      if (!a) continue;
-      const i = firstNonFinite(a);
-      if (i >= 0) return { tensor, index: i, value: a[i] as number };
-    }
-    return undefined;
+  /** Disposes the gradients of the last pass. */
+  private dropGrads(): void {
+    if (this.grads) tf.dispose(this.grads);
+    this.grads = undefined;
+    this.badGrad = undefined;
+  }
+
+  /** The gradients of the last pass; they are released by the caller's consuming call. */
+  private lastGrads(method: string): tf.Tensor[] {
+    if (!this.grads) throw new Error(`TfjsHandler.${method}: no gradients (a forwardBackward with a finite loss must come first, once)`);
+    return this.grads;
   }
 
   /**
-   * Loss, gradients (kept; the caller disposes), the sum of squared gradients
-   * and, when `withFloorHits`, the number of raw scale entries at the sigma
-   * floor (an int32 scalar, kept).
+   * Loss, gradients (kept), the sum of squared gradients and, when the spec
+   * has a sigma floor, the number of raw scale entries at it (an int32
+   * scalar); all kept, for the caller to dispose.
    */
-  private lossAndGrads(batch: Batch, head: HeadOptions, withFloorHits = false): { loss: tf.Tensor; grads: tf.Tensor[]; sq: tf.Tensor; floorHits?: tf.Tensor } {
+  private lossAndGrads(batch: Batch, opts: ResolvedHeadOptions): { loss: tf.Tensor; grads: tf.Tensor[]; sq: tf.Tensor; floorHits?: tf.Tensor } {
     // As core's js backend: the variant comes from the step's options, the scale options from the spec only.
-    const opts = resolveHeadOptions(head);
     const scale = this.scaleOpts;
     const { k, d } = this.spec;
     const n = batch.n;
     const s = scaleWidth(k, d, scale.covariance);
+    const withFloorHits = this.countFloorHits;
     return tf.tidy(() => {
       const x = batch.x && this.spec.kind === "mdn" ? tf.tensor2d(toFloat32(batch.x), [n, this.spec.inputDim]) : undefined;
       const y = tf.tensor2d(toFloat32(batch.y), [n, d]);
@@ -249,82 +258,76 @@ export class TfjsModel implements BackendModel {
     });
   }
 
-  async gradients(batch: Batch, head: HeadOptions): Promise<{ loss: number; grads: NamedTensors }> {
-    this.check();
-    validateBatch(this.spec, batch);
-    const bad = this.nonFiniteInput(batch);
-    if (bad) throw new NonFiniteError(bad.tensor, bad.index, bad.value);
+  async forwardBackward(batch: Batch, head: ResolvedHeadOptions): Promise<GradientPass> {
+    this.dropGrads();
     await activatePlatform(this.platform);
-    const { loss, grads, sq } = this.lossAndGrads(batch, head);
-    try {
-      const lossV = (await loss.data())[0] as number;
-      const out: NamedTensors = {};
-      for (let i = 0; i < this.names.length; i++) {
-        const name = this.names[i] as string;
-        out[name] = { shape: this.shapes.get(name) as number[], data: Float32Array.from(await (grads[i] as tf.Tensor).data()) };
-      }
-      if (!Number.isFinite(lossV)) throw new NonFiniteError("nll", 0, lossV, "the batch NLL is not finite");
-      return { loss: lossV, grads: out };
-    } finally {
-      tf.dispose([loss, sq, ...grads]);
-    }
-  }
-
-  async step(batch: Batch, head: HeadOptions, optimizer: OptimizerSpec): Promise<StepResult> {
-    this.check();
-    validateOptimizer(optimizer);
-    validateBatch(this.spec, batch);
-    const bad = this.nonFiniteInput(batch);
-    if (bad) return { loss: NaN, gradNorm: NaN, nonFinite: bad.tensor };
-    await activatePlatform(this.platform);
-    const reportFloorHits = (this.spec.head?.sigmaMin ?? 0) > 0; // as core's js backend
-    const { loss, grads, sq, floorHits } = this.lossAndGrads(batch, head, reportFloorHits);
+    const { loss, grads, sq, floorHits } = this.lossAndGrads(batch, head);
+    this.grads = grads;
     try {
       const [lossA, sqA, hitsA] = await Promise.all([loss.data(), sq.data(), floorHits?.data()]);
       const lossV = lossA[0] as number;
+      if (!Number.isFinite(lossV)) {
+        this.dropGrads(); // nothing reads the gradients of a non-finite loss
+        return { loss: lossV, gradNorm: NaN };
+      }
       let gradNorm = Math.sqrt(sqA[0] as number);
-      if (!Number.isFinite(lossV)) return { loss: lossV, gradNorm, nonFinite: "nll" };
       if (!Number.isFinite(gradNorm)) {
         // Either a gradient is non-finite, or the float32 sum of squares overflowed.
-        for (let i = 0; i < grads.length; i++) {
-          const g = await (grads[i] as tf.Tensor).data();
-          if (firstNonFinite(g) >= 0) return { loss: lossV, gradNorm, nonFinite: `grad:${this.names[i]}` };
+        for (let i = 0; i < grads.length && this.badGrad === undefined; i++) {
+          if (firstNonFinite(await (grads[i] as tf.Tensor).data()) >= 0) this.badGrad = this.names[i];
         }
-        gradNorm = await scaledNorm(grads);
+        if (this.badGrad === undefined) gradNorm = await scaledNorm(grads, this.platform);
       }
-      await activatePlatform(this.platform); // another model may have switched tfjs's engine while we awaited
-      const c = clipFactor(gradNorm, optimizer.clipNorm);
-      const t = this.opt.step + 1;
+      return hitsA ? { loss: lossV, gradNorm, floorHits: hitsA[0] as number } : { loss: lossV, gradNorm };
+    } finally {
+      tf.dispose([loss, sq, ...(floorHits ? [floorHits] : [])]);
+    }
+  }
+
+  firstNonFiniteGradient(): string | undefined {
+    return this.badGrad;
+  }
+
+  /** Copies out the last gradients and releases them. */
+  async readGradients(): Promise<NamedTensors> {
+    const grads = this.lastGrads("readGradients");
+    try {
+      const out: NamedTensors = {};
+      for (let i = 0; i < this.names.length; i++) {
+        const name = this.names[i] as string;
+        out[name] = { shape: [...(this.shapes.get(name) as number[])], data: Float32Array.from(await (grads[i] as tf.Tensor).data()) };
+      }
+      return out;
+    } finally {
+      this.dropGrads();
+    }
+  }
+
+  /** Applies the last gradients (times `scale`) with the tfjs ops of `optimizer.ts`, then releases them. */
+  async update(optimizer: OptimizerSpec, scale: number, t: number): Promise<void> {
+    const grads = this.lastGrads("update");
+    try {
+      await activatePlatform(this.platform);
       const old = this.paramList();
       const res = tf.tidy(() => {
-        const gs = c === 1 ? grads : grads.map((g) => tf.mul(g, c));
-        return optimizerUpdate(optimizer, this.names, old, gs, this.opt.slots, t);
+        const gs = scale === 1 ? grads : grads.map((g) => tf.mul(g, scale));
+        return optimizerUpdate(optimizer, this.names, old, gs, this.slots, t);
       });
-      this.opt.step = t;
       for (const [name, v] of Object.entries(res.slots)) {
-        this.opt.slots.get(name)?.dispose();
-        this.opt.slots.set(name, v);
+        this.slots.get(name)?.dispose();
+        this.slots.set(name, v);
       }
       for (const name of this.names) {
         this.params.get(name)?.dispose();
         this.params.set(name, res.params[name] as tf.Tensor);
       }
-      return hitsA ? { loss: lossV, gradNorm, floorHits: hitsA[0] as number } : { loss: lossV, gradNorm };
     } finally {
-      tf.dispose([loss, sq, ...grads, ...(floorHits ? [floorHits] : [])]);
+      this.dropGrads();
     }
   }
 
   async predict(x: FloatArray | undefined, n: number): Promise<MixtureParams> {
-    this.check();
-    if (!Number.isInteger(n) || n < 1) throw new ShapeError("n", `expected an integer >= 1, got ${n}`);
     const spec = this.spec;
-    if (spec.kind === "mdn") {
-      if (!x) throw new ShapeError("x", `an MDN needs inputs of shape [n, ${spec.inputDim}]`);
-      if (x.length !== n * spec.inputDim) {
-        throw new ShapeError("x", `expected shape [n, inputDim] = [${n}, ${spec.inputDim}] (length ${n * spec.inputDim}), got length ${x.length}`);
-      }
-    }
     await activatePlatform(this.platform);
     const h = tf.tidy(() => {
       const xt = spec.kind === "mdn" ? tf.tensor2d(toFloat32(x as FloatArray), [n, spec.inputDim]) : undefined;
@@ -348,8 +351,7 @@ export class TfjsModel implements BackendModel {
     }
   }
 
-  async getWeights(): Promise<NamedTensors> {
-    this.check();
+  async readWeights(): Promise<NamedTensors> {
     const out: NamedTensors = {};
     for (const name of this.names) {
       const data = Float32Array.from(await (this.params.get(name) as tf.Tensor).data());
@@ -358,70 +360,52 @@ export class TfjsModel implements BackendModel {
     return out;
   }
 
-  async setWeights(weights: NamedTensors): Promise<void> {
-    this.check();
-    validateWeights(this.spec, weights);
+  async writeWeights(weights: NamedTensors): Promise<void> {
     await activatePlatform(this.platform);
     this.load(weights);
   }
 
-  async getOptimizerState(): Promise<NamedTensors> {
-    this.check();
-    const out: NamedTensors = {};
-    if (this.opt.step > 0 || this.opt.slots.size > 0) out.step = { shape: [1], data: Float64Array.of(this.opt.step) };
-    for (const [name, t] of this.opt.slots) out[name] = { shape: [t.size], data: Float32Array.from(await t.data()) };
+  async readMoments(kind: MomentKind): Promise<Record<string, FloatArray>> {
+    const out: Record<string, FloatArray> = {};
+    for (const name of this.names) {
+      const t = this.slots.get(`${name}/${kind}`);
+      out[name] = t ? Float32Array.from(await t.data()) : new Float32Array(shapeSize(this.shapes.get(name) as number[]));
+    }
     return out;
   }
 
-  async setOptimizerState(state: NamedTensors): Promise<void> {
-    this.check();
-    if (state == null || typeof state !== "object") throw new ShapeError("optimizerState", "expected an object of named tensors");
-    let step = 0;
-    const arrays: [string, Float32Array][] = [];
-    for (const [name, t] of Object.entries(state)) {
-      if (name === "step") {
-        const v = t?.data?.[0];
-        if (t?.data?.length !== 1 || !Number.isInteger(v) || (v as number) < 0) {
-          throw new ShapeError(`optimizerState["step"]`, `expected a [1] tensor holding an integer >= 0, got ${String(t?.data?.[0])}`);
-        }
-        step = v as number;
-        continue;
-      }
-      const [param, suffix, ...rest] = name.split("/");
-      if (!param || !this.shapes.has(param) || (suffix !== "m" && suffix !== "v") || rest.length) {
-        throw new ShapeError(`optimizerState["${name}"]`, 'expected "<param>/m" or "<param>/v" for a parameter of this model, or "step"');
-      }
-      const size = shapeSize(this.shapes.get(param) as number[]);
-      if (t?.data?.length !== size) throw new ShapeError(`optimizerState["${name}"]`, `expected length ${size}, got ${t?.data?.length}`);
-      const i = firstNonFinite(t.data);
-      if (i >= 0) throw new ShapeError(`optimizerState["${name}"]`, `non-finite value ${t.data[i]} at flat index ${i}`);
-      arrays.push([name, toFloat32(t.data)]);
-    }
+  async writeMoments(kind: MomentKind, values: Record<string, FloatArray> | undefined): Promise<void> {
     await activatePlatform(this.platform);
-    for (const v of this.opt.slots.values()) v.dispose();
-    const slots = new Map<string, tf.Tensor>();
-    for (const [name, a] of arrays) {
-      slots.set(name, tf.keep(tf.tensor(a, this.shapes.get(name.split("/")[0] as string), "float32")));
+    for (const name of this.names) {
+      const key = `${name}/${kind}`;
+      const v = values?.[name];
+      const next = v ? tf.keep(tf.tensor(toFloat32(v), this.shapes.get(name), "float32")) : undefined;
+      this.slots.get(key)?.dispose();
+      if (next) this.slots.set(key, next);
+      else this.slots.delete(key);
     }
-    this.opt = { step, slots };
   }
 
   dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
+    this.dropGrads();
     for (const t of this.params.values()) t.dispose();
-    for (const t of this.opt.slots.values()) t.dispose();
+    for (const t of this.slots.values()) t.dispose();
     this.params.clear();
-    this.opt.slots.clear();
+    this.slots.clear();
   }
 }
 
-/** Global L2 norm robust to float32 overflow of the sum of squares: max|g| * sqrt(sum (g / max|g|)^2). */
-async function scaledNorm(grads: readonly tf.Tensor[]): Promise<number> {
+/**
+ * Global L2 norm robust to float32 overflow of the sum of squares:
+ * max|g| * sqrt(sum (g / max|g|)^2). Selects `platform` before each group of ops.
+ */
+async function scaledNorm(grads: readonly tf.Tensor[], platform: TfjsPlatform): Promise<number> {
+  await activatePlatform(platform);
   const m = tf.tidy(() => grads.map((g) => tf.max(tf.abs(g))).reduce((a, b) => tf.maximum(a, b)));
   const mv = (await m.data())[0] as number;
   m.dispose();
   if (!(mv > 0) || !Number.isFinite(mv)) return mv === 0 ? 0 : Infinity;
+  await activatePlatform(platform);
   const s = tf.tidy(() => sumAll(grads.map((g) => tf.sum(tf.square(tf.div(g, mv))))));
   const sv = (await s.data())[0] as number;
   s.dispose();

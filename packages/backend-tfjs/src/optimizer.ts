@@ -5,17 +5,12 @@
  * correction differently, their RMSProp adds eps under the square root and
  * their momentum SGD starts the buffer at zero, so they would not match.
  *
- * State names: `<param>/m` (momentum or first moment), `<param>/v` (second
- * moment) and `step` (t, held here as a JS number).
+ * Moments: `<param>/m` (momentum or first moment) and `<param>/v` (second
+ * moment), as tensors; the step count t and the names of the optimizer state
+ * are core's ModelFacade's.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { OptimizerSpec } from "@ngem/core";
-
-/** Mutable optimizer state: step count and moment tensors (owned, kept outside tidy). */
-export interface TfOptimizerState {
-  step: number;
-  readonly slots: Map<string, tf.Tensor>;
-}
 
 /** Result of one update: the new parameters and the slots that were written. */
 export type UpdateResult = {
@@ -26,8 +21,8 @@ export type UpdateResult = {
 /**
  * Computes one update from (already clipped) `grads`. Must run inside
  * `tf.tidy`; returns new tensors for every parameter and for every slot it
- * wrote, leaving the old ones for the caller to dispose. `step` is the new t
- * (the caller increments it).
+ * wrote, leaving the old ones for the caller to dispose. `t` is the step
+ * being taken (>= 1); a missing slot is zero.
  */
 export function optimizerUpdate(
   o: OptimizerSpec,

@@ -300,6 +300,83 @@ describe.each(["tfjs-cpu", "tfjs-wasm"] as const)("%s model", (name) => {
     m.dispose();
   });
 
+  /** GMM K=1 D=1 with sigma = e^-46 at mu = 0: a residual y makes z = y / sigma and the mu gradient z / sigma huge. */
+  const collapsedGmm = (): NamedTensors => ({
+    "gmm.logits": { shape: [1], data: Float32Array.of(0) },
+    "gmm.mu": { shape: [1, 1], data: Float32Array.of(0) },
+    "gmm.logSigma": { shape: [1, 1], data: Float32Array.of(-46) },
+  });
+  const GMM11: ModelSpec = { kind: "gmm", k: 1, d: 1 };
+
+  it("a gradient norm whose float32 sum of squares overflows is still exact (scaled norm), and clipping uses it", async () => {
+    const b = await backend();
+    const js = await getBackend("js");
+    // y = 1e-20: z ~ 0.95, the mu gradient ~ 9e19 is finite but its square overflows float32.
+    const batch = { n: 2, y: Float32Array.of(1e-20, 1e-20) };
+    const o: OptimizerSpec = { type: "sgd", lr: 0.1, clipNorm: 1 };
+    const m = await b.createModel(GMM11, collapsedGmm());
+    const r = await js.createModel(GMM11, collapsedGmm());
+    const sm = await m.step(batch, { variant: "em" }, o);
+    const sr = await r.step(batch, { variant: "em" }, o);
+    expect(sm.nonFinite).toBeUndefined();
+    expect(sr.gradNorm).toBeGreaterThan(1e19);
+    assertClose("overflowed grad norm", [sm.gradNorm], [sr.gradNorm], 2e-3);
+    await compareWeights("weights after a clipped step", await m.getWeights(), await r.getWeights(), 2e-3);
+    m.dispose();
+    r.dispose();
+  });
+
+  it("a float32 gradient overflow skips the step, names the gradient, and its gradients are released by the next pass and by dispose", async () => {
+    const b = await backend();
+    const base = tf.memory().numTensors;
+    const m = await b.createModel(GMM11, collapsedGmm());
+    const held = tf.memory().numTensors;
+    // y - mu = 0.15: z = 1.4e19 keeps z^2 (2e38) finite, but z / sigma (1.4e39) overflows float32.
+    const r = await m.step({ n: 2, y: Float32Array.of(0.15, 0.15) }, { variant: "em" }, { type: "sgd", lr: 0.1 });
+    expect(Number.isFinite(r.loss)).toBe(true);
+    expect(r.nonFinite).toBe("grad:gmm.mu");
+    await compareWeights("unchanged", await m.getWeights(), collapsedGmm(), 0);
+    expect(await m.getOptimizerState()).toEqual({});
+    // a finite pass replaces (and releases) the gradients of the skipped one
+    await m.gradients({ n: 1, y: Float32Array.of(1e-20) }, {});
+    expect(tf.memory().numTensors, "live tensors after the next pass").toBe(held);
+    await m.step({ n: 2, y: Float32Array.of(0.15, 0.15) }, { variant: "em" }, { type: "sgd", lr: 0.1 });
+    m.dispose();
+    expect(tf.memory().numTensors, "live tensors after dispose").toBe(base);
+  });
+
+  it("an external optimizer (as the trainer's SOAP) gets the clipped gradients and leaks no tensors", async () => {
+    const b = await backend();
+    const js = await getBackend("js");
+    const w = f32(initWeights(MDN, 8));
+    const seen: Record<string, Float64Array>[] = [];
+    const ext = (into: Record<string, Float64Array>[]) => ({
+      type: "external" as const,
+      clipNorm: 0.5,
+      update(weights: Record<string, Float64Array>, grads: Record<string, Float64Array>): void {
+        into.push(Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, Float64Array.from(g)])));
+        for (const [k, p] of Object.entries(weights)) for (let i = 0; i < p.length; i++) p[i] = (p[i] as number) - 0.1 * (grads[k]?.[i] as number);
+      },
+    });
+    const ref: Record<string, Float64Array>[] = [];
+    const m = await b.createModel(MDN, w);
+    const r = await js.createModel(MDN, w);
+    const before = tf.memory().numTensors; // the weights only: an external step keeps no gradients or moments
+    for (let i = 0; i < 3; i++) {
+      const sm = await m.step(batchFor(MDN, 6, 40 + i), {}, ext(seen));
+      const sr = await r.step(batchFor(MDN, 6, 40 + i), {}, ext(ref));
+      assertClose(`external step ${i} grad norm`, [sm.gradNorm], [sr.gradNorm], 2e-3);
+    }
+    expect(tf.memory().numTensors, "live tensors after external steps").toBe(before);
+    for (let i = 0; i < 3; i++)
+      for (const [k, g] of Object.entries(ref[i] as Record<string, Float64Array>))
+        assertClose(`external grads ${i} ${k}`, seen[i]?.[k] as Float64Array, g, 2e-3);
+    await compareWeights("weights after external steps", await m.getWeights(), await r.getWeights(), 2e-3);
+    expect(await m.getOptimizerState()).toEqual({});
+    m.dispose();
+    r.dispose();
+  });
+
   it("rejects bad optimizer state with an error naming the entry", async () => {
     const b = await backend();
     const m = await b.createModel(GMM, initWeights(GMM, 1));
