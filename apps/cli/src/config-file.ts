@@ -77,6 +77,8 @@ export const configFileSchema = z
     objective: z.enum(["nll", "em", "ngem", "ngem-full"]).optional(),
     fisherCoords: z.enum(["log-sigma", "sigma"]).optional(),
     piFloor: z.number().gt(0).max(1).optional(),
+    damping: z.number().min(0).finite().optional(),
+    precondition: z.array(z.enum(["logits", "mu", "scale"])).optional(),
     optimizer: optimizer.optional(),
     schedule: z
       .object({

@@ -70,6 +70,15 @@ function modelOptions(cmd: Command): Command {
     .option("-b, --backend <name>", "js | wasm | tfjs-cpu | tfjs-wasm | tfjs-gpu | tfjs-webgl | tfjs-webgpu (default js; `ngem backends` says which load here)")
     .option("--objective <name>", "ngem | ngem-full | em | nll (default ngem)")
     .option("--fisher-coords <coords>", "log-sigma | sigma (nGEM scale coordinates, default log-sigma)")
+    .option(
+      "--damping <lambda>",
+      "ngem / ngem-full: Levenberg-Marquardt damping of the Fisher blocks, (F + lambda I)^-1 (default 0 = undamped)",
+      num("--damping", { min: 0 }),
+    )
+    .option(
+      "--precondition <blocks>",
+      "ngem / ngem-full: blocks that get the natural gradient, comma separated from logits,mu,scale (default all; 'none' for none)",
+    )
     .option("--optimizer <name>", "adam | sgd | rmsprop | soap (default adam)")
     .option("--lr <rate>", "learning rate (default 1e-3; 1e-2 for sgd)", num("--lr", { positive: true }))
     .option("-k, --k <components>", "mixture components (default 5 for an MDN, 2 for a GMM)", int("--k", 1))
@@ -372,6 +381,11 @@ ${EXIT_CODES}`,
     .option("--no-png", "write SVG plots only")
     .option("--json", "print JSON")
     .option("--lr-grid", "run an lr grid per optimizer and objective; report each objective at its own best lr (lr-grid.md/.json)")
+    .option(
+      "--damping <lambda>",
+      "with --lr-grid: Levenberg-Marquardt damping of the ngem / ngem-full runs (writes lr-grid-damping<lambda>.*)",
+      num("--damping", { min: 0 }),
+    )
     .option(
       "--ablations",
       "two-sinusoids / inverse-sine: fisherCoords, batch size and task noise, each with a shared and a separate trunk, nGEM vs NLL at best lrs (ablations.md/.json)",

@@ -96,16 +96,48 @@ describe("ngem reproduce --lr-grid / --ablations (--quick)", () => {
     expect(r.code, r.stderr).toBe(0);
     const res = JSON.parse(readFileSync(join(out, "two-sinusoids", "ablations.json"), "utf8")) as Out & { arms: { name: string; threshold: number }[] };
     const armNames = ["baseline", "fisherCoords sigma", "batch 128", "noise 0.2"];
-    expect(res.arms.map((a) => a.name)).toEqual([...armNames, ...armNames.map((a) => `${a}, separate trunks`)]);
+    const dampingArms = ["damping 10", "damping 100", "damping 1000", "ngem-full damping 100", "precondition mu only", "precondition scale only"];
+    expect(res.arms.map((a) => a.name)).toEqual([...armNames, ...armNames.map((a) => `${a}, separate trunks`), ...dampingArms]);
     // the noise arm's threshold is shifted up (a noisier task has a higher optimal NLL)
     expect(res.arms[3]!.threshold).toBeGreaterThan(res.arms[0]!.threshold);
     const bests = ["baseline/ngem", "baseline/nll", "batch 128/ngem", "batch 128/nll", "fisherCoords sigma/ngem", "noise 0.2/ngem", "noise 0.2/nll"];
-    expect(res.best.map((b) => `${b.arm}/${b.objective}`).sort()).toEqual([...bests, ...bests.map((b) => b.replace("/", ", separate trunks/"))].sort());
+    const dampingBests = [
+      "damping 10/ngem",
+      "damping 100/ngem",
+      "damping 1000/ngem",
+      "ngem-full damping 100/ngem-full",
+      "precondition mu only/ngem",
+      "precondition scale only/ngem",
+    ];
+    expect(res.best.map((b) => `${b.arm}/${b.objective}`).sort()).toEqual(
+      [...bests, ...bests.map((b) => b.replace("/", ", separate trunks/")), ...dampingBests].sort(),
+    );
+    // damping / precondition arms are compared with the baseline's NLL
+    for (const b of res.best.filter((x) => x.arm?.startsWith("damping") || x.arm?.startsWith("precondition"))) expect(b.speedupVsNllBest).toBeDefined();
     expectBestIsArgmin(res);
     for (const b of res.best) expect(Number.isFinite(b.gradNormEarly)).toBe(true);
     const md = readFileSync(join(out, "two-sinusoids", "ablations.md"), "utf8");
     expect(md).toMatch(/\| fisherCoords sigma \| adam \| ngem \| [0-9.e-]+ \|/);
     expect(md).toMatch(/\| fisherCoords sigma, separate trunks \| adam \| ngem \| [0-9.e-]+ \|/);
+  }, 60_000);
+
+  it("two-sinusoids --lr-grid --damping 100: damped ngem / ngem-full rows in lr-grid-damping100.*, NLL rows as without damping", () => {
+    const out = join(work, "grid-damped");
+    const plain = ngem(["reproduce", "two-sinusoids", "--quick", "--lr-grid", "--out", out, "--no-png", "--json"]);
+    expect(plain.code, plain.stderr).toBe(0);
+    const r = ngem(["reproduce", "two-sinusoids", "--quick", "--lr-grid", "--damping", "100", "--out", out, "--no-png", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const a = JSON.parse(readFileSync(join(out, "two-sinusoids", "lr-grid.json"), "utf8")) as Out;
+    const d = JSON.parse(readFileSync(join(out, "two-sinusoids", "lr-grid-damping100.json"), "utf8")) as Out & { damping: number };
+    expect(d.damping).toBe(100);
+    expectBestIsArgmin(d);
+    const finals = (o: Out, objective: string) => o.runs.filter((x) => x.objective === objective).map((x) => x.final);
+    expect(finals(d, "nll")).toEqual(finals(a, "nll"));
+    expect(finals(d, "ngem")).not.toEqual(finals(a, "ngem"));
+    expect(readFileSync(join(out, "two-sinusoids", "lr-grid-damping100.md"), "utf8")).toMatch(/damping lambda = 100/);
+    const bad = ngem(["reproduce", "two-sinusoids", "--quick", "--lr-grid", "--damping", "-1", "--out", out]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--damping/);
   }, 60_000);
 
   it("--ablations on an experiment without ablations is a usage error", () => {

@@ -9,6 +9,7 @@ import {
   isDefaultScale,
   NgemError,
   paramCount,
+  PRECONDITION_BLOCKS,
   SCALE_PARAMS,
   TRUNKS,
   VARIANTS,
@@ -16,6 +17,7 @@ import {
   type FisherCoords,
   type MdnTrunk,
   type ModelSpec,
+  type PreconditionBlock,
   type ScaleOptions,
   type ScaleParam,
   type Variant,
@@ -49,6 +51,10 @@ export interface ResolvedConfig {
   readonly objective: Variant;
   readonly fisherCoords: FisherCoords;
   readonly piFloor: number;
+  /** ngem / ngem-full damping lambda; present only when > 0 (absent = 0, so older configs and checkpoints are unchanged). */
+  readonly damping?: number;
+  /** Blocks the natural variants precondition; present only when not all three (canonical order). */
+  readonly precondition?: readonly PreconditionBlock[];
   readonly optimizer: OptimizerConfig;
   readonly schedule: Required<ScheduleConfig>;
   readonly batchSize: number;
@@ -101,6 +107,8 @@ export const TRAIN_CONFIG_KEYS = [
   "objective",
   "fisherCoords",
   "piFloor",
+  "damping",
+  "precondition",
   "optimizer",
   "schedule",
   "batchSize",
@@ -224,6 +232,15 @@ export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedC
   if (fisherCoords !== "log-sigma" && fisherCoords !== "sigma")
     throw new ConfigError("fisherCoords", `expected "log-sigma" | "sigma", got ${String(c.fisherCoords)}`);
   const piFloor = c.piFloor === undefined ? DEFAULT_PI_FLOOR : num("piFloor", c.piFloor, 0, 1, true);
+  const damping = c.damping === undefined ? 0 : num("damping", c.damping, 0, Infinity, false, true);
+  let precondition: readonly PreconditionBlock[] | undefined;
+  if (c.precondition !== undefined) {
+    const pre = c.precondition as unknown;
+    if (!Array.isArray(pre) || pre.some((b) => !PRECONDITION_BLOCKS.includes(b)) || new Set(pre).size !== pre.length) {
+      throw new ConfigError("precondition", `expected distinct blocks of ${PRECONDITION_BLOCKS.map((b) => `"${b}"`).join(" | ")}, got ${JSON.stringify(pre)}`);
+    }
+    if (pre.length < PRECONDITION_BLOCKS.length) precondition = PRECONDITION_BLOCKS.filter((b) => pre.includes(b));
+  }
   const optimizer = resolveOptimizer(c.optimizer);
 
   const s = c.schedule ?? { type: "constant" };
@@ -289,6 +306,8 @@ export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedC
     objective,
     fisherCoords,
     piFloor,
+    ...(damping > 0 ? { damping } : {}),
+    ...(precondition ? { precondition } : {}),
     optimizer,
     schedule,
     batchSize,

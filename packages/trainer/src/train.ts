@@ -259,7 +259,13 @@ export async function runLoop(model: TrainedModel, feed: LoopFeed, opts: TrainOp
   const B = Math.min(cfg.batchSize, nTrain);
   const perEpoch = Math.ceil(nTrain / B);
   const total = totalSteps(cfg, nTrain);
-  const head: HeadOptions = { variant: cfg.objective, fisherCoords: cfg.fisherCoords, piFloor: cfg.piFloor };
+  const head: HeadOptions = {
+    variant: cfg.objective,
+    fisherCoords: cfg.fisherCoords,
+    piFloor: cfg.piFloor,
+    ...(cfg.damping ? { damping: cfg.damping } : {}),
+    ...(cfg.precondition ? { precondition: cfg.precondition } : {}),
+  };
   const needIo = cfg.metricsFile !== undefined || cfg.checkpoint !== undefined;
   const io = needIo ? (opts.io ?? (await defaultIO())) : undefined;
   const recordSteps = opts.recordSteps ?? true;

@@ -234,18 +234,22 @@ export async function lrGridOne(exp: Experiment, outDir: string, flags: Reproduc
   // em equals nll step for step (same gradient values; the fixed-lr tables show identical rows), so the grid leaves it out.
   const objectives = exp.objectives.filter((o) => o !== "em");
   const optimizers = optimizersFor(exp, quick);
-  log(`== ${exp.title}: lr grid, ${seeds.length} seeds, ${budget} steps -> ${outDir}`);
-  const { rows, runs } = await runGrid(exp, flags, { optimizers, objectives, seeds, over: {}, log });
+  const damping = flags.damping ?? 0;
+  // with --damping the files are lr-grid-damping<lambda>.*, so an undamped grid in the same folder is kept
+  const base = damping > 0 ? `lr-grid-damping${damping}` : "lr-grid";
+  log(`== ${exp.title}: lr grid, ${seeds.length} seeds, ${budget} steps${damping > 0 ? `, ngem / ngem-full damping ${damping}` : ""} -> ${outDir}`);
+  const { rows, runs } = await runGrid(exp, flags, { optimizers, objectives, seeds, over: damping > 0 ? { damping } : {}, log });
   const best = pickBest(rows, budget);
   const figures: string[] = [];
-  for (const o of optimizers) figures.push(...(await sensitivityFigure(exp, rows, o, join(outDir, `lr-grid-${o}`), flags.png !== false)));
+  for (const o of optimizers) figures.push(...(await sensitivityFigure(exp, rows, o, join(outDir, `${base}-${o}`), flags.png !== false)));
   const seconds = (Date.now() - t0) / 1000;
   const md = gridMarkdown(exp, rows, best, seeds.length, budget, seconds, flags);
-  writeAtomic(join(outDir, "lr-grid.md"), md);
+  writeAtomic(join(outDir, `${base}.md`), md);
   const grids = Object.fromEntries(optimizers.map((o) => [o, lrGridFor(exp.lrs[o] ?? [], quick)]));
   const json = {
     experiment: exp.name,
     kind: "lr-grid",
+    damping,
     notes: exp.notes,
     selection: SELECTION_RULE,
     seeds,
@@ -256,7 +260,7 @@ export async function lrGridOne(exp: Experiment, outDir: string, flags: Reproduc
     best,
     seconds,
   };
-  await writeJson(join(outDir, "lr-grid.json"), { ...json, runs });
+  await writeJson(join(outDir, `${base}.json`), { ...json, runs });
   if (flags.json) process.stdout.write(`${JSON.stringify(json)}\n`);
   else process.stdout.write(`${md}\nfigures: ${figures.join(", ")}\n`);
 }
@@ -270,6 +274,7 @@ function gridMarkdown(exp: Experiment, rows: GridRow[], best: BestRow[], seeds: 
     `- lr grid (1-3-10 ladder around the fixed lrs): ${[...new Set(rows.map((r) => r.optimizer))].map((o) => `${o} {${[...new Set(rows.filter((r) => r.optimizer === o).map((r) => r.lr))].join(", ")}}`).join("; ")}`,
     `- ${SELECTION_RULE}`,
     `- ${seeds} seeds per setting, ${budget} steps; backend ${flags.backend ?? "wasm"}; ${flags.quick ? "QUICK (reduced) run; " : ""}wall time ${seconds.toFixed(0)} s`,
+    ...(flags.damping ? [`- ngem / ngem-full with damping lambda = ${flags.damping} ((F + lambda I)^-1 per Fisher block; NLL rows unchanged)`] : []),
     "",
     `| optimizer | objective | best lr | final NLL (mean +- std) | reached threshold | median steps (reached seeds) | censored median steps | NLL-best / this-best |${modes ? " both modes within 0.1 |" : ""} at the fixed lr(s): reached, censored median |`,
     `|---|---|---|---|---|---|---|---|${modes ? "---|" : ""}---|`,
@@ -389,7 +394,40 @@ function arms(exp: Experiment, quick: boolean): { arms: Arm[]; notes: string[] }
     over: { ...a.over, trunk: "separate" },
     ...(a.nllFrom ? { nllFrom: `${a.nllFrom}, separate trunks` } : {}),
   }));
-  return { arms: [...list, ...separate], notes };
+  // Issue 19: damping (Levenberg-Marquardt lambda) and per-block preconditioning, shared trunk only (NLL rows are the baseline's).
+  const extra: Arm[] = [
+    ...[10, 100, 1000].map(
+      (lambda): Arm => ({
+        name: `damping ${lambda}`,
+        what: `nGEM with damping lambda = ${lambda}: mu step -rho (y-mu) / (1 + lambda sigma^2), log-sigma step -rho (z^2 - 1) / (2 + lambda)`,
+        objectives: ["ngem"],
+        over: { damping: lambda },
+        nllFrom: "baseline",
+      }),
+    ),
+    {
+      name: "ngem-full damping 100",
+      what: "nGEM-full with damping lambda = 100 (and its default pi floor)",
+      objectives: ["ngem-full"],
+      over: { damping: 100 },
+      nllFrom: "baseline",
+    },
+    {
+      name: "precondition mu only",
+      what: "nGEM's natural step on the means only; EM (= NLL) gradient on the scales",
+      objectives: ["ngem"],
+      over: { precondition: ["mu"] },
+      nllFrom: "baseline",
+    },
+    {
+      name: "precondition scale only",
+      what: "nGEM's natural step on the scales only; EM (= NLL) gradient on the means",
+      objectives: ["ngem"],
+      over: { precondition: ["scale"] },
+      nllFrom: "baseline",
+    },
+  ];
+  return { arms: [...list, ...separate, ...extra], notes };
 }
 
 /** `--ablations`: nGEM vs NLL (each at its own best lr of the grid) per arm, with gradient-norm summaries and traces. */

@@ -159,6 +159,8 @@ export interface ReproduceFlags {
   lrGrid?: boolean;
   /** Run the ablations that existing options allow (fisherCoords, batch size, task noise; reproduce-grid.ts). */
   ablations?: boolean;
+  /** `--lr-grid` only: Levenberg-Marquardt damping lambda of the ngem / ngem-full runs (core's head option `damping`). */
+  damping?: number;
 }
 
 export function mean(v: number[]): number {
@@ -177,6 +179,9 @@ export function median(v: number[]): number {
 /** Per-run changes used by the lr grid and the ablations (reproduce-grid.ts); none = the fixed-lr reproduction. */
 export interface RunOverrides {
   fisherCoords?: "log-sigma" | "sigma";
+  /** ngem / ngem-full damping lambda and preconditioned blocks (core's head options; NLL ignores them). */
+  damping?: number;
+  precondition?: ("logits" | "mu" | "scale")[];
   batchSize?: number;
   /** MDN trunk layout (absent = the experiment's own, shared). */
   trunk?: "shared" | "separate";
@@ -207,6 +212,8 @@ export async function runOne(
     optimizer: { type: optimizer, lr } as OptimizerConfig,
     batchSize: over.batchSize ?? exp.batchSize,
     ...(over.fisherCoords ? { fisherCoords: over.fisherCoords } : {}),
+    ...(over.damping ? { damping: over.damping } : {}),
+    ...(over.precondition ? { precondition: over.precondition } : {}),
     steps,
     seed,
     validationSplit: exp.evalOnTrain ? 0 : 0.1,

@@ -63,6 +63,8 @@ export interface TrainFlags extends DataArgs {
   backend?: string;
   objective?: string;
   fisherCoords?: string;
+  damping?: number;
+  precondition?: string;
   optimizer?: string;
   lr?: number;
   k?: number;
@@ -128,6 +130,7 @@ export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile |
   oneOf("--noise-schedule", flags.noiseSchedule, ["constant", "rule-of-thumb"]);
   for (const [flag, v] of [
     ["--sigma-min", flags.sigmaMin],
+    ["--damping", flags.damping],
     ["--noise-x", flags.noiseX],
     ["--noise-y", flags.noiseY],
   ] as const) {
@@ -137,6 +140,13 @@ export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile |
     throw new UsageError(`--noise-x: "${data.name}" has no input columns to add noise to (use --noise-y)`);
   }
   if (flags.epochs !== undefined && flags.steps !== undefined) throw new UsageError("--epochs and --steps are exclusive; give one");
+  let precondition: ("logits" | "mu" | "scale")[] | undefined;
+  if (flags.precondition !== undefined) {
+    const parts = flags.precondition === "none" ? [] : flags.precondition.split(",").map((p) => p.trim());
+    for (const p of parts) oneOf("--precondition", p, ["logits", "mu", "scale"]);
+    if (new Set(parts).size !== parts.length) throw new UsageError(`--precondition: a block is listed twice in "${flags.precondition}"`);
+    precondition = parts as ("logits" | "mu" | "scale")[];
+  }
   let hidden: number[] | undefined;
   if (flags.hidden !== undefined) {
     hidden = flags.hidden === "" ? [] : flags.hidden.split(",").map((s) => (/^\d+$/.test(s.trim()) ? Number(s.trim()) : NaN));
@@ -214,6 +224,8 @@ export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile |
     objective: (flags.objective ?? file?.objective ?? "ngem") as TrainConfig["objective"] & string,
     fisherCoords: (flags.fisherCoords ?? file?.fisherCoords ?? "log-sigma") as "log-sigma" | "sigma",
     ...(file?.piFloor !== undefined ? { piFloor: file.piFloor } : {}),
+    ...((flags.damping ?? file?.damping) !== undefined ? { damping: (flags.damping ?? file?.damping) as number } : {}),
+    ...(precondition ? { precondition } : file?.precondition ? { precondition: file.precondition } : {}),
     optimizer: optimizer as TrainConfig["optimizer"] & object,
     ...(schedule ? { schedule } : {}),
     batchSize: flags.batchSize ?? file?.batchSize ?? (kind === "gmm" ? 1 : 32),

@@ -1,0 +1,60 @@
+/**
+ * `ngem train --damping <lambda> --precondition <blocks>` (issue 19): the flags reach
+ * the trainer config and run.json, config files may set them, and bad values are
+ * usage errors naming the flag.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+
+const CLI = resolve(import.meta.dirname, "../dist/index.js");
+const work = mkdtempSync(join(tmpdir(), "ngem-damping-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function ngem(args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: work, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" }, timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe("ngem train --damping / --precondition", () => {
+  it("carries the options into run.json (absent at their defaults)", () => {
+    const dir = join(work, "damped");
+    const r = ngem(["train", "two-gaussians", "--steps", "20", "--damping", "50", "--precondition", "scale,mu", "--out", dir, "--no-plots"]);
+    expect(r.code, r.stderr).toBe(0);
+    const run = JSON.parse(readFileSync(join(dir, "run.json"), "utf8")) as { config: Record<string, unknown> };
+    expect(run.config.damping).toBe(50);
+    expect([...(run.config.precondition as string[])].sort()).toEqual(["mu", "scale"]);
+    const plainDir = join(work, "plain");
+    const p = ngem(["train", "two-gaussians", "--steps", "20", "--out", plainDir, "--no-plots"]);
+    expect(p.code, p.stderr).toBe(0);
+    const plain = JSON.parse(readFileSync(join(plainDir, "run.json"), "utf8")) as { config: Record<string, unknown> };
+    expect("damping" in plain.config).toBe(false);
+    expect("precondition" in plain.config).toBe(false);
+  });
+
+  it("a config file may set them; the flag wins", () => {
+    const cfg = join(work, "damping-config.json");
+    writeFileSync(cfg, JSON.stringify({ model: { kind: "gmm", k: 2 }, steps: 10, damping: 5, precondition: ["mu"] }));
+    const dir = join(work, "from-config");
+    const r = ngem(["train", "two-gaussians", "--config", cfg, "--damping", "7", "--out", dir, "--no-plots"]);
+    expect(r.code, r.stderr).toBe(0);
+    const run = JSON.parse(readFileSync(join(dir, "run.json"), "utf8")) as { config: Record<string, unknown> };
+    expect(run.config.damping).toBe(7);
+    expect(run.config.precondition).toEqual(["mu"]);
+  });
+
+  for (const [args, re] of [
+    [["--damping", "-1"], /--damping/],
+    [["--damping", "abc"], /--damping/],
+    [["--precondition", "sigma"], /--precondition/],
+    [["--precondition", "mu,mu"], /--precondition/],
+  ] as const) {
+    it(`${args.join(" ")} is a usage error naming the flag`, () => {
+      const r = ngem(["train", "two-gaussians", "--steps", "5", ...args, "--out", join(work, "bad"), "--no-plots"]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(re);
+    });
+  }
+});
