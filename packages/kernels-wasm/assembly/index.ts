@@ -1,6 +1,8 @@
 // @ngem/kernels-wasm - AssemblyScript entry. Every export takes byte pointers
 // into the one exported memory plus lengths (the pointer + length ABI); no
-// kernel allocates. The JS side owns the layout (see src/arena.ts).
+// kernel allocates. The JS side owns the layout (KernelRuntime's region allocator
+// in src/runtime.ts). The build reads this file's exports and their signatures
+// into src/generated/kernels-wasm.ts (KernelsAbi; scripts/build-wasm.mjs).
 export { head_scratch_bytes, mixture_head, mixture_head_rows, head_sum } from "./head";
 export { matmul, matmul_strided, transpose, transpose_strided, colsum } from "./dense";
 export { act_forward, act_backward } from "./activations";

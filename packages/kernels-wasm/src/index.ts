@@ -39,10 +39,12 @@ export { POOL_OPS, ThreadPool, machineCores, threadsUnavailable } from "./thread
 export { measureInterleaved, quantile, summarizeSteps, type SteadyOptions, type SteadyResult, type StepRunner } from "./steady.js";
 export {
   KERNELS_ASC_FLAGS,
+  KERNELS_CODES,
   KERNELS_EXPORTS,
   KERNELS_RELAXED_ASC_FLAGS,
   KERNELS_SOURCE_SHA256,
   KERNELS_THREADS_ASC_FLAGS,
+  type KernelsAbi,
 } from "./generated/kernels-wasm.js";
 
 registerBackend("wasm", () => createWasmBackend());

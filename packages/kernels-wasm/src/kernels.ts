@@ -11,132 +11,15 @@ import {
   KERNELS_RELAXED_WASM_BASE64,
   KERNELS_THREADS_WASM_BASE64,
   KERNELS_WASM_BASE64,
+  type KernelsAbi,
 } from "./generated/kernels-wasm.js";
 
-/** The raw exports: byte pointers (u32) + lengths; see assembly/ for each kernel's contract. */
-export interface KernelExports {
-  readonly memory: WebAssembly.Memory;
-  heap_base(): number;
-  head_scratch_bytes(k: number, d: number): number;
-  mixture_head_rows(
-    r0: number,
-    r1: number,
-    n: number,
-    k: number,
-    d: number,
-    pA: number,
-    strideA: number,
-    pMu: number,
-    pS: number,
-    strideMS: number,
-    pY: number,
-    gA: number,
-    outA: number,
-    gMu: number,
-    gS: number,
-    outMS: number,
-    variant: number,
-    sigmaCoords: number,
-    piFloor: number,
-    damping: number,
-    pre: number,
-    scratch: number,
-    pRowRes: number,
-  ): number;
-  head_sum(n: number, pRowRes: number, pRes: number): void;
-  transpose_strided(pSrc: number, pDst: number, rows: number, cols: number, srcStride: number, dstStride: number): void;
-  matmul_strided(
-    pA: number,
-    pB: number,
-    pC: number,
-    m: number,
-    kd: number,
-    n: number,
-    lda: number,
-    ldb: number,
-    ldc: number,
-    mode: number,
-    pBias: number,
-  ): void;
-  mixture_head(
-    n: number,
-    k: number,
-    d: number,
-    pA: number,
-    strideA: number,
-    pMu: number,
-    pS: number,
-    strideMS: number,
-    pY: number,
-    gA: number,
-    outA: number,
-    gMu: number,
-    gS: number,
-    outMS: number,
-    variant: number,
-    sigmaCoords: number,
-    piFloor: number,
-    damping: number,
-    pre: number,
-    scratch: number,
-    pRes: number,
-  ): number;
-  matmul(pA: number, pB: number, pC: number, m: number, kd: number, n: number, mode: number, pBias: number): void;
-  transpose(pSrc: number, pDst: number, rows: number, cols: number): void;
-  colsum(pX: number, rows: number, cols: number, stride: number, pOut: number): void;
-  act_forward(kind: number, pX: number, pOut: number, len: number): void;
-  act_backward(kind: number, pPre: number, pGOut: number, pGIn: number, len: number): void;
-  layer_norm_forward(pX: number, pGamma: number, pBeta: number, pNormed: number, pInvStd: number, pY: number, rows: number, width: number): void;
-  layer_norm_backward(
-    pGY: number,
-    pNormed: number,
-    pInvStd: number,
-    pGamma: number,
-    pGX: number,
-    pGGamma: number,
-    pGBeta: number,
-    rows: number,
-    width: number,
-  ): void;
-  sgd_update(pP: number, pG: number, pBuf: number, len: number, lr: number, decay: number, momentum: number, nesterov: number, first: number): void;
-  adam_update(
-    pP: number,
-    pG: number,
-    pM: number,
-    pV: number,
-    len: number,
-    lr: number,
-    decay: number,
-    b1: number,
-    b2: number,
-    ob1: number,
-    ob2: number,
-    eps: number,
-    c1: number,
-    c2: number,
-  ): void;
-  rmsprop_update(
-    pP: number,
-    pG: number,
-    pV: number,
-    pBuf: number,
-    len: number,
-    lr: number,
-    decay: number,
-    alpha: number,
-    oneMinusAlpha: number,
-    eps: number,
-    momentum: number,
-  ): void;
-  sum_squares(pX: number, len: number): number;
-  scale(pX: number, len: number, c: number): void;
-  first_nonfinite(pX: number, rows: number, cols: number, stride: number): number;
-  flush_array(pX: number, len: number): void;
-  count_subnormal(pX: number, len: number): number;
-  vexp_array(pX: number, pOut: number, len: number): void;
-  verf_array(pX: number, pOut: number, len: number): void;
-  bench_peak(iters: number): number;
-}
+/**
+ * The raw exports: byte pointers (u32) + lengths; see assembly/ for each kernel's contract.
+ * The functions' signatures are generated from assembly/ ({@link KernelsAbi}), so a call
+ * that no longer matches a kernel fails the type check.
+ */
+export type KernelExports = KernelsAbi & { readonly memory: WebAssembly.Memory };
 
 /** The ABI's export names, generated from the binary (see scripts/build-wasm.mjs). */
 const EXPORT_NAMES: readonly string[] = KERNELS_EXPORTS.map((e) => e.split(":")[0] as string);

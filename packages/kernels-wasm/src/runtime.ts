@@ -10,6 +10,7 @@
  * once and re-created only when the memory grows.
  */
 import { BackendUnavailableError, NgemError, ShapeError } from "@ngem/core";
+import { KERNELS_CODES } from "./generated/kernels-wasm.js";
 import { compileKernels, instantiateKernels, selectKernelsBuild, type KernelExports, type KernelsBuild, type KernelsBuildChoice } from "./kernels.js";
 import { POOL_OPS, ThreadPool, machineCores, threadsUnavailable, type PoolOp } from "./threads.js";
 
@@ -91,12 +92,12 @@ const WASM32_MAX = 4 * 1024 * 1024 * 1024;
 const DEFAULT_MAX = 2 * 1024 * 1024 * 1024;
 const MAX_I32 = 0x7fffffff;
 
-/** Activation codes of the ABI. */
-export const ACTIVATION_CODES = { gelu: 0, tanh: 1, relu: 2 } as const;
-/** Head variant codes of the ABI. */
-export const VARIANT_CODES = { nll: 0, em: 1, ngem: 2, "ngem-full": 3 } as const;
-/** matmul modes: overwrite C, accumulate into C, start C from a bias row. */
-export const MatmulMode = { overwrite: 0, accumulate: 1, bias: 2 } as const;
+/** Activation codes of the ABI (assembly/activations.ts ACT_*, generated). */
+export const ACTIVATION_CODES = KERNELS_CODES.activation;
+/** Head variant codes of the ABI (assembly/head.ts VARIANT_*, generated). */
+export const VARIANT_CODES = KERNELS_CODES.variant;
+/** matmul modes: overwrite C, accumulate into C, start C from a bias row (assembly/dense.ts MM_*, generated). */
+export const MatmulMode = KERNELS_CODES.matmulMode;
 export type MatmulMode = (typeof MatmulMode)[keyof typeof MatmulMode];
 
 /** Phases of the step profile: which kernels count where. */

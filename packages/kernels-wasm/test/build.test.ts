@@ -4,10 +4,14 @@
  */
 import { describe, expect, it } from "vitest";
 import {
+  ACTIVATION_CODES,
   KERNELS_ASC_FLAGS,
+  KERNELS_CODES,
   KERNELS_EXPORTS,
   KERNELS_RELAXED_ASC_FLAGS,
   KERNELS_SOURCE_SHA256,
+  MatmulMode,
+  VARIANT_CODES,
   kernelsWasmBytes,
   selectKernelsBuild,
   wasmFeatures,
@@ -20,6 +24,20 @@ describe("embedded kernels binary", () => {
     expect(KERNELS_ASC_FLAGS).toEqual(mod.ASC_FLAGS);
     expect(KERNELS_RELAXED_ASC_FLAGS).toEqual(mod.ASC_FLAGS_RELAXED);
     expect(KERNELS_SOURCE_SHA256, "src/generated/kernels-wasm.ts is stale: run pnpm build").toBe(mod.sourceHash());
+    // the ABI parts read from the sources (KernelsAbi, KERNELS_CODES, hash, flags); `pnpm check:wasm` also rebuilds and compares the binaries
+    expect(mod.staleSections(), "src/generated/kernels-wasm.ts is stale: run pnpm build").toEqual([]);
+  });
+
+  it("exports exactly the functions assembly/index.ts declares, and the runtime uses the codes of assembly/", async () => {
+    const mod = await import("../scripts/build-wasm.mjs");
+    const abi = mod.abiFromSources();
+    const functions = KERNELS_EXPORTS.filter((e) => e.endsWith(":function")).map((e) => e.split(":")[0]);
+    expect([...functions].sort()).toEqual(abi.functions.map((f) => f.name).sort());
+    expect(KERNELS_EXPORTS).toContain("memory:memory");
+    expect(KERNELS_CODES).toEqual(abi.codes);
+    expect(ACTIVATION_CODES).toEqual(abi.codes.activation);
+    expect(VARIANT_CODES).toEqual(abi.codes.variant);
+    expect(MatmulMode).toEqual(abi.codes.matmulMode);
   });
 
   it("is built with SIMD and without relaxed-simd, and is a valid module with one memory and no imports", () => {
@@ -32,24 +50,7 @@ describe("embedded kernels binary", () => {
     expect(W.Module.imports(m)).toEqual([]);
     const ex = W.Module.exports(m);
     expect(ex.filter((e) => e.kind === "memory").map((e) => e.name)).toEqual(["memory"]);
-    for (const name of [
-      "mixture_head",
-      "matmul",
-      "transpose",
-      "colsum",
-      "act_forward",
-      "act_backward",
-      "layer_norm_forward",
-      "layer_norm_backward",
-      "sgd_update",
-      "adam_update",
-      "rmsprop_update",
-      "sum_squares",
-      "scale",
-      "first_nonfinite",
-    ]) {
-      expect(ex.map((e) => e.name)).toContain(name);
-    }
+    expect(ex.map((e) => `${e.name}:${e.kind}`)).toEqual([...KERNELS_EXPORTS]);
   });
 
   it("has a relaxed-SIMD build with the same exports, chosen by feature detection with a reason", () => {

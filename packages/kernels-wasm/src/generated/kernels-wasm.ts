@@ -1356,8 +1356,68 @@ export const KERNELS_RELAXED_THREADS_WASM_BASE64 =
 /** The exports of every build (the ABI), as "name:kind", read from the binary. */
 export const KERNELS_EXPORTS: readonly string[] = ["heap_base:function","head_scratch_bytes:function","mixture_head:function","mixture_head_rows:function","head_sum:function","matmul:function","matmul_strided:function","transpose:function","transpose_strided:function","colsum:function","act_forward:function","act_backward:function","layer_norm_forward:function","layer_norm_backward:function","sgd_update:function","adam_update:function","rmsprop_update:function","sum_squares:function","scale:function","first_nonfinite:function","flush_array:function","count_subnormal:function","vexp_array:function","verf_array:function","bench_peak:function","memory:memory"];
 
+/**
+ * The kernels' functions (the ABI) as assembly/index.ts exports them, with the parameter
+ * names and wasm types of their sources (pointers are byte offsets into the one memory).
+ */
+export interface KernelsAbi {
+  /** assembly/head.ts: (k: i32, d: i32) => i32 */
+  head_scratch_bytes(k: number, d: number): number;
+  /** assembly/head.ts: (n: i32, k: i32, d: i32, pA: usize, strideA: i32, pMu: usize, pS: usize, strideMS: i32, pY: usize, gA: usize, outA: i32, gMu: usize, gS: usize, outMS: i32, variant: i32, sigmaCoords: i32, piFloor: f64, damping: f64, pre: i32, scratch: usize, pRes: usize) => i32 */
+  mixture_head(n: number, k: number, d: number, pA: number, strideA: number, pMu: number, pS: number, strideMS: number, pY: number, gA: number, outA: number, gMu: number, gS: number, outMS: number, variant: number, sigmaCoords: number, piFloor: number, damping: number, pre: number, scratch: number, pRes: number): number;
+  /** assembly/head.ts: (r0: i32, r1: i32, n: i32, k: i32, d: i32, pA: usize, strideA: i32, pMu: usize, pS: usize, strideMS: i32, pY: usize, gA: usize, outA: i32, gMu: usize, gS: usize, outMS: i32, variant: i32, sigmaCoords: i32, piFloor: f64, damping: f64, pre: i32, scratch: usize, pRowRes: usize) => i32 */
+  mixture_head_rows(r0: number, r1: number, n: number, k: number, d: number, pA: number, strideA: number, pMu: number, pS: number, strideMS: number, pY: number, gA: number, outA: number, gMu: number, gS: number, outMS: number, variant: number, sigmaCoords: number, piFloor: number, damping: number, pre: number, scratch: number, pRowRes: number): number;
+  /** assembly/head.ts: (n: i32, pRowRes: usize, pRes: usize) => void */
+  head_sum(n: number, pRowRes: number, pRes: number): void;
+  /** assembly/dense.ts: (pA: usize, pB: usize, pC: usize, m: i32, kd: i32, n: i32, mode: i32, pBias: usize) => void */
+  matmul(pA: number, pB: number, pC: number, m: number, kd: number, n: number, mode: number, pBias: number): void;
+  /** assembly/dense.ts: (pA: usize, pB: usize, pC: usize, m: i32, kd: i32, n: i32, lda: i32, ldb: i32, ldc: i32, mode: i32, pBias: usize) => void */
+  matmul_strided(pA: number, pB: number, pC: number, m: number, kd: number, n: number, lda: number, ldb: number, ldc: number, mode: number, pBias: number): void;
+  /** assembly/dense.ts: (pSrc: usize, pDst: usize, rows: i32, cols: i32) => void */
+  transpose(pSrc: number, pDst: number, rows: number, cols: number): void;
+  /** assembly/dense.ts: (pSrc: usize, pDst: usize, rows: i32, cols: i32, srcStride: i32, dstStride: i32) => void */
+  transpose_strided(pSrc: number, pDst: number, rows: number, cols: number, srcStride: number, dstStride: number): void;
+  /** assembly/dense.ts: (pX: usize, rows: i32, cols: i32, stride: i32, pOut: usize) => void */
+  colsum(pX: number, rows: number, cols: number, stride: number, pOut: number): void;
+  /** assembly/activations.ts: (kind: i32, pX: usize, pOut: usize, len: i32) => void */
+  act_forward(kind: number, pX: number, pOut: number, len: number): void;
+  /** assembly/activations.ts: (kind: i32, pPre: usize, pGOut: usize, pGIn: usize, len: i32) => void */
+  act_backward(kind: number, pPre: number, pGOut: number, pGIn: number, len: number): void;
+  /** assembly/layer-norm.ts: (pX: usize, pGamma: usize, pBeta: usize, pNormed: usize, pInvStd: usize, pY: usize, rows: i32, width: i32) => void */
+  layer_norm_forward(pX: number, pGamma: number, pBeta: number, pNormed: number, pInvStd: number, pY: number, rows: number, width: number): void;
+  /** assembly/layer-norm.ts: (pGY: usize, pNormed: usize, pInvStd: usize, pGamma: usize, pGX: usize, pGGamma: usize, pGBeta: usize, rows: i32, width: i32) => void */
+  layer_norm_backward(pGY: number, pNormed: number, pInvStd: number, pGamma: number, pGX: number, pGGamma: number, pGBeta: number, rows: number, width: number): void;
+  /** assembly/optim.ts: (pP: usize, pG: usize, pBuf: usize, len: i32, lr: f32, decayFactor: f32, momentum: f32, nesterov: i32, first: i32) => void */
+  sgd_update(pP: number, pG: number, pBuf: number, len: number, lr: number, decayFactor: number, momentum: number, nesterov: number, first: number): void;
+  /** assembly/optim.ts: (pP: usize, pG: usize, pM: usize, pV: usize, len: i32, lr: f32, decayFactor: f32, b1: f32, b2: f32, ob1: f32, ob2: f32, eps: f32, c1: f32, c2: f32) => void */
+  adam_update(pP: number, pG: number, pM: number, pV: number, len: number, lr: number, decayFactor: number, b1: number, b2: number, ob1: number, ob2: number, eps: number, c1: number, c2: number): void;
+  /** assembly/optim.ts: (pP: usize, pG: usize, pV: usize, pBuf: usize, len: i32, lr: f32, decayFactor: f32, alpha: f32, oa: f32, eps: f32, momentum: f32) => void */
+  rmsprop_update(pP: number, pG: number, pV: number, pBuf: number, len: number, lr: number, decayFactor: number, alpha: number, oa: number, eps: number, momentum: number): void;
+  /** assembly/reduce.ts: (pX: usize, len: i32) => f64 */
+  sum_squares(pX: number, len: number): number;
+  /** assembly/reduce.ts: (pX: usize, len: i32, c: f32) => void */
+  scale(pX: number, len: number, c: number): void;
+  /** assembly/reduce.ts: (pX: usize, rows: i32, cols: i32, stride: i32) => i32 */
+  first_nonfinite(pX: number, rows: number, cols: number, stride: number): number;
+  /** assembly/reduce.ts: (pX: usize, len: i32) => void */
+  flush_array(pX: number, len: number): void;
+  /** assembly/reduce.ts: (pX: usize, len: i32) => i32 */
+  count_subnormal(pX: number, len: number): number;
+  /** assembly/probes.ts: (pX: usize, pOut: usize, len: i32) => void */
+  vexp_array(pX: number, pOut: number, len: number): void;
+  /** assembly/probes.ts: (pX: usize, pOut: usize, len: i32) => void */
+  verf_array(pX: number, pOut: number, len: number): void;
+  /** assembly/probes.ts: (iters: i32) => f32 */
+  bench_peak(iters: number): number;
+  /** assembly/index.ts: () => usize */
+  heap_base(): number;
+}
+
+/** The integer codes the kernels branch on (`export const ACT_* / MM_* / VARIANT_*: i32` in assembly/). */
+export const KERNELS_CODES = {"activation":{"gelu":0,"tanh":1,"relu":2},"matmulMode":{"overwrite":0,"accumulate":1,"bias":2},"variant":{"nll":0,"em":1,"ngem":2,"ngem-full":3}} as const;
+
 /** SHA-256 of the asc flags and assembly/*.ts these binaries were built from. */
-export const KERNELS_SOURCE_SHA256 = "22f74535ff6e3d7b90929a392e5f11ee8c606e0186a8c62d30bbaab128b6541f";
+export const KERNELS_SOURCE_SHA256 = "44d823321ed3c2c914ab678fa6830c49d3907a307c4ad30cc5f8449c13946610";
 
 /** The asc flags used (plain build). */
 export const KERNELS_ASC_FLAGS: readonly string[] = ["--enable","simd","--disable","relaxed-simd","-O3","--noAssert","--runtime","stub","--use","abort="];
