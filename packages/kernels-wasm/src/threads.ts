@@ -20,6 +20,7 @@
  * Atomics.wait is not allowed on a browser's main thread: there, use the backend from a
  * Web Worker (the threads then are nested workers), or it runs single-threaded and says why.
  */
+import type { KernelsAbi } from "./generated/kernels-wasm.js";
 import type { KernelExports } from "./kernels.js";
 
 /** Kernels a worker may run (their index is the op code). */
@@ -36,7 +37,7 @@ export const POOL_OPS = [
   "rmsprop_update",
   "scale",
   "mixture_head_rows",
-] as const;
+] as const satisfies readonly (keyof KernelsAbi)[]; // every op is a kernel of the generated ABI
 export type PoolOp = (typeof POOL_OPS)[number];
 export const MAX_ARGS = 24;
 
