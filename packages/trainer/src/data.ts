@@ -37,7 +37,7 @@ export function gatherBatch(data: TrainData, rows: ArrayLike<number>, from = 0, 
   const y = new Float64Array(n * data.yDim);
   const x = data.xDim > 0 ? new Float64Array(n * data.xDim) : undefined;
   for (let i = 0; i < n; i++) {
-    const r = rows[from + i];
+    const r = rows[from + i] as number;
     y.set(data.y.subarray(r * data.yDim, (r + 1) * data.yDim), i * data.yDim);
     if (x) x.set(data.x.subarray(r * data.xDim, (r + 1) * data.xDim), i * data.xDim);
   }
@@ -65,7 +65,7 @@ export function subset(data: TrainData, rows: ArrayLike<number>): TrainData {
 export function dataFingerprint(data: TrainData): string {
   let h = 0x811c9dc5;
   const mix = (bytes: Uint8Array): void => {
-    for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193) >>> 0;
+    for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ (bytes[i] as number), 0x01000193) >>> 0;
   };
   mix(new Uint8Array(Float64Array.of(data.n, data.xDim, data.yDim).buffer));
   if (data.xDim > 0) mix(new Uint8Array(data.x.buffer, data.x.byteOffset, data.n * data.xDim * 8));

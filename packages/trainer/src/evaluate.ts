@@ -23,6 +23,7 @@ import {
   type MixtureParams,
   type PitUniformity,
 } from "@ngem/core";
+import { at } from "./at.js";
 import { gatherBatch } from "./data.js";
 import { minCostAssignment } from "./hungarian.js";
 import type { TrainedModel } from "./model-handle.js";
@@ -75,10 +76,11 @@ export function pitValues(m: MixtureParams, y: ArrayLike<number>): Float64Array 
   const out = new Float64Array(N * D);
   for (let n = 0; n < N; n++) {
     for (let d = 0; d < D; d++) {
+      const yv = y[n * D + d] as number;
       let f = 0;
       for (let k = 0; k < K; k++) {
         const i = (n * K + k) * D + d;
-        f += pi[n * K + k] * normalCdf((y[n * D + d] - m.mu[i]) * Math.exp(-m.logSigma[i]));
+        f += (pi[n * K + k] as number) * normalCdf((yv - (m.mu[i] as number)) * Math.exp(-(m.logSigma[i] as number)));
       }
       out[n * D + d] = Math.min(1, Math.max(0, f));
     }
@@ -109,25 +111,29 @@ export async function evaluate(model: TrainedModel, data: TrainData, opts: Evalu
     const b = gatherBatch(data, rows, s, Math.min(data.n, s + chunk));
     const m = await model.backendModel.predict(b.x, b.n);
     const lp = logProb(m, b.y);
-    for (let i = 0; i < b.n; i++) nllSum -= lp[i];
+    for (let i = 0; i < b.n; i++) nllSum -= lp[i] as number;
     const mean = mixtureMean(m);
     for (let i = 0; i < mean.length; i++) {
-      const e = mean[i] - b.y[i];
+      const e = (mean[i] as number) - (b.y[i] as number);
       se += e * e;
-      seDim[i % D] += e * e;
+      seDim[i % D] = (seDim[i % D] as number) + e * e;
     }
     const u = pitValues(m, b.y);
     for (let i = 0; i < u.length; i++) {
       const d = i % D;
-      pit[d][Math.min(bins - 1, Math.floor(u[i] * bins))] += 1;
+      const ui = u[i] as number;
+      const pitD = at(pit, d, "pit");
+      const bin = Math.min(bins - 1, Math.floor(ui * bins));
+      pitD[bin] = (pitD[bin] as number) + 1;
+      const coveredD = at(covered, d, "covered");
       levels.forEach((a, j) => {
-        if (u[i] >= (1 - a) / 2 && u[i] <= (1 + a) / 2) covered[d][j] += 1;
+        if (ui >= (1 - a) / 2 && ui <= (1 + a) / 2) coveredD[j] = (coveredD[j] as number) + 1;
       });
     }
   }
   const nll = nllSum / data.n;
   const coverageByDim = covered.map((c) => [...c].map((v) => v / data.n));
-  const coverage = levels.map((_, j) => coverageByDim.reduce((s, c) => s + c[j], 0) / D);
+  const coverage = levels.map((_, j) => coverageByDim.reduce((s, c) => s + at(c, j, "coverageByDim[d]"), 0) / D);
   const ny = data.normalization?.y;
   let nllOriginal: number | undefined;
   let rmseOriginal: number | undefined;
@@ -136,8 +142,9 @@ export async function evaluate(model: TrainedModel, data: TrainData, opts: Evalu
     let seo = 0;
     const sMax = Math.max(...ny.std); // squared errors relative to the largest std: std^2 overflows for std > 1e154
     for (let d = 0; d < D; d++) {
-      logStd += Math.log(ny.std[d]);
-      seo += seDim[d] * (ny.std[d] / sMax) ** 2;
+      const std = ny.std[d] as number;
+      logStd += Math.log(std);
+      seo += (seDim[d] as number) * (std / sMax) ** 2;
     }
     nllOriginal = nll + logStd;
     rmseOriginal = sMax * Math.sqrt(seo / (data.n * D));
@@ -152,8 +159,8 @@ export async function evaluate(model: TrainedModel, data: TrainData, opts: Evalu
       levels: [...levels],
       coverage,
       coverageByDim,
-      coverageError: levels.reduce((s, a, j) => s + Math.abs(coverage[j] - a), 0) / levels.length,
-      pitCounts: Array.from({ length: bins }, (_, i) => pit.reduce((s, p) => s + p[i], 0)),
+      coverageError: levels.reduce((s, a, j) => s + Math.abs(at(coverage, j, "coverage") - a), 0) / levels.length,
+      pitCounts: Array.from({ length: bins }, (_, i) => pit.reduce((s, p) => s + at(p, i, "pit[d]"), 0)),
       pitCountsByDim: pit,
     },
   };
@@ -244,7 +251,7 @@ export async function forecastScores(model: TrainedModel, data: TrainData, opts:
   const D = data.yDim;
   const N = data.n;
   const ny = data.normalization?.y;
-  const std = Float64Array.from({ length: D }, (_, d) => (ny ? ny.std[d] : 1));
+  const std = Float64Array.from({ length: D }, (_, d) => (ny ? (ny.std[d] as number) : 1));
   // squared errors relative to the largest std: std^2 overflows for std > 1e154
   const sMax = Math.max(...std);
   const rel = std.map((s) => s / sMax);
@@ -264,57 +271,64 @@ export async function forecastScores(model: TrainedModel, data: TrainData, opts:
     const b = gatherBatch(data, rows, s, Math.min(N, s + chunk));
     const m = await model.backendModel.predict(b.x, b.n);
     const lp = logProb(m, b.y);
-    for (let i = 0; i < b.n; i++) nllSum -= lp[i];
+    for (let i = 0; i < b.n; i++) nllSum -= lp[i] as number;
     const mean = mixtureMean(m);
     const mode = mixtureMode(m, { refineSteps: opts.modeRefineSteps ?? 50 });
     const c = crpsMixture(m, b.y);
     for (let i = 0; i < b.y.length; i++) {
       const d = i % D;
-      const e1 = mean[i] - b.y[i];
-      const e2 = mode[i] - b.y[i];
-      seMean[d] += e1 * e1;
-      aeMean[d] += Math.abs(e1);
-      seMode[d] += e2 * e2;
-      aeMode[d] += Math.abs(e2);
-      crps[d] += c[i];
+      const yi = b.y[i] as number;
+      const e1 = (mean[i] as number) - yi;
+      const e2 = (mode[i] as number) - yi;
+      seMean[d] = (seMean[d] as number) + e1 * e1;
+      aeMean[d] = (aeMean[d] as number) + Math.abs(e1);
+      seMode[d] = (seMode[d] as number) + e2 * e2;
+      aeMode[d] = (aeMode[d] as number) + Math.abs(e2);
+      crps[d] = (crps[d] as number) + (c[i] as number);
     }
     const u = pitValues(m, b.y);
     pit.set(u, s * D);
     for (let d = 0; d < D; d++) {
-      const yd = Float64Array.from({ length: b.n }, (_, i) => b.y[i * D + d]);
+      const yd = Float64Array.from({ length: b.n }, (_, i) => b.y[i * D + d] as number);
       quantiles.forEach((q, j) => {
         const qv = mixtureQuantile(m, d, q);
-        for (let i = 0; i < b.n; i++) pin[j][d] += pinballLoss(yd[i], qv[i], q);
+        const pinJ = at(pin, j, "pin");
+        for (let i = 0; i < b.n; i++) pinJ[d] = (pinJ[d] as number) + pinballLoss(yd[i] as number, qv[i] as number, q);
       });
       levels.forEach((a, j) => {
         const lo = mixtureQuantile(m, d, (1 - a) / 2);
         const hi = mixtureQuantile(m, d, (1 + a) / 2);
+        const widthJ = at(width, j, "width");
+        const coveredJ = at(covered, j, "covered");
         for (let i = 0; i < b.n; i++) {
-          width[j][d] += hi[i] - lo[i];
-          const ui = u[i * D + d];
-          if (ui >= (1 - a) / 2 && ui <= (1 + a) / 2) covered[j][d] += 1;
+          widthJ[d] = (widthJ[d] as number) + ((hi[i] as number) - (lo[i] as number));
+          const ui = u[i * D + d] as number;
+          if (ui >= (1 - a) / 2 && ui <= (1 + a) / 2) coveredJ[d] = (coveredJ[d] as number) + 1;
         }
       });
     }
   }
   let logStd = 0;
-  for (let d = 0; d < D; d++) logStd += Math.log(std[d]);
+  for (const s of std) logStd += Math.log(s);
   const nllStd = nllSum / N;
   const nll = nllStd + logStd;
   const pooled = (byDim: number[]) => byDim.reduce((a, v) => a + v, 0) / D;
   const linear = (acc: Float64Array): DimScore => {
-    const byDim = Array.from(acc, (v, d) => (v / N) * std[d]);
+    const byDim = Array.from(acc, (v, d) => (v / N) * (std[d] as number));
     return { value: pooled(byDim), byDim };
   };
   const rms = (acc: Float64Array): DimScore => {
-    const byDim = Array.from(acc, (v, d) => Math.sqrt(v / N) * std[d]);
+    const byDim = Array.from(acc, (v, d) => Math.sqrt(v / N) * (std[d] as number));
     let t = 0;
-    for (let d = 0; d < D; d++) t += acc[d] * rel[d] ** 2;
+    for (let d = 0; d < D; d++) t += (acc[d] as number) * (rel[d] as number) ** 2;
     return { value: sMax * Math.sqrt(t / (N * D)), byDim };
   };
   const u = pitUniformity(pit, bins);
   const counts = new Array<number>(bins).fill(0);
-  for (let i = 0; i < pit.length; i++) counts[Math.min(bins - 1, Math.floor(pit[i] * bins))] += 1;
+  for (const v of pit) {
+    const bin = Math.min(bins - 1, Math.floor(v * bins));
+    counts[bin] = (counts[bin] as number) + 1;
+  }
   return {
     n: N,
     d: D,
@@ -327,12 +341,12 @@ export async function forecastScores(model: TrainedModel, data: TrainData, opts:
     maeMode: linear(aeMode),
     crps: linear(crps),
     pinball: quantiles.map((q, j) => {
-      const l = linear(pin[j]);
+      const l = linear(at(pin, j, "pin"));
       return { q, loss: l.value, byDim: l.byDim };
     }),
     intervals: levels.map((level, j) => {
-      const coverageByDim = Array.from(covered[j], (v) => v / N);
-      const w = linear(width[j]);
+      const coverageByDim = Array.from(at(covered, j, "covered"), (v) => v / N);
+      const w = linear(at(width, j, "width"));
       return { level, coverage: pooled(coverageByDim), width: w.value, coverageByDim, widthByDim: w.byDim };
     }),
     pit: { ...u, counts },
@@ -360,17 +374,24 @@ export function modeRecovery(means: ArrayLike<number>, k: number, trueModes: Arr
   const cost = new Float64Array(r * c);
   const dist = (t: number, j: number): number => {
     let s = 0;
-    for (let q = 0; q < d; q++) s += (trueModes[t * d + q] - means[j * d + q]) ** 2;
+    for (let q = 0; q < d; q++) s += ((trueModes[t * d + q] as number) - (means[j * d + q] as number)) ** 2;
     return Math.sqrt(s);
   };
   for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) cost[i * c + j] = m <= k ? dist(i, j) : dist(j, i);
   const a = minCostAssignment(cost, r, c);
   const matches: ModeRecovery["matches"] = [];
-  if (m <= k) for (let t = 0; t < m; t++) matches.push({ trueMode: t, component: a[t], distance: dist(t, a[t]) });
+  if (m <= k)
+    for (let t = 0; t < m; t++) {
+      const j = at(a, t, "assignment");
+      matches.push({ trueMode: t, component: j, distance: dist(t, j) });
+    }
   else {
     const byTrue = new Int32Array(m).fill(-1);
-    for (let j = 0; j < k; j++) byTrue[a[j]] = j;
-    for (let t = 0; t < m; t++) matches.push({ trueMode: t, component: byTrue[t], distance: byTrue[t] < 0 ? Infinity : dist(t, byTrue[t]) });
+    for (let j = 0; j < k; j++) byTrue[at(a, j, "assignment")] = j;
+    for (let t = 0; t < m; t++) {
+      const j = at(byTrue, t, "byTrue");
+      matches.push({ trueMode: t, component: j, distance: j < 0 ? Infinity : dist(t, j) });
+    }
   }
   const ds = matches.map((x) => x.distance);
   return { matches, maxDistance: Math.max(...ds), meanDistance: ds.reduce((s, v) => s + v, 0) / ds.length };

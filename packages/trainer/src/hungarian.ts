@@ -20,38 +20,43 @@ export function minCostAssignment(cost: ArrayLike<number>, rows: number, cols: n
     const used = new Uint8Array(cols + 1);
     do {
       used[j0] = 1;
-      const i0 = p[j0];
+      const i0 = p[j0] as number;
       let delta = INF;
       let j1 = 0;
       for (let j = 1; j <= cols; j++) {
         if (used[j]) continue;
-        const cur = cost[(i0 - 1) * cols + (j - 1)] - u[i0] - v[j];
-        if (cur < minv[j]) {
+        const cur = (cost[(i0 - 1) * cols + (j - 1)] as number) - (u[i0] as number) - (v[j] as number);
+        if (cur < (minv[j] as number)) {
           minv[j] = cur;
           way[j] = j0;
         }
-        if (minv[j] < delta) {
-          delta = minv[j];
+        const mj = minv[j] as number;
+        if (mj < delta) {
+          delta = mj;
           j1 = j;
         }
       }
       for (let j = 0; j <= cols; j++) {
         if (used[j]) {
-          u[p[j]] += delta;
-          v[j] -= delta;
+          const pj = p[j] as number;
+          u[pj] = (u[pj] as number) + delta;
+          v[j] = (v[j] as number) - delta;
         } else {
-          minv[j] -= delta;
+          minv[j] = (minv[j] as number) - delta;
         }
       }
       j0 = j1;
     } while (p[j0] !== 0);
     do {
-      const j1 = way[j0];
-      p[j0] = p[j1];
+      const j1 = way[j0] as number;
+      p[j0] = p[j1] as number;
       j0 = j1;
     } while (j0);
   }
   const assign = new Int32Array(rows).fill(-1);
-  for (let j = 1; j <= cols; j++) if (p[j] > 0) assign[p[j] - 1] = j - 1;
+  for (let j = 1; j <= cols; j++) {
+    const pj = p[j] as number;
+    if (pj > 0) assign[pj - 1] = j - 1;
+  }
   return assign;
 }

@@ -39,7 +39,7 @@ export async function predict(model: TrainedModel, x?: FloatArray, opts: Predict
     const nx = model.normalization?.x;
     if (space === "original" && nx) {
       const z = new Float64Array(x.length);
-      for (let i = 0; i < x.length; i++) z[i] = (x[i] - nx.mean[i % spec.inputDim]) / nx.std[i % spec.inputDim];
+      for (let i = 0; i < x.length; i++) z[i] = ((x[i] as number) - (nx.mean[i % spec.inputDim] as number)) / (nx.std[i % spec.inputDim] as number);
       input = z;
     }
   }
@@ -51,8 +51,9 @@ export async function predict(model: TrainedModel, x?: FloatArray, opts: Predict
   const logSigma = new Float64Array(m.logSigma.length);
   for (let i = 0; i < mu.length; i++) {
     const d = i % D;
-    mu[i] = m.mu[i] * ny.std[d] + ny.mean[d];
-    logSigma[i] = m.logSigma[i] + Math.log(ny.std[d]);
+    const std = ny.std[d] as number;
+    mu[i] = (m.mu[i] as number) * std + (ny.mean[d] as number);
+    logSigma[i] = (m.logSigma[i] as number) + Math.log(std);
   }
   return { n: m.n, k: m.k, d: D, logits: Float64Array.from(m.logits), mu, logSigma };
 }
@@ -96,6 +97,6 @@ export async function logLikelihoods(model: TrainedModel, data: TrainData, chunk
 export async function datasetNll(model: TrainedModel, data: TrainData): Promise<number> {
   const lp = await logLikelihoods(model, data);
   let s = 0;
-  for (let i = 0; i < lp.length; i++) s -= lp[i];
+  for (const v of lp) s -= v;
   return s / lp.length;
 }

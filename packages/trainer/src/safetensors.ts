@@ -23,9 +23,8 @@ const DTYPE_BYTES = { F64: 8, F32: 4 } as const;
 export function encodeSafetensors(tensors: NamedTensors, metadata: Record<string, string> = {}): Uint8Array {
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
-  const names = Object.keys(tensors);
-  for (const name of names) {
-    const t = tensors[name];
+  const entries = Object.entries(tensors);
+  for (const [name, t] of entries) {
     const size = t.shape.reduce((a, b) => a * b, 1);
     if (size !== t.data.length) throw new CheckpointFormatError(`tensor "${name}": shape [${t.shape.join(", ")}] does not match length ${t.data.length}`);
     header[name] = { dtype: "F64", shape: [...t.shape], data_offsets: [offset, offset + 8 * size] };
@@ -44,9 +43,11 @@ export function encodeSafetensors(tensors: NamedTensors, metadata: Record<string
   view.setBigUint64(0, BigInt(hb.length), true);
   out.set(hb, 8);
   let pos = 8 + hb.length;
-  for (const name of names) {
-    const d = tensors[name].data;
-    for (let i = 0; i < d.length; i++, pos += 8) view.setFloat64(pos, d[i], true);
+  for (const [, t] of entries) {
+    for (const v of t.data) {
+      view.setFloat64(pos, v, true);
+      pos += 8;
+    }
   }
   return out;
 }

@@ -75,20 +75,20 @@ export class Soap {
       const g = grads[name];
       if (!p) throw new ShapeError(`weights["${name}"]`, "missing");
       if (!g || g.length !== p.length) throw new ShapeError(`grads["${name}"]`, `expected length ${p.length}, got ${g?.length}`);
-      if (this.wd !== 0) for (let i = 0; i < p.length; i++) p[i] = p[i] * (1 - lr * this.wd);
+      if (this.wd !== 0) for (let i = 0; i < p.length; i++) p[i] = (p[i] as number) * (1 - lr * this.wd);
       const m = (this.state[`${name}/m`] ??= new Float64Array(p.length));
       const v = (this.state[`${name}/v`] ??= new Float64Array(p.length));
-      for (let i = 0; i < p.length; i++) m[i] = b1 * m[i] + (1 - b1) * g[i];
-      if (shape.length !== 2) {
+      for (let i = 0; i < p.length; i++) m[i] = b1 * (m[i] as number) + (1 - b1) * (g[i] as number);
+      const [r, c] = shape;
+      if (shape.length !== 2 || r === undefined || c === undefined) {
         for (let i = 0; i < p.length; i++) {
-          const gi = g[i];
-          v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-          p[i] = p[i] - (lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + eps);
+          const gi = g[i] as number;
+          const vi = b2 * (v[i] as number) + (1 - b2) * gi * gi;
+          v[i] = vi;
+          p[i] = (p[i] as number) - (lr * ((m[i] as number) / c1)) / (Math.sqrt(vi / c2) + eps);
         }
         continue;
       }
-      const r = shape[0];
-      const c = shape[1];
       const G = Float64Array.from(g);
       const useL = r > 1 && r <= this.maxDim;
       const useR = c > 1 && c <= this.maxDim;
@@ -98,14 +98,14 @@ export class Soap {
       if (useL) {
         const L = (this.state[`${name}/L`] ??= new Float64Array(r * r));
         const ggt = matmul(G, G, r, c, r, false, true);
-        for (let i = 0; i < L.length; i++) L[i] = b2 * L[i] + (1 - b2) * ggt[i];
+        for (let i = 0; i < L.length; i++) L[i] = b2 * (L[i] as number) + (1 - b2) * (ggt[i] as number);
         if (refresh) this.state[`${name}/QL`] = symmetricEigen(L, r, this.state[`${name}/QL`]).q;
         QL = this.state[`${name}/QL`];
       }
       if (useR) {
         const R = (this.state[`${name}/R`] ??= new Float64Array(c * c));
         const gtg = matmul(G, G, c, r, c, true, false);
-        for (let i = 0; i < R.length; i++) R[i] = b2 * R[i] + (1 - b2) * gtg[i];
+        for (let i = 0; i < R.length; i++) R[i] = b2 * (R[i] as number) + (1 - b2) * (gtg[i] as number);
         if (refresh) this.state[`${name}/QR`] = symmetricEigen(R, c, this.state[`${name}/QR`]).q;
         QR = this.state[`${name}/QR`];
       }
@@ -119,13 +119,15 @@ export class Soap {
       const Mr = rot(m);
       const N = new Float64Array(p.length);
       for (let i = 0; i < p.length; i++) {
-        v[i] = b2 * v[i] + (1 - b2) * Gr[i] * Gr[i];
-        N[i] = Mr[i] / c1 / (Math.sqrt(v[i] / c2) + eps);
+        const gri = Gr[i] as number;
+        const vi = b2 * (v[i] as number) + (1 - b2) * gri * gri;
+        v[i] = vi;
+        N[i] = (Mr[i] as number) / c1 / (Math.sqrt(vi / c2) + eps);
       }
       let U: Float64Array = N;
       if (QL) U = matmul(QL, U, r, r, c);
       if (QR) U = matmul(U, QR, r, c, c, false, true);
-      for (let i = 0; i < p.length; i++) p[i] = p[i] - lr * U[i];
+      for (let i = 0; i < p.length; i++) p[i] = (p[i] as number) - lr * (U[i] as number);
     }
   }
 
@@ -139,7 +141,7 @@ export class Soap {
   /** Restores a state from {@link getState}; names the first tensor that does not fit. */
   setState(state: NamedTensors): void {
     const next: Record<string, Float64Array> = {};
-    let t = 0;
+    let t: number | undefined = 0;
     for (const [key, tensor] of Object.entries(state)) {
       if (key === "step") {
         t = tensor.data[0];
@@ -151,11 +153,18 @@ export class Soap {
       const shape = this.shapes[param];
       if (!shape) throw new ShapeError(`optimizerState["${key}"]`, "does not belong to a parameter of this model");
       const size = shape.reduce((a, b) => a * b, 1);
-      const expected = kind === "m" || kind === "v" ? size : kind === "L" || kind === "QL" ? shape[0] ** 2 : kind === "R" || kind === "QR" ? shape[1] ** 2 : -1;
+      const expected =
+        kind === "m" || kind === "v"
+          ? size
+          : kind === "L" || kind === "QL"
+            ? (shape[0] ?? Number.NaN) ** 2
+            : kind === "R" || kind === "QR"
+              ? (shape[1] ?? Number.NaN) ** 2
+              : -1;
       if (tensor.data.length !== expected) throw new ShapeError(`optimizerState["${key}"]`, `expected length ${expected}, got ${tensor.data.length}`);
       next[key] = Float64Array.from(tensor.data);
     }
-    if (!Number.isInteger(t) || t < 0) throw new ShapeError('optimizerState["step"]', `expected an integer >= 0, got ${t}`);
+    if (t === undefined || !Number.isInteger(t) || t < 0) throw new ShapeError('optimizerState["step"]', `expected an integer >= 0, got ${t}`);
     this.state = next;
     this.t = t;
   }

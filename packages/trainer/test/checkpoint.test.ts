@@ -26,10 +26,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function expectBitIdentical(a: NamedTensors, b: NamedTensors): void {
   expect(Object.keys(a).sort()).toEqual(Object.keys(b).sort());
-  for (const k of Object.keys(a)) {
-    expect(a[k].shape).toEqual(b[k].shape);
-    const x = new Uint8Array(Float64Array.from(a[k].data).buffer);
-    const y = new Uint8Array(Float64Array.from(b[k].data).buffer);
+  for (const [k, ta] of Object.entries(a)) {
+    const tb = b[k];
+    if (!tb) throw new Error(`tensor ${k} missing`);
+    expect(ta.shape).toEqual(tb.shape);
+    const x = new Uint8Array(Float64Array.from(ta.data).buffer);
+    const y = new Uint8Array(Float64Array.from(tb.data).buffer);
     expect(Buffer.compare(Buffer.from(x), Buffer.from(y)), `tensor ${k}`).toBe(0);
   }
 }
@@ -128,8 +130,8 @@ describe("save / load / resume in process", () => {
     const { predict } = await import("../src/index.js");
     const a = await predict(back, Float64Array.of(0.5 + 2 * 0.25), { space: "original" });
     const b = await predict(back, Float64Array.of(0.25));
-    expect(a.mu[0]).toBeCloseTo(b.mu[0] * 3 + 10, 12);
-    expect(a.logSigma[1]).toBeCloseTo(b.logSigma[1] + Math.log(3), 12);
+    expect(a.mu[0]).toBeCloseTo(b.mu[0]! * 3 + 10, 12);
+    expect(a.logSigma[1]).toBeCloseTo(b.logSigma[1]! + Math.log(3), 12);
     // no temp files left behind by the atomic writer
     expect(readdirSync(dir).filter((f) => f.includes(".tmp-"))).toEqual([]);
   });

@@ -12,7 +12,7 @@ function bruteForce(cost: number[], r: number, c: number): number {
     for (let j = 0; j < c; j++)
       if (!used.has(j)) {
         used.add(j);
-        rec(i + 1, used, acc + cost[i * c + j]);
+        rec(i + 1, used, acc + cost[i * c + j]!);
         used.delete(j);
       }
   };
@@ -29,7 +29,7 @@ describe("minCostAssignment", () => {
       const cost = Array.from({ length: r * c }, () => rng.uniform());
       const a = minCostAssignment(cost, r, c);
       expect(new Set(a).size).toBe(r);
-      const total = [...a].reduce((s, j, i) => s + cost[i * c + j], 0);
+      const total = [...a].reduce((s, j, i) => s + cost[i * c + j]!, 0);
       expect(total).toBeCloseTo(bruteForce(cost, r, c), 12);
     }
   });
@@ -60,7 +60,7 @@ describe("evaluate: calibration of a correct model", () => {
     const { model } = await train({ model: { kind: "gmm", k: 2 }, optimizer: { type: "adam", lr: 0.05 }, batchSize: 500, epochs: 40 }, data);
     const test = coreSample(truth, { count: n, seed: 4 });
     const ev = await evaluate(model, { ...data, y: test });
-    for (let j = 0; j < ev.calibration.levels.length; j++) expect(Math.abs(ev.calibration.coverage[j] - ev.calibration.levels[j])).toBeLessThan(0.03);
+    ev.calibration.levels.forEach((level, j) => expect(Math.abs(ev.calibration.coverage[j]! - level)).toBeLessThan(0.03));
     const expected = (2 * n) / 10;
     for (const c of ev.calibration.pitCounts) expect(Math.abs(c - expected) / expected).toBeLessThan(0.15);
     // and a mis-specified (too narrow) unimodal model is flagged: y ~ N(0, 1) but sigma = 1/e,

@@ -25,7 +25,7 @@ export function gaussianData(n: number, mean: number[], std: number[], seed: num
   const r = new Rng(seed);
   const D = mean.length;
   const y = new Float64Array(n * D);
-  for (let i = 0; i < n; i++) for (let d = 0; d < D; d++) y[i * D + d] = mean[d] + std[d] * r.normal();
+  for (let i = 0; i < n; i++) for (let d = 0; d < D; d++) y[i * D + d] = mean[d]! + std[d]! * r.normal();
   return { n, xDim: 0, yDim: D, x: new Float64Array(0), y };
 }
 

@@ -36,7 +36,8 @@ describe("inverse sine with nGEM on js", () => {
       data,
       { recordSteps: false },
     );
-    const last = history.evals[history.evals.length - 1];
+    const last = history.evals.at(-1);
+    if (!last) throw new Error("no evaluation was recorded");
     console.log(
       `inverse sine nGEM: steps ${last.step}, final val NLL ${last.valNll?.toFixed(4)}, best ${history.bestValNll?.toFixed(4)} @ ${history.bestStep}, ${last.time.toFixed(1)} s`,
     );

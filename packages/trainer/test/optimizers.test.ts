@@ -6,16 +6,17 @@
  */
 import { Rng } from "@ngem/core";
 import { describe, expect, it } from "vitest";
-import { matmul, predict, symmetricEigen, train, type OptimizerConfig, type TrainConfig, type TrainData } from "../src/index.js";
+import { predict, train, type OptimizerConfig, type TrainConfig, type TrainData } from "../src/index.js";
+import { matmul, symmetricEigen } from "../src/linalg.js";
 import { gaussianData } from "./helpers.js";
 
 function mle(data: TrainData): { mean: number[]; std: number[] } {
   const D = data.yDim;
-  const mean = new Array<number>(D).fill(0);
-  const sq = new Array<number>(D).fill(0);
-  for (let i = 0; i < data.n; i++) for (let d = 0; d < D; d++) mean[d] += data.y[i * D + d] / data.n;
-  for (let i = 0; i < data.n; i++) for (let d = 0; d < D; d++) sq[d] += (data.y[i * D + d] - mean[d]) ** 2 / data.n;
-  return { mean, std: sq.map(Math.sqrt) };
+  const mean = new Float64Array(D);
+  const sq = new Float64Array(D);
+  for (let i = 0; i < data.n; i++) for (let d = 0; d < D; d++) mean[d]! += data.y[i * D + d]! / data.n;
+  for (let i = 0; i < data.n; i++) for (let d = 0; d < D; d++) sq[d]! += (data.y[i * D + d]! - mean[d]!) ** 2 / data.n;
+  return { mean: [...mean], std: Array.from(sq, Math.sqrt) };
 }
 
 const gmmCases: [string, OptimizerConfig, number][] = [
@@ -44,10 +45,8 @@ describe("optimizers reach the closed-form MLE of a K=1 Gaussian", () => {
       );
       expect(history.stopReason).toBe("completed");
       const m = await predict(model);
-      for (let d = 0; d < 2; d++) {
-        expect(Math.abs(m.mu[d] - target.mean[d])).toBeLessThan(5e-3);
-        expect(Math.abs(Math.exp(m.logSigma[d]) - target.std[d])).toBeLessThan(5e-3);
-      }
+      target.mean.forEach((mean, d) => expect(Math.abs(m.mu[d]! - mean)).toBeLessThan(5e-3));
+      target.std.forEach((std, d) => expect(Math.abs(Math.exp(m.logSigma[d]!) - std)).toBeLessThan(5e-3));
     });
   }
 });
@@ -62,12 +61,12 @@ describe("SOAP on a linear-Gaussian MDN (2-D weight preconditioned)", () => {
     const y = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       let s = 0.3;
-      for (let j = 0; j < xDim; j++) {
+      trueW.forEach((wj, j) => {
         // correlated, badly scaled inputs: where a curvature-aware method matters
-        const v = rng.normal() * (j === 0 ? 3 : 1) + (j === 2 ? x[i * xDim] * 0.5 : 0);
+        const v = rng.normal() * (j === 0 ? 3 : 1) + (j === 2 ? x[i * xDim]! * 0.5 : 0);
         x[i * xDim + j] = v;
-        s += trueW[j] * v;
-      }
+        s += wj * v;
+      });
       y[i] = s + 0.2 * rng.normal();
     }
     const data: TrainData = { n, xDim, yDim: 1, x, y };
@@ -75,27 +74,28 @@ describe("SOAP on a linear-Gaussian MDN (2-D weight preconditioned)", () => {
     const A = new Float64Array(16);
     const b = new Float64Array(4);
     for (let i = 0; i < n; i++) {
-      const row = [x[i * 3], x[i * 3 + 1], x[i * 3 + 2], 1];
-      for (let p = 0; p < 4; p++) {
-        b[p] += row[p] * y[i];
-        for (let q = 0; q < 4; q++) A[p * 4 + q] += row[p] * row[q];
-      }
+      const row = [x[i * 3]!, x[i * 3 + 1]!, x[i * 3 + 2]!, 1];
+      row.forEach((rp, p) => {
+        b[p]! += rp * y[i]!;
+        row.forEach((rq, q) => (A[p * 4 + q]! += rp * rq));
+      });
     }
     for (let c = 0; c < 4; c++) {
       for (let r = c + 1; r < 4; r++) {
-        const f = A[r * 4 + c] / A[c * 4 + c];
-        for (let q = c; q < 4; q++) A[r * 4 + q] -= f * A[c * 4 + q];
-        b[r] -= f * b[c];
+        const f = A[r * 4 + c]! / A[c * 4 + c]!;
+        for (let q = c; q < 4; q++) A[r * 4 + q]! -= f * A[c * 4 + q]!;
+        b[r]! -= f * b[c]!;
       }
     }
     const beta = new Float64Array(4);
     for (let r = 3; r >= 0; r--) {
-      let s = b[r];
-      for (let q = r + 1; q < 4; q++) s -= A[r * 4 + q] * beta[q];
-      beta[r] = s / A[r * 4 + r];
+      let s = b[r]!;
+      for (let q = r + 1; q < 4; q++) s -= A[r * 4 + q]! * beta[q]!;
+      beta[r] = s / A[r * 4 + r]!;
     }
+    const [b0 = Number.NaN, b1 = Number.NaN, b2 = Number.NaN, b3 = Number.NaN] = beta;
     let rss = 0;
-    for (let i = 0; i < n; i++) rss += (y[i] - (beta[0] * x[i * 3] + beta[1] * x[i * 3 + 1] + beta[2] * x[i * 3 + 2] + beta[3])) ** 2;
+    for (let i = 0; i < n; i++) rss += (y[i]! - (b0 * x[i * 3]! + b1 * x[i * 3 + 1]! + b2 * x[i * 3 + 2]! + b3)) ** 2;
     const sigmaHat = Math.sqrt(rss / n);
 
     const cfg = {
@@ -119,19 +119,19 @@ describe("SOAP on a linear-Gaussian MDN (2-D weight preconditioned)", () => {
     const w = await model.weights();
     // head.weight [3, K + 2KD = 3]: columns [logit | mu | logSigma]
     const ols = { "head.weight": { shape: [3, 3], data: new Float64Array(9) }, "head.bias": { shape: [3], data: new Float64Array(3) } };
-    for (let j = 0; j < 3; j++) ols["head.weight"].data[j * 3 + 1] = beta[j];
-    ols["head.bias"].data[1] = beta[3];
+    for (let j = 0; j < 3; j++) ols["head.weight"].data[j * 3 + 1] = beta[j]!;
+    ols["head.bias"].data[1] = b3;
     ols["head.bias"].data[2] = Math.log(sigmaHat);
     const trained = g.loss;
     await model.backendModel.setWeights(ols);
     const atOls = (await model.backendModel.gradients(batch, { variant: "nll" })).loss;
     expect(trained).toBeLessThanOrEqual(atOls + 1e-12);
     expect(atOls - trained).toBeLessThan(0.01);
-    const hw = w["head.weight"].data;
-    const hb = w["head.bias"].data;
-    for (let j = 0; j < 3; j++) expect(Math.abs(hw[j * 3 + 1] - beta[j])).toBeLessThan(1e-2);
-    expect(Math.abs(hb[1] - beta[3])).toBeLessThan(1e-2);
-    expect(Math.abs(hb[2] - Math.log(sigmaHat))).toBeLessThan(2e-2);
+    const hw = w["head.weight"]!.data;
+    const hb = w["head.bias"]!.data;
+    [b0, b1, b2].forEach((bj, j) => expect(Math.abs(hw[j * 3 + 1]! - bj)).toBeLessThan(1e-2));
+    expect(Math.abs(hb[1]! - b3)).toBeLessThan(1e-2);
+    expect(Math.abs(hb[2]! - Math.log(sigmaHat))).toBeLessThan(2e-2);
     // Curvature awareness pays off on these badly scaled, correlated inputs:
     // Adam with the same budget and schedule is still far from the optimum.
     const adam = await train({ ...cfg, optimizer: { type: "adam", lr: 0.05 } }, data);
@@ -148,14 +148,14 @@ describe("symmetricEigen (Jacobi)", () => {
     const S = matmul(M, M, n, n, n, false, true); // M M^T
     const { values, q } = symmetricEigen(S, n);
     const SQ = matmul(S, q, n, n, n);
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) expect(SQ[i * n + j]).toBeCloseTo(q[i * n + j] * values[j], 9);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) expect(SQ[i * n + j]).toBeCloseTo(q[i * n + j]! * values[j]!, 9);
     const QtQ = matmul(q, q, n, n, n, true, false);
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) expect(QtQ[i * n + j]).toBeCloseTo(i === j ? 1 : 0, 12);
     // warm start from the previous basis after a small change
     const S2 = Float64Array.from(S, (v, i) => v + (i % (n + 1) === 0 ? 0.01 : 0));
     const w = symmetricEigen(S2, n, q);
     const S2Q = matmul(S2, w.q, n, n, n);
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) expect(S2Q[i * n + j]).toBeCloseTo(w.q[i * n + j] * w.values[j], 9);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) expect(S2Q[i * n + j]).toBeCloseTo(w.q[i * n + j]! * w.values[j]!, 9);
   });
 });
 
@@ -175,8 +175,8 @@ describe("gradient clipping", () => {
     const a = await model.weights();
     const b = await m0.weights();
     let moved = 0;
-    for (const k of Object.keys(a)) for (let i = 0; i < a[k].data.length; i++) moved += (a[k].data[i] - b[k].data[i]) ** 2;
-    expect(history.steps[0].gradNorm).toBeGreaterThan(10 * clip);
+    for (const [k, t] of Object.entries(a)) t.data.forEach((v, i) => (moved += (v - b[k]!.data[i]!) ** 2));
+    expect(history.steps[0]?.gradNorm).toBeGreaterThan(10 * clip);
     expect(Math.sqrt(moved)).toBeLessThanOrEqual(lr * clip * (1 + 1e-9));
     expect(Math.sqrt(moved)).toBeGreaterThan(0.9 * lr * clip);
   });

@@ -20,8 +20,8 @@ describe("objectives", () => {
           n: 64,
           k: 2,
           d: 2,
-          logits: Float64Array.from({ length: 128 }, (_, i) => w["gmm.logits"].data[i % 2]),
-          mu: Float64Array.from({ length: 256 }, (_, i) => w["gmm.mu"].data[i % 4]),
+          logits: Float64Array.from({ length: 128 }, (_, i) => w["gmm.logits"]!.data[i % 2]!),
+          mu: Float64Array.from({ length: 256 }, (_, i) => w["gmm.mu"]!.data[i % 4]!),
           logSigma: new Float64Array(256),
         },
         data.y,
@@ -30,7 +30,7 @@ describe("objectives", () => {
         { model: { kind: "gmm", k: 2 }, objective, optimizer: { type: "adam", lr: 0.05 }, batchSize: 64, steps: 100, shuffle: false },
         data,
       );
-      expect(history.steps[0].loss).toBeCloseTo(before, 12);
+      expect(history.steps[0]?.loss).toBeCloseTo(before, 12);
       const after = await datasetNll(model, data);
       expect(after).toBeLessThan(before - 0.3);
     });
@@ -59,13 +59,13 @@ describe("loop mechanics", () => {
       .map((l) => JSON.parse(l) as Record<string, number>);
     // every 2nd step plus every eval step (3, 6, 9): steps 2, 3, 4, 6, 8, 9
     expect(lines.map((l) => l.step)).toEqual([2, 3, 4, 6, 8, 9]);
-    expect(lines[1].valNll).toBeCloseTo(history.evals[0].valNll as number, 12);
+    expect(lines[1]?.valNll).toBeCloseTo(history.evals[0]?.valNll as number, 12);
     for (const key of ["step", "epoch", "loss", "gradNorm", "lr", "time"]) expect(lines[0]).toHaveProperty(key);
     // same seed -> same run; different seed -> different run
     const again = await train({ ...cfg, metricsFile: join(dir, "m2.jsonl") }, data);
     expect(again.history.steps.map((s) => s.loss)).toEqual(history.steps.map((s) => s.loss));
     const other = await train({ ...cfg, seed: 1, metricsFile: join(dir, "m3.jsonl") }, data);
-    expect(other.history.steps[0].loss).not.toBe(history.steps[0].loss);
+    expect(other.history.steps[0]?.loss).not.toBe(history.steps[0]?.loss);
   });
 
   it("validation split is disjoint, complete and seeded", () => {

@@ -15,6 +15,7 @@
  * by a seeded Monte Carlo ({@link twoGaussiansOptimalNll}).
  */
 import { Rng } from "@ngem/core";
+import { at } from "../at.js";
 import { modeRecovery, componentMeans } from "../evaluate.js";
 import { train } from "../train.js";
 import type { TrainData } from "../types.js";
@@ -28,8 +29,8 @@ export function twoGaussiansData(n = 100, seed = 0): TrainData {
   const y = new Float64Array(2 * n);
   for (let i = 0; i < n; i++) {
     const c = rng.uniform() < 0.5 ? 0 : 1;
-    y[2 * i] = TWO_GAUSSIANS_MEANS[2 * c] + TWO_GAUSSIANS_SIGMA * rng.normal();
-    y[2 * i + 1] = TWO_GAUSSIANS_MEANS[2 * c + 1] + TWO_GAUSSIANS_SIGMA * rng.normal();
+    y[2 * i] = (TWO_GAUSSIANS_MEANS[2 * c] as number) + TWO_GAUSSIANS_SIGMA * rng.normal();
+    y[2 * i + 1] = (TWO_GAUSSIANS_MEANS[2 * c + 1] as number) + TWO_GAUSSIANS_SIGMA * rng.normal();
   }
   return { name: "two-gaussians", n, xDim: 0, yDim: 2, x: new Float64Array(0), y };
 }
@@ -38,13 +39,15 @@ export function twoGaussiansData(n = 100, seed = 0): TrainData {
 export function twoGaussiansLogDensity(y0: number, y1: number): number {
   const s2 = TWO_GAUSSIANS_SIGMA * TWO_GAUSSIANS_SIGMA;
   const logNorm = -Math.log(2 * Math.PI * s2);
-  const l = [0, 1].map((c) => {
-    const a = y0 - TWO_GAUSSIANS_MEANS[2 * c];
-    const b = y1 - TWO_GAUSSIANS_MEANS[2 * c + 1];
+  const term = (c: number): number => {
+    const a = y0 - (TWO_GAUSSIANS_MEANS[2 * c] as number);
+    const b = y1 - (TWO_GAUSSIANS_MEANS[2 * c + 1] as number);
     return Math.log(0.5) + logNorm - (a * a + b * b) / (2 * s2);
-  });
-  const m = Math.max(l[0], l[1]);
-  return m + Math.log(Math.exp(l[0] - m) + Math.exp(l[1] - m));
+  };
+  const l0 = term(0);
+  const l1 = term(1);
+  const m = Math.max(l0, l1);
+  return m + Math.log(Math.exp(l0 - m) + Math.exp(l1 - m));
 }
 
 /**
@@ -58,7 +61,7 @@ export function twoGaussiansOptimalNll(samples = 200_000, seed = 20240611): { me
   let s = 0;
   let s2 = 0;
   for (let i = 0; i < samples; i++) {
-    const v = -twoGaussiansLogDensity(d.y[2 * i], d.y[2 * i + 1]);
+    const v = -twoGaussiansLogDensity(d.y[2 * i] as number, d.y[2 * i + 1] as number);
     s += v;
     s2 += v * v;
   }
@@ -181,6 +184,7 @@ export async function runTwoGaussians(
 
 function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
   const h = s.length >> 1;
-  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+  return s.length % 2 ? at(s, h, "median") : (at(s, h - 1, "median") + at(s, h, "median")) / 2;
 }
