@@ -116,6 +116,10 @@ describe("ngem reproduce --lr-grid / --ablations (--quick)", () => {
     for (const b of res.best.filter((x) => x.arm?.startsWith("damping") || x.arm?.startsWith("precondition"))) expect(b.speedupVsNllBest).toBeDefined();
     expectBestIsArgmin(res);
     for (const b of res.best) expect(Number.isFinite(b.gradNormEarly)).toBe(true);
+    // per-block head-output gradient norms (logits / mu / log-sigma) on the probe rows
+    for (const b of res.best)
+      for (const v of Object.values((b as { blockNormsLate?: Record<string, number> }).blockNormsLate ?? {})) expect(v).toBeGreaterThan(0);
+    expect(res.best.every((b) => (b as { blockNormsLate?: unknown }).blockNormsLate !== undefined)).toBe(true);
     const md = readFileSync(join(out, "two-sinusoids", "ablations.md"), "utf8");
     expect(md).toMatch(/\| fisherCoords sigma \| adam \| ngem \| [0-9.e-]+ \|/);
     expect(md).toMatch(/\| fisherCoords sigma, separate trunks \| adam \| ngem \| [0-9.e-]+ \|/);

@@ -53,6 +53,8 @@ export interface GridRow extends RowStats {
   /** Median over seeds of the mean gradient norm in the first / last 10% of steps (ablations only). */
   gradNormEarly?: number;
   gradNormLate?: number;
+  /** Median over seeds of the head-output gradient norm per block at the last probe (ablations only; RunResult.blockNorms). */
+  blockNormsLate?: { logits: number; mu: number; scale: number };
 }
 
 export interface BestRow extends GridRow {
@@ -96,6 +98,14 @@ function gridRow(rs: RunResult[], budget: number, extra: { arm?: string; fixedLr
     };
     row.gradNormEarly = median(extra.traces.map((t) => part(t, false)));
     row.gradNormLate = median(extra.traces.map((t) => part(t, true)));
+  }
+  const lasts = rs.map((r) => r.blockNorms?.[r.blockNorms.length - 1]).filter((b) => b !== undefined);
+  if (lasts.length) {
+    row.blockNormsLate = {
+      logits: median(lasts.map((b) => finiteOrInf(b.logits))),
+      mu: median(lasts.map((b) => finiteOrInf(b.mu))),
+      scale: median(lasts.map((b) => finiteOrInf(b.scale))),
+    };
   }
   return row;
 }
@@ -529,14 +539,16 @@ function ablationMarkdown(
     "- grad norm: global norm of the objective's gradient (nGEM: the preconditioned one) before the optimizer, mean over the first / last 10% of steps, median over seeds, at the best lr",
     `- ${seeds} seeds per setting, ${budget} steps; backend ${flags.backend ?? "wasm"}; ${flags.quick ? "QUICK (reduced) run; " : ""}wall time ${seconds.toFixed(0)} s`,
     "",
-    "| arm | optimizer | objective | best lr | final NLL (mean +- std) | reached | censored median steps | NLL-best / this-best | at the fixed lr: reached, censored median | grad norm early -> late |",
-    "|---|---|---|---|---|---|---|---|---|---|",
+    "- head-output grad norms: the gradient each head block sends into the network (logits / mu / log-sigma; the objective's, after damping or partial preconditioning) on a fixed probe of 256 training rows, at the last probe, median over seeds, at the best lr",
+    "",
+    "| arm | optimizer | objective | best lr | final NLL (mean +- std) | reached | censored median steps | NLL-best / this-best | at the fixed lr: reached, censored median | grad norm early -> late | head-output grad norms, end: logits / mu / log-sigma |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const b of best) {
     const fixedLr = (exp.lrs[b.optimizer] ?? [])[0];
     const fx = rows.find((r) => r.arm === b.arm && r.optimizer === b.optimizer && r.objective === b.objective && r.lr === fixedLr);
     lines.push(
-      `| ${b.arm} | ${b.optimizer} | ${b.objective} | ${b.lr} | ${fmt(b.finalMean)} +- ${fmt(b.finalStd)} | ${b.reached}/${b.seeds} | ${b.medianStepsCensored} | ${ratio(b)} | ${fx ? `${fixedLr}: ${fx.reached}/${fx.seeds}, ${fx.medianStepsCensored}` : "-"} | ${fmt(b.gradNormEarly, 3)} -> ${fmt(b.gradNormLate, 4)} |`,
+      `| ${b.arm} | ${b.optimizer} | ${b.objective} | ${b.lr} | ${fmt(b.finalMean)} +- ${fmt(b.finalStd)} | ${b.reached}/${b.seeds} | ${b.medianStepsCensored} | ${ratio(b)} | ${fx ? `${fixedLr}: ${fx.reached}/${fx.seeds}, ${fx.medianStepsCensored}` : "-"} | ${fmt(b.gradNormEarly, 3)} -> ${fmt(b.gradNormLate, 4)} | ${b.blockNormsLate ? `${b.blockNormsLate.logits.toPrecision(2)} / ${b.blockNormsLate.mu.toPrecision(2)} / ${b.blockNormsLate.scale.toPrecision(2)}` : "-"} |`,
     );
   }
   lines.push(

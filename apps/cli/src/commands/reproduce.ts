@@ -6,7 +6,18 @@
  */
 import { join } from "node:path";
 import { loadBuiltin, TWO_GAUSSIANS_MEANS, TWO_GAUSSIANS_OPTIMAL_NLL, type Dataset } from "@ngem/datasets/node";
-import { componentMeans, modeRecovery, sample, train, type ModelConfig, type OptimizerConfig, type TrainConfig } from "@ngem/trainer";
+import { mixtureHead, type HeadOptions } from "@ngem/core";
+import {
+  componentMeans,
+  modeRecovery,
+  predict,
+  sample,
+  train,
+  type ModelConfig,
+  type OptimizerConfig,
+  type TrainConfig,
+  type TrainedModel,
+} from "@ngem/trainer";
 import { UsageError } from "../errors.js";
 import { loadBackend } from "../load-backends.js";
 import { heatmapChart, lineChart, PALETTE, type Series } from "../plot/svg.js";
@@ -146,6 +157,36 @@ export interface RunResult {
   modeDistance?: number;
   secondsPerStep: number;
   stopReason: string;
+  /**
+   * Ablations only: norms of the objective's head-output gradient per block (logits, mu, log-sigma) on a fixed
+   * probe of the first 256 training rows, in the space the model trains in, every eval interval (step 0 first).
+   */
+  blockNorms?: { step: number; logits: number; mu: number; scale: number }[];
+}
+
+const l2 = (v: ArrayLike<number>) => {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += (v[i] as number) ** 2;
+  return Math.sqrt(s);
+};
+
+/**
+ * The gradient each head block sends into the network (logits, means, log-scales: method.md's output gradients of the
+ * run's objective, after any damping or partial preconditioning), as norms on the first 256 rows of `data`.
+ */
+export async function headBlockNorms(m: TrainedModel, data: Dataset, head: HeadOptions): Promise<{ logits: number; mu: number; scale: number }> {
+  const rows = Math.min(256, data.n);
+  const nx = m.normalization?.x;
+  const ny = m.normalization?.y;
+  const X = data.xDim;
+  const D = data.yDim;
+  const z = (v: number, i: number, w: number, nrm?: { mean: ArrayLike<number>; std: ArrayLike<number> }) =>
+    nrm ? (v - (nrm.mean[i % w] as number)) / (nrm.std[i % w] as number) : v;
+  const x = m.spec.kind === "mdn" ? Float64Array.from(data.x.subarray(0, rows * X), (v, i) => z(v, i, X, nx)) : undefined;
+  const y = Float64Array.from(data.y.subarray(0, rows * D), (v, i) => z(v, i, D, ny));
+  const p = await predict(m, x, { n: rows });
+  const g = mixtureHead(p, y, head).grads;
+  return { logits: l2(g.logits), mu: l2(g.mu), scale: l2(g.logSigma) };
 }
 
 export interface ReproduceFlags {
@@ -205,6 +246,7 @@ export async function runOne(
   const data = (over.data ?? exp.data)(seed, quick);
   const threshold = over.threshold ?? exp.threshold;
   const gradNorms: number[] = [];
+  const blockNorms: NonNullable<RunResult["blockNorms"]> = [];
   const steps = quick ? exp.quickSteps : exp.steps;
   const config: TrainConfig = {
     model: over.trunk && exp.model.kind === "mdn" ? { ...exp.model, trunk: over.trunk } : exp.model,
@@ -233,7 +275,19 @@ export async function runOne(
     onStep: async (rec, m) => {
       const now = performance.now();
       trainSeconds += (now - lastT) / 1000;
-      if (over.gradTrace) gradNorms.push(rec.gradNorm);
+      if (over.gradTrace) {
+        gradNorms.push(rec.gradNorm);
+        const every = Math.min(exp.evalEvery, steps);
+        if (rec.step === 1 || rec.step % every === 0) {
+          const head: HeadOptions = {
+            variant: objective,
+            ...(over.fisherCoords ? { fisherCoords: over.fisherCoords } : {}),
+            ...(over.damping ? { damping: over.damping } : {}),
+            ...(over.precondition ? { precondition: over.precondition } : {}),
+          };
+          blockNorms.push({ step: rec.step, ...(await headBlockNorms(m, data, head)) });
+        }
+      }
       if (tracker) await tracker.observe(rec.step, m, steps);
       lastT = performance.now();
     },
@@ -262,6 +316,7 @@ export async function runOne(
     ...(modeDistance !== undefined ? { modeDistance } : {}),
     secondsPerStep: trainSeconds / Math.max(1, model.state.step),
     stopReason: history.stopReason,
+    ...(blockNorms.length ? { blockNorms } : {}),
   };
   return { result, model, data, gradNorms };
 }
