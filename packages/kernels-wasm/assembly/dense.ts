@@ -23,109 +23,279 @@ export const MM_BIAS: i32 = 2;
   return 0;
 }
 
-/** Shared-dimension block: a [KC x 8] panel of B (16 KiB) stays in L1 across all row blocks. */
-const KC: i32 = 512;
-/** Bytes of a [KC x n] block of B below which the row-outer order is used (fits L2 comfortably). */
+/**
+ * Shared-dimension block. Every element of C is computed the same way on every path below
+ * (packed or in-place B, packed or in-place A, edge blocks, narrow tails): start from 0, C or
+ * the bias, `madd` over the shared dimension in order, store (flushed) after each KC block.
+ * So an element's value does not depend on which kernel computed it, nor on how a call was
+ * split across threads (rows in blocks of 4, columns in blocks of 8).
+ */
+const KC: i32 = 256;
+/**
+ * Columns of B packed per block: 16 panels of 8 columns (128 KiB at KC = 256; fits L2) in the
+ * single-thread build. The threads build's memory starts at one 64 KiB page, which holds its
+ * static data, so there a block is one panel (8 KiB per slot) and A is not packed.
+ */
+const NC: i32 = ASC_FEATURE_THREADS ? 8 : 128;
+/** A pack slot: the packed [KC x NC] block of B, then (single-thread build) a packed 4-row strip of A. */
+const PACK_B_BYTES: usize = <usize>KC * <usize>NC * 4;
+const PACK_A_BYTES: usize = ASC_FEATURE_THREADS ? 0 : <usize>KC * 16;
+const SLOT_BYTES: usize = PACK_B_BYTES + PACK_A_BYTES;
+/**
+ * Pack slots: one in the single-thread build; in the threads build every thread on a shared
+ * memory takes a free one (compare-and-swap on its lock word) for the length of a call. A
+ * thread that finds none reads B in place, which gives the same results.
+ */
+const SLOTS: i32 = ASC_FEATURE_THREADS ? 4 : 1;
+const PACK_AREA: usize = memory.data(<i32>(SLOTS * <i32>SLOT_BYTES), 64);
+const PACK_LOCKS: usize = memory.data(16, 16);
+/** Bytes of a [KC x n] block of B up to which B is read in place, rows outer (fits L2). */
 const B_BLOCK_L2: usize = 256 * 1024;
-
-// Micro-kernels: C block (+)= A block x B panel over `kc` steps of the shared dimension.
-// Row/column strides are in bytes. `mode` decides how the accumulators start.
+/** Rows of C from which a large B block is packed (below, packing would not be repaid). */
+const PACK_B_MIN_ROWS: i32 = 8;
+/** Full panels a 4-row strip of A meets from which the strip is packed (repaid over the panels). */
+const PACK_A_MIN_PANELS: i32 = 2;
 
 // @ts-ignore: decorator
-@inline function micro4x8(a0p: usize, ra: usize, bp0: usize, rb: usize, c0p: usize, rc: usize, kc: i32, mode: i32, pBias: usize): void {
-  const a1p = a0p + ra;
-  const a2p = a1p + ra;
-  const a3p = a2p + ra;
-  const c1p = c0p + rc;
-  const c2p = c1p + rc;
-  const c3p = c2p + rc;
-  let c00 = initAcc(mode, c0p, pBias);
-  let c01 = initAcc(mode, c0p + 16, pBias + 16);
-  let c10 = initAcc(mode, c1p, pBias);
-  let c11 = initAcc(mode, c1p + 16, pBias + 16);
-  let c20 = initAcc(mode, c2p, pBias);
-  let c21 = initAcc(mode, c2p + 16, pBias + 16);
-  let c30 = initAcc(mode, c3p, pBias);
-  let c31 = initAcc(mode, c3p + 16, pBias + 16);
-  let bp = bp0;
-  for (let p = 0; p < kc; p++) {
-    const po = <usize>p << 2;
-    const b0 = v128.load(bp);
-    const b1 = v128.load(bp, 16);
-    const a0 = v128.load32_splat(a0p + po);
-    const a1 = v128.load32_splat(a1p + po);
-    const a2 = v128.load32_splat(a2p + po);
-    const a3 = v128.load32_splat(a3p + po);
-    c00 = madd(a0, b0, c00);
-    c01 = madd(a0, b1, c01);
-    c10 = madd(a1, b0, c10);
-    c11 = madd(a1, b1, c11);
-    c20 = madd(a2, b0, c20);
-    c21 = madd(a2, b1, c21);
-    c30 = madd(a3, b0, c30);
-    c31 = madd(a3, b1, c31);
-    bp += rb;
+@inline function acquireSlot(): i32 {
+  if (ASC_FEATURE_THREADS) {
+    for (let s = 0; s < SLOTS; s++) {
+      if (atomic.cmpxchg<i32>(PACK_LOCKS + (<usize>s << 2), 0, 1) == 0) return s;
+    }
+    return -1;
   }
-  v128.store(c0p, vflush(c00));
-  v128.store(c0p, vflush(c01), 16);
-  v128.store(c1p, vflush(c10));
-  v128.store(c1p, vflush(c11), 16);
-  v128.store(c2p, vflush(c20));
-  v128.store(c2p, vflush(c21), 16);
-  v128.store(c3p, vflush(c30));
-  v128.store(c3p, vflush(c31), 16);
+  return 0;
 }
 
 // @ts-ignore: decorator
-@inline function micro1x8(ap: usize, bp0: usize, rb: usize, cp: usize, kc: i32, mode: i32, pBias: usize): void {
-  let c0 = initAcc(mode, cp, pBias);
-  let c1 = initAcc(mode, cp + 16, pBias + 16);
-  let bp = bp0;
-  for (let p = 0; p < kc; p++) {
-    const a = v128.load32_splat(ap + (<usize>p << 2));
-    c0 = madd(a, v128.load(bp), c0);
-    c1 = madd(a, v128.load(bp, 16), c1);
-    bp += rb;
+@inline function releaseSlot(s: i32): void {
+  if (ASC_FEATURE_THREADS) atomic.store<i32>(PACK_LOCKS + (<usize>s << 2), 0);
+}
+
+/** Stores lanes [skip, 8) of a row of 8 floats (v0: columns 0-3, v1: 4-7) at c. */
+function storeFrom(c: usize, v0: v128, v1: v128, skip: i32): void {
+  if (skip < 4) {
+    if (skip < 1) store<f32>(c, f32x4.extract_lane(v0, 0));
+    if (skip < 2) store<f32>(c, f32x4.extract_lane(v0, 1), 4);
+    if (skip < 3) store<f32>(c, f32x4.extract_lane(v0, 2), 8);
+    store<f32>(c, f32x4.extract_lane(v0, 3), 12);
+    v128.store(c, v1, 16);
+  } else {
+    if (skip < 5) store<f32>(c, f32x4.extract_lane(v1, 0), 16);
+    if (skip < 6) store<f32>(c, f32x4.extract_lane(v1, 1), 20);
+    if (skip < 7) store<f32>(c, f32x4.extract_lane(v1, 2), 24);
+    store<f32>(c, f32x4.extract_lane(v1, 3), 28);
   }
-  v128.store(cp, vflush(c0));
-  v128.store(cp, vflush(c1), 16);
 }
 
 // @ts-ignore: decorator
-@inline function micro1x4(ap: usize, bp0: usize, rb: usize, cp: usize, kc: i32, mode: i32, pBias: usize): void {
-  let c0 = initAcc(mode, cp, pBias);
-  let bp = bp0;
-  for (let p = 0; p < kc; p++) {
-    c0 = madd(f32x4.splat(load<f32>(ap + (<usize>p << 2))), v128.load(bp), c0);
-    bp += rb;
-  }
-  v128.store(cp, vflush(c0));
+@inline function storeRow(c: usize, v0: v128, v1: v128, skip: i32): void {
+  if (skip == 0) {
+    v128.store(c, v0);
+    v128.store(c, v1, 16);
+  } else storeFrom(c, v0, v1, skip);
 }
 
+/**
+ * The micro-kernel: a 4 x 8 block of C (rows c0..c3) in 8 f32x4 accumulators (+)= rows
+ * a0..a3 of A times an 8-column panel of B whose rows are `bStep` bytes apart (B in place,
+ * or a packed panel, 32 bytes apart). A values are broadcast with load32_splat (one
+ * instruction). A 6 x 8 block (12 accumulators) measured slower: V8 keeps one of the 16
+ * SIMD registers as scratch, so it spills. Stores lanes [skip, 8) of each row.
+ */
 // @ts-ignore: decorator
-@inline function micro1x1(ap: usize, bp0: usize, rb: usize, cp: usize, kc: i32, mode: i32, pBias: usize): void {
-  let s = initScalar(mode, cp, pBias);
-  let bp = bp0;
+@inline function kRows(a0: usize, a1: usize, a2: usize, a3: usize, bp: usize, bStep: usize, c0: usize, c1: usize, c2: usize, c3: usize, kc: i32, mode: i32, pBias: usize, skip: i32): void {
+  let c00 = initAcc(mode, c0, pBias);
+  let c01 = initAcc(mode, c0 + 16, pBias + 16);
+  let c10 = initAcc(mode, c1, pBias);
+  let c11 = initAcc(mode, c1 + 16, pBias + 16);
+  let c20 = initAcc(mode, c2, pBias);
+  let c21 = initAcc(mode, c2 + 16, pBias + 16);
+  let c30 = initAcc(mode, c3, pBias);
+  let c31 = initAcc(mode, c3 + 16, pBias + 16);
+  let ao: usize = 0;
+  let b = bp;
   for (let p = 0; p < kc; p++) {
-    s += load<f32>(ap + (<usize>p << 2)) * load<f32>(bp);
-    bp += rb;
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    let x = v128.load32_splat(a0 + ao);
+    c00 = madd(x, b0, c00);
+    c01 = madd(x, b1, c01);
+    x = v128.load32_splat(a1 + ao);
+    c10 = madd(x, b0, c10);
+    c11 = madd(x, b1, c11);
+    x = v128.load32_splat(a2 + ao);
+    c20 = madd(x, b0, c20);
+    c21 = madd(x, b1, c21);
+    x = v128.load32_splat(a3 + ao);
+    c30 = madd(x, b0, c30);
+    c31 = madd(x, b1, c31);
+    ao += 4;
+    b += bStep;
   }
-  store<f32>(cp, sflush(s));
+  storeRow(c0, vflush(c00), vflush(c01), skip);
+  storeRow(c1, vflush(c10), vflush(c11), skip);
+  storeRow(c2, vflush(c20), vflush(c21), skip);
+  storeRow(c3, vflush(c30), vflush(c31), skip);
+}
+
+/**
+ * {@link kRows} with the 4 rows of A packed (see {@link packA4}): one pointer with immediate
+ * offsets, so the loop is 6 loads, 8 madds and two pointer increments.
+ */
+// @ts-ignore: decorator
+@inline function kPacked(pa: usize, bp: usize, bStep: usize, c0: usize, c1: usize, c2: usize, c3: usize, kc: i32, mode: i32, pBias: usize, skip: i32): void {
+  let c00 = initAcc(mode, c0, pBias);
+  let c01 = initAcc(mode, c0 + 16, pBias + 16);
+  let c10 = initAcc(mode, c1, pBias);
+  let c11 = initAcc(mode, c1 + 16, pBias + 16);
+  let c20 = initAcc(mode, c2, pBias);
+  let c21 = initAcc(mode, c2 + 16, pBias + 16);
+  let c30 = initAcc(mode, c3, pBias);
+  let c31 = initAcc(mode, c3 + 16, pBias + 16);
+  let a = pa;
+  let b = bp;
+  for (let p = 0; p < kc; p++) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    let x = v128.load32_splat(a);
+    c00 = madd(x, b0, c00);
+    c01 = madd(x, b1, c01);
+    x = v128.load32_splat(a, 4);
+    c10 = madd(x, b0, c10);
+    c11 = madd(x, b1, c11);
+    x = v128.load32_splat(a, 8);
+    c20 = madd(x, b0, c20);
+    c21 = madd(x, b1, c21);
+    x = v128.load32_splat(a, 12);
+    c30 = madd(x, b0, c30);
+    c31 = madd(x, b1, c31);
+    a += 16;
+    b += bStep;
+  }
+  storeRow(c0, vflush(c00), vflush(c01), skip);
+  storeRow(c1, vflush(c10), vflush(c11), skip);
+  storeRow(c2, vflush(c20), vflush(c21), skip);
+  storeRow(c3, vflush(c30), vflush(c31), skip);
+}
+
+/** Packs rows a0..a3 (kc floats each) into dst as kc groups (a0[p], a1[p], a2[p], a3[p]). */
+function packA4(a0: usize, a1: usize, a2: usize, a3: usize, kc: i32, dst: usize): void {
+  const k4 = kc & ~3;
+  let d = dst;
+  let o: usize = 0;
+  for (let p = 0; p < k4; p += 4) {
+    const x0 = v128.load(a0 + o);
+    const x1 = v128.load(a1 + o);
+    const x2 = v128.load(a2 + o);
+    const x3 = v128.load(a3 + o);
+    const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5);
+    const t1 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
+    const t2 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+    const t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+    v128.store(d, v128.shuffle<f64>(t0, t1, 0, 2));
+    v128.store(d, v128.shuffle<f64>(t0, t1, 1, 3), 16);
+    v128.store(d, v128.shuffle<f64>(t2, t3, 0, 2), 32);
+    v128.store(d, v128.shuffle<f64>(t2, t3, 1, 3), 48);
+    d += 64;
+    o += 16;
+  }
+  for (let p = k4; p < kc; p++) {
+    store<f32>(d, load<f32>(a0 + o));
+    store<f32>(d, load<f32>(a1 + o), 4);
+    store<f32>(d, load<f32>(a2 + o), 8);
+    store<f32>(d, load<f32>(a3 + o), 12);
+    d += 16;
+    o += 4;
+  }
+}
+
+/**
+ * Packs nc columns (8 <= ... ; a multiple of 8) of kc rows of B (rows `rb` bytes apart) into
+ * nc / 8 panels of [kc x 8] floats, panel q at dst + q * kc * 32.
+ */
+function packB(pB: usize, rb: usize, kc: i32, nc: i32, dst: usize): void {
+  const step = <usize>kc << 5;
+  for (let p = 0; p < kc; p++) {
+    const src = pB + <usize>p * rb;
+    let d = dst + (<usize>p << 5);
+    for (let j = 0; j < nc; j += 8) {
+      const s = src + (<usize>j << 2);
+      v128.store(d, v128.load(s));
+      v128.store(d, v128.load(s, 16), 16);
+      d += step;
+    }
+  }
+}
+
+/**
+ * One 4-row strip of C (rows c0..c3; a strip of fewer rows repeats its last row, which then
+ * computes and stores the same values twice) times `nf` 8-column panels of B (panel q at
+ * bp + q * bPanel, rows bStep bytes apart; C and bias columns 8q), then, when skip > 0, the
+ * shifted last panel at bShift (C and bias columns at cShift bytes), which stores its
+ * columns [skip, 8) only. A is packed first (at apk, when given) if the strip meets at
+ * least PACK_A_MIN_PANELS panels.
+ */
+// @ts-ignore: decorator
+@inline function strip(
+  a0: usize, a1: usize, a2: usize, a3: usize, c0: usize, c1: usize, c2: usize, c3: usize,
+  bp: usize, bPanel: usize, bStep: usize, nf: i32, bShift: usize, cShift: usize, skip: i32,
+  kc: i32, mode: i32, pBias: usize, apk: usize,
+): void {
+  if (apk != 0 && nf >= PACK_A_MIN_PANELS) {
+    packA4(a0, a1, a2, a3, kc, apk);
+    let b = bp;
+    for (let q = 0; q < nf; q++) {
+      const o = <usize>q << 5;
+      kPacked(apk, b, bStep, c0 + o, c1 + o, c2 + o, c3 + o, kc, mode, pBias + o, 0);
+      b += bPanel;
+    }
+    if (skip) kPacked(apk, bShift, bStep, c0 + cShift, c1 + cShift, c2 + cShift, c3 + cShift, kc, mode, pBias + cShift, skip);
+  } else {
+    let b = bp;
+    for (let q = 0; q < nf; q++) {
+      const o = <usize>q << 5;
+      kRows(a0, a1, a2, a3, b, bStep, c0 + o, c1 + o, c2 + o, c3 + o, kc, mode, pBias + o, 0);
+      b += bPanel;
+    }
+    if (skip) kRows(a0, a1, a2, a3, bShift, bStep, c0 + cShift, c1 + cShift, c2 + cShift, c3 + cShift, kc, mode, pBias + cShift, skip);
+  }
+}
+
+/**
+ * One packed block of {@link matmul_strided}: packs nfb 8-column panels of B (or, when
+ * nfb = 0, the one shifted last panel, which stores its columns [skip, 8)) into the slot pk,
+ * then runs every 4-row strip of A (m rows, rows ra bytes apart) over them.
+ */
+function packedBlock(aBase: usize, ra: usize, m: i32, pB: usize, rb: usize, nfb: i32, skip: i32, cj: usize, rc: usize, kc: i32, mode: i32, pBias: usize, pk: usize, apk: usize): void {
+  packB(pB, rb, kc, nfb > 0 ? nfb << 3 : 8, pk);
+  const panel = <usize>kc << 5;
+  for (let i = 0; i < m; i += 4) {
+    const a0 = aBase + <usize>i * ra;
+    const c0 = cj + <usize>i * rc;
+    const r1 = <usize>min(1, m - 1 - i);
+    const r2 = <usize>min(2, m - 1 - i);
+    const r3 = <usize>min(3, m - 1 - i);
+    strip(a0, a0 + r1 * ra, a0 + r2 * ra, a0 + r3 * ra, c0, c0 + r1 * rc, c0 + r2 * rc, c0 + r3 * rc, pk, panel, 32, nfb, pk, 0, skip, kc, mode, pBias, r3 == 3 ? apk : 0);
+  }
 }
 
 /**
  * C[m, n] (=, +=, or bias +) A[m, kd] B[kd, n]; all row-major, byte pointers.
  * With mode MM_BIAS every row of C starts from pBias[n].
  *
- * Blocking: the shared dimension is cut into KC-long blocks and the 4 x 8
- * block of C being computed lives in 8 f32x4 registers; A values are broadcast with
- * load32_splat (one instruction). A 6 x 8 block (12 accumulators) measured slower:
- * V8 keeps one of the 16 SIMD registers as scratch, so it spills. Within a KC block,
- * when the [KC x n] block of B fits in L2, rows go outer (a 4-row slice of A
- * stays in L1 while B streams from L2); otherwise 8-column panels go outer, so
- * each [KC x 8] panel of B (16 KiB) is read from memory once and reused from
- * L1 by every row block. Column tails use a 4-wide vector kernel, then
- * scalar; row tails a 1-row kernel.
+ * Blocking: the shared dimension is cut into KC-long blocks; the 4 x 8 block of C being
+ * computed lives in 8 f32x4 registers (see {@link kRows}). Within a KC block:
+ * * B block fits L2 (kc x n x 4 bytes <= 256 KiB): B is read in place, 4-row strips of C
+ *   outer, so the strip of A stays in L1 (packed, when it meets 2 or more panels) while B
+ *   streams from L2.
+ * * Larger B (e.g. a [256 x 15690] head weight) and m >= 8: B is packed, NC = 128 columns at
+ *   a time, into [KC x 8] panels (contiguous, so no TLB miss per row), then every strip of A
+ *   runs over the packed block.
+ * * Larger B and m < 8: 8-column panels outer, B in place, so each panel stays in L1.
+ * n mod 8 columns: one more 8-column panel ending at column n, overlapping the last full one,
+ * which stores only its new columns. m mod 4 rows: a strip whose missing rows repeat its last
+ * row. n < 8: 4-wide and one-column kernels per row.
  */
 export function matmul(pA: usize, pB: usize, pC: usize, m: i32, kd: i32, n: i32, mode: i32, pBias: usize): void {
   matmul_strided(pA, pB, pC, m, kd, n, kd, n, n, mode, pBias);
@@ -133,16 +303,70 @@ export function matmul(pA: usize, pB: usize, pC: usize, m: i32, kd: i32, n: i32,
 
 /**
  * {@link matmul} on blocks whose rows are lda / ldb / ldc floats apart (the threads build
- * splits C by rows, or by 8-aligned column ranges: every C element is then computed by the
- * same micro-kernel class and operation order as in one call).
+ * splits C by rows in blocks of 4, or by 8-aligned column ranges: every C element is then
+ * computed with the same operations as in one call).
  */
 export function matmul_strided(pA: usize, pB: usize, pC: usize, m: i32, kd: i32, n: i32, lda: i32, ldb: i32, ldc: i32, mode: i32, pBias: usize): void {
   const ra = <usize>lda << 2;
   const rb = <usize>ldb << 2;
   const rc = <usize>ldc << 2;
-  const n8 = n & ~7;
-  const n4 = n & ~3;
-  const m4 = m & ~3;
+  if (kd == 0 || n < 8) {
+    matmulNarrow(pA, pB, pC, m, kd, n, ra, rb, rc, mode, pBias);
+    return;
+  }
+  const slot = acquireSlot();
+  const pk = slot >= 0 ? PACK_AREA + <usize>slot * SLOT_BYTES : 0;
+  const apk = slot >= 0 && PACK_A_BYTES > 0 ? pk + PACK_B_BYTES : 0;
+  const nf = n >> 3;
+  const w = n & 7;
+  const skip = w ? 8 - w : 0;
+  const cShift = <usize>(n - 8) << 2;
+  for (let k0 = 0; k0 < kd; k0 += KC) {
+    const kc = min(KC, kd - k0);
+    const md = k0 == 0 ? mode : MM_ACCUMULATE;
+    const aBase = pA + (<usize>k0 << 2);
+    const bBase = pB + <usize>k0 * rb;
+    if (<usize>kc * rb <= B_BLOCK_L2) {
+      // B block in L2: strips outer, B in place
+      for (let i = 0; i < m; i += 4) {
+        const a0 = aBase + <usize>i * ra;
+        const c0 = pC + <usize>i * rc;
+        const r1 = <usize>min(1, m - 1 - i);
+        const r2 = <usize>min(2, m - 1 - i);
+        const r3 = <usize>min(3, m - 1 - i);
+        // (a strip of fewer than 4 rows is not packed: it repeats rows)
+        strip(a0, a0 + r1 * ra, a0 + r2 * ra, a0 + r3 * ra, c0, c0 + r1 * rc, c0 + r2 * rc, c0 + r3 * rc, bBase, 32, rb, nf, bBase + cShift, cShift, skip, kc, md, pBias, r3 == 3 ? apk : 0);
+      }
+    } else if (pk != 0 && m >= PACK_B_MIN_ROWS) {
+      // large B: pack NC columns at a time into [kc x 8] panels, every strip of A runs over them;
+      // then the shifted last panel (when n mod 8 > 0) as a block of its own
+      for (let j0 = 0; j0 < nf << 3; j0 += NC) {
+        const jb = <usize>j0 << 2;
+        packedBlock(aBase, ra, m, bBase + jb, rb, min(NC, (nf << 3) - j0) >> 3, 0, pC + jb, rc, kc, md, pBias + jb, pk, apk);
+      }
+      if (skip) packedBlock(aBase, ra, m, bBase + cShift, rb, 0, skip, pC + cShift, rc, kc, md, pBias + cShift, pk, apk);
+    } else {
+      // large B, few rows (or no pack slot): 8-column panels outer, B in place, each panel in L1
+      for (let q = 0; q <= nf; q++) {
+        const full = q < nf;
+        if (!full && skip == 0) break;
+        const o = full ? <usize>q << 5 : cShift;
+        for (let i = 0; i < m; i += 4) {
+          const a0 = aBase + <usize>i * ra;
+          const c0 = pC + <usize>i * rc + o;
+          const r1 = <usize>min(1, m - 1 - i);
+          const r2 = <usize>min(2, m - 1 - i);
+          const r3 = <usize>min(3, m - 1 - i);
+          kRows(a0, a0 + r1 * ra, a0 + r2 * ra, a0 + r3 * ra, bBase + o, rb, c0, c0 + r1 * rc, c0 + r2 * rc, c0 + r3 * rc, kc, md, pBias + o, full ? 0 : skip);
+        }
+      }
+    }
+  }
+  if (slot >= 0) releaseSlot(slot);
+}
+
+/** n < 8 (or kd = 0): 4-wide vector kernels, then one-column ones, one row at a time. */
+function matmulNarrow(pA: usize, pB: usize, pC: usize, m: i32, kd: i32, n: i32, ra: usize, rb: usize, rc: usize, mode: i32, pBias: usize): void {
   if (kd == 0) {
     // C = 0, C unchanged, or C = bias
     for (let i = 0; i < m; i++) {
@@ -153,54 +377,69 @@ export function matmul_strided(pA: usize, pB: usize, pC: usize, m: i32, kd: i32,
     }
     return;
   }
+  const n4 = n & ~3;
   for (let k0 = 0; k0 < kd; k0 += KC) {
     const kc = min(KC, kd - k0);
     const md = k0 == 0 ? mode : MM_ACCUMULATE;
-    const aBase = pA + (<usize>k0 << 2);
     const bBase = pB + <usize>k0 * rb;
-    if (<usize>kc * rb <= B_BLOCK_L2) {
-      // B block fits in L2: rows outer, so each 4-row slice of A stays in L1 while B streams from L2
-      let i = 0;
-      for (; i < m4; i += 4) {
-        const ap = aBase + <usize>i * ra;
-        const cp = pC + <usize>i * rc;
-        for (let j = 0; j < n8; j += 8) {
-          const o = <usize>j << 2;
-          micro4x8(ap, ra, bBase + o, rb, cp + o, rc, kc, md, pBias + o);
-        }
-        if (n8 < n) {
-          // column tails (n mod 8) of the 4 rows, one row at a time
-          for (let q = 0; q < 4; q++) tailColumns(ap + <usize>q * ra, bBase, rb, cp + <usize>q * rc, kc, md, pBias, n8, n4, n);
-        }
-      }
-      for (; i < m; i++) {
-        const ap = aBase + <usize>i * ra;
-        const cp = pC + <usize>i * rc;
-        for (let j = 0; j < n8; j += 8) micro1x8(ap, bBase + (<usize>j << 2), rb, cp + (<usize>j << 2), kc, md, pBias + (<usize>j << 2));
-        tailColumns(ap, bBase, rb, cp, kc, md, pBias, n8, n4, n);
-      }
-    } else {
-      // large B: 8-column panels outer, so each [kc x 8] panel of B stays in L1 across all row blocks
-      for (let j = 0; j < n8; j += 8) {
-        const o = <usize>j << 2;
-        let i = 0;
-        for (; i < m4; i += 4) micro4x8(aBase + <usize>i * ra, ra, bBase + o, rb, pC + <usize>i * rc + o, rc, kc, md, pBias + o);
-        for (; i < m; i++) micro1x8(aBase + <usize>i * ra, bBase + o, rb, pC + <usize>i * rc + o, kc, md, pBias + o);
-      }
-      for (let i = 0; i < m; i++) tailColumns(aBase + <usize>i * ra, bBase, rb, pC + <usize>i * rc, kc, md, pBias, n8, n4, n);
+    for (let i = 0; i < m; i++) {
+      const ap = pA + <usize>i * ra + (<usize>k0 << 2);
+      const cp = pC + <usize>i * rc;
+      let j = 0;
+      for (; j < n4; j += 4) micro1x4(ap, bBase + (<usize>j << 2), rb, cp + (<usize>j << 2), kc, md, pBias + (<usize>j << 2));
+      for (; j < n; j++) micro1x1(ap, bBase + (<usize>j << 2), rb, cp + (<usize>j << 2), kc, md, pBias + (<usize>j << 2));
     }
   }
 }
 
-/** Columns [from, n) of one row of C: 4-wide vector blocks up to n4, then scalar. */
 // @ts-ignore: decorator
-@inline function tailColumns(ap: usize, bBase: usize, rb: usize, cp: usize, kc: i32, mode: i32, pBias: usize, from: i32, n4: i32, n: i32): void {
-  let j = from;
-  for (; j < n4; j += 4) micro1x4(ap, bBase + (<usize>j << 2), rb, cp + (<usize>j << 2), kc, mode, pBias + (<usize>j << 2));
-  for (; j < n; j++) micro1x1(ap, bBase + (<usize>j << 2), rb, cp + (<usize>j << 2), kc, mode, pBias + (<usize>j << 2));
+@inline function micro1x4(ap: usize, bp0: usize, rb: usize, cp: usize, kc: i32, mode: i32, pBias: usize): void {
+  let c0 = initAcc(mode, cp, pBias);
+  let bp = bp0;
+  for (let p = 0; p < kc; p++) {
+    c0 = madd(v128.load32_splat(ap + (<usize>p << 2)), v128.load(bp), c0);
+    bp += rb;
+  }
+  v128.store(cp, vflush(c0));
 }
 
-/** dst[cols, rows] = src[rows, cols]^T (4x4 tiles through registers, scalar edges). */
+/** One element, with the same madd as a vector lane (so also fused in the relaxed-SIMD build). */
+// @ts-ignore: decorator
+@inline function micro1x1(ap: usize, bp0: usize, rb: usize, cp: usize, kc: i32, mode: i32, pBias: usize): void {
+  let s = f32x4.splat(initScalar(mode, cp, pBias));
+  let bp = bp0;
+  for (let p = 0; p < kc; p++) {
+    s = madd(v128.load32_splat(ap + (<usize>p << 2)), v128.load32_splat(bp), s);
+    bp += rb;
+  }
+  store<f32>(cp, sflush(f32x4.extract_lane(s, 0)));
+}
+
+/** One 4 x 4 tile: 4 source rows (rs bytes apart) to 4 destination rows (ds bytes apart), through registers. */
+// @ts-ignore: decorator
+@inline function transpose4x4(s: usize, rs: usize, d: usize, ds: usize): void {
+  const x0 = v128.load(s);
+  const x1 = v128.load(s + rs);
+  const x2 = v128.load(s + 2 * rs);
+  const x3 = v128.load(s + 3 * rs);
+  const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5);
+  const t1 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+  const t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+  v128.store(d, v128.shuffle<f64>(t0, t1, 0, 2));
+  v128.store(d + ds, v128.shuffle<f64>(t0, t1, 1, 3));
+  v128.store(d + 2 * ds, v128.shuffle<f64>(t2, t3, 0, 2));
+  v128.store(d + 3 * ds, v128.shuffle<f64>(t2, t3, 1, 3));
+}
+
+/** Source rows per band of {@link transpose_strided} (16 floats = one 64-byte line of a destination row). */
+const TR_ROWS: i32 = 16;
+/** Source row bytes above which {@link transpose_strided} blocks by columns instead. */
+const TR_WIDE: usize = 16384;
+/** Source columns per block of a wide source. */
+const TR_COLS: i32 = 64;
+
+/** dst[cols, rows] = src[rows, cols]^T (4x4 tiles through registers, cache-blocked, scalar edges). */
 export function transpose(pSrc: usize, pDst: usize, rows: i32, cols: i32): void {
   transpose_strided(pSrc, pDst, rows, cols, cols, rows);
 }
@@ -214,33 +453,37 @@ export function transpose_strided(pSrc: usize, pDst: usize, rows: i32, cols: i32
   const c4 = cols & ~3;
   const rs = <usize>srcStride << 2; // src row bytes
   const ds = <usize>dstStride << 2; // dst row bytes
-  for (let r = 0; r < r4; r += 4) {
-    for (let c = 0; c < c4; c += 4) {
-      const s = pSrc + <usize>r * rs + (<usize>c << 2);
-      const x0 = v128.load(s);
-      const x1 = v128.load(s + rs);
-      const x2 = v128.load(s + 2 * rs);
-      const x3 = v128.load(s + 3 * rs);
-      const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5);
-      const t1 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
-      const t2 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
-      const t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
-      const d = pDst + <usize>c * ds + (<usize>r << 2);
-      v128.store(d, v128.shuffle<f64>(t0, t1, 0, 2));
-      v128.store(d + ds, v128.shuffle<f64>(t0, t1, 1, 3));
-      v128.store(d + 2 * ds, v128.shuffle<f64>(t2, t3, 0, 2));
-      v128.store(d + 3 * ds, v128.shuffle<f64>(t2, t3, 1, 3));
+  // Cache blocking (data movement only; no arithmetic, so any order gives the same result).
+  if (rs > TR_WIDE) {
+    // Wide source rows (e.g. a [256 x 15690] weight): blocks of TR_COLS columns, each swept by
+    // 4-row bands, so a band reads TR_COLS * 4 contiguous bytes from each of its 4 rows and the
+    // block's TR_COLS destination rows fill front to back.
+    for (let cb = 0; cb < c4; cb += TR_COLS) {
+      const ce = min(cb + TR_COLS, c4);
+      for (let r = 0; r < r4; r += 4) {
+        const sr = pSrc + <usize>r * rs;
+        const dr = pDst + (<usize>r << 2);
+        for (let c = cb; c < ce; c += 4) transpose4x4(sr + (<usize>c << 2), rs, dr + <usize>c * ds, ds);
+      }
     }
-    for (let c = c4; c < cols; c++) {
-      for (let q = 0; q < 4; q++) {
-        store<f32>(pDst + <usize>c * ds + (<usize>(r + q) << 2), load<f32>(pSrc + <usize>(r + q) * rs + (<usize>c << 2)));
+  } else {
+    // Bands of TR_ROWS source rows, each swept column by column, so the band's rows stream front
+    // to back and every destination row gets a whole 64-byte line (TR_ROWS floats) at a time,
+    // instead of 16 bytes per 4-row band (the line is evicted before its next 16 bytes arrive).
+    for (let rb = 0; rb < r4; rb += TR_ROWS) {
+      const re = min(rb + TR_ROWS, r4);
+      for (let c = 0; c < c4; c += 4) {
+        const sc = pSrc + (<usize>c << 2);
+        const dc = pDst + <usize>c * ds;
+        for (let r = rb; r < re; r += 4) transpose4x4(sc + <usize>r * rs, rs, dc + (<usize>r << 2), ds);
       }
     }
   }
+  for (let r = 0; r < r4; r++) {
+    for (let c = c4; c < cols; c++) store<f32>(pDst + <usize>c * ds + (<usize>r << 2), load<f32>(pSrc + <usize>r * rs + (<usize>c << 2)));
+  }
   for (let r = r4; r < rows; r++) {
-    for (let c = 0; c < cols; c++) {
-      store<f32>(pDst + <usize>c * ds + (<usize>r << 2), load<f32>(pSrc + <usize>r * rs + (<usize>c << 2)));
-    }
+    for (let c = 0; c < cols; c++) store<f32>(pDst + <usize>c * ds + (<usize>r << 2), load<f32>(pSrc + <usize>r * rs + (<usize>c << 2)));
   }
 }
 
