@@ -4,6 +4,7 @@
 // sgemm on the same shapes; a numeric cross-check of one step against PyTorch.
 //   pnpm bench            (root: runs every package's bench, this one included)
 //   node bench/run.mjs [--quick] [--seconds S] [--configs name,...] [--backends a,b] [--wasm-builds simd,relaxed-simd] [--wasm-threads 1,auto] [--torch-threads 1,2]
+//                      [--dense-only] [--dense-rounds R] [--dense-ms MS]
 //
 // Method (packages/kernels-wasm/src/steady.ts): for each backend, a fresh NLL model and a
 // fresh nGEM model from the same weights are stepped in alternating windows of 5 steps,
@@ -11,8 +12,9 @@
 // time after warm-up, nGEM/NLL = ratio of the medians (measured side by side), and the
 // stall figure = mean(steps 1-10) / median(steps 20-49). PyTorch runs the same method
 // (bench/torch_mdn.py), at 1 and 2 threads, and prints which BLAS it has mapped.
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import { loadavg } from "node:os";
 import { getBackend, initWeights, paramShapes, Rng } from "@ngem/core";
 import { enableRelaxedSimd, hostInfo } from "@ngem/kernels-wasm/node";
 
@@ -26,6 +28,9 @@ const seconds = Number(flag("seconds", quick ? 0.5 : 3));
 const wasmBuilds = flag("wasm-builds", "relaxed-simd").split(",");
 const torchThreads = flag("torch-threads", "1,2").split(",").map(Number);
 // wasm thread settings: "auto" = the backend's default (this machine's cores, for large shapes), or a number
+const denseOnly = args.includes("--dense-only");
+const denseRounds = Number(flag("dense-rounds", quick ? 3 : 7));
+const denseMs = Number(flag("dense-ms", quick ? 20 : 50));
 const wasmThreads = flag("wasm-threads", "auto").split(",").map((t) => (t === "auto" ? "auto" : Number(t)));
 if (wasmBuilds.includes("relaxed-simd")) enableRelaxedSimd();
 
@@ -98,70 +103,208 @@ function runTorch(job) {
   return JSON.parse(out);
 }
 
-/** numpy (OpenBLAS) single-thread GFLOP/s of the dense fwd+bwd products of `shapes` (x@W, x.T@g, g@W.T). */
-function numpyDense(shapes) {
+/**
+ * numpy (the `python3` on PATH) as a persistent single-thread worker: OPENBLAS / OMP / MKL threads 1,
+ * and threadpoolctl's limit of 1 when it is installed. It first reports its version and BLAS (name,
+ * version, OpenBLAS build configuration, threadpoolctl's view), then, per request, times the dense
+ * fwd+bwd products of one shape (x@W, x.T@g, g@W.T; transposes are BLAS flags, no copies) for about
+ * `ms` milliseconds and answers [CPU seconds, wall seconds] per call. So wasm and numpy can be timed
+ * alternately, shape by shape, in one run.
+ */
+function startNumpy() {
   const code = `
-import json,sys,time,numpy as np
-out=[]
-for (n,i,o) in json.loads(sys.argv[1]):
-    x=np.random.rand(n,i).astype(np.float32);W=np.random.rand(i,o).astype(np.float32);g=np.random.rand(n,o).astype(np.float32)
+import json, sys, time
+try:
+    import numpy as np
+except Exception as e:
+    print(json.dumps({"error": "numpy is not importable (" + str(e) + ")"}), flush=True)
+    sys.exit(0)
+info = {"numpy": np.__version__}
+try:
+    b = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    info["blas"] = " ".join(str(x) for x in (b.get("name"), b.get("version"), "(" + str(b.get("openblas configuration", "")).strip() + ")"))
+except Exception as e:
+    info["blas"] = "unknown (" + str(e) + ")"
+try:
+    import threadpoolctl
+    info["limits"] = threadpoolctl.threadpool_limits(1) is not None
+    info["threadpool"] = [{k: p.get(k) for k in ("internal_api", "version", "num_threads", "architecture", "threading_layer")} for p in threadpoolctl.threadpool_info()]
+except Exception:
+    info["threadpool"] = None
+print(json.dumps(info), flush=True)
+cache = {}
+for line in sys.stdin:
+    n, i, o, ms = json.loads(line)
+    key = (n, i, o)
+    if key not in cache:
+        rng = np.random.default_rng(1)
+        cache[key] = (rng.standard_normal((n, i), dtype=np.float32), (0.05 * rng.standard_normal((i, o))).astype(np.float32), rng.standard_normal((n, o), dtype=np.float32))
+    x, W, g = cache[key]
     def f():
-        x@W; x.T@g; g@W.T
+        x @ W; x.T @ g; g @ W.T
     f()
-    best=1e9
-    for r in range(7):
-        k=0;t=time.perf_counter()
-        while True:
-            f();k+=1
-            if time.perf_counter()-t>0.05: break
-        best=min(best,(time.perf_counter()-t)/k)
-    out.append(6*n*i*o/best/1e9)
-print(json.dumps(out))`;
-  const r = spawnSync("python3", ["-c", code, JSON.stringify(shapes)], { encoding: "utf8", env: { ...process.env, OPENBLAS_NUM_THREADS: "1", OMP_NUM_THREADS: "1", MKL_NUM_THREADS: "1" } });
-  return r.status === 0 ? JSON.parse(r.stdout.trim()) : undefined;
+    k = 0
+    t = time.perf_counter()
+    c = time.process_time()
+    while True:
+        f()
+        k += 1
+        if time.perf_counter() - t > ms / 1000:
+            break
+    print(json.dumps([(time.process_time() - c) / k, (time.perf_counter() - t) / k]), flush=True)
+`;
+  let child;
+  try {
+    child = spawn("python3", ["-u", "-c", code], {
+      env: { ...process.env, OPENBLAS_NUM_THREADS: "1", OMP_NUM_THREADS: "1", MKL_NUM_THREADS: "1" },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+  } catch (e) {
+    return Promise.resolve({ error: `python3 could not start (${e.message})` });
+  }
+  let buf = "";
+  let err = "";
+  const waiting = [];
+  child.stdout.on("data", (d) => {
+    buf += d;
+    for (let k = buf.indexOf("\n"); k >= 0; k = buf.indexOf("\n")) {
+      const line = buf.slice(0, k);
+      buf = buf.slice(k + 1);
+      waiting.shift()?.(JSON.parse(line));
+    }
+  });
+  child.stderr.on("data", (d) => {
+    err += d;
+  });
+  const next = () => new Promise((resolve) => waiting.push(resolve));
+  const done = new Promise((resolve) => child.on("close", () => resolve({ error: `python3 exited (${err.trim().split("\n").pop() || "no output"})` })));
+  child.on("error", (e) => waiting.shift()?.({ error: `python3 could not start (${e.message})` }));
+  return Promise.race([next(), done]).then((info) => {
+    if (info.error) return info;
+    return {
+      info,
+      time: (shape, msWindow) => {
+        const p = next();
+        child.stdin.write(`${JSON.stringify([...shape, msWindow])}\n`);
+        return p;
+      },
+      close: () => child.stdin.end(),
+    };
+  });
 }
 
-/** wasm GFLOP/s of the same dense fwd+bwd products (matmul + bias, transposes, X^T G, G W^T, bias sums), best of 7. */
-async function wasmDense(kw, build, shapes) {
-  const rt = await kw.KernelRuntime.create({ build, threads: 1 });
-  const out = [];
-  for (const [n, inD, outD] of shapes) {
-    const mark = rt.mark();
-    const x = rt.alloc("x", n * inD), W = rt.alloc("W", inD * outD), b = rt.alloc("b", outD), o = rt.alloc("out", n * outD);
-    const g = rt.alloc("g", n * outD), gW = rt.alloc("gW", inD * outD), gB = rt.alloc("gB", outD), gX = rt.alloc("gX", n * inD);
-    const xt = rt.alloc("xt", n * inD), wt = rt.alloc("wt", inD * outD);
-    const rng = new Rng(1);
-    rt.write(x, Float32Array.from({ length: n * inD }, () => rng.normal()));
-    rt.write(W, Float32Array.from({ length: inD * outD }, () => rng.normal() * 0.05));
-    rt.write(g, Float32Array.from({ length: n * outD }, () => rng.normal()));
-    const MM = kw.MatmulMode;
-    const f = () => {
-      rt.matmul(x, W, o, n, inD, outD, MM.bias, b);
-      rt.transpose(x, xt, n, inD);
-      rt.matmul(xt, g, gW, inD, n, outD, MM.overwrite);
-      rt.colsum(g, n, outD, gB);
-      rt.transpose(W, wt, inD, outD);
-      rt.matmul(g, wt, gX, n, outD, inD, MM.overwrite);
-    };
-    f();
-    let best = Infinity;
-    for (let r = 0; r < 7; r++) {
-      let k = 0;
-      const t = performance.now();
-      do {
-        f();
-        k++;
-      } while (performance.now() - t < 50);
-      best = Math.min(best, (performance.now() - t) / k / 1000);
+/**
+ * The dense layers of a step on wasm, one thread, as the model runs them: matmul + bias, transpose x,
+ * X^T G, bias sums, transpose W, G W^T (6 n in out flops). Returns a function that runs them for about
+ * `msWindow` ms and answers [CPU seconds, wall seconds] per call.
+ */
+function wasmDenseRunner(kw, rt, [n, inD, outD]) {
+  const x = rt.alloc("x", n * inD), W = rt.alloc("W", inD * outD), b = rt.alloc("b", outD), o = rt.alloc("out", n * outD);
+  const g = rt.alloc("g", n * outD), gW = rt.alloc("gW", inD * outD), gB = rt.alloc("gB", outD), gX = rt.alloc("gX", n * inD);
+  const xt = rt.alloc("xt", n * inD), wt = rt.alloc("wt", inD * outD);
+  const rng = new Rng(1);
+  rt.write(x, Float32Array.from({ length: n * inD }, () => rng.normal()));
+  rt.write(W, Float32Array.from({ length: inD * outD }, () => rng.normal() * 0.05));
+  rt.write(g, Float32Array.from({ length: n * outD }, () => rng.normal()));
+  const MM = kw.MatmulMode;
+  const f = () => {
+    rt.matmul(x, W, o, n, inD, outD, MM.bias, b);
+    rt.transpose(x, xt, n, inD);
+    rt.matmul(xt, g, gW, inD, n, outD, MM.overwrite);
+    rt.colsum(g, n, outD, gB);
+    rt.transpose(W, wt, inD, outD);
+    rt.matmul(g, wt, gX, n, outD, inD, MM.overwrite);
+  };
+  f();
+  return (msWindow) => {
+    let k = 0;
+    const t = performance.now();
+    const c = process.cpuUsage();
+    do {
+      f();
+      k++;
+    } while (performance.now() - t < msWindow);
+    const d = process.cpuUsage(c);
+    return [(d.user + d.system) / 1e6 / k, (performance.now() - t) / 1000 / k];
+  };
+}
+
+/**
+ * Dense fwd+bwd, wasm (each requested build, one thread) vs numpy single-thread sgemm on the same
+ * shapes, interleaved: per round, each shape runs on every wasm build and on numpy in turn, ~`msWindow`
+ * ms each; best of `rounds` per side. CPU time (process user + system) is the figure, since other jobs
+ * share this machine's cores (wall time beside it). Returns rows and numpy's info (or why it is missing).
+ */
+async function denseVsNumpy(kw, builds, shapes, rounds, msWindow) {
+  const np = await startNumpy();
+  const rts = [];
+  for (const build of builds) rts.push({ build, rt: await kw.KernelRuntime.create({ build, threads: 1 }) });
+  const rows = [];
+  for (const { config, shape } of shapes) {
+    const runners = rts.map(({ build, rt }) => ({ build, rt, mark: rt.mark(), run: wasmDenseRunner(kw, rt, shape) }));
+    const best = runners.map(() => [Infinity, Infinity]);
+    let bestNp = np.time ? [Infinity, Infinity] : undefined;
+    for (let r = 0; r < rounds; r++) {
+      runners.forEach((w, i) => {
+        const [c, t] = w.run(msWindow);
+        best[i] = [Math.min(best[i][0], c), Math.min(best[i][1], t)];
+      });
+      if (bestNp) {
+        const [c, t] = await np.time(shape, msWindow);
+        bestNp = [Math.min(bestNp[0], c), Math.min(bestNp[1], t)];
+      }
     }
-    out.push((6 * n * inD * outD) / best / 1e9);
-    rt.release(mark);
+    const flops = 6 * shape[0] * shape[1] * shape[2];
+    const gf = (sec) => flops / sec / 1e9;
+    rows.push({
+      config,
+      shape,
+      wasm: runners.map((w, i) => ({ build: w.build, cpu: gf(best[i][0]), wall: gf(best[i][1]) })),
+      numpy: bestNp ? { cpu: gf(bestNp[0]), wall: gf(bestNp[1]) } : undefined,
+    });
+    for (const w of runners) w.rt.release(w.mark);
   }
-  return out;
+  np.close?.();
+  return { rows, numpy: np.info, numpyMissing: np.error };
 }
 
 const pad = (s, w) => String(s).padStart(w);
+const median = (xs) => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length ? (v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2) : Number.NaN;
+};
 const ms = (x) => (x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(2) : x.toFixed(3));
+
+/** Prints the dense fwd+bwd table of {@link denseVsNumpy} (with the CPU model and numpy's BLAS). */
+function printDense({ rows, numpy, numpyMissing }, host) {
+  console.log(`\ndense layer fwd+bwd, one thread: wasm vs numpy single-thread sgemm on the same shapes, interleaved (CPU: ${host.cpuModel}, ${host.cores} cores; load average ${loadavg().map((x) => x.toFixed(1)).join(" ")})`);
+  if (numpy) {
+    console.log(`numpy ${numpy.numpy} (python3 on PATH), BLAS: ${numpy.blas}; OPENBLAS_NUM_THREADS=OMP_NUM_THREADS=MKL_NUM_THREADS=1`);
+    console.log(
+      numpy.threadpool
+        ? `threadpoolctl (limited to 1): ${numpy.threadpool.map((p) => `${p.internal_api} ${p.version} ${p.architecture ?? ""} ${p.threading_layer ?? ""} num_threads=${p.num_threads}`).join("; ")}`
+        : "threadpoolctl: not installed (the environment variables above set the thread count)",
+    );
+  } else console.log(`numpy: not available - ${numpyMissing}`);
+  console.log("wasm: matmul + bias, transpose x, X^T G, bias sums, transpose W, G W^T (as the model runs them); numpy: x@W, x.T@g, g@W.T; 6 n in out flops;");
+  console.log(`best of ${denseRounds} rounds of ~${denseMs} ms per side; GFLOP/s from CPU time (process user + system), wall-clock figure in brackets`);
+  const builds = rows[0]?.wasm.map((w) => w.build) ?? [];
+  console.log(
+    ["config".padEnd(19), "n x in -> out".padEnd(18), ...builds.map((b) => pad(`wasm ${b === "simd" ? "simd" : "relaxed"}`, 20)), pad("numpy 1t", 20), ...builds.map((b) => pad(`${b === "simd" ? "simd" : "relaxed"} / numpy`, 16))].join(" "),
+  );
+  const cell = (x) => (x ? `${x.cpu.toFixed(1)} (${x.wall.toFixed(1)})` : "n/a");
+  for (const d of rows) {
+    console.log(
+      [
+        d.config.padEnd(19),
+        `${d.shape[0]} x ${d.shape[1]} -> ${d.shape[2]}`.padEnd(18),
+        ...d.wasm.map((w) => pad(cell(w), 20)),
+        pad(cell(d.numpy), 20),
+        ...d.wasm.map((w) => pad(d.numpy ? `${((100 * w.cpu) / d.numpy.cpu).toFixed(0)}%` : "n/a", 16)),
+      ].join(" "),
+    );
+  }
+}
 
 async function main() {
   const kw = await import("@ngem/kernels-wasm");
@@ -172,7 +315,7 @@ async function main() {
   }
   // backends: wasm once per requested kernels build
   const loaded = [];
-  for (const name of BACKENDS) {
+  for (const name of denseOnly ? [] : BACKENDS) {
     if (name === "wasm") {
       for (const build of wasmBuilds) {
         for (const threads of wasmThreads) {
@@ -199,24 +342,22 @@ async function main() {
   console.log(`node ${host.node}; WebAssembly SIMD ${host.wasm.simd ? "yes" : "no"}, relaxed SIMD ${host.wasm.relaxedSimd ? "yes" : "no"}`);
   for (const l of loaded.filter((x) => x.build)) console.log(`${l.label}: ${l.be.build} kernels build - ${l.be.buildReason}; threads ${l.be.threads} - ${l.be.threadsReason}`);
   console.log("(a * after the thread count: the backend's default, threads: \"auto\")");
-  console.log(`method: fresh NLL and nGEM models, alternating windows of 5 steps, every step timed, warm-up 20, >= 50 steps and >= ${seconds}s per backend; Adam lr 1e-3, same batch\n`);
+  if (!denseOnly) console.log(`method: fresh NLL and nGEM models, alternating windows of 5 steps, every step timed, warm-up 20, >= 50 steps and >= ${seconds}s per backend; Adam lr 1e-3, same batch\n`);
 
   const rows = [];
   const checks = [];
   const profiles = [];
-  const denseRows = [];
+  // dense fwd+bwd: wasm per requested build vs numpy 1 thread, the dense layers of every selected config, interleaved
+  const denseBuilds = denseOnly ? wasmBuilds : [...new Set(loaded.filter((x) => x.build).map((x) => x.build))];
+  const denseShapeList = CONFIGS.filter((c) => selected.includes(c.name)).flatMap((c) => denseShapes(c.spec, c.batch).map((shape) => ({ config: c.name, shape })));
+  const dense = denseBuilds.length ? await denseVsNumpy(kw, denseBuilds, denseShapeList, denseRounds, denseMs) : undefined;
+  if (dense) printDense(dense, host);
+  if (denseOnly) return;
   for (const cfg of CONFIGS.filter((c) => selected.includes(c.name))) {
     const { spec, batch: n } = cfg;
     const weights = initWeights(spec, 7);
     const batch = batchFor(spec, n, 11);
     const flops = stepFlops(spec, n);
-    // dense fwd+bwd: wasm per build vs numpy 1 thread, same shapes
-    const shapes = denseShapes(spec, n);
-    const np = numpyDense(shapes);
-    for (const l of loaded.filter((x, i, all) => x.build && all.findIndex((y) => y.build === x.build) === i)) {
-      const w = await wasmDense(kw, l.build, shapes);
-      shapes.forEach((s, i) => denseRows.push({ config: cfg.name, shape: s, backend: l.label.replace(/\/\d+t\*?$/, ""), wasm: w[i], numpy: np?.[i] }));
-    }
     let torch = [];
     if (!torchWhy) {
       const job = {
@@ -265,13 +406,25 @@ async function main() {
       }
       const slow = perStep > 500;
       const budget = slow ? Math.min(seconds, 2) : seconds;
+      // CPU time of each step as well (process user + system, so a 2-thread model's workers count too):
+      // on a shared machine a step that waited for a core costs wall time but not CPU time
+      const cpuNll = [];
+      const cpuNgem = [];
+      const cpuTimed = (out, step) => async () => {
+        const c = process.cpuUsage();
+        await step();
+        const d = process.cpuUsage(c);
+        out.push((d.user + d.system) / 1000);
+      };
       const [rn, rg] = await kw.measureInterleaved(
         [
-          { label: "nll", step: () => mNll.step(batch, { variant: "nll" }, opt) },
-          { label: "ngem", step: () => mNgem.step(batch, { variant: "ngem" }, opt) },
+          { label: "nll", step: cpuTimed(cpuNll, () => mNll.step(batch, { variant: "nll" }, opt)) },
+          { label: "ngem", step: cpuTimed(cpuNgem, () => mNgem.step(batch, { variant: "ngem" }, opt)) },
         ],
         { seconds: budget, minSteps: slow ? 25 : 50 },
       );
+      rn.cpuMs = median(cpuNll.slice(20));
+      rg.cpuMs = median(cpuNgem.slice(20));
       const wasmNgem = kw.wasmHandlerOf(mNgem); // the wasm model's handler (profile, threads), undefined for other backends
       if (wasmNgem) {
         wasmNgem.profile(true);
@@ -293,7 +446,7 @@ async function main() {
 
   if (torch1Blas(rows)) console.log(`PyTorch ${torch1Blas(rows)}\n`);
   console.log(
-    ["config".padEnd(19), "backend".padEnd(12), pad("nll ms", 9), pad("p90", 8), pad("ngem ms", 9), pad("p90", 8), pad("ngem/nll", 9), pad("stall nll", 10), pad("stall ngem", 11), pad("vs torch1", 10), pad("vs torch2", 10), pad("steps/s", 8), pad("GFLOP/s", 8)].join(" "),
+    ["config".padEnd(19), "backend".padEnd(12), pad("nll ms", 9), pad("p90", 8), pad("ngem ms", 9), pad("p90", 8), pad("ngem/nll", 9), pad("cpu n/n", 8), pad("stall nll", 10), pad("stall ngem", 11), pad("vs torch1", 10), pad("vs torch2", 10), pad("steps/s", 8), pad("GFLOP/s", 8)].join(" "),
   );
   for (const r of rows) {
     const t1 = rows.find((q) => q.config === r.config && q.backend === "torch/1t");
@@ -307,6 +460,7 @@ async function main() {
         pad(ms(r.ngem.medianMs), 9),
         pad(ms(r.ngem.p90Ms), 8),
         pad((r.ngem.medianMs / r.nll.medianMs).toFixed(3), 9),
+        pad(r.ngem.cpuMs > 0 && r.nll.cpuMs > 0 ? (r.ngem.cpuMs / r.nll.cpuMs).toFixed(3) : "n/a", 8),
         pad(Number.isNaN(r.nll.stall) ? "n/a" : r.nll.stall.toFixed(2), 10),
         pad(Number.isNaN(r.ngem.stall) ? "n/a" : r.ngem.stall.toFixed(2), 11),
         pad(t1 ? `${(t1.ngem.medianMs / r.ngem.medianMs).toFixed(2)}x` : "n/a", 10),
@@ -317,18 +471,10 @@ async function main() {
     );
   }
   console.log("\nms = median step time after warm-up (p90 beside it); ngem/nll = nGEM median / NLL median, measured interleaved (goal <= 1.03);");
+  console.log("cpu n/n = the same ratio of median CPU time per step (process user + system; wasm rows), which waiting for a core does not inflate;");
   console.log("stall = mean(steps 1-10) / median(steps 20-49) (goal <= 1.5); vs torch1 / torch2 = PyTorch 1- / 2-thread nGEM time / ours;");
   console.log("steps/s = nGEM steps per second (1000 / nGEM median); GFLOP/s = step matmul FLOPs / nGEM median; wasm/Nt = N threads per model.");
 
-  if (denseRows.length) {
-    console.log("\ndense layer fwd+bwd (matmul+bias, transposes, X^T G, G W^T, bias sums; 6 n in out flops), one thread:");
-    console.log(["config".padEnd(19), "n x in -> out".padEnd(18), "backend".padEnd(12), pad("GFLOP/s", 8), pad("numpy 1t", 9), pad("of numpy", 9)].join(" "));
-    for (const d of denseRows) {
-      console.log(
-        [d.config.padEnd(19), `${d.shape[0]} x ${d.shape[1]} -> ${d.shape[2]}`.padEnd(18), d.backend.padEnd(12), pad(d.wasm.toFixed(1), 8), pad(d.numpy ? d.numpy.toFixed(1) : "n/a", 9), pad(d.numpy ? `${((100 * d.wasm) / d.numpy).toFixed(0)}%` : "n/a", 9)].join(" "),
-      );
-    }
-  }
   if (profiles.length) {
     console.log("\nwasm step profile (nGEM, 20 profiled steps after the timing; share of the profiled step, which the timers slow down):");
     console.log(["config".padEnd(19), "backend".padEnd(12), pad("prof. ms", 8), pad("matmul", 7), pad("head", 6), pad("act", 6), pad("LN", 6), pad("optim", 6), pad("other", 6)].join(" "));
