@@ -30,7 +30,8 @@ import { DataMismatchError, deriveSeed } from "./data.js";
 import { defaultIO } from "./io.js";
 import { initialState, makeSoap, TrainedModel, type StreamPosition, type TrainerState } from "./model-handle.js";
 import { logLikelihoods } from "./predict.js";
-import { runLoop, trimMetrics, withResumeOptions, type LoopFeed, type ResumeOptions, type TrainOptions, type TrainResult } from "./train.js";
+import { type LoopFeed, runLoop, type TrainOptions, type TrainResult } from "./loop.js";
+import { trimMetrics, withResumeOptions, type ResumeOptions } from "./train.js";
 import type { Normalization, TrainConfig, TrainData } from "./types.js";
 
 /** Consecutive rows of a source: rows `start .. start + n - 1`, x [n, xDim] and y [n, yDim] row-major. */
