@@ -2,7 +2,6 @@ import { describe, expect, it } from "vitest";
 import {
   COVARIANCES,
   expandScale,
-  logSigmaOf,
   mixtureHead,
   mixtureHeadRaw,
   negQ,
@@ -17,6 +16,7 @@ import {
   type RawHead,
   type ScaleParam,
 } from "../src/index.js";
+import { logSigmaOf } from "../src/scale.js";
 import { normRelErr } from "./helpers.js";
 
 function randomRaw(seed: number, n: number, k: number, d: number, cov: Covariance): { raw: RawHead; y: Float64Array } {

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { Rng } from "@ngem/core";
 import { NgemError } from "@ngem/core";
 import { describe, expect, it } from "vitest";
-import { CsvTokenizer, DataError, detectDelimiter, loadCsv, parseCsv, parseCsvRecords, writeCsv, type CsvOptions, type Dataset } from "../src/node.js";
+import { detectDelimiter } from "../src/csv.js";
+import { CsvTokenizer, DataError, loadCsv, parseCsv, parseCsvRecords, writeCsv, type CsvOptions, type Dataset } from "../src/node.js";
 import { dataError, fixture } from "./helpers.js";
 
 function rows(ds: Dataset): { x: number[][]; y: number[][] } {

@@ -1,13 +1,10 @@
 import { logProb } from "@ngem/core";
 import { describe, expect, it } from "vitest";
 import {
-  heteroscedasticSigma,
   INVERSE_SINE_NOISE,
-  inverseSineForward,
   inverseSineSupport,
   loadBuiltin,
   RING_WIDTH,
-  spiralCentre,
   SPIRAL_NOISE,
   syntheticTasks,
   TWO_GAUSSIANS_MEANS,
@@ -16,6 +13,7 @@ import {
   TWO_SINUSOIDS_NOISE,
   type SyntheticTaskName,
 } from "../src/index.js";
+import { heteroscedasticSigma, inverseSineForward, spiralCentre } from "../src/synthetic.js";
 
 const names = Object.keys(syntheticTasks) as SyntheticTaskName[];
 

@@ -6,13 +6,36 @@
  *
  * Browser-safe: file access goes through {@link TrainerIO}; the Node
  * implementation is loaded lazily only when a path is used.
+ *
+ * The public API is this explicit list (api/trainer.md is its generated
+ * report, checked by `node scripts/api-report.mjs --check`); SOAP's linear
+ * algebra, the noise and batching helpers and the stream's bookkeeping stay
+ * in their modules.
  */
-export type * from "./types.js";
+export type {
+  CheckpointConfig,
+  EarlyStoppingConfig,
+  EpochRecord,
+  EvalRecord,
+  FloorHitStats,
+  GmmModelConfig,
+  HeadConfig,
+  History,
+  MdnModelConfig,
+  ModelConfig,
+  NoiseConfig,
+  Normalization,
+  OptimizerConfig,
+  ScheduleConfig,
+  StepRecord,
+  StopReason,
+  TrainConfig,
+  TrainData,
+} from "./types.js";
 export {
   ConfigError,
   validateConfig,
   specFor,
-  headOf,
   splitSizes,
   NOISE_SCHEDULES,
   TRAIN_CONFIG_KEYS,
@@ -21,20 +44,15 @@ export {
   DEFAULT_EPOCHS,
   type ResolvedConfig,
 } from "./config.js";
-export { effectiveNoise, perturbBatch, countFloorHits, initialNoiseRng } from "./noise.js";
 export { scheduledLr } from "./schedule.js";
 export { Soap, type SoapOptions } from "./soap.js";
-export { matmul, symmetricEigen } from "./linalg.js";
-export { validateData, gatherBatch, subset, dataFingerprint, deriveSeed, DataMismatchError } from "./data.js";
+export { validateData, dataFingerprint, DataMismatchError } from "./data.js";
 export { TrainedModel, type TrainerState, type StreamPosition } from "./model-handle.js";
 export {
   trainStream,
   resumeStream,
   streamStatistics,
-  isStreamSource,
-  isHeldOut,
   arrayStreamSource,
-  ColumnStats,
   StreamDataError,
   DEFAULT_SHUFFLE_BUFFER,
   type StreamSource,
@@ -43,13 +61,12 @@ export {
   type StreamTrainOptions,
   type StreamInfo,
 } from "./stream.js";
-export { train, resume, splitData, totalSteps, trimMetrics, type TrainOptions, type ResumeOptions, type TrainResult } from "./train.js";
+export { train, resume, splitData, totalSteps, type TrainOptions, type ResumeOptions, type TrainResult } from "./train.js";
 export { predict, sample, logLikelihoods, datasetNll, type PredictOptions, type SampleOptions } from "./predict.js";
 export {
   evaluate,
   forecastScores,
   pitValues,
-  normalCdf,
   modeRecovery,
   componentMeans,
   type EvaluateOptions,
@@ -61,7 +78,7 @@ export {
   type ModeRecovery,
 } from "./evaluate.js";
 export { minCostAssignment } from "./hungarian.js";
-export { ensemble, trainEnsemble, isEnsemble, ensembleMembers, ensembleSpec, EnsembleBackendModel } from "./ensemble.js";
+export { ensemble, trainEnsemble, isEnsemble, ensembleMembers, EnsembleBackendModel } from "./ensemble.js";
 export {
   save,
   load,

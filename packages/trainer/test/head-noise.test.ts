@@ -7,19 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { initWeights, nll as coreNll, Rng } from "@ngem/core";
 import { afterAll, describe, expect, it } from "vitest";
-import {
-  countFloorHits,
-  datasetNll,
-  effectiveNoise,
-  headOf,
-  perturbBatch,
-  predict,
-  splitData,
-  train,
-  validateConfig,
-  type TrainConfig,
-  type TrainData,
-} from "../src/index.js";
+import { datasetNll, predict, splitData, train, validateConfig, type TrainConfig, type TrainData } from "../src/index.js";
+import { headOf } from "../src/config.js";
+import { countFloorHits, effectiveNoise, perturbBatch } from "../src/noise.js";
 import { gaussianData, inverseSine } from "./helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "ngem-head-"));

@@ -8,7 +8,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, decodeSafetensors, load, resume, train, trimMetrics, validateConfig, type TrainConfig, type TrainerIO } from "../src/index.js";
+import { ConfigError, decodeSafetensors, load, resume, train, validateConfig, type TrainConfig, type TrainerIO } from "../src/index.js";
+import { trimMetrics } from "../src/train.js";
 import { FileWriteError, nodeIO, removeStaleTemps, writeFileAtomic } from "../src/node.js";
 import { gaussianData, inverseSine } from "./helpers.js";
 

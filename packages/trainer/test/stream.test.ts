@@ -8,9 +8,7 @@ import { getBackend, registerBackend, Rng, type Backend, type BackendModel } fro
 import { describe, expect, it } from "vitest";
 import {
   arrayStreamSource,
-  ColumnStats,
   decodeCheckpoint,
-  isHeldOut,
   resume,
   resumeStream,
   streamStatistics,
@@ -20,6 +18,7 @@ import {
   type TrainData,
   type TrainerIO,
 } from "../src/index.js";
+import { ColumnStats, isHeldOut } from "../src/stream.js";
 import { inverseSine } from "./helpers.js";
 
 /** Backend "js-rec": the js backend, recording the y rows of every training step. */
