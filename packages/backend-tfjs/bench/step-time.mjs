@@ -13,7 +13,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { getBackend, initWeights, Rng } from "@ngem/core";
-import "../dist/index.js";
+import "@ngem/backend-tfjs";
 
 const args = process.argv.slice(2);
 const arg = (name, dflt) => {

@@ -16,7 +16,7 @@ const here = fileURLToPath(import.meta.url);
 if (process.argv[2] === "--child") {
   const file = process.argv[3];
   const base = process.resourceUsage().maxRSS;
-  const { loadCsv } = await import("../dist/node.js");
+  const { loadCsv } = await import("@ngem/datasets/node");
   const afterImport = process.resourceUsage().maxRSS;
   const t0 = process.hrtime.bigint();
   const ds = await loadCsv(file);

@@ -8,7 +8,7 @@ import { decodeCheckpoint, encodeCheckpoint, predict, train } from "@ngem/traine
 import "@ngem/kernels-wasm";
 import * as ortNode from "onnxruntime-node";
 import * as ortWeb from "onnxruntime-web";
-import { toOnnx } from "../dist/index.js";
+import { toOnnx } from "@ngem/export";
 
 ortWeb.env.wasm.numThreads = 1;
 const n = 256;

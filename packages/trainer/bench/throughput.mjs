@@ -4,7 +4,7 @@
 // trajectories (a collapsing sigma under NLL can change arithmetic speed).
 // Usage: node bench/throughput.mjs [steps=300] [reps=3]   (run `pnpm build` first; `pnpm bench` does both)
 import { getBackend } from "@ngem/core";
-import { train } from "../dist/index.js";
+import { train } from "@ngem/trainer";
 
 const STEPS = Number(process.argv[2] ?? 300);
 const REPS = Number(process.argv[3] ?? 3);

@@ -1,6 +1,6 @@
 // The Two-Gaussians reproduction table (5 seeds x SGD/Adam at lr 1e-2, batch 1, K=2 free GMM).
 // Usage: node bench/two-gaussians.mjs [objectives=nll,ngem,em,ngem-full] [fisherCoords=log-sigma]
-import { runTwoGaussians } from "../dist/index.js";
+import { runTwoGaussians } from "@ngem/trainer";
 
 const objectives = (process.argv[2] ?? "nll,ngem,em,ngem-full").split(",");
 const fisherCoords = process.argv[3] ?? "log-sigma";
