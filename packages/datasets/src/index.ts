@@ -73,3 +73,4 @@ export {
 } from "./splits.js";
 export { csvRowSource, jsonlRowSource, datasetRowSource, type RowBatch, type RowSource, type RowSourceOptions } from "./row-source.js";
 export type { ColumnRef } from "./columns.js";
+export { parseStrictNumber } from "./numbers.js";
