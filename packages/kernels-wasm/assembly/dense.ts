@@ -97,46 +97,61 @@ function storeFrom(c: usize, v0: v128, v1: v128, skip: i32): void {
 }
 
 /**
- * The micro-kernel: a 4 x 8 block of C (rows c0..c3) in 8 f32x4 accumulators (+)= rows
- * a0..a3 of A times an 8-column panel of B whose rows are `bStep` bytes apart (B in place,
- * or a packed panel, 32 bytes apart). A values are broadcast with load32_splat (one
- * instruction). A 6 x 8 block (12 accumulators) measured slower: V8 keeps one of the 16
- * SIMD registers as scratch, so it spills. Stores lanes [skip, 8) of each row.
+ * The micro-kernel: a 4 x 8 block of C (rows c0 + q * rc) in 8 f32x4 accumulators (+)= 4 rows
+ * of A (a0 + q * ra, kc floats each) times an 8-column panel of B whose rows are `bStep`
+ * bytes apart (B in place, or a packed panel, 32 bytes apart). A values are broadcast with
+ * load32_splat (one instruction). With rows < 4 the missing rows repeat the last one (same
+ * values computed and stored twice). Stores lanes [skip, 8) of each row. A 6 x 8 block
+ * (12 accumulators) measured slower: V8 keeps one of the 16 SIMD registers as scratch, so it
+ * spills; for the same reason few integer values stay live across the loop.
  */
 // @ts-ignore: decorator
-@inline function kRows(a0: usize, a1: usize, a2: usize, a3: usize, bp: usize, bStep: usize, c0: usize, c1: usize, c2: usize, c3: usize, kc: i32, mode: i32, pBias: usize, skip: i32): void {
+@inline function kRows(a0: usize, ra: usize, rows: i32, bp: usize, bStep: usize, c0: usize, rc: usize, kc: i32, mode: i32, pBias: usize, skip: i32): void {
+  const r1 = <usize>min(1, rows - 1);
+  const r2 = <usize>min(2, rows - 1);
+  const r3 = <usize>min(3, rows - 1);
   let c00 = initAcc(mode, c0, pBias);
   let c01 = initAcc(mode, c0 + 16, pBias + 16);
-  let c10 = initAcc(mode, c1, pBias);
-  let c11 = initAcc(mode, c1 + 16, pBias + 16);
-  let c20 = initAcc(mode, c2, pBias);
-  let c21 = initAcc(mode, c2 + 16, pBias + 16);
-  let c30 = initAcc(mode, c3, pBias);
-  let c31 = initAcc(mode, c3 + 16, pBias + 16);
-  let ao: usize = 0;
+  let c10 = initAcc(mode, c0 + r1 * rc, pBias);
+  let c11 = initAcc(mode, c0 + r1 * rc + 16, pBias + 16);
+  let c20 = initAcc(mode, c0 + r2 * rc, pBias);
+  let c21 = initAcc(mode, c0 + r2 * rc + 16, pBias + 16);
+  let c30 = initAcc(mode, c0 + r3 * rc, pBias);
+  let c31 = initAcc(mode, c0 + r3 * rc + 16, pBias + 16);
+  let p0 = a0;
+  let p1 = a0 + r1 * ra;
+  let p2 = a0 + r2 * ra;
+  let p3 = a0 + r3 * ra;
   let b = bp;
   for (let p = 0; p < kc; p++) {
     const b0 = v128.load(b);
     const b1 = v128.load(b, 16);
-    let x = v128.load32_splat(a0 + ao);
+    let x = v128.load32_splat(p0);
     c00 = madd(x, b0, c00);
     c01 = madd(x, b1, c01);
-    x = v128.load32_splat(a1 + ao);
+    x = v128.load32_splat(p1);
     c10 = madd(x, b0, c10);
     c11 = madd(x, b1, c11);
-    x = v128.load32_splat(a2 + ao);
+    x = v128.load32_splat(p2);
     c20 = madd(x, b0, c20);
     c21 = madd(x, b1, c21);
-    x = v128.load32_splat(a3 + ao);
+    x = v128.load32_splat(p3);
     c30 = madd(x, b0, c30);
     c31 = madd(x, b1, c31);
-    ao += 4;
+    p0 += 4;
+    p1 += 4;
+    p2 += 4;
+    p3 += 4;
     b += bStep;
   }
+  // (row pointers recomputed here, so they are not live across the loop)
+  const s1 = <usize>min(1, rows - 1);
+  const s2 = <usize>min(2, rows - 1);
+  const s3 = <usize>min(3, rows - 1);
   storeRow(c0, vflush(c00), vflush(c01), skip);
-  storeRow(c1, vflush(c10), vflush(c11), skip);
-  storeRow(c2, vflush(c20), vflush(c21), skip);
-  storeRow(c3, vflush(c30), vflush(c31), skip);
+  storeRow(c0 + s1 * rc, vflush(c10), vflush(c11), skip);
+  storeRow(c0 + s2 * rc, vflush(c20), vflush(c21), skip);
+  storeRow(c0 + s3 * rc, vflush(c30), vflush(c31), skip);
 }
 
 /**
@@ -144,15 +159,18 @@ function storeFrom(c: usize, v0: v128, v1: v128, skip: i32): void {
  * offsets, so the loop is 6 loads, 8 madds and two pointer increments.
  */
 // @ts-ignore: decorator
-@inline function kPacked(pa: usize, bp: usize, bStep: usize, c0: usize, c1: usize, c2: usize, c3: usize, kc: i32, mode: i32, pBias: usize, skip: i32): void {
+@inline function kPacked(pa: usize, bp: usize, bStep: usize, c0: usize, rc: usize, rows: i32, kc: i32, mode: i32, pBias: usize, skip: i32): void {
+  const r1 = <usize>min(1, rows - 1);
+  const r2 = <usize>min(2, rows - 1);
+  const r3 = <usize>min(3, rows - 1);
   let c00 = initAcc(mode, c0, pBias);
   let c01 = initAcc(mode, c0 + 16, pBias + 16);
-  let c10 = initAcc(mode, c1, pBias);
-  let c11 = initAcc(mode, c1 + 16, pBias + 16);
-  let c20 = initAcc(mode, c2, pBias);
-  let c21 = initAcc(mode, c2 + 16, pBias + 16);
-  let c30 = initAcc(mode, c3, pBias);
-  let c31 = initAcc(mode, c3 + 16, pBias + 16);
+  let c10 = initAcc(mode, c0 + r1 * rc, pBias);
+  let c11 = initAcc(mode, c0 + r1 * rc + 16, pBias + 16);
+  let c20 = initAcc(mode, c0 + r2 * rc, pBias);
+  let c21 = initAcc(mode, c0 + r2 * rc + 16, pBias + 16);
+  let c30 = initAcc(mode, c0 + r3 * rc, pBias);
+  let c31 = initAcc(mode, c0 + r3 * rc + 16, pBias + 16);
   let a = pa;
   let b = bp;
   for (let p = 0; p < kc; p++) {
@@ -173,10 +191,14 @@ function storeFrom(c: usize, v0: v128, v1: v128, skip: i32): void {
     a += 16;
     b += bStep;
   }
+  // (row pointers recomputed here, so they are not live across the loop)
+  const s1 = <usize>min(1, rows - 1);
+  const s2 = <usize>min(2, rows - 1);
+  const s3 = <usize>min(3, rows - 1);
   storeRow(c0, vflush(c00), vflush(c01), skip);
-  storeRow(c1, vflush(c10), vflush(c11), skip);
-  storeRow(c2, vflush(c20), vflush(c21), skip);
-  storeRow(c3, vflush(c30), vflush(c31), skip);
+  storeRow(c0 + s1 * rc, vflush(c10), vflush(c11), skip);
+  storeRow(c0 + s2 * rc, vflush(c20), vflush(c21), skip);
+  storeRow(c0 + s3 * rc, vflush(c30), vflush(c31), skip);
 }
 
 /** Packs rows a0..a3 (kc floats each) into dst as kc groups (a0[p], a1[p], a2[p], a3[p]). */
@@ -229,36 +251,35 @@ function packB(pB: usize, rb: usize, kc: i32, nc: i32, dst: usize): void {
 }
 
 /**
- * One 4-row strip of C (rows c0..c3; a strip of fewer rows repeats its last row, which then
- * computes and stores the same values twice) times `nf` 8-column panels of B (panel q at
- * bp + q * bPanel, rows bStep bytes apart; C and bias columns 8q), then, when skip > 0, the
- * shifted last panel at bShift (C and bias columns at cShift bytes), which stores its
- * columns [skip, 8) only. A is packed first (at apk, when given) if the strip meets at
- * least PACK_A_MIN_PANELS panels.
+ * One 4-row strip of C (rows c0 + q * rc; with rows < 4 the missing rows repeat the last one)
+ * times `nf` 8-column panels of B (panel q at bp + q * bPanel, rows bStep bytes apart; C and
+ * bias columns 8q), then, when skip > 0, the shifted last panel at bShift (C and bias columns
+ * at cShift bytes), which stores its columns [skip, 8) only. The strip of A is packed first
+ * (at apk, when given) if it has 4 rows and meets at least PACK_A_MIN_PANELS panels.
  */
 // @ts-ignore: decorator
 @inline function strip(
-  a0: usize, a1: usize, a2: usize, a3: usize, c0: usize, c1: usize, c2: usize, c3: usize,
+  a0: usize, ra: usize, rows: i32, c0: usize, rc: usize,
   bp: usize, bPanel: usize, bStep: usize, nf: i32, bShift: usize, cShift: usize, skip: i32,
   kc: i32, mode: i32, pBias: usize, apk: usize,
 ): void {
-  if (apk != 0 && nf >= PACK_A_MIN_PANELS) {
-    packA4(a0, a1, a2, a3, kc, apk);
+  if (apk != 0 && rows == 4 && nf >= PACK_A_MIN_PANELS) {
+    packA4(a0, a0 + ra, a0 + 2 * ra, a0 + 3 * ra, kc, apk);
     let b = bp;
     for (let q = 0; q < nf; q++) {
       const o = <usize>q << 5;
-      kPacked(apk, b, bStep, c0 + o, c1 + o, c2 + o, c3 + o, kc, mode, pBias + o, 0);
+      kPacked(apk, b, bStep, c0 + o, rc, 4, kc, mode, pBias + o, 0);
       b += bPanel;
     }
-    if (skip) kPacked(apk, bShift, bStep, c0 + cShift, c1 + cShift, c2 + cShift, c3 + cShift, kc, mode, pBias + cShift, skip);
+    if (skip) kPacked(apk, bShift, bStep, c0 + cShift, rc, 4, kc, mode, pBias + cShift, skip);
   } else {
     let b = bp;
     for (let q = 0; q < nf; q++) {
       const o = <usize>q << 5;
-      kRows(a0, a1, a2, a3, b, bStep, c0 + o, c1 + o, c2 + o, c3 + o, kc, mode, pBias + o, 0);
+      kRows(a0, ra, rows, b, bStep, c0 + o, rc, kc, mode, pBias + o, 0);
       b += bPanel;
     }
-    if (skip) kRows(a0, a1, a2, a3, bShift, bStep, c0 + cShift, c1 + cShift, c2 + cShift, c3 + cShift, kc, mode, pBias + cShift, skip);
+    if (skip) kRows(a0, ra, rows, bShift, bStep, c0 + cShift, rc, kc, mode, pBias + cShift, skip);
   }
 }
 
@@ -271,12 +292,7 @@ function packedBlock(aBase: usize, ra: usize, m: i32, pB: usize, rb: usize, nfb:
   packB(pB, rb, kc, nfb > 0 ? nfb << 3 : 8, pk);
   const panel = <usize>kc << 5;
   for (let i = 0; i < m; i += 4) {
-    const a0 = aBase + <usize>i * ra;
-    const c0 = cj + <usize>i * rc;
-    const r1 = <usize>min(1, m - 1 - i);
-    const r2 = <usize>min(2, m - 1 - i);
-    const r3 = <usize>min(3, m - 1 - i);
-    strip(a0, a0 + r1 * ra, a0 + r2 * ra, a0 + r3 * ra, c0, c0 + r1 * rc, c0 + r2 * rc, c0 + r3 * rc, pk, panel, 32, nfb, pk, 0, skip, kc, mode, pBias, r3 == 3 ? apk : 0);
+    strip(aBase + <usize>i * ra, ra, min(4, m - i), cj + <usize>i * rc, rc, pk, panel, 32, nfb, pk, 0, skip, kc, mode, pBias, apk);
   }
 }
 
@@ -329,13 +345,7 @@ export function matmul_strided(pA: usize, pB: usize, pC: usize, m: i32, kd: i32,
     if (<usize>kc * rb <= B_BLOCK_L2) {
       // B block in L2: strips outer, B in place
       for (let i = 0; i < m; i += 4) {
-        const a0 = aBase + <usize>i * ra;
-        const c0 = pC + <usize>i * rc;
-        const r1 = <usize>min(1, m - 1 - i);
-        const r2 = <usize>min(2, m - 1 - i);
-        const r3 = <usize>min(3, m - 1 - i);
-        // (a strip of fewer than 4 rows is not packed: it repeats rows)
-        strip(a0, a0 + r1 * ra, a0 + r2 * ra, a0 + r3 * ra, c0, c0 + r1 * rc, c0 + r2 * rc, c0 + r3 * rc, bBase, 32, rb, nf, bBase + cShift, cShift, skip, kc, md, pBias, r3 == 3 ? apk : 0);
+        strip(aBase + <usize>i * ra, ra, min(4, m - i), pC + <usize>i * rc, rc, bBase, 32, rb, nf, bBase + cShift, cShift, skip, kc, md, pBias, apk);
       }
     } else if (pk != 0 && m >= PACK_B_MIN_ROWS) {
       // large B: pack NC columns at a time into [kc x 8] panels, every strip of A runs over them;
@@ -352,12 +362,7 @@ export function matmul_strided(pA: usize, pB: usize, pC: usize, m: i32, kd: i32,
         if (!full && skip == 0) break;
         const o = full ? <usize>q << 5 : cShift;
         for (let i = 0; i < m; i += 4) {
-          const a0 = aBase + <usize>i * ra;
-          const c0 = pC + <usize>i * rc + o;
-          const r1 = <usize>min(1, m - 1 - i);
-          const r2 = <usize>min(2, m - 1 - i);
-          const r3 = <usize>min(3, m - 1 - i);
-          kRows(a0, a0 + r1 * ra, a0 + r2 * ra, a0 + r3 * ra, bBase + o, rb, c0, c0 + r1 * rc, c0 + r2 * rc, c0 + r3 * rc, kc, md, pBias + o, full ? 0 : skip);
+          kRows(aBase + <usize>i * ra, ra, min(4, m - i), bBase + o, rb, pC + <usize>i * rc + o, rc, kc, md, pBias + o, full ? 0 : skip);
         }
       }
     }
