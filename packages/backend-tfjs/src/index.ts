@@ -11,29 +11,18 @@
  * Each platform package is an optional peer, imported on first use; a missing
  * one fails with BackendUnavailableError naming the package to install. All
  * are float32.
+ *
+ * The public API is the backend (class, handler, factory) and the platform
+ * table; the tfjs head op, forward pass, gradients and optimizer stay in their
+ * modules (api/backend-tfjs.md is the generated report, checked by
+ * `node scripts/api-report.mjs --check`).
  */
 import { registerBackend } from "@ngem/core";
 import { createTfjsBackend } from "./backend.js";
 import { PLATFORMS, type TfjsBackendName } from "./platforms.js";
 
 export { createTfjsBackend, TfjsBackend } from "./backend.js";
-export { ensureGradients, GRADIENT_CONFIGS } from "./gradients.js";
-export {
-  eStep,
-  expandLogSigma,
-  expandToDiag,
-  floorHitsOf,
-  headLoss,
-  negQOf,
-  rawHeadLoss,
-  scaleOf,
-  type EStep,
-  type HeadLossFn,
-  type HeadTensors,
-  type RawHeadTensors,
-} from "./head-op.js";
-export { activation, mdnForward, mdnForwardRaw, splitHead, splitRawHead, TfjsHandler } from "./model.js";
-export { optimizerUpdate, type UpdateResult } from "./optimizer.js";
+export { TfjsHandler } from "./model.js";
 export { activatePlatform, loadPlatform, PLATFORMS, type PlatformInfo, type TfjsBackendName, type TfjsPlatform } from "./platforms.js";
 
 /** The ngem backend names this package registers. */

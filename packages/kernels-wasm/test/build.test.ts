@@ -3,19 +3,9 @@
  * disk with the documented flags) and exports every kernel.
  */
 import { describe, expect, it } from "vitest";
-import {
-  ACTIVATION_CODES,
-  KERNELS_ASC_FLAGS,
-  KERNELS_CODES,
-  KERNELS_EXPORTS,
-  KERNELS_RELAXED_ASC_FLAGS,
-  KERNELS_SOURCE_SHA256,
-  MatmulMode,
-  VARIANT_CODES,
-  kernelsWasmBytes,
-  selectKernelsBuild,
-  wasmFeatures,
-} from "../src/index.js";
+import { KERNELS_ASC_FLAGS, KERNELS_RELAXED_ASC_FLAGS, KERNELS_SOURCE_SHA256 } from "../src/generated/kernels-wasm.js";
+import { ACTIVATION_CODES, KERNELS_CODES, KERNELS_EXPORTS, MatmulMode, VARIANT_CODES, selectKernelsBuild } from "../src/index.js";
+import { kernelsWasmBytes, wasmFeatures } from "../src/kernels.js";
 import { enableRelaxedSimd } from "../src/node.js";
 
 describe("embedded kernels binary", () => {

@@ -8,7 +8,8 @@
  */
 import { initWeights, type ModelSpec, type NamedTensors } from "@ngem/core";
 import { describe, expect, it } from "vitest";
-import { KernelRuntime, POOL_OPS, createWasmBackend, resolveThreads } from "../src/index.js";
+import { KernelRuntime, createWasmBackend, resolveThreads } from "../src/index.js";
+import { POOL_OPS } from "../src/threads.js";
 import { batchFor, f32Weights } from "./helpers.js";
 
 const spec: ModelSpec = { kind: "mdn", inputDim: 8, hidden: [256, 256], activation: "gelu", layerNorm: true, k: 10, d: 4 };
