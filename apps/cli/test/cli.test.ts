@@ -1,23 +1,17 @@
 /**
  * The built CLI as a user runs it: a subprocess on dist/index.js.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { XMLValidator } from "fast-xml-parser";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { CLI, FIX, runCli, workDir } from "./helpers.js";
 
-const CLI = resolve(import.meta.dirname, "../dist/index.js");
-const FIX = resolve(import.meta.dirname, "fixtures");
-const work = mkdtempSync(join(tmpdir(), "ngem-cli-"));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+const work = workDir("ngem-cli-");
 
-function ngem(args: string[], cwd = work) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" }, timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const ngem = (args: string[], cwd = work) => runCli(args, { cwd });
 
 function seriesOf(svgPath: string): string[] {
   const svg = readFileSync(svgPath, "utf8");

@@ -1,24 +1,12 @@
-/**
- * `ngem export` as a user runs it (the built CLI in a subprocess): the ONNX
- * file it writes, run by onnxruntime-node, gives what `ngem predict` prints;
- * bad input exits 2 naming the flag or file and leaves nothing behind.
- */
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import { FIX, runCli, workDir } from "./helpers.js";
 
-const CLI = resolve(import.meta.dirname, "../dist/index.js");
-const FIX = resolve(import.meta.dirname, "fixtures");
-const work = mkdtempSync(join(tmpdir(), "ngem-cli-export-"));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+const work = workDir("ngem-cli-export-");
 
-function ngem(args: string[], cwd = work) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" }, timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const ngem = (args: string[], cwd = work) => runCli(args, { cwd });
 
 interface PredictRow {
   pi: number[];

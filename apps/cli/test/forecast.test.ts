@@ -1,33 +1,14 @@
-/**
- * The whole job on a user's own data, through the built CLI: predict on an
- * inputs-only file (ids, kept columns, every output format, stdin/stdout),
- * eval of a run's held-out test rows with every forecast metric, compare,
- * and plots labelled with the data's column names.
- */
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { crpsMixture1d } from "@ngem/core";
 import { parseCsvRecords, parseNpy } from "@ngem/datasets";
 import { XMLValidator } from "fast-xml-parser";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import { FIX, runCli, workDir } from "./helpers.js";
 
-const CLI = resolve(import.meta.dirname, "../dist/index.js");
-const FIX = resolve(import.meta.dirname, "fixtures");
-const work = mkdtempSync(join(tmpdir(), "ngem-forecast-"));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+const work = workDir("ngem-forecast-");
 
-function ngem(args: string[], input?: string) {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    cwd: work,
-    encoding: "utf8",
-    env: { ...process.env, NO_COLOR: "1" },
-    timeout: 120_000,
-    ...(input !== undefined ? { input } : {}),
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const ngem = (args: string[], input?: string) => runCli(args, { cwd: work, ...(input !== undefined ? { input } : {}) });
 
 const tiny = join(FIX, "tiny.csv");
 const tinyRows = parseCsvRecords(readFileSync(tiny, "utf8")).slice(1); // x, noise, y

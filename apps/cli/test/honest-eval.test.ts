@@ -1,27 +1,15 @@
-/**
- * The train side of an honest job on a user's CSV: held-out test rows that
- * training never sees (recorded in the run), model selection flags, missing
- * values, cross-validation and the config schema - through the built CLI.
- */
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { load } from "@ngem/trainer";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { runTestData, trainingOverlap } from "../src/test-split.js";
 import { loadData } from "../src/data-source.js";
+import { FIX, runCli, workDir } from "./helpers.js";
 
-const CLI = resolve(import.meta.dirname, "../dist/index.js");
-const FIX = resolve(import.meta.dirname, "fixtures");
 const TINY = join(FIX, "tiny.csv");
-const work = mkdtempSync(join(tmpdir(), "ngem-honest-"));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+const work = workDir("ngem-honest-");
 
-function ngem(args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: work, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" }, timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const ngem = (args: string[]) => runCli(args, { cwd: work });
 
 const SMALL = ["--x-cols", "x", "--y-cols", "y", "--k", "2", "--hidden", "16", "--no-plots"];
 

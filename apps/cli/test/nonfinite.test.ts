@@ -1,23 +1,11 @@
-/**
- * Failures that tell the truth: scale-invariant standardisation through the
- * CLI, non-finite metrics and predictions as errors naming the file's line,
- * and data that cannot be standardised as a usage error naming the column.
- * The built CLI as a subprocess.
- */
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { runCli, workDir } from "./helpers.js";
 
-const CLI = resolve(import.meta.dirname, "../dist/index.js");
-const work = mkdtempSync(join(tmpdir(), "ngem-nonfinite-"));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+const work = workDir("ngem-nonfinite-");
 
-function ngem(args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: work, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" }, timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const ngem = (args: string[]) => runCli(args, { cwd: work });
 
 /** The same 120-row data set with y multiplied by `scale`. */
 function scaledCsv(scale: number): string {

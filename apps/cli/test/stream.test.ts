@@ -1,23 +1,12 @@
-/**
- * `ngem train --stream` through the built CLI: a streamed run, killed inside a
- * checkpoint write and resumed, ends with the same checkpoint as an
- * uninterrupted one; flags a stream cannot honour are usage errors.
- */
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { Rng } from "@ngem/core";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { runCli, workDir } from "./helpers.js";
 
-const CLI = resolve(import.meta.dirname, "../dist/index.js");
-const work = mkdtempSync(join(tmpdir(), "ngem-stream-"));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+const work = workDir("ngem-stream-");
 
-function ngem(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: work, encoding: "utf8", env: { ...process.env, NO_COLOR: "1", ...env }, timeout: 120_000 });
-  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
-}
+const ngem = (args: string[], env: Record<string, string> = {}) => runCli(args, { cwd: work, env });
 
 const data = join(work, "rows.csv");
 const rng = new Rng(9);

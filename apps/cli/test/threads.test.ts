@@ -1,22 +1,11 @@
-/**
- * `--threads` through the built CLI: results never depend on the thread count
- * (outputs are partitioned, reductions are not), so the checkpoint of a run
- * with 2 threads is byte-identical to one with 1; a bad count is exit 2.
- */
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { runCli, workDir } from "./helpers.js";
 
-const CLI = resolve(import.meta.dirname, "../dist/index.js");
-const work = mkdtempSync(join(tmpdir(), "ngem-threads-"));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+const work = workDir("ngem-threads-");
 
-function ngem(args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: work, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" }, timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const ngem = (args: string[]) => runCli(args, { cwd: work });
 
 // Large enough that kernel calls pass the threads' size threshold.
 const RUN = ["train", "inverse-sine", "--n", "512", "--hidden", "256,256", "--batch-size", "256", "--steps", "6", "--backend", "wasm", "--no-plots"];
