@@ -21,14 +21,8 @@ import {
   type HeadOptions,
   type MixtureParams,
 } from "../src/index.js";
-import { finiteDiff, normRelErr, randomMixture } from "./helpers.js";
+import { finiteDiff, normRelErr, randomMixture, SHAPES } from "./helpers.js";
 
-const SHAPES: [number, number, number][] = [
-  [1, 1, 1],
-  [3, 2, 2],
-  [5, 4, 3],
-  [2, 6, 1],
-];
 const NATURAL = ["ngem", "ngem-full"] as const;
 const COORDS: FisherCoords[] = ["log-sigma", "sigma"];
 // a floor below every pi of the random cases, so the Fisher is the exact complete-data one

@@ -10,14 +10,7 @@ import {
   softmax,
   type MixtureParams,
 } from "../src/index.js";
-import { finiteDiff, normRelErr, randomMixture, solve } from "./helpers.js";
-
-const SHAPES: [number, number, number][] = [
-  [1, 1, 1],
-  [3, 2, 2],
-  [5, 4, 3],
-  [2, 6, 1],
-];
+import { finiteDiff, normRelErr, randomMixture, SHAPES, solve } from "./helpers.js";
 
 describe("NLL gradients vs finite differences (float64)", () => {
   for (const [n, k, d] of SHAPES) {

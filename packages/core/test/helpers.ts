@@ -67,3 +67,11 @@ export function solve(A: Float64Array, b: Float64Array, n: number): Float64Array
   }
   return x;
 }
+
+/** Mixture shapes [N, K, D] of the gradient and damping checks (K = 1, D = 1 and uneven sizes included). */
+export const SHAPES: readonly (readonly [number, number, number])[] = [
+  [1, 1, 1],
+  [3, 2, 2],
+  [5, 4, 3],
+  [2, 6, 1],
+];
