@@ -7,7 +7,8 @@
 import { Rng } from "@ngem/core";
 import { describe, expect, it } from "vitest";
 import { predict, train, type OptimizerConfig, type TrainConfig, type TrainData } from "../src/index.js";
-import { matmul, symmetricEigen } from "../src/linalg.js";
+import { matmul, powerQrRefresh, symmetricEigen } from "../src/linalg.js";
+import { Soap } from "../src/soap.js";
 import { gaussianData } from "./helpers.js";
 
 function mle(data: TrainData): { mean: number[]; std: number[] } {
@@ -156,6 +157,99 @@ describe("symmetricEigen (Jacobi)", () => {
     const w = symmetricEigen(S2, n, q);
     const S2Q = matmul(S2, w.q, n, n, n);
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) expect(S2Q[i * n + j]).toBeCloseTo(w.q[i * n + j]! * w.values[j]!, 9);
+  });
+});
+
+describe("powerQrRefresh (SOAP's cheap eigenbasis refresh)", () => {
+  const orthonormal = (q: Float64Array, n: number, digits: number) => {
+    const QtQ = matmul(q, q, n, n, n, true, false);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) expect(QtQ[i * n + j]).toBeCloseTo(i === j ? 1 : 0, digits);
+  };
+  /** Largest |off-diagonal| of q^T p q over its largest diagonal entry. */
+  const offDiagonal = (p: Float64Array, q: Float64Array, n: number) => {
+    const D = matmul(matmul(q, p, n, n, n, true, false), q, n, n, n);
+    let off = 0;
+    let diag = 0;
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < n; j++) {
+        if (i === j) diag = Math.max(diag, Math.abs(D[i * n + j]!));
+        else off = Math.max(off, Math.abs(D[i * n + j]!));
+      }
+    return off / diag;
+  };
+
+  it("keeps the basis orthonormal and, repeated on a fixed PSD matrix, converges to its eigenbasis sorted largest first", () => {
+    const rng = new Rng(7);
+    const n = 16;
+    // p = U diag(lambda) U^T with well separated eigenvalues, U random orthogonal (the Jacobi basis of a random matrix)
+    const M = new Float64Array(n * n).map(() => rng.normal());
+    const U = symmetricEigen(matmul(M, M, n, n, n, false, true), n).q;
+    const lambda = Array.from({ length: n }, (_, i) => 2 ** -i);
+    const UL = Float64Array.from(U, (v, idx) => v * lambda[idx % n]!);
+    const p = matmul(UL, U, n, n, n, false, true);
+    // warm start from the identity, far from the eigenbasis
+    let q: Float64Array = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) q[i * n + i] = 1;
+    let before = offDiagonal(p, q, n);
+    for (let it = 0; it < 60; it++) {
+      const r = powerQrRefresh(p, n, q);
+      q = r.q;
+      orthonormal(q, n, 12);
+      if (it % 10 === 9) {
+        const now = offDiagonal(p, q, n);
+        expect(now).toBeLessThan(before);
+        before = now;
+      }
+    }
+    expect(offDiagonal(p, q, n)).toBeLessThan(1e-6);
+    // columns sorted by eigenvalue, largest first, and each column an eigenvector up to sign
+    const last = powerQrRefresh(p, n, q);
+    expect(last.perm).toEqual(Array.from({ length: n }, (_, i) => i));
+    for (let j = 0; j < n; j++) {
+      expect(last.estimates[j]).toBeCloseTo(lambda[j]!, 8);
+      let d = 0;
+      for (let i = 0; i < n; i++) d += last.q[i * n + j]! * U[i * n + j]!;
+      expect(Math.abs(d)).toBeCloseTo(1, 6);
+    }
+  });
+
+  it("sorts a shuffled basis and reports the permutation; stays orthonormal on a rank-deficient or zero matrix", () => {
+    const rng = new Rng(8);
+    const n = 10;
+    const G = new Float64Array(n * 3).map(() => rng.normal()); // rank 3
+    const p = matmul(G, G, n, 3, n, false, true);
+    const e = symmetricEigen(p, n);
+    const r = powerQrRefresh(p, n, e.q);
+    const sortedValues = [...e.values].sort((a, b) => b - a);
+    r.perm.forEach((src, i) => expect(e.values[src]).toBeCloseTo(sortedValues[i]!, 10));
+    orthonormal(r.q, n, 12);
+    let q = r.q;
+    for (let it = 0; it < 5; it++) q = powerQrRefresh(p, n, q).q;
+    orthonormal(q, n, 12);
+    const z = powerQrRefresh(new Float64Array(n * n), n, q);
+    orthonormal(z.q, n, 12);
+  });
+
+  it("SOAP's default refresh tracks the factors' eigenbases like the full Jacobi refresh does", () => {
+    const shapes = { w: [12, 5] };
+    const runs = (["power-qr", "jacobi"] as const).map((refresh) => {
+      const soap = new Soap(shapes, { refresh, precondFrequency: 3 });
+      const w = { w: new Float64Array(60) };
+      const g = new Rng(10);
+      for (let t = 0; t < 60; t++) soap.update(w, { w: Float64Array.from({ length: 60 }, (_, i) => g.normal() * (1 + (i % 5))) }, 1e-2);
+      return soap.getState();
+    });
+    for (const st of runs) {
+      const L = st["w/L"]!.data as Float64Array;
+      const QL = st["w/QL"]!.data as Float64Array;
+      orthonormal(QL, 12, 10);
+      const R = st["w/R"]!.data as Float64Array;
+      const QR = st["w/QR"]!.data as Float64Array;
+      orthonormal(QR, 5, 10);
+      // the factors moved since the last refresh, so the bases are close to (not exactly) their eigenbases
+      expect(offDiagonal(L, QL, 12)).toBeLessThan(0.3);
+      expect(offDiagonal(R, QR, 5)).toBeLessThan(0.3);
+    }
   });
 });
 
