@@ -3,16 +3,11 @@
  * at fault and what was expected.
  */
 import {
-  ACTIVATIONS,
-  COVARIANCES,
   DEFAULT_PI_FLOOR,
   isDefaultScale,
   NgemError,
   paramCount,
   PRECONDITION_BLOCKS,
-  SCALE_PARAMS,
-  TRUNKS,
-  VARIANTS,
   type Covariance,
   type FisherCoords,
   type MdnTrunk,
@@ -22,7 +17,20 @@ import {
   type ScaleParam,
   type Variant,
 } from "@ngem/core";
+import type { z } from "zod";
+import { configFileSchema, configIssueMessage, firstIssue, issueField, showValue, trainConfigSchema, type ConfigFile } from "./config-schema.js";
 import type { EarlyStoppingConfig, ModelConfig, NoiseConfig, OptimizerConfig, ScheduleConfig, TrainConfig, TrainData } from "./types.js";
+
+export {
+  configFileJsonSchema,
+  configFileSchema,
+  FISHER_COORDS,
+  LR_SCHEDULES,
+  NOISE_SCHEDULES,
+  OPTIMIZERS,
+  trainConfigSchema,
+  type ConfigFile,
+} from "./config-schema.js";
 
 /** A configuration field is missing or out of range. */
 export class ConfigError extends NgemError {
@@ -30,9 +38,10 @@ export class ConfigError extends NgemError {
   constructor(
     /** Dotted path of the field, e.g. `"optimizer.lr"`. */
     readonly field: string,
-    message: string,
+    /** What is wrong, without the `config.<field>: ` prefix of the message. */
+    readonly reason: string,
   ) {
-    super(`config.${field}: ${message}`);
+    super(`config.${field}: ${reason}`);
   }
 }
 
@@ -80,64 +89,13 @@ export interface ResolvedConfig {
   readonly noise: Required<NoiseConfig>;
 }
 
-export const NOISE_SCHEDULES = ["constant", "rule-of-thumb"] as const;
 /** Noise regularisation off. */
 export const NO_NOISE: Required<NoiseConfig> = Object.freeze({ x: 0, y: 0, schedule: "constant" });
 /** The default head options as a resolved config stores them. */
 export const DEFAULT_HEAD = Object.freeze({ scale: "exp", sigmaMin: 0, covariance: "diag" } as const);
 
-const OPT_TYPES = ["sgd", "adam", "rmsprop", "soap"] as const;
-
-function isObj(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}
-/** Rejects keys of `obj` that are not in `allowed` (a typo must never be ignored silently). */
-function onlyKeys(field: string, obj: Record<string, unknown>, allowed: readonly string[]): void {
-  for (const key of Object.keys(obj)) {
-    if (!allowed.includes(key)) {
-      const near = allowed.find((a) => a.toLowerCase().startsWith(key.toLowerCase().slice(0, 3)));
-      throw new ConfigError(field ? `${field}.${key}` : key, `unknown field${near ? ` (did you mean "${near}"?)` : ""}; expected one of ${allowed.join(", ")}`);
-    }
-  }
-}
-
-/** Every field of {@link TrainConfig}. */
-export const TRAIN_CONFIG_KEYS = [
-  "model",
-  "objective",
-  "fisherCoords",
-  "piFloor",
-  "damping",
-  "precondition",
-  "optimizer",
-  "schedule",
-  "batchSize",
-  "epochs",
-  "steps",
-  "seed",
-  "shuffle",
-  "validationSplit",
-  "splitSeed",
-  "evalEvery",
-  "evalTrain",
-  "earlyStopping",
-  "keep",
-  "ensemble",
-  "nonFinite",
-  "maxSkippedFraction",
-  "backend",
-  "metricsFile",
-  "logEvery",
-  "checkpoint",
-  "noise",
-] as const;
-const MODEL_KEYS = ["kind", "k", "hidden", "activation", "layerNorm", "trunk", "scale", "sigmaMin", "covariance"] as const;
-const OPTIMIZER_KEYS: Record<string, readonly string[]> = {
-  sgd: ["type", "lr", "clipNorm", "weightDecay", "momentum", "nesterov"],
-  adam: ["type", "lr", "clipNorm", "weightDecay", "beta1", "beta2", "eps"],
-  rmsprop: ["type", "lr", "clipNorm", "weightDecay", "alpha", "eps", "momentum"],
-  soap: ["type", "lr", "clipNorm", "weightDecay", "beta1", "beta2", "eps", "precondFrequency", "maxPrecondDim"],
-};
+/** Every field of {@link TrainConfig} (the keys of {@link trainConfigSchema}). */
+export const TRAIN_CONFIG_KEYS: readonly (keyof TrainConfig)[] = trainConfigSchema.keyof().options;
 /** Default length of a run (the CLI uses the same). */
 export const DEFAULT_EPOCHS = 20;
 /** Default of {@link TrainConfig.maxSkippedFraction}. */
@@ -149,158 +107,91 @@ export const DEFAULT_MAX_SKIPPED_FRACTION = 0.1;
  */
 export const MAX_PARAMS = 100_000_000;
 
-function int(field: string, v: unknown, min: number): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min) throw new ConfigError(field, `expected an integer >= ${min}, got ${String(v)}`);
-  return v;
-}
-function num(field: string, v: unknown, lo: number, hi: number, loOpen = false, hiOpen = false): number {
-  const ok = typeof v === "number" && Number.isFinite(v) && (loOpen ? v > lo : v >= lo) && (hiOpen ? v < hi : v <= hi);
-  if (!ok) throw new ConfigError(field, `expected a number in ${loOpen ? "(" : "["}${lo}, ${hi}${hiOpen ? ")" : "]"}, got ${String(v)}`);
-  return v as number;
-}
-function optNum(field: string, v: unknown, lo: number, hi: number, loOpen = false, hiOpen = false): void {
-  if (v !== undefined) num(field, v, lo, hi, loOpen, hiOpen);
-}
-function bool(field: string, v: unknown, dflt: boolean): boolean {
-  if (v === undefined) return dflt;
-  if (typeof v !== "boolean") throw new ConfigError(field, `expected a boolean, got ${String(v)}`);
-  return v;
-}
-function str(field: string, v: unknown): string {
-  if (typeof v !== "string" || v.length === 0) throw new ConfigError(field, `expected a non-empty string, got ${String(v)}`);
-  return v;
+/** Parses `value` with a config schema; the first problem is a {@link ConfigError} naming its field. */
+function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  const r = schema.safeParse(value, { error: configIssueMessage });
+  if (r.success) return r.data;
+  const issue = firstIssue(r.error.issues);
+  if (!issue) throw new ConfigError("(root)", r.error.message);
+  const field = issueField(issue);
+  // the whole config is not an object: no need to list every field
+  if (field === "(root)" && issue.code === "invalid_type") throw new ConfigError(field, `expected a config object, got ${showValue(value)}`);
+  throw new ConfigError(field, issue.message);
 }
 
-function resolveOptimizer(o: unknown): OptimizerConfig {
-  if (o === undefined) return { type: "adam", lr: 1e-3 };
-  if (!isObj(o)) throw new ConfigError("optimizer", 'expected an object like { type: "adam", lr: 1e-3 }');
-  if (!OPT_TYPES.includes(o.type as (typeof OPT_TYPES)[number])) {
-    throw new ConfigError("optimizer.type", `expected one of ${OPT_TYPES.join(" | ")}, got ${String(o.type)}`);
-  }
-  onlyKeys("optimizer", o, OPTIMIZER_KEYS[o.type as string] ?? []);
-  num("optimizer.lr", o.lr, 0, Infinity, true, true);
-  if (o.clipNorm !== undefined) num("optimizer.clipNorm", o.clipNorm, 0, Infinity, true, true);
-  optNum("optimizer.weightDecay", o.weightDecay, 0, Infinity, false, true);
-  optNum("optimizer.momentum", o.momentum, 0, 1, false, true);
-  optNum("optimizer.beta1", o.beta1, 0, 1, false, true);
-  optNum("optimizer.beta2", o.beta2, 0, 1, false, true);
-  optNum("optimizer.alpha", o.alpha, 0, 1, false, true);
-  optNum("optimizer.eps", o.eps, 0, Infinity, true, true);
-  if (o.nesterov !== undefined) bool("optimizer.nesterov", o.nesterov, false);
-  if (o.precondFrequency !== undefined) int("optimizer.precondFrequency", o.precondFrequency, 1);
-  if (o.maxPrecondDim !== undefined) int("optimizer.maxPrecondDim", o.maxPrecondDim, 1);
-  return { ...(o as OptimizerConfig) };
+/**
+ * Validates a `ngem train --config` file's parsed JSON against
+ * {@link configFileSchema}. Throws {@link ConfigError} naming the bad field
+ * (the cross-field rules are {@link validateConfig}'s, on the config the CLI builds).
+ */
+export function parseConfigFile(json: unknown): ConfigFile {
+  return parseWith(configFileSchema, json);
 }
 
 /**
  * Validates `config` (and, when given, its fit to `data`) and fills defaults.
- * Throws {@link ConfigError} naming the bad field.
+ * Throws {@link ConfigError} naming the bad field. Structure, types, ranges
+ * and unknown keys are {@link trainConfigSchema}'s; the cross-field rules are here.
  */
 export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedConfig {
-  if (!isObj(config)) throw new ConfigError("(root)", "expected a TrainConfig object");
-  const c = config as unknown as Record<string, unknown>;
-  onlyKeys("", c, TRAIN_CONFIG_KEYS);
+  const c = parseWith(trainConfigSchema, config);
   const m = c.model;
-  if (!isObj(m)) throw new ConfigError("model", 'expected { kind: "gmm" | "mdn", k, ... }');
-  onlyKeys("model", m, MODEL_KEYS);
-  if (m.kind !== "gmm" && m.kind !== "mdn") throw new ConfigError("model.kind", `expected "gmm" | "mdn", got ${String(m.kind)}`);
-  const k = int("model.k", m.k, 1);
-  let hidden: number[] = [];
-  let activation: "gelu" | "tanh" | "relu" = "gelu";
-  let layerNorm = false;
-  if (m.kind === "mdn") {
-    const h = m.hidden ?? [128, 128];
-    if (!Array.isArray(h)) throw new ConfigError("model.hidden", `expected an array of layer widths, got ${String(h)}`);
-    hidden = h.map((w: unknown, i: number) => int(`model.hidden[${i}]`, w, 1));
-    activation = (m.activation ?? "gelu") as typeof activation;
-    if (!ACTIVATIONS.includes(activation)) throw new ConfigError("model.activation", `expected one of ${ACTIVATIONS.join(" | ")}, got ${String(m.activation)}`);
-    layerNorm = bool("model.layerNorm", m.layerNorm, true);
-  }
-  const trunk = (m.trunk ?? "shared") as MdnTrunk;
-  if (!TRUNKS.includes(trunk)) throw new ConfigError("model.trunk", `expected one of ${TRUNKS.join(" | ")}, got ${JSON.stringify(m.trunk)}`);
-  if (trunk === "separate" && m.kind !== "mdn") throw new ConfigError("model.trunk", 'only an MDN has a trunk: "separate" needs kind "mdn"');
-  const scale = (m.scale ?? "exp") as ScaleParam;
-  if (!SCALE_PARAMS.includes(scale)) throw new ConfigError("model.scale", `expected one of ${SCALE_PARAMS.join(" | ")}, got ${JSON.stringify(m.scale)}`);
-  const sigmaMin = m.sigmaMin === undefined ? 0 : num("model.sigmaMin", m.sigmaMin, 0, Infinity, false, true);
-  const covariance = (m.covariance ?? "diag") as Covariance;
-  if (!COVARIANCES.includes(covariance)) {
-    throw new ConfigError("model.covariance", `expected one of ${COVARIANCES.join(" | ")}, got ${JSON.stringify(m.covariance)}`);
-  }
-  const objective = (c.objective ?? "ngem") as Variant;
-  if (!VARIANTS.includes(objective)) throw new ConfigError("objective", `expected one of ${VARIANTS.join(" | ")}, got ${String(c.objective)}`);
-  const fisherCoords = (c.fisherCoords ?? "log-sigma") as FisherCoords;
-  if (fisherCoords !== "log-sigma" && fisherCoords !== "sigma")
-    throw new ConfigError("fisherCoords", `expected "log-sigma" | "sigma", got ${String(c.fisherCoords)}`);
-  const piFloor = c.piFloor === undefined ? DEFAULT_PI_FLOOR : num("piFloor", c.piFloor, 0, 1, true);
-  const damping = c.damping === undefined ? 0 : num("damping", c.damping, 0, Infinity, false, true);
+  const k = m.k;
+  const mdn = m.kind === "mdn";
+  const hidden = mdn ? (m.hidden ?? [128, 128]) : [];
+  const activation = mdn ? (m.activation ?? "gelu") : "gelu";
+  const layerNorm = mdn ? (m.layerNorm ?? true) : false;
+  const trunk = m.trunk ?? "shared";
+  if (trunk === "separate" && !mdn) throw new ConfigError("model.trunk", 'only an MDN has a trunk: "separate" needs kind "mdn"');
+  const scale = m.scale ?? "exp";
+  const sigmaMin = m.sigmaMin ?? 0;
+  const covariance = m.covariance ?? "diag";
+  const objective = c.objective ?? "ngem";
+  const fisherCoords = c.fisherCoords ?? "log-sigma";
+  const piFloor = c.piFloor ?? DEFAULT_PI_FLOOR;
+  const damping = c.damping ?? 0;
   let precondition: readonly PreconditionBlock[] | undefined;
   if (c.precondition !== undefined) {
-    const pre = c.precondition as unknown;
-    if (!Array.isArray(pre) || pre.some((b) => !PRECONDITION_BLOCKS.includes(b)) || new Set(pre).size !== pre.length) {
-      throw new ConfigError("precondition", `expected distinct blocks of ${PRECONDITION_BLOCKS.map((b) => `"${b}"`).join(" | ")}, got ${JSON.stringify(pre)}`);
-    }
+    const pre = c.precondition;
+    if (new Set(pre).size !== pre.length) throw new ConfigError("precondition", `expected distinct blocks, got ${JSON.stringify(pre)}`);
     if (pre.length < PRECONDITION_BLOCKS.length) precondition = PRECONDITION_BLOCKS.filter((b) => pre.includes(b));
   }
-  const optimizer = resolveOptimizer(c.optimizer);
-
+  // The optimizer is stored as given (its fields in the caller's order, which
+  // run.json and checkpoints keep); the parse above checked every field.
+  const optimizer: OptimizerConfig = config.optimizer === undefined ? { type: "adam", lr: 1e-3 } : { ...config.optimizer };
   const s = c.schedule ?? { type: "constant" };
-  if (!isObj(s)) throw new ConfigError("schedule", 'expected { type: "constant" | "cosine" | "linear", warmupSteps?, minLrFactor? }');
-  onlyKeys("schedule", s, ["type", "warmupSteps", "minLrFactor"]);
-  if (s.type !== "constant" && s.type !== "cosine" && s.type !== "linear") {
-    throw new ConfigError("schedule.type", `expected "constant" | "cosine" | "linear", got ${String(s.type)}`);
-  }
-  const schedule: Required<ScheduleConfig> = {
-    type: s.type,
-    warmupSteps: s.warmupSteps === undefined ? 0 : int("schedule.warmupSteps", s.warmupSteps, 0),
-    minLrFactor: s.minLrFactor === undefined ? 0 : num("schedule.minLrFactor", s.minLrFactor, 0, 1),
-  };
+  const schedule: Required<ScheduleConfig> = { type: s.type, warmupSteps: s.warmupSteps ?? 0, minLrFactor: s.minLrFactor ?? 0 };
 
-  const batchSize = c.batchSize === undefined ? 32 : int("batchSize", c.batchSize, 1);
+  const batchSize = c.batchSize ?? 32;
   if (c.epochs !== undefined && c.steps !== undefined) throw new ConfigError("steps", "set either epochs or steps, not both");
-  const steps = c.steps === undefined ? undefined : int("steps", c.steps, 1);
-  const epochs = steps !== undefined ? undefined : c.epochs === undefined ? DEFAULT_EPOCHS : int("epochs", c.epochs, 1);
-  const seed = c.seed === undefined ? 0 : int("seed", c.seed, 0);
-  const splitSeed = c.splitSeed === undefined ? undefined : int("splitSeed", c.splitSeed, 0);
-  const ensembleMembers = c.ensemble === undefined ? undefined : int("ensemble", c.ensemble, 1);
-  const shuffle = bool("shuffle", c.shuffle, true);
-  const validationSplit = c.validationSplit === undefined ? 0 : num("validationSplit", c.validationSplit, 0, 1, false, true);
-  const evalEvery = c.evalEvery === undefined ? undefined : int("evalEvery", c.evalEvery, 1);
-  const evalTrain = bool("evalTrain", c.evalTrain, false);
+  const steps = c.steps;
+  const epochs = steps !== undefined ? undefined : (c.epochs ?? DEFAULT_EPOCHS);
+  const seed = c.seed ?? 0;
+  const splitSeed = c.splitSeed;
+  const ensembleMembers = c.ensemble;
+  const shuffle = c.shuffle ?? true;
+  const validationSplit = c.validationSplit ?? 0;
+  const evalEvery = c.evalEvery;
+  const evalTrain = c.evalTrain ?? false;
   let earlyStopping: Required<EarlyStoppingConfig> | undefined;
   if (c.earlyStopping !== undefined) {
     const e = c.earlyStopping;
-    if (!isObj(e)) throw new ConfigError("earlyStopping", "expected { patience, minDelta?, restoreBest? }");
-    onlyKeys("earlyStopping", e, ["patience", "minDelta", "restoreBest"]);
-    earlyStopping = {
-      patience: int("earlyStopping.patience", e.patience, 1),
-      minDelta: e.minDelta === undefined ? 0 : num("earlyStopping.minDelta", e.minDelta, 0, Infinity, false, true),
-      restoreBest: bool("earlyStopping.restoreBest", e.restoreBest, true),
-    };
+    earlyStopping = { patience: e.patience, minDelta: e.minDelta ?? 0, restoreBest: e.restoreBest ?? true };
     if (validationSplit === 0) throw new ConfigError("earlyStopping", "needs a validation set: set validationSplit > 0");
   }
-  const maxSkippedFraction = c.maxSkippedFraction === undefined ? DEFAULT_MAX_SKIPPED_FRACTION : num("maxSkippedFraction", c.maxSkippedFraction, 0, 1);
-  if (c.keep !== undefined && c.keep !== "best" && c.keep !== "last") throw new ConfigError("keep", `expected "best" | "last", got ${JSON.stringify(c.keep)}`);
+  const maxSkippedFraction = c.maxSkippedFraction ?? DEFAULT_MAX_SKIPPED_FRACTION;
   if (c.keep === "best" && validationSplit === 0) throw new ConfigError("keep", '"best" needs a validation set: set validationSplit > 0 (or keep: "last")');
-  const keep: "best" | "last" =
-    (c.keep as "best" | "last" | undefined) ??
-    (validationSplit > 0 && earlyStopping?.restoreBest !== false && (earlyStopping !== undefined || c.earlyStopping === undefined) ? "best" : "last");
+  const keep = c.keep ?? (validationSplit > 0 && earlyStopping?.restoreBest !== false ? "best" : "last");
   const nonFinite = c.nonFinite ?? "stop";
-  if (nonFinite !== "stop" && nonFinite !== "skip") throw new ConfigError("nonFinite", `expected "stop" | "skip", got ${String(c.nonFinite)}`);
-  const backend = c.backend === undefined ? "js" : str("backend", c.backend);
-  const metricsFile = c.metricsFile === undefined ? undefined : str("metricsFile", c.metricsFile);
-  const logEvery = c.logEvery === undefined ? 1 : int("logEvery", c.logEvery, 1);
+  const backend = c.backend ?? "js";
+  const metricsFile = c.metricsFile;
+  const logEvery = c.logEvery ?? 1;
   let checkpoint: ResolvedConfig["checkpoint"];
   if (c.checkpoint !== undefined) {
     const ck = c.checkpoint;
-    if (!isObj(ck)) throw new ConfigError("checkpoint", "expected { path, every?, atEnd? }");
-    onlyKeys("checkpoint", ck, ["path", "every", "atEnd"]);
-    checkpoint = {
-      path: str("checkpoint.path", ck.path),
-      ...(ck.every === undefined ? {} : { every: int("checkpoint.every", ck.every, 1) }),
-      atEnd: bool("checkpoint.atEnd", ck.atEnd, true),
-    };
+    checkpoint = { path: ck.path, ...(ck.every === undefined ? {} : { every: ck.every }), atEnd: ck.atEnd ?? true };
   }
-  const noise = resolveNoise(c.noise);
+  const noise: Required<NoiseConfig> = { x: c.noise?.x ?? 0, y: c.noise?.y ?? 0, schedule: c.noise?.schedule ?? "constant" };
   const resolved: ResolvedConfig = {
     model: { kind: m.kind, k, hidden, activation, layerNorm, ...(trunk === "separate" ? { trunk } : {}), scale, sigmaMin, covariance },
     objective,
@@ -359,20 +250,6 @@ export function splitSizes(validationSplit: number, n: number): { nVal: number; 
     );
   }
   return { nVal, nTrain: n - nVal };
-}
-
-function resolveNoise(v: unknown): Required<NoiseConfig> {
-  if (v === undefined) return { ...NO_NOISE };
-  if (!isObj(v)) throw new ConfigError("noise", `expected { x?, y?, schedule? } (noise stds), got ${JSON.stringify(v)}`);
-  for (const key of Object.keys(v)) {
-    if (key !== "x" && key !== "y" && key !== "schedule") throw new ConfigError(`noise.${key}`, 'unknown field; expected "x", "y" or "schedule"');
-  }
-  const x = v.x === undefined ? 0 : num("noise.x", v.x, 0, Infinity, false, true);
-  const y = v.y === undefined ? 0 : num("noise.y", v.y, 0, Infinity, false, true);
-  const schedule = (v.schedule ?? "constant") as Required<NoiseConfig>["schedule"];
-  if (!NOISE_SCHEDULES.includes(schedule))
-    throw new ConfigError("noise.schedule", `expected one of ${NOISE_SCHEDULES.join(" | ")}, got ${JSON.stringify(v.schedule)}`);
-  return { x, y, schedule };
 }
 
 /** The head options of a resolved config (core's ScaleOptions, every field set). */

@@ -42,6 +42,14 @@ export {
   MAX_PARAMS,
   DEFAULT_MAX_SKIPPED_FRACTION,
   DEFAULT_EPOCHS,
+  OPTIMIZERS,
+  LR_SCHEDULES,
+  FISHER_COORDS,
+  trainConfigSchema,
+  configFileSchema,
+  configFileJsonSchema,
+  parseConfigFile,
+  type ConfigFile,
   type ResolvedConfig,
 } from "./config.js";
 export { scheduledLr } from "./schedule.js";

@@ -1,5 +1,19 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, scheduledLr, specFor, train, validateConfig, validateData, type TrainConfig } from "../src/index.js";
+import type { z } from "zod";
+import {
+  ConfigError,
+  configFileJsonSchema,
+  configFileSchema,
+  parseConfigFile,
+  scheduledLr,
+  specFor,
+  TRAIN_CONFIG_KEYS,
+  train,
+  trainConfigSchema,
+  validateConfig,
+  validateData,
+  type TrainConfig,
+} from "../src/index.js";
 import { gaussianData, inverseSine } from "./helpers.js";
 
 const base: TrainConfig = { model: { kind: "gmm", k: 2 } };
@@ -59,6 +73,15 @@ describe("validateConfig", () => {
     ["noise.y", { ...base, noise: { y: NaN } }],
     ["noise.schedule", { ...base, noise: { y: 0.1, schedule: "silverman" } }],
     ["noise.sigma", { ...base, noise: { sigma: 0.1 } }],
+    ["optimizer", { ...base, optimizer: 3 }],
+    ["optimizer.momentum", { ...base, optimizer: { type: "adam", lr: 1e-3, momentum: 0.9 } }],
+    ["precondition[1]", { ...base, precondition: ["mu", "sigma"] }],
+    ["precondition", { ...base, precondition: ["mu", "mu"] }],
+    ["shuffle", { ...base, shuffle: "yes" }],
+    ["seed", { ...base, seed: -1 }],
+    ["epochz", { ...base, epochz: 3 }],
+    ["model", { ...base, model: undefined }],
+    ["(root)", 5 as unknown as Record<string, unknown>],
   ];
   for (const [field, cfg] of bad) {
     it(`names the bad field: ${field}`, () => {
@@ -73,6 +96,78 @@ describe("validateConfig", () => {
       expect((err as Error).message).toContain(`config.${field}`);
     });
   }
+
+  it("messages say what was expected and what was given; unknown keys get a did-you-mean", () => {
+    const message = (cfg: unknown) => {
+      try {
+        validateConfig(cfg as TrainConfig);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return "no error";
+    };
+    expect(message({ ...base, epochz: 3 })).toMatch(/^config\.epochz: unknown field \(did you mean "epochs"\?\); expected one of model, objective, /);
+    expect(message({ model: { kind: "mdn", k: 2, hiden: [3] } })).toMatch(/^config\.model\.hiden: unknown field \(did you mean "hidden"\?\)/);
+    expect(message({ ...base, optimizer: { type: "lbfgs", lr: 1 } })).toBe('config.optimizer.type: expected "sgd" | "adam" | "rmsprop" | "soap", got "lbfgs"');
+    expect(message({ model: { kind: "mdn", k: 2, activation: "sigmoid" } })).toBe('config.model.activation: expected "gelu" | "tanh" | "relu", got "sigmoid"');
+    expect(message({ ...base, objective: "ngem2" })).toBe('config.objective: expected "nll" | "em" | "ngem" | "ngem-full", got "ngem2"');
+    expect(message({ model: { kind: "mdn", k: 2, hidden: [8, 2.5] } })).toBe("config.model.hidden[1]: expected an integer >= 1, got 2.5");
+    expect(message({ ...base, validationSplit: 1 })).toBe("config.validationSplit: expected a number in [0, 1), got 1");
+    expect(message({ ...base, optimizer: { type: "adam", lr: -1 } })).toBe("config.optimizer.lr: expected a number in (0, Infinity), got -1");
+    expect(message({ ...base, noise: 0.1 })).toBe("config.noise: expected an object { x?, y?, schedule? }, got 0.1");
+    expect(message({ ...base, checkpoint: { path: "" } })).toBe('config.checkpoint.path: expected a non-empty string, got ""');
+    expect(message(5)).toBe("config.(root): expected a config object, got 5");
+  });
+
+  it("resolved configs (what checkpoints and run.json store) validate to themselves, the optimizer's fields in the order given", () => {
+    const gmm = { kind: "gmm", k: 2 } as const;
+    const configs: TrainConfig[] = [
+      { model: { kind: "mdn", k: 3 } },
+      base,
+      {
+        model: {
+          kind: "mdn",
+          k: 2,
+          hidden: [],
+          activation: "tanh",
+          layerNorm: false,
+          trunk: "separate",
+          scale: "softplus",
+          sigmaMin: 1e-3,
+          covariance: "shared",
+        },
+      },
+      { model: gmm, optimizer: { clipNorm: 1, type: "adam", lr: 0.01, eps: 1e-7 }, schedule: { type: "cosine", minLrFactor: 0.1 } },
+      { model: gmm, steps: 50, validationSplit: 0.2, earlyStopping: { patience: 3, restoreBest: false } },
+      { model: gmm, precondition: ["scale", "mu"], damping: 0.5, piFloor: 0.5, fisherCoords: "sigma", objective: "ngem-full", noise: { y: 0.1 } },
+      {
+        model: gmm,
+        seed: 5,
+        splitSeed: 3,
+        ensemble: 4,
+        shuffle: false,
+        evalEvery: 7,
+        evalTrain: true,
+        nonFinite: "skip",
+        maxSkippedFraction: 0.5,
+        logEvery: 3,
+      },
+    ];
+    for (const config of configs) {
+      const resolved = validateConfig(config);
+      expect(JSON.stringify(validateConfig(resolved as TrainConfig))).toBe(JSON.stringify(resolved));
+    }
+    expect(Object.keys(validateConfig(configs[3]!).optimizer)).toEqual(["clipNorm", "type", "lr", "eps"]);
+    expect(validateConfig({ model: gmm, precondition: ["scale", "mu"] }).precondition).toEqual(["mu", "scale"]);
+    expect(validateConfig({ model: gmm, precondition: ["scale", "logits", "mu"] })).not.toHaveProperty("precondition");
+  });
+
+  it("the schema has exactly TrainConfig's fields", () => {
+    type SchemaKeys = keyof z.input<typeof trainConfigSchema>;
+    const same: [SchemaKeys] extends [keyof TrainConfig] ? ([keyof TrainConfig] extends [SchemaKeys] ? true : false) : false = true;
+    expect(same).toBe(true);
+    expect([...TRAIN_CONFIG_KEYS]).toEqual(Object.keys(trainConfigSchema.shape));
+  });
 
   it("head options: defaults, passed to the spec's head only when not the default", () => {
     const d = inverseSine(10, 1);
@@ -103,6 +198,42 @@ describe("validateConfig", () => {
 
   it("rejects an MDN on unconditional data", () => {
     expect(() => validateConfig({ model: { kind: "mdn", k: 2 } }, gaussianData(10, [0], [1], 1))).toThrow(/xDim/);
+  });
+});
+
+describe("config files (the CLI's --config)", () => {
+  it("derive from the trainer schema: model fields optional, library-only fields rejected, checkpointEvery added", () => {
+    expect(parseConfigFile({ model: { k: 3 }, checkpointEvery: 5, optimizer: { type: "sgd", lr: 0.1 } })).toEqual({
+      model: { k: 3 },
+      checkpointEvery: 5,
+      optimizer: { type: "sgd", lr: 0.1 },
+    });
+    for (const key of ["metricsFile", "checkpoint", "shuffle", "splitSeed", "ensemble", "evalTrain"]) {
+      expect(() => parseConfigFile({ [key]: 1 }), key).toThrow(new RegExp(`config\\.${key}: unknown field`));
+    }
+    const err = (json: unknown) => {
+      try {
+        parseConfigFile(json);
+      } catch (e) {
+        return e as ConfigError;
+      }
+      throw new Error("parsed");
+    };
+    expect(err({ optimiser: {} }).field).toBe("optimiser");
+    expect(err({ optimiser: {} }).reason).toMatch(/^unknown field \(did you mean "optimizer"\?\)/);
+    expect(err({ model: { k: 0 } }).field).toBe("model.k");
+    expect(err({ checkpointEvery: 0 }).reason).toBe("expected an integer >= 1, got 0");
+    expect(err({ optimizer: { type: "sgd", lr: 0.1, momentum: 1 } }).field).toBe("optimizer.momentum");
+  });
+
+  it("JSON Schema from the same zod schema", () => {
+    const s = configFileJsonSchema() as { type: string; additionalProperties: boolean; properties: Record<string, Record<string, unknown>> };
+    expect(s.type).toBe("object");
+    expect(s.additionalProperties).toBe(false);
+    expect(Object.keys(s.properties)).toEqual([...Object.keys(configFileSchema.shape)]);
+    expect(s.properties).not.toHaveProperty("metricsFile");
+    expect(s.properties.validationSplit).toMatchObject({ type: "number", minimum: 0, exclusiveMaximum: 1 });
+    expect(s.properties.objective).toMatchObject({ enum: ["nll", "em", "ngem", "ngem-full"] });
   });
 });
 
