@@ -133,6 +133,12 @@ describe("ngem reproduce --lr-grid / --ablations (--quick)", () => {
     expect(r.code, r.stderr).toBe(0);
     const a = JSON.parse(readFileSync(join(out, "two-sinusoids", "lr-grid.json"), "utf8")) as Out;
     const d = JSON.parse(readFileSync(join(out, "two-sinusoids", "lr-grid-damping100.json"), "utf8")) as Out & { damping: number };
+    // SOAP is in the MDN grids (issue 19), quick runs included
+    expect(a.best.map((b) => `${b.optimizer}/${b.objective}`).sort()).toEqual(
+      ["adam", "sgd", "soap"].flatMap((o) => ["ngem", "ngem-full", "nll"].map((j) => `${o}/${j}`)).sort(),
+    );
+    expectBestIsArgmin(a);
+    for (const b of a.best.filter((x) => x.optimizer === "soap")) expect(Number.isFinite(b.finalMean)).toBe(true);
     expect(d.damping).toBe(100);
     expectBestIsArgmin(d);
     const finals = (o: Out, objective: string) => o.runs.filter((x) => x.objective === objective).map((x) => x.final);
@@ -142,6 +148,19 @@ describe("ngem reproduce --lr-grid / --ablations (--quick)", () => {
     const bad = ngem(["reproduce", "two-sinusoids", "--quick", "--lr-grid", "--damping", "-1", "--out", out]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--damping/);
+  }, 60_000);
+
+  it("inverse-mnist-std (standardised pixels): NLL and nGEM over seeds, finite or stopped at a non-finite step", () => {
+    const out = join(work, "mnist-std");
+    const r = ngem(["reproduce", "inverse-mnist-std", "--quick", "--out", out, "--no-png", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const res = JSON.parse(readFileSync(join(out, "inverse-mnist-std", "results.json"), "utf8")) as {
+      notes: string[];
+      runs: { objective: string; final: number; stopReason: string }[];
+    };
+    expect(res.notes.join(" ")).toMatch(/standardi[sz]e/);
+    expect([...new Set(res.runs.map((x) => x.objective))].sort()).toEqual(["ngem", "nll"]);
+    for (const x of res.runs) expect(Number.isFinite(x.final) || x.stopReason !== "completed").toBe(true);
   }, 60_000);
 
   it("--ablations on an experiment without ablations is a usage error", () => {

@@ -149,7 +149,7 @@ async function runGrid(
   const runs: (RunResult & { arm?: string; gradNormTrace?: number[] })[] = [];
   for (const optimizer of spec.optimizers) {
     const fixed = exp.lrs[optimizer] ?? [];
-    for (const lr of lrGridFor(fixed, quick)) {
+    for (const lr of gridLrsFor(exp, optimizer, quick)) {
       for (const objective of spec.objectives) {
         const rs: RunResult[] = [];
         const traces: number[][] = [];
@@ -206,12 +206,19 @@ function binned(v: number[], bin: number): number[] {
 
 function seedsFor(exp: Experiment, flags: ReproduceFlags): number[] {
   const quick = flags.quick === true;
-  const n = flags.seeds ?? (quick ? 2 : exp.name === "inverse-mnist" ? 2 : 5);
+  const n = flags.seeds ?? (quick ? 2 : exp.name === "inverse-mnist" ? 2 : 5); // inverse-mnist-std: 5
   return Array.from({ length: n }, (_, i) => i);
 }
 
+/** Quick runs keep Adam and SGD, and SOAP on the MDNs (its rows there are new; ~3 ms/step on the quick models). */
 function optimizersFor(exp: Experiment, quick: boolean): OptName[] {
-  return (Object.keys(exp.lrs) as OptName[]).filter((o) => !quick || o === "adam" || o === "sgd");
+  return (Object.keys(exp.lrs) as OptName[]).filter((o) => !quick || o === "adam" || o === "sgd" || (o === "soap" && exp.model.kind === "mdn"));
+}
+
+/** An optimizer's lr grid: the experiment's own full grid if it sets one (not in quick runs), else the ladder. */
+export function gridLrsFor(exp: Experiment, optimizer: OptName, quick: boolean): number[] {
+  const own = exp.gridLrs?.[optimizer];
+  return own && !quick ? [...own] : lrGridFor(exp.lrs[optimizer] ?? [], quick);
 }
 
 async function sensitivityFigure(exp: Experiment, rows: GridRow[], optimizer: OptName, base: string, png: boolean): Promise<string[]> {
@@ -255,7 +262,7 @@ export async function lrGridOne(exp: Experiment, outDir: string, flags: Reproduc
   const seconds = (Date.now() - t0) / 1000;
   const md = gridMarkdown(exp, rows, best, seeds.length, budget, seconds, flags);
   writeAtomic(join(outDir, `${base}.md`), md);
-  const grids = Object.fromEntries(optimizers.map((o) => [o, lrGridFor(exp.lrs[o] ?? [], quick)]));
+  const grids = Object.fromEntries(optimizers.map((o) => [o, gridLrsFor(exp, o, quick)]));
   const json = {
     experiment: exp.name,
     kind: "lr-grid",
