@@ -9,7 +9,7 @@
 import { existsSync, statSync } from "node:fs";
 import { totalmem } from "node:os";
 import { isAbsolute, join } from "node:path";
-import { BackendUnavailableError, paramCount } from "@ngem/core";
+import { ACTIVATIONS, BackendUnavailableError, COVARIANCES, paramCount, PRECONDITION_BLOCKS, SCALE_PARAMS, TRUNKS, VARIANTS } from "@ngem/core";
 import type { Dataset } from "@ngem/datasets";
 import {
   CheckpointFormatError,
@@ -18,6 +18,10 @@ import {
   DataMismatchError,
   DEFAULT_EPOCHS,
   encodeCheckpoint,
+  FISHER_COORDS,
+  LR_SCHEDULES,
+  NOISE_SCHEDULES,
+  OPTIMIZERS,
   trainEnsemble,
   load,
   resume,
@@ -106,9 +110,6 @@ export interface TrainFlags extends DataArgs {
   plots?: boolean;
 }
 
-const OBJECTIVES = ["ngem", "ngem-full", "em", "nll"];
-const OPTIMIZERS = ["adam", "sgd", "rmsprop", "soap"];
-
 function oneOf(flag: string, v: string | undefined, allowed: readonly string[]): string | undefined {
   if (v !== undefined && !allowed.includes(v)) throw new UsageError(`${flag}: expected one of ${allowed.join(", ")}, got "${v}"`);
   return v;
@@ -119,15 +120,15 @@ export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile |
   oneOf("--backend", flags.backend, KNOWN_BACKENDS);
   if (flags.backend === undefined && file?.backend !== undefined) oneOf(`--config ${flags.config}: backend`, file.backend, KNOWN_BACKENDS);
   if (file?.epochs !== undefined && file?.steps !== undefined) throw new UsageError(`--config ${flags.config}: epochs and steps are exclusive; give one`);
-  oneOf("--objective", flags.objective, OBJECTIVES);
+  oneOf("--objective", flags.objective, VARIANTS);
   oneOf("--optimizer", flags.optimizer, OPTIMIZERS);
-  oneOf("--fisher-coords", flags.fisherCoords, ["log-sigma", "sigma"]);
-  oneOf("--activation", flags.activation, ["gelu", "tanh", "relu"]);
+  oneOf("--fisher-coords", flags.fisherCoords, FISHER_COORDS);
+  oneOf("--activation", flags.activation, ACTIVATIONS);
   oneOf("--model", flags.model, ["mdn", "gmm"]);
-  oneOf("--scale", flags.scale, ["exp", "softplus", "elu+1"]);
-  oneOf("--covariance", flags.covariance, ["diag", "isotropic", "shared"]);
-  oneOf("--trunk", flags.trunk, ["shared", "separate"]);
-  oneOf("--noise-schedule", flags.noiseSchedule, ["constant", "rule-of-thumb"]);
+  oneOf("--scale", flags.scale, SCALE_PARAMS);
+  oneOf("--covariance", flags.covariance, COVARIANCES);
+  oneOf("--trunk", flags.trunk, TRUNKS);
+  oneOf("--noise-schedule", flags.noiseSchedule, NOISE_SCHEDULES);
   for (const [flag, v] of [
     ["--sigma-min", flags.sigmaMin],
     ["--damping", flags.damping],
@@ -143,7 +144,7 @@ export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile |
   let precondition: ("logits" | "mu" | "scale")[] | undefined;
   if (flags.precondition !== undefined) {
     const parts = flags.precondition === "none" ? [] : flags.precondition.split(",").map((p) => p.trim());
-    for (const p of parts) oneOf("--precondition", p, ["logits", "mu", "scale"]);
+    for (const p of parts) oneOf("--precondition", p, PRECONDITION_BLOCKS);
     if (new Set(parts).size !== parts.length) throw new UsageError(`--precondition: a block is listed twice in "${flags.precondition}"`);
     precondition = parts as ("logits" | "mu" | "scale")[];
   }
@@ -166,7 +167,7 @@ export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile |
     ...(flags.weightDecay !== undefined ? { weightDecay: flags.weightDecay } : {}),
     ...(flags.clipNorm !== undefined ? { clipNorm: flags.clipNorm } : {}),
   };
-  oneOf("--lr-schedule", flags.lrSchedule, ["constant", "cosine", "linear"]);
+  oneOf("--lr-schedule", flags.lrSchedule, LR_SCHEDULES);
   oneOf("--keep", flags.keep, ["best", "last"]);
   const schedule =
     flags.lrSchedule !== undefined || flags.warmup !== undefined || flags.minLrFactor !== undefined || file?.schedule
