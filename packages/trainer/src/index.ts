@@ -101,14 +101,3 @@ export {
 } from "./checkpoint.js";
 export { encodeSafetensors, decodeSafetensors, CheckpointFormatError } from "./safetensors.js";
 export { defaultIO, type TrainerIO } from "./io.js";
-export {
-  runTwoGaussians,
-  twoGaussiansData,
-  twoGaussiansOptimalNll,
-  twoGaussiansLogDensity,
-  TWO_GAUSSIANS_MEANS,
-  TWO_GAUSSIANS_SIGMA,
-  type TwoGaussiansOptions,
-  type TwoGaussiansRun,
-  type TwoGaussiansSummary,
-} from "./experiments/two-gaussians.js";
