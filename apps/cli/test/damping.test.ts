@@ -3,20 +3,13 @@
  * the trainer config and run.json, config files may set them, and bad values are
  * usage errors naming the flag.
  */
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { runCli, workDir } from "./helpers.js";
 
-const CLI = resolve(import.meta.dirname, "../dist/index.js");
-const work = mkdtempSync(join(tmpdir(), "ngem-damping-"));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-function ngem(args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: work, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" }, timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const work = workDir("ngem-damping-");
+const ngem = (args: string[]) => runCli(args, { cwd: work });
 
 describe("ngem train --damping / --precondition", () => {
   it("carries the options into run.json (absent at their defaults)", () => {
