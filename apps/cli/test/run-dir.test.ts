@@ -365,9 +365,14 @@ describe("config files: one set of rules", () => {
       expect(m.state.step).toBe(3);
       m.dispose();
       for (const [body, msg] of [
-        [{ epochz: 3 }, /epochz/],
+        [{ epochz: 3 }, /--config .*every\.json: epochz: unknown field \(did you mean "epochs"\?\)/],
         [{ epochs: 3, steps: 5 }, /exclusive/],
-        [{ model: { k: 2, hiden: [3] } }, /hiden/],
+        [{ model: { k: 2, hiden: [3] } }, /--config .*: model\.hiden: unknown field \(did you mean "hidden"\?\)/],
+        // the trainer's schema: the same ranges, enums and messages as the library's validateConfig
+        [{ optimizer: { type: "lbfgs", lr: 1 } }, /--config .*: optimizer\.type: expected "sgd" \| "adam" \| "rmsprop" \| "soap", got "lbfgs"/],
+        [{ optimizer: { type: "sgd", lr: 0.1, momentum: 1 } }, /--config .*: optimizer\.momentum: expected a number in \[0, 1\), got 1/],
+        [{ precondition: ["mu", "mu"] }, /--config .*: precondition: expected distinct blocks/],
+        [{ shuffle: false }, /--config .*: shuffle: unknown field/],
       ] as const) {
         writeFileSync(cfg, JSON.stringify(body));
         const bad = ngem(["train", TINY, "--config", cfg, "--out", "cfg-bad"]);

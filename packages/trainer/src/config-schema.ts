@@ -106,8 +106,8 @@ export const modelSchema = z.strictObject({
 /**
  * Every field of {@link TrainConfig}, its type and range. Cross-field rules
  * (epochs xor steps, what needs a validation split, trunk "separate" needs an
- * MDN, distinct precondition blocks, the model size and the split's fit to
- * the data) and the defaults are {@link validateConfig}'s, after this parse.
+ * MDN, the model size and the split's fit to the data) and the defaults are
+ * {@link validateConfig}'s, after this parse.
  */
 export const trainConfigSchema = z.strictObject({
   model: modelSchema,
@@ -115,7 +115,10 @@ export const trainConfigSchema = z.strictObject({
   fisherCoords: z.enum(FISHER_COORDS).optional(),
   piFloor: numIn(0, 1, true).optional(),
   damping: nonNegative().optional(),
-  precondition: z.array(z.enum(PRECONDITION_BLOCKS)).optional(),
+  precondition: z
+    .array(z.enum(PRECONDITION_BLOCKS))
+    .refine((blocks) => new Set(blocks).size === blocks.length, { error: (iss) => `expected distinct blocks, got ${showValue(iss.input)}` })
+    .optional(),
   optimizer: optimizerSchema.optional(),
   schedule: z.strictObject({ type: z.enum(LR_SCHEDULES), warmupSteps: intMin(0).optional(), minLrFactor: numIn(0, 1).optional() }).optional(),
   batchSize: intMin(1).optional(),

@@ -152,8 +152,7 @@ export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedC
   const damping = c.damping ?? 0;
   let precondition: readonly PreconditionBlock[] | undefined;
   if (c.precondition !== undefined) {
-    const pre = c.precondition;
-    if (new Set(pre).size !== pre.length) throw new ConfigError("precondition", `expected distinct blocks, got ${JSON.stringify(pre)}`);
+    const pre = c.precondition; // distinct blocks (the schema's refinement)
     if (pre.length < PRECONDITION_BLOCKS.length) precondition = PRECONDITION_BLOCKS.filter((b) => pre.includes(b));
   }
   // The optimizer is stored as given (its fields in the caller's order, which

@@ -224,6 +224,7 @@ describe("config files (the CLI's --config)", () => {
     expect(err({ model: { k: 0 } }).field).toBe("model.k");
     expect(err({ checkpointEvery: 0 }).reason).toBe("expected an integer >= 1, got 0");
     expect(err({ optimizer: { type: "sgd", lr: 0.1, momentum: 1 } }).field).toBe("optimizer.momentum");
+    expect(err({ precondition: ["mu", "mu"] }).reason).toBe('expected distinct blocks, got ["mu","mu"]');
   });
 
   it("JSON Schema from the same zod schema", () => {
