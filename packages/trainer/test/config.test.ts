@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { z } from "zod";
 import {
-  ConfigError,
+  type ConfigError,
   configFileJsonSchema,
   configFileSchema,
   parseConfigFile,
@@ -14,7 +14,7 @@ import {
   validateData,
   type TrainConfig,
 } from "../src/index.js";
-import { gaussianData, inverseSine } from "./helpers.js";
+import { configErrorOf, gaussianData, inverseSine } from "./helpers.js";
 
 const base: TrainConfig = { model: { kind: "gmm", k: 2 } };
 
@@ -85,15 +85,9 @@ describe("validateConfig", () => {
   ];
   for (const [field, cfg] of bad) {
     it(`names the bad field: ${field}`, () => {
-      let err: unknown;
-      try {
-        validateConfig(cfg as unknown as TrainConfig);
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(ConfigError);
-      expect((err as ConfigError).field).toBe(field);
-      expect((err as Error).message).toContain(`config.${field}`);
+      const err = configErrorOf(cfg);
+      expect(err.field).toBe(field);
+      expect(err.message).toContain(`config.${field}`);
     });
   }
 

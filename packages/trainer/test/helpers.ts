@@ -3,7 +3,7 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Rng } from "@ngem/core";
-import type { TrainData } from "../src/index.js";
+import { ConfigError, type TrainConfig, type TrainData, validateConfig } from "../src/index.js";
 
 export const PKG = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -54,4 +54,15 @@ export function ensureDist(): string | undefined {
     return `could not build dist/ with tsup: ${(err as Error).message}`;
   }
   return existsSync(out) ? undefined : "tsup ran but dist/index.js is missing";
+}
+
+/** The ConfigError validateConfig throws for `cfg` (fails the test when it throws something else or nothing). */
+export function configErrorOf(cfg: unknown): ConfigError {
+  try {
+    validateConfig(cfg as TrainConfig);
+  } catch (e) {
+    if (e instanceof ConfigError) return e;
+    throw e;
+  }
+  throw new Error(`expected a ConfigError for ${JSON.stringify(cfg)}, but the config was accepted`);
 }
