@@ -439,14 +439,14 @@ async function main() {
     }
     for (const { threads, r } of torch) {
       const v = r.variants;
-      const toRes = (x) => ({ medianMs: x.medianMs, p90Ms: x.p90Ms, stall: x.stall });
+      const toRes = (x) => ({ medianMs: x.medianMs, p90Ms: x.p90Ms, stall: x.stall, cpuMs: x.cpuMs });
       rows.push({ config: cfg.name, backend: `torch/${threads}t`, nll: toRes(v.nll), ngem: toRes(v.ngem), gflops: flops / v.ngem.medianMs / 1e6, threads, blas: r.blas });
     }
   }
 
   if (torch1Blas(rows)) console.log(`PyTorch ${torch1Blas(rows)}\n`);
   console.log(
-    ["config".padEnd(19), "backend".padEnd(12), pad("nll ms", 9), pad("p90", 8), pad("ngem ms", 9), pad("p90", 8), pad("ngem/nll", 9), pad("cpu n/n", 8), pad("stall nll", 10), pad("stall ngem", 11), pad("vs torch1", 10), pad("vs torch2", 10), pad("steps/s", 8), pad("GFLOP/s", 8)].join(" "),
+    ["config".padEnd(19), "backend".padEnd(12), pad("nll ms", 9), pad("p90", 8), pad("ngem ms", 9), pad("p90", 8), pad("ngem/nll", 9), pad("cpu n/n", 8), pad("stall nll", 10), pad("stall ngem", 11), pad("vs torch1", 10), pad("vs torch2", 10), pad("cpu ms", 8), pad("cpu vs t1", 10), pad("steps/s", 8), pad("GFLOP/s", 8)].join(" "),
   );
   for (const r of rows) {
     const t1 = rows.find((q) => q.config === r.config && q.backend === "torch/1t");
@@ -465,6 +465,8 @@ async function main() {
         pad(Number.isNaN(r.ngem.stall) ? "n/a" : r.ngem.stall.toFixed(2), 11),
         pad(t1 ? `${(t1.ngem.medianMs / r.ngem.medianMs).toFixed(2)}x` : "n/a", 10),
         pad(t2 ? `${(t2.ngem.medianMs / r.ngem.medianMs).toFixed(2)}x` : "n/a", 10),
+        pad(r.ngem.cpuMs > 0 ? ms(r.ngem.cpuMs) : "n/a", 8),
+        pad(t1?.ngem.cpuMs > 0 && r.ngem.cpuMs > 0 ? `${(t1.ngem.cpuMs / r.ngem.cpuMs).toFixed(2)}x` : "n/a", 10),
         pad((1000 / r.ngem.medianMs).toFixed(1), 8),
         pad(r.gflops.toFixed(2), 8),
       ].join(" "),
@@ -473,6 +475,7 @@ async function main() {
   console.log("\nms = median step time after warm-up (p90 beside it); ngem/nll = nGEM median / NLL median, measured interleaved (goal <= 1.03);");
   console.log("cpu n/n = the same ratio of median CPU time per step (process user + system; wasm rows), which waiting for a core does not inflate;");
   console.log("stall = mean(steps 1-10) / median(steps 20-49) (goal <= 1.5); vs torch1 / torch2 = PyTorch 1- / 2-thread nGEM time / ours;");
+  console.log("cpu ms = median CPU time of an nGEM step (every thread of the process); cpu vs t1 = PyTorch 1-thread CPU ms / ours (a 1-thread row's figure does not count waiting for a core);");
   console.log("steps/s = nGEM steps per second (1000 / nGEM median); GFLOP/s = step matmul FLOPs / nGEM median; wasm/Nt = N threads per model.");
 
   if (profiles.length) {

@@ -10,7 +10,8 @@ variant:
     (the numeric cross-check);
   - Adam steps on the same batch, timed like ngem's benchmarks (alternating
     windows of 5 NLL / nGEM steps, warm-up 20, >= 50 steps and `seconds`):
-    median / p90 step time and the stall figure.
+    median / p90 step time and the stall figure, and the median CPU time per step
+    (time.process_time: every torch thread of the process).
 Also reports which BLAS library the process mapped (libblas.so.3 is the slow
 reference BLAS unless libopenblas0-pthread is installed).
 The head gradient of each variant is a custom autograd Function whose forward
@@ -166,15 +167,19 @@ def main():
     if seconds > 0:
         warmup, window, min_steps = 20, 5, 50
         times = {v: [] for v in steppers}
+        cpu = {v: [] for v in steppers}  # process CPU time per step (all of torch's threads), ms
         t0 = time.perf_counter()
         while not (all(len(t) >= min_steps for t in times.values()) and time.perf_counter() - t0 >= seconds):
             for v, one in steppers.items():
                 for _ in range(window):
+                    c0 = time.process_time()
                     s0 = time.perf_counter()
                     one()
                     times[v].append((time.perf_counter() - s0) * 1000)
+                    cpu[v].append((time.process_time() - c0) * 1000)
         for v in steppers:
             result["variants"][v].update(summarize(times[v], warmup))
+            result["variants"][v]["cpuMs"] = quantile(cpu[v][warmup:], 0.5)
     result["blas"] = blas_in_use()
     json.dump(result, sys.stdout)
 
