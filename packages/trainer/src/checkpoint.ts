@@ -32,7 +32,7 @@ import {
   type ScaleOptions,
 } from "@ngem/core";
 import { EnsembleBackendModel } from "./ensemble.js";
-import { DEFAULT_HEAD, DEFAULT_MAX_SKIPPED_FRACTION, headOf, NO_NOISE, type ResolvedConfig } from "./config.js";
+import { ConfigError, DEFAULT_HEAD, DEFAULT_MAX_SKIPPED_FRACTION, headOf, NO_NOISE, type ResolvedConfig, validateConfig } from "./config.js";
 import { initialNoiseRng } from "./noise.js";
 import { defaultIO, type TrainerIO } from "./io.js";
 import { makeSoap, TrainedModel, type StreamPosition, type TrainerState } from "./model-handle.js";
@@ -200,6 +200,13 @@ export async function decodeCheckpoint(bytes: Uint8Array, opts: LoadOptions = {}
     if (JSON.stringify(noise) !== JSON.stringify(config.noise))
       throw new CheckpointFormatError(`__metadata__.noise: ${metadata.noise} disagrees with config.noise`);
     if (!Array.isArray(t.noiseRng) || !t.floorHits) throw new CheckpointFormatError(`__metadata__.trainer: version ${version} needs noiseRng and floorHits`);
+  }
+  // The stored config is untrusted input: it must pass the same schema and rules as a new config.
+  try {
+    validateConfig(config);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CheckpointFormatError(`__metadata__.config: ${err.message}`);
+    throw err;
   }
   const weights: NamedTensors = {};
   const optim: NamedTensors = {};

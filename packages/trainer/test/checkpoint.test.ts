@@ -284,6 +284,24 @@ describe("checkpoint format versions", () => {
     expect(JSON.parse(shared.config as string).model).not.toHaveProperty("trunk");
   });
 
+  it("refuses a stored config that the config schema rejects, naming the field (the file is untrusted input)", async () => {
+    const { model } = await train({ model: { kind: "gmm", k: 2 }, steps: 2, batchSize: 4 }, inverseSine(8, 1));
+    const { tensors, metadata } = decodeSafetensors(await encodeCheckpoint(model));
+    const config = JSON.parse(metadata.config as string) as Record<string, unknown>;
+    const bad: [Record<string, unknown>, RegExp][] = [
+      [{ ...config, batchSize: 0 }, /__metadata__\.config: config\.batchSize: expected an integer >= 1/],
+      [{ ...config, objective: "ngem2" }, /__metadata__\.config: config\.objective: expected "nll"/],
+      [{ ...config, lrr: 1 }, /__metadata__\.config: config\.lrr: unknown field/],
+    ];
+    for (const [cfg, pattern] of bad) {
+      const err = await decodeCheckpoint(encodeSafetensors(tensors, { ...metadata, config: JSON.stringify(cfg) })).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CheckpointFormatError);
+      expect(String((err as Error).message)).toMatch(pattern);
+    }
+    // the untouched metadata still loads
+    await expect(decodeCheckpoint(encodeSafetensors(tensors, metadata))).resolves.toBeDefined();
+  });
+
   it("refuses an unknown (newer) version and an inconsistent head, naming the field", async () => {
     const { model } = await train({ model: { kind: "gmm", k: 2, sigmaMin: 0.01 }, steps: 2, batchSize: 4 }, inverseSine(8, 1));
     const { tensors, metadata } = decodeSafetensors(await encodeCheckpoint(model));
