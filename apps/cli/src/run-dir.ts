@@ -30,7 +30,9 @@ import {
   writeSync,
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { trainConfigSchema, type TrainConfig } from "@ngem/trainer";
 import { hostName, pidAlive, removeStaleTemps, writeError, writeFileAtomic } from "@ngem/trainer/node";
+import { z } from "zod";
 import type { DataRecipe } from "./data-source.js";
 import { UsageError } from "./errors.js";
 
@@ -44,10 +46,48 @@ export const LOCK_FILE = ".ngem.lock";
 export interface RunRecord {
   readonly version: 1;
   readonly data: DataRecipe;
-  readonly config: Record<string, unknown>;
+  /** The resolved trainer config of the run (a valid TrainConfig). */
+  readonly config: TrainConfig;
   readonly createdAt: string;
   /** CLI settings that are not part of the trainer config (checkpoint interval, metrics interval). */
   readonly run?: { readonly checkpointEvery?: number; readonly logEvery?: number };
+}
+
+const int = z.number().int();
+/** run.json as written by `ngem train`; the config part is the trainer's own schema. */
+const runRecordSchema = z.object({
+  version: z.literal(1),
+  data: z.object({
+    source: z.string(),
+    builtin: z.boolean(),
+    xCols: z.string().optional(),
+    yCols: z.string().optional(),
+    n: int.min(1).optional(),
+    dataSeed: int.optional(),
+    standardize: z.boolean(),
+    missing: z.enum(["error", "skip-row"]).optional(),
+    test: z.object({ split: z.number().gt(0).lt(1).optional(), seed: int.optional(), file: z.string().optional() }).optional(),
+  }),
+  config: trainConfigSchema,
+  createdAt: z.string(),
+  run: z.object({ checkpointEvery: int.min(1).optional(), logEvery: int.min(1).optional() }).optional(),
+});
+
+/** Parses run.json text; a problem names the file and the field. */
+function parseRunRecord(path: string, text: string): RunRecord {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`${path}: unreadable (${(err as Error).message})`);
+  }
+  const r = runRecordSchema.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const where = issue?.path.length ? issue.path.map(String).join(".") : "(root)";
+    throw new UsageError(`${path}: not a valid ngem run record: ${where}: ${issue?.message ?? "invalid"}`);
+  }
+  return r.data;
 }
 
 /** Creates `dir` and its missing parents; returns the first directory it created (undefined when all existed). */
@@ -81,11 +121,13 @@ export async function writeJson(path: string, value: unknown): Promise<void> {
 export function readRun(dir: string): RunRecord {
   const p = join(dir, RUN_FILE);
   if (!existsSync(p)) throw new UsageError(`--resume ${dir}: no ${RUN_FILE} there (not an ngem run directory)`);
+  let text: string;
   try {
-    return JSON.parse(readFileSync(p, "utf8")) as RunRecord;
+    text = readFileSync(p, "utf8");
   } catch (err) {
     throw new UsageError(`${p}: unreadable (${(err as Error).message})`);
   }
+  return parseRunRecord(p, text);
 }
 
 /** The run record next to a checkpoint file, when there is one. */
@@ -93,7 +135,7 @@ export function runBesideCheckpoint(checkpoint: string): RunRecord | undefined {
   const p = join(dirname(checkpoint), RUN_FILE);
   if (!existsSync(p)) return undefined;
   try {
-    return JSON.parse(readFileSync(p, "utf8")) as RunRecord;
+    return parseRunRecord(p, readFileSync(p, "utf8"));
   } catch {
     return undefined;
   }

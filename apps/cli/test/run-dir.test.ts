@@ -277,6 +277,26 @@ describe("resume: what may change", () => {
     expect(treeHash(join(work, "gone"))).toBe(before);
   });
 
+  it("a tampered run.json is exit 2 naming the file and the field, and nothing changes", () => {
+    expect(ngem(["train", TINY, ...TRAIN, "--steps", "5", "--out", "tampered"]).code).toBe(0);
+    const p = join(work, "tampered", "run.json");
+    const good = readFileSync(p, "utf8");
+    for (const [edit, pattern] of [
+      [
+        (r: { config: Record<string, unknown> }) => ({ ...r, config: { ...r.config, batchSize: 0 } }),
+        /run\.json: not a valid ngem run record: config\.batchSize/,
+      ],
+      [(r: { config: Record<string, unknown> }) => ({ ...r, data: 7 }), /run\.json: not a valid ngem run record: data/],
+    ] as const) {
+      writeFileSync(p, JSON.stringify(edit(JSON.parse(good))));
+      const before = treeHash(join(work, "tampered"));
+      const r = ngem(["train", "--resume", "tampered", "--steps", "10"]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(pattern);
+      expect(treeHash(join(work, "tampered"))).toBe(before);
+    }
+  });
+
   it("a corrupt checkpoint is exit 2 naming the file", () => {
     expect(ngem(["train", TINY, ...TRAIN, "--steps", "5", "--out", "corrupt"]).code).toBe(0);
     const p = join(work, "corrupt", "checkpoint.safetensors");

@@ -127,7 +127,7 @@ export async function trainStreamCommand(
   const runRecord: RunRecord = {
     version: 1,
     data: recipe as DataRecipe,
-    config: config as unknown as Record<string, unknown>,
+    config,
     createdAt: new Date().toISOString(),
     run: { ...(checkpointEvery !== undefined ? { checkpointEvery } : {}), logEvery },
   };
@@ -164,7 +164,7 @@ export async function resumeStreamCommand(dir: string, runRecord: RunRecord, loc
     if (flags.epochs !== undefined && flags.steps !== undefined) throw new UsageError("--epochs and --steps are exclusive; give one");
     const r = runRecord.data;
     const src = await openSource(r.source, r.xCols, r.yCols);
-    const stored = runRecord.config as unknown as TrainConfig;
+    const stored = runRecord.config;
     await ensureBackend(flags.backend ?? stored.backend ?? "js");
     let model: TrainedModel;
     try {

@@ -323,7 +323,7 @@ export async function trainCommand(source: string | undefined, flags: TrainFlags
   const runRecord: RunRecord = {
     version: 1,
     data: recipe,
-    config: config as unknown as Record<string, unknown>,
+    config,
     createdAt: new Date().toISOString(),
     run: { ...(checkpointEvery !== undefined ? { checkpointEvery } : {}), logEvery },
   };
@@ -393,7 +393,7 @@ async function resumeCommand(source: string | undefined, flags: TrainFlags, expl
     let model: TrainedModel;
     const backend = flags.backend;
     if (backend !== undefined) oneOf("--backend", backend, KNOWN_BACKENDS);
-    const stored = runRecord.config as unknown as TrainConfig;
+    const stored = runRecord.config;
     await ensureBackend(backend ?? stored.backend ?? "js");
     try {
       model = await load(ckpt, backend !== undefined ? { backend } : {});
