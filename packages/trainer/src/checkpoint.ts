@@ -23,6 +23,7 @@
  */
 import {
   getBackend,
+  Rng,
   resolveScaleOptions,
   validateSpec,
   type BackendModel,
@@ -127,6 +128,21 @@ export interface LoadOptions {
 }
 
 /** Rebuilds a {@link TrainedModel} from checkpoint bytes. */
+/** A stored generator state, checked (four uint32 words, not all zero) before it is trusted. */
+function rngStateOf(v: unknown, key: string): RngState {
+  if (Array.isArray(v) && v.length === 4) {
+    const [a, b, c, d] = v as unknown[];
+    if (typeof a === "number" && typeof b === "number" && typeof c === "number" && typeof d === "number") {
+      try {
+        return Rng.fromState([a, b, c, d]).getState();
+      } catch {
+        // reported below
+      }
+    }
+  }
+  throw new CheckpointFormatError(`__metadata__.trainer.${key}: expected a generator state of four uint32 words, not all zero; got ${JSON.stringify(v)}`);
+}
+
 export async function decodeCheckpoint(bytes: Uint8Array, opts: LoadOptions = {}): Promise<TrainedModel> {
   const { tensors, metadata } = decodeSafetensors(bytes);
   if (metadata.format !== CHECKPOINT_FORMAT)
@@ -246,8 +262,8 @@ export async function decodeCheckpoint(bytes: Uint8Array, opts: LoadOptions = {}
     epoch: t.epoch,
     batchInEpoch: t.batchInEpoch,
     perm,
-    rng: t.rng as unknown as RngState,
-    noiseRng: (t.noiseRng ?? initialNoiseRng(config.seed)) as unknown as RngState,
+    rng: rngStateOf(t.rng, "rng"),
+    noiseRng: t.noiseRng === undefined ? initialNoiseRng(config.seed) : rngStateOf(t.noiseRng, "noiseRng"),
     floorHits: t.floorHits ? { ...t.floorHits } : { total: 0, steps: 0, firstStep: -1 },
     epochLossSum: t.epochLossSum,
     epochLossCount: t.epochLossCount,

@@ -284,7 +284,7 @@ describe("checkpoint format versions", () => {
     expect(JSON.parse(shared.config as string).model).not.toHaveProperty("trunk");
   });
 
-  it("refuses a stored config that the config schema rejects, naming the field (the file is untrusted input)", async () => {
+  it("refuses a stored config that the config schema rejects, or a bad generator state, naming the field (the file is untrusted input)", async () => {
     const { model } = await train({ model: { kind: "gmm", k: 2 }, steps: 2, batchSize: 4 }, inverseSine(8, 1));
     const { tensors, metadata } = decodeSafetensors(await encodeCheckpoint(model));
     const config = JSON.parse(metadata.config as string) as Record<string, unknown>;
@@ -297,6 +297,12 @@ describe("checkpoint format versions", () => {
       const err = await decodeCheckpoint(encodeSafetensors(tensors, { ...metadata, config: JSON.stringify(cfg) })).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(CheckpointFormatError);
       expect(String((err as Error).message)).toMatch(pattern);
+    }
+    const trainer = JSON.parse(metadata.trainer as string) as Record<string, unknown>;
+    for (const rng of [[0, 0, 0, 0], [1, 2, 3], [1, 2, 3, -4], "x"]) {
+      const err = await decodeCheckpoint(encodeSafetensors(tensors, { ...metadata, trainer: JSON.stringify({ ...trainer, rng }) })).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CheckpointFormatError);
+      expect(String((err as Error).message)).toMatch(/__metadata__\.trainer\.rng: expected a generator state/);
     }
     // the untouched metadata still loads
     await expect(decodeCheckpoint(encodeSafetensors(tensors, metadata))).resolves.toBeDefined();
