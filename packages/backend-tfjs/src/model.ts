@@ -303,21 +303,42 @@ export class TfjsHandler implements ModelHandler {
     }
   }
 
-  /** Applies the last gradients (times `scale`) with the tfjs ops of `optimizer.ts`, then releases them. */
+  /** Global L2 norm of the last gradients of the named parameters (the gradients stay). */
+  async gradNorm(names: readonly string[]): Promise<number> {
+    const grads = this.lastGrads("gradNorm");
+    const want = new Set(names);
+    const picked = grads.filter((_, i) => want.has(this.names[i] as string));
+    if (!picked.length) return 0;
+    await activatePlatform(this.platform);
+    const s = tf.tidy(() => sumAll(picked.map((g) => tf.sum(tf.square(g)))));
+    const norm = Math.sqrt((await s.data())[0] as number);
+    s.dispose();
+    // a float32 sum of squares that overflowed (the gradients are finite here)
+    return Number.isFinite(norm) ? norm : scaledNorm(picked, this.platform);
+  }
+
+  /**
+   * Applies the last gradients (times `scale`) with the tfjs ops of `optimizer.ts` to the
+   * parameters not in `optimizer.freeze`, then releases them.
+   */
   async update(optimizer: OptimizerSpec, scale: number, t: number): Promise<void> {
     const grads = this.lastGrads("update");
     try {
       await activatePlatform(this.platform);
-      const old = this.paramList();
+      const frozen = new Set(optimizer.freeze ?? []);
+      const idx = this.names.flatMap((name, i) => (frozen.has(name) ? [] : [i]));
+      const names = idx.map((i) => this.names[i] as string);
+      const all = this.paramList();
+      const old = idx.map((i) => all[i] as tf.Tensor);
       const res = tf.tidy(() => {
-        const gs = scale === 1 ? grads : grads.map((g) => tf.mul(g, scale));
-        return optimizerUpdate(optimizer, this.names, old, gs, this.slots, t);
+        const gs = idx.map((i) => (scale === 1 ? (grads[i] as tf.Tensor) : tf.mul(grads[i] as tf.Tensor, scale)));
+        return optimizerUpdate(optimizer, names, old, gs, this.slots, t);
       });
       for (const [name, v] of Object.entries(res.slots)) {
         this.slots.get(name)?.dispose();
         this.slots.set(name, v);
       }
-      for (const name of this.names) {
+      for (const name of names) {
         this.params.get(name)?.dispose();
         this.params.set(name, res.params[name] as tf.Tensor);
       }

@@ -64,8 +64,21 @@ export type OptimizerSpec = (
   readonly lr: number;
   /** Decoupled weight decay (default 0). */
   readonly weightDecay?: number;
-  /** Clip the gradient to this global L2 norm (default: no clipping). */
+  /**
+   * Clip the gradient to this global L2 norm (default: no clipping). With
+   * `freeze`, the norm is over the trainable parameters only.
+   */
   readonly clipNorm?: number;
+  /**
+   * Parameter names (of `paramShapes(spec)`) this update leaves untouched: no
+   * step, no weight decay, their moments stay as they are (zero if never
+   * updated). Like PyTorch with `requires_grad = False` on them: the gradient
+   * norm that clipping uses and that `StepResult.gradNorm` reports is over the
+   * trainable parameters only. A non-finite gradient anywhere (frozen or not)
+   * still skips the step. An unknown name is a ShapeError naming
+   * `optimizer.freeze[i]`. Absent or empty: every parameter trains.
+   */
+  readonly freeze?: readonly string[];
 };
 
 /**
@@ -90,7 +103,7 @@ export interface Batch {
 export interface StepResult {
   /** Mean NLL of the batch before the update. */
   readonly loss: number;
-  /** Global L2 norm of the gradient before clipping. */
+  /** Global L2 norm of the gradient before clipping (of the trainable parameters only when `optimizer.freeze` is set). */
   readonly gradNorm: number;
   /** Set when a loss or gradient was NaN/Inf: the step was skipped and this names the tensor. */
   readonly nonFinite?: string;

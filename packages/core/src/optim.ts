@@ -7,6 +7,8 @@
  * Weight decay is decoupled (p -= lr wd p, as AdamW). Clipping scales the
  * whole gradient by clipNorm / (norm + 1e-6) when the global norm exceeds it
  * (torch.nn.utils.clip_grad_norm_).
+ * `freeze` names parameters the update skips entirely (no step, no decay,
+ * moments untouched), as PyTorch's requires_grad = False.
  *
  * State names: `<param>/m` (momentum or first moment), `<param>/v` (second
  * moment), `step` (a [1] tensor holding t).
@@ -23,6 +25,27 @@ export function validateOptimizer(o: OptimizerSpec): void {
   }
   if (!(Number.isFinite(o.lr) && o.lr >= 0)) throw new ShapeError("optimizer.lr", `expected a finite number >= 0, got ${o.lr}`);
   if (o.clipNorm !== undefined && !(o.clipNorm > 0)) throw new ShapeError("optimizer.clipNorm", `expected a number > 0, got ${o.clipNorm}`);
+  if (o.freeze !== undefined) {
+    if (!Array.isArray(o.freeze)) throw new ShapeError("optimizer.freeze", "expected an array of parameter names");
+    o.freeze.forEach((name, i) => {
+      if (typeof name !== "string") throw new ShapeError(`optimizer.freeze[${i}]`, `expected a parameter name, got ${String(name)}`);
+    });
+  }
+}
+
+/**
+ * Checks `optimizer.freeze` against the parameter names of a model and returns
+ * the names that train, in the given order (all of them when freeze is absent).
+ */
+export function trainableNames(o: OptimizerSpec, names: readonly string[]): string[] {
+  const freeze = o.freeze;
+  if (!freeze?.length) return [...names];
+  const known = new Set(names);
+  freeze.forEach((name, i) => {
+    if (!known.has(name)) throw new ShapeError(`optimizer.freeze[${i}]`, `"${name}" is not a parameter of this model (expected one of ${names.join(", ")})`);
+  });
+  const frozen = new Set(freeze);
+  return names.filter((n) => !frozen.has(n));
 }
 
 /** Global L2 norm of a set of gradients. */
@@ -54,7 +77,9 @@ export function optimizerUpdate(
   const t = stepT[0] as number;
   const lr = o.lr;
   const wd = o.weightDecay ?? 0;
+  const frozen = new Set(o.freeze ?? []);
   for (const [name, p] of Object.entries(weights)) {
+    if (frozen.has(name)) continue;
     const g = grads[name];
     if (!g) throw new ShapeError(`grads["${name}"]`, "missing");
     if (wd !== 0) for (let i = 0; i < p.length; i++) p[i] = (p[i] as number) * (1 - lr * wd);

@@ -907,32 +907,53 @@ export class WasmModelHandler implements ModelHandler {
     return grads;
   }
 
-  /** Scales the gradients by `scale` and applies one update over the whole flat parameter block (core's optim.ts rules, float32). */
+  /** Global L2 norm of the last gradients of the named parameters (float64 sum of per-slot float32 sums of squares). */
+  gradNorm(names: readonly string[]): number {
+    const rt = this.rt;
+    const want = new Set(names);
+    let s = 0;
+    for (const slot of this.slots) if (want.has(slot.name)) s += rt.sumSquares(slot.g, slot.size);
+    return Math.sqrt(s);
+  }
+
+  /**
+   * Scales the gradients by `scale` and applies one update (core's optim.ts rules, float32):
+   * one kernel call over the whole flat parameter block, or with `o.freeze` one call per
+   * trainable parameter (its slices of the parameter, gradient and moment blocks).
+   */
   update(o: OptimizerSpec, scale: number, t: number): void {
     const rt = this.rt;
     const t0 = rt.profiling ? performance.now() : 0;
     if (scale !== 1) rt.scale(this.G, scale, this.total);
-    const lr = o.lr;
-    const wd = o.weightDecay ?? 0;
-    const decay = wd !== 0 ? 1 - lr * wd : 1;
-    const len = this.total;
-    switch (o.type) {
-      case "sgd":
-        rt.sgd(this.P, this.G, this.M, len, lr, decay, o.momentum ?? 0, !!o.nesterov, t === 1);
-        break;
-      case "adam": {
-        const b1 = o.beta1 ?? 0.9;
-        const b2 = o.beta2 ?? 0.999;
-        rt.adam(this.P, this.G, this.M, this.V, len, lr, decay, b1, b2, o.eps ?? 1e-8, 1 - b1 ** t, 1 - b2 ** t);
-        break;
-      }
-      case "rmsprop":
-        rt.rmsprop(this.P, this.G, this.V, this.M, len, lr, decay, o.alpha ?? 0.99, o.eps ?? 1e-8, o.momentum ?? 0);
-        break;
+    if (!o.freeze?.length) this.updateRegion(o, t, this.P, this.G, this.M, this.V, this.total);
+    else {
+      const frozen = new Set(o.freeze);
+      for (const s of this.slots) if (!frozen.has(s.name)) this.updateRegion(o, t, s.p, s.g, s.m, s.v, s.size);
     }
     if (rt.profiling) {
       this.profTotal += performance.now() - t0;
       this.profSteps++;
+    }
+  }
+
+  private updateRegion(o: OptimizerSpec, t: number, P: Region, G: Region, M: Region, V: Region, len: number): void {
+    const rt = this.rt;
+    const lr = o.lr;
+    const wd = o.weightDecay ?? 0;
+    const decay = wd !== 0 ? 1 - lr * wd : 1;
+    switch (o.type) {
+      case "sgd":
+        rt.sgd(P, G, M, len, lr, decay, o.momentum ?? 0, !!o.nesterov, t === 1);
+        break;
+      case "adam": {
+        const b1 = o.beta1 ?? 0.9;
+        const b2 = o.beta2 ?? 0.999;
+        rt.adam(P, G, M, V, len, lr, decay, b1, b2, o.eps ?? 1e-8, 1 - b1 ** t, 1 - b2 ** t);
+        break;
+      }
+      case "rmsprop":
+        rt.rmsprop(P, G, V, M, len, lr, decay, o.alpha ?? 0.99, o.eps ?? 1e-8, o.momentum ?? 0);
+        break;
     }
   }
 

@@ -62,6 +62,10 @@ class JsHandler implements ModelHandler {
     return out;
   }
 
+  gradNorm(names: readonly string[]): number {
+    return globalNorm(Object.fromEntries(names.map((n) => [n, this.grads[n] as Float64Array])));
+  }
+
   update(optimizer: OptimizerSpec, scale: number, t: number): void {
     if (scale !== 1) for (const g of Object.values(this.grads)) for (let i = 0; i < g.length; i++) g[i] = (g[i] as number) * scale;
     this.state.step = Float64Array.of(t - 1);

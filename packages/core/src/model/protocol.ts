@@ -3,7 +3,8 @@
  * every backend returns. It owns everything that is the same on every
  * backend - argument validation (batch, head options, optimizer, predict
  * inputs, weights, optimizer state), the non-finite guard and its diagnosis,
- * the gradient norm and clipping, floor-hit reporting, the optimizer step
+ * the gradient norm and clipping (over the trainable parameters when
+ * `optimizer.freeze` is set), floor-hit reporting, the optimizer step
  * count and the names of the optimizer state, externally driven optimizers
  * (the trainer's SOAP) and use-after-dispose - and calls a narrow
  * {@link ModelHandler} for what differs: forward/backward, the parameter
@@ -16,7 +17,7 @@ import type { BackendModel, Batch, ExternalOptimizer, ModelSpec, NamedTensors, O
 import { firstNonFinite, NgemError, NonFiniteError, ShapeError } from "../errors.js";
 import { type HeadOptions, resolveHeadOptions } from "../head.js";
 import type { FloatArray, MixtureParams } from "../mixture.js";
-import { clipFactor, validateOptimizer } from "../optim.js";
+import { clipFactor, trainableNames, validateOptimizer } from "../optim.js";
 import { paramShapes, validateSpec, validateWeights } from "./spec.js";
 
 /** A model method was called after `dispose()`. */
@@ -67,9 +68,15 @@ export interface ModelHandler {
   /** The last gradients, by parameter name. */
   readGradients(): MaybePromise<NamedTensors>;
   /**
+   * Global L2 norm of the last gradients of the named parameters only (asked
+   * when `optimizer.freeze` is set; the gradients stay for {@link update}).
+   */
+  gradNorm(names: readonly string[]): MaybePromise<number>;
+  /**
    * Multiplies the last gradients by `scale` (1 unless clipped) and applies
    * one update of `optimizer` as step `t` (>= 1), by core's optim.ts rules;
-   * moments that do not exist yet start at zero.
+   * moments that do not exist yet start at zero. Parameters named in
+   * `optimizer.freeze` (validated names) are left untouched, with their moments.
    */
   update(optimizer: OptimizerSpec, scale: number, t: number): MaybePromise<void>;
   /** Mixture parameters for n rows (x is [n, inputDim] for an MDN, undefined for a GMM). */
@@ -109,6 +116,7 @@ export class ModelFacade<H extends ModelHandler = ModelHandler> implements Backe
   /** Moment kinds that exist (created by an update or set by setOptimizerState). */
   private readonly moments = new Set<MomentKind>();
   private readonly shapes: readonly (readonly [string, number[]])[];
+  private readonly names: readonly string[];
   private readonly reportFloorHits: boolean;
 
   constructor(
@@ -117,6 +125,7 @@ export class ModelFacade<H extends ModelHandler = ModelHandler> implements Backe
   ) {
     this.h = handler;
     this.shapes = paramShapes(spec);
+    this.names = this.shapes.map(([name]) => name);
     this.reportFloorHits = (spec.head?.sigmaMin ?? 0) > 0;
   }
 
@@ -152,6 +161,8 @@ export class ModelFacade<H extends ModelHandler = ModelHandler> implements Backe
         throw new ShapeError("optimizer.clipNorm", `expected a number > 0, got ${optimizer.clipNorm}`);
       }
     } else validateOptimizer(optimizer);
+    // names that train (checks optimizer.freeze against this model's parameters)
+    const trainable = optimizer.type === "external" ? undefined : trainableNames(optimizer, this.names);
     this.checkBatch(batch);
     const opts = resolveHeadOptions(head);
     const bad = this.badInput(batch);
@@ -159,8 +170,9 @@ export class ModelFacade<H extends ModelHandler = ModelHandler> implements Backe
     const pass = await h.forwardBackward(batch, opts);
     const loss = pass.loss;
     if (!Number.isFinite(loss)) return { loss: NaN, gradNorm: NaN, nonFinite: pass.nonFinite?.tensor ?? "nll" };
-    const gradNorm = pass.gradNorm;
-    if (!Number.isFinite(gradNorm)) return { loss, gradNorm, nonFinite: `grad:${(await h.firstNonFiniteGradient()) ?? "?"}` };
+    if (!Number.isFinite(pass.gradNorm)) return { loss, gradNorm: pass.gradNorm, nonFinite: `grad:${(await h.firstNonFiniteGradient()) ?? "?"}` };
+    // With frozen parameters the norm (reported and clipped to) is the trainable parameters' (PyTorch's requires_grad = False).
+    const gradNorm = trainable && trainable.length < this.names.length ? await h.gradNorm(trainable) : pass.gradNorm;
     const c = clipFactor(gradNorm, optimizer.clipNorm);
     if (optimizer.type === "external") {
       const grads = toFloat64(await h.readGradients());

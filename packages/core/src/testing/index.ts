@@ -585,6 +585,62 @@ export function runParitySuite(h: TestHarness, load: () => Promise<Backend>, opt
       }
     });
 
+    // optimizer.freeze: the trunk of an MDN frozen (shared and separate trunks), Adam with weight decay and clipping.
+    for (const spec of [PARITY_MODEL_SPECS[0], PARITY_MODEL_SPECS.find((s) => s.kind === "mdn" && s.trunk === "separate")] as ModelSpec[]) {
+      const label = `${spec.kind === "mdn" ? `${spec.trunk ?? "shared"} trunk [${spec.hidden.join(",")}]` : spec.kind}`;
+      h.it(
+        `contract: optimizer.freeze (${label} frozen): 3 Adam steps with weight decay and clipping match the reference; frozen weights stay bit-identical, their moments zero`,
+        async () => {
+          const b = await backend();
+          const t = await tol();
+          const w0 = initWeights(spec, seed + 61);
+          const wCast: NamedTensors = Object.fromEntries(Object.entries(w0).map(([k2, v]) => [k2, { shape: v.shape, data: t.cast(v.data as Float64Array) }]));
+          const names = Object.keys(w0);
+          const freeze = names.filter((n) => /^(trunk|logits_trunk|gauss_trunk)\./.test(n));
+          if (!freeze.length || freeze.length === names.length) throw new Error(`${label}: expected a trunk and a head, got ${names.join(", ")}`);
+          const trainable = names.filter((n) => !freeze.includes(n));
+          const opt: OptimizerSpec = { type: "adam", lr: 0.01, weightDecay: 0.1, clipNorm: 0.5, freeze };
+          const m = await b.createModel(spec, wCast);
+          const r = await ref.createModel(spec, wCast);
+          try {
+            const rng = new Rng(seed + 63);
+            for (let i = 0; i < 3; i++) {
+              const batch = randomBatch(spec, 8, rng, t.cast);
+              // the reported norm is the trainable parameters' (what clipping uses)
+              const g = await r.gradients(batch, { variant: "ngem" });
+              let sq = 0;
+              for (const n of trainable) for (const v of (g.grads[n] as { data: FloatArray }).data) sq += v * v;
+              const sm = await m.step(batch, { variant: "ngem" }, opt);
+              const sr = await r.step(batch, { variant: "ngem" }, opt);
+              assertClose(`freeze ${label} step ${i + 1} loss`, [sm.loss], [sr.loss], t.model);
+              assertClose(`freeze ${label} step ${i + 1} grad norm`, [sm.gradNorm], [sr.gradNorm], t.model);
+              assertClose(`freeze ${label} step ${i + 1} reference grad norm = trainable norm`, [sr.gradNorm], [Math.sqrt(sq)], 1e-12);
+            }
+            const wm = await m.getWeights();
+            compareTensors(`freeze ${label} weights after 3 steps`, wm, await r.getWeights(), t.model);
+            for (const n of names) {
+              const got = (wm[n] as { data: FloatArray }).data;
+              const init = (wCast[n] as { data: FloatArray }).data;
+              let same = true;
+              for (let i = 0; i < init.length; i++) if (!Object.is(got[i], init[i])) same = false;
+              if (freeze.includes(n) !== same) throw new Error(`freeze ${label}: ${n} ${same ? "did not change" : "changed"} (frozen: ${freeze.includes(n)})`);
+            }
+            const st = await m.getOptimizerState();
+            for (const n of freeze) {
+              for (const kind of ["m", "v"]) {
+                const a = (st[`${n}/${kind}`] as { data: FloatArray } | undefined)?.data;
+                if (!a || a.some((v) => v !== 0)) throw new Error(`freeze ${label}: moment ${n}/${kind} of a frozen parameter must stay zero`);
+              }
+            }
+          } finally {
+            m.dispose();
+            r.dispose();
+          }
+        },
+        timeout,
+      );
+    }
+
     h.it("contract: setOptimizerState rejects a bad entry by name and keeps the state it had", async () => {
       const b = await backend();
       const m = await b.createModel(contractSpec, initWeights(contractSpec, 2));
@@ -620,6 +676,16 @@ export function runParitySuite(h: TestHarness, load: () => Promise<Backend>, opt
         await expectThrow("negative lr", () => m.step(batch, {}, { type: "sgd", lr: -1 }), /optimizer\.lr/);
         await expectThrow("NaN lr", () => m.step(batch, {}, { type: "sgd", lr: NaN }), /optimizer\.lr/);
         await expectThrow("clipNorm 0", () => m.step(batch, {}, { type: "sgd", lr: 0.1, clipNorm: 0 }), /optimizer\.clipNorm/);
+        await expectThrow(
+          "freeze unknown name",
+          () => m.step(batch, {}, { type: "adam", lr: 0.1, freeze: ["head.bias", "trunk.9.weight"] }),
+          /optimizer\.freeze\[1\].*trunk\.9\.weight/,
+        );
+        await expectThrow(
+          "freeze not an array",
+          () => m.step(batch, {}, { type: "adam", lr: 0.1, freeze: "trunk" as unknown as string[] }),
+          /optimizer\.freeze/,
+        );
         await expectThrow("variant", () => m.step(batch, { variant: "fast" as unknown as "nll" }, { type: "sgd", lr: 0.1 }), /variant/);
         await expectThrow("piFloor", () => m.gradients(batch, { variant: "ngem-full", piFloor: 0 }), /piFloor/);
         await expectThrow("batch.n", () => m.step({ ...batch, n: 0 }, {}, { type: "sgd", lr: 0.1 }), /batch\.n/);
