@@ -46,6 +46,10 @@ const SLOT_BYTES: usize = PACK_B_BYTES + PACK_A_BYTES;
  * memory takes a free one (compare-and-swap on its lock word) for the length of a call. A
  * thread that finds none reads B in place, which gives the same results.
  */
+// Threads build: the slots and their lock words are static data, i.e. zero-filled active data
+// segments, which every instantiation on the shared memory writes again. That is safe because
+// workers instantiate only in ThreadPool.start, which the runtime awaits before its next kernel
+// call (src/threads.ts, startPool), so no call holds a slot while a worker instantiates.
 const SLOTS: i32 = ASC_FEATURE_THREADS ? 4 : 1;
 const PACK_AREA: usize = memory.data(<i32>(SLOTS * <i32>SLOT_BYTES), 64);
 const PACK_LOCKS: usize = memory.data(16, 16);

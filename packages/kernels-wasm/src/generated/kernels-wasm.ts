@@ -2510,7 +2510,7 @@ export interface KernelsAbi {
 export const KERNELS_CODES = {"activation":{"gelu":0,"tanh":1,"relu":2},"matmulMode":{"overwrite":0,"accumulate":1,"bias":2},"variant":{"nll":0,"em":1,"ngem":2,"ngem-full":3}} as const;
 
 /** SHA-256 of the asc flags and assembly/*.ts these binaries were built from. */
-export const KERNELS_SOURCE_SHA256 = "e7c53ade0f9d14e46134cec6c4ea54dc41cd765b30c1e853f9e4459eeb645542";
+export const KERNELS_SOURCE_SHA256 = "b79b2bb57e2f3c5c079e75515c82283f02add64924233e5bbd23af6bdafc3ead";
 
 /** The asc flags used (plain build). */
 export const KERNELS_ASC_FLAGS: readonly string[] = ["--enable","simd","--disable","relaxed-simd","-O3","--noAssert","--runtime","stub","--use","abort="];
