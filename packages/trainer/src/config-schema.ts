@@ -120,6 +120,11 @@ export const trainConfigSchema = z.strictObject({
     .refine((blocks) => new Set(blocks).size === blocks.length, { error: (iss) => `expected distinct blocks, got ${showValue(iss.input)}` })
     .optional(),
   optimizer: optimizerSchema.optional(),
+  freeze: z
+    .union([z.literal("trunk"), z.array(nonEmptyString()).min(1)], {
+      error: (iss) => `expected "trunk" or a non-empty array of parameter names / prefixes, got ${showValue(iss.input)}`,
+    })
+    .optional(),
   schedule: z.strictObject({ type: z.enum(LR_SCHEDULES), warmupSteps: intMin(0).optional(), minLrFactor: numIn(0, 1).optional() }).optional(),
   batchSize: intMin(1).optional(),
   epochs: intMin(1).optional(),

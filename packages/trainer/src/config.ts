@@ -7,6 +7,7 @@ import {
   isDefaultScale,
   NgemError,
   paramCount,
+  paramShapes,
   PRECONDITION_BLOCKS,
   type Covariance,
   type FisherCoords,
@@ -65,6 +66,8 @@ export interface ResolvedConfig {
   /** Blocks the natural variants precondition; present only when not all three (canonical order). */
   readonly precondition?: readonly PreconditionBlock[];
   readonly optimizer: OptimizerConfig;
+  /** Frozen parameters as given ({@link TrainConfig.freeze}); present only when set. */
+  readonly freeze?: "trunk" | readonly string[];
   readonly schedule: Required<ScheduleConfig>;
   readonly batchSize: number;
   readonly epochs?: number;
@@ -158,6 +161,7 @@ export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedC
   // The optimizer is stored as given (its fields in the caller's order, which
   // run.json and checkpoints keep); the parse above checked every field.
   const optimizer: OptimizerConfig = config.optimizer === undefined ? { type: "adam", lr: 1e-3 } : { ...config.optimizer };
+  const freeze = c.freeze;
   const s = c.schedule ?? { type: "constant" };
   const schedule: Required<ScheduleConfig> = { type: s.type, warmupSteps: s.warmupSteps ?? 0, minLrFactor: s.minLrFactor ?? 0 };
 
@@ -199,6 +203,7 @@ export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedC
     ...(damping > 0 ? { damping } : {}),
     ...(precondition ? { precondition } : {}),
     optimizer,
+    ...(freeze === undefined ? {} : { freeze }),
     schedule,
     batchSize,
     ...(epochs === undefined ? {} : { epochs }),
@@ -220,6 +225,11 @@ export function validateConfig(config: TrainConfig, data?: TrainData): ResolvedC
     ...(checkpoint ? { checkpoint } : {}),
     noise,
   };
+  if (freeze !== undefined) {
+    if (optimizer.type === "soap")
+      throw new ConfigError("freeze", "not supported with SOAP (its preconditioners span every parameter); use sgd, adam or rmsprop");
+    frozenParams(resolved);
+  }
   if (data) {
     const spec = specFor(resolved, data);
     const params = paramCount(spec);
@@ -255,6 +265,39 @@ export function splitSizes(validationSplit: number, n: number): { nVal: number; 
 export function headOf(config: Pick<ResolvedConfig, "model">): Required<ScaleOptions> {
   const m = config.model;
   return { scale: m.scale ?? "exp", sigmaMin: m.sigmaMin ?? 0, covariance: m.covariance ?? "diag" };
+}
+
+/**
+ * The parameter names {@link TrainConfig.freeze} freezes for this config's model
+ * (in canonical order), or undefined when nothing is frozen. Throws a
+ * {@link ConfigError} naming `freeze` (or `freeze[i]`) when it matches nothing,
+ * or would leave nothing to train.
+ */
+export function frozenParams(config: ResolvedConfig): string[] | undefined {
+  const freeze = config.freeze;
+  if (freeze === undefined) return undefined;
+  // names do not depend on the data's dimensions
+  const names = paramShapes(specFor(config, { xDim: 1, yDim: 1 })).map(([name]) => name);
+  let frozen: string[];
+  if (freeze === "trunk") {
+    frozen = names.filter((n) => /^(trunk|logits_trunk|gauss_trunk)\./.test(n));
+    if (!frozen.length) {
+      throw new ConfigError(
+        "freeze",
+        config.model.kind === "gmm" ? '"trunk" needs an MDN (a GMM has no trunk)' : '"trunk": this MDN has no trunk layers (model.hidden is empty)',
+      );
+    }
+  } else {
+    const hit = new Set<string>();
+    freeze.forEach((entry, i) => {
+      const matched = names.filter((n) => n === entry || n.startsWith(`${entry}.`));
+      if (!matched.length) throw new ConfigError(`freeze[${i}]`, `${showValue(entry)} matches no parameter of this model (parameters: ${names.join(", ")})`);
+      for (const n of matched) hit.add(n);
+    });
+    frozen = names.filter((n) => hit.has(n));
+  }
+  if (frozen.length === names.length) throw new ConfigError("freeze", "freezes every parameter; nothing would train");
+  return frozen;
 }
 
 /** The core ModelSpec of a resolved config for `data` (D = yDim, inputDim = xDim). */

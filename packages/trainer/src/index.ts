@@ -36,6 +36,7 @@ export {
   ConfigError,
   validateConfig,
   specFor,
+  frozenParams,
   splitSizes,
   NOISE_SCHEDULES,
   TRAIN_CONFIG_KEYS,

@@ -10,7 +10,7 @@
  */
 import { type Batch, type ExternalOptimizer, type HeadOptions, NonFiniteError, type OptimizerSpec, Rng, type StepResult } from "@ngem/core";
 import { encodeCheckpoint } from "./checkpoint.js";
-import { ConfigError, type ResolvedConfig } from "./config.js";
+import { ConfigError, frozenParams, type ResolvedConfig } from "./config.js";
 import { defaultIO, type TrainerIO } from "./io.js";
 import type { TrainedModel, TrainerState } from "./model-handle.js";
 import { effectiveNoise, perturbBatch } from "./noise.js";
@@ -85,10 +85,21 @@ export async function stateIsFinite(model: TrainedModel, batch: TrainData | unde
   }
 }
 
-/** One step of the configured optimizer at learning rate `lr`. */
+const frozenByConfig = new WeakMap<ResolvedConfig, readonly string[] | undefined>();
+/** The frozen parameter names of a config (config.freeze resolved once per config object). */
+function frozenOf(config: ResolvedConfig): readonly string[] | undefined {
+  if (config.freeze === undefined) return undefined;
+  if (!frozenByConfig.has(config)) frozenByConfig.set(config, frozenParams(config));
+  return frozenByConfig.get(config);
+}
+
+/** One step of the configured optimizer at learning rate `lr` (with config.freeze's parameters frozen). */
 export async function optimizerStep(model: TrainedModel, batch: Batch, head: HeadOptions, lr: number): Promise<StepResult> {
   const o = model.config.optimizer;
-  if (o.type !== "soap") return model.backendModel.step(batch, head, { ...o, lr } as OptimizerSpec);
+  if (o.type !== "soap") {
+    const freeze = frozenOf(model.config);
+    return model.backendModel.step(batch, head, (freeze ? { ...o, lr, freeze } : { ...o, lr }) as OptimizerSpec);
+  }
   const soap = model.soap;
   if (!soap) throw new ConfigError("optimizer.type", "soap state missing from the model handle");
   // SOAP runs on float64 copies through the model protocol's external-optimizer hook (core's ModelFacade).

@@ -155,6 +155,18 @@ export interface TrainConfig {
   readonly precondition?: readonly PreconditionBlock[];
   /** Default { type: "adam", lr: 1e-3 }. */
   readonly optimizer?: OptimizerConfig;
+  /**
+   * Parameters the optimizer leaves at their initial (or loaded) values (core's
+   * `OptimizerSpec.freeze`: no step, no weight decay; the gradient norm and
+   * clipping are over the trainable parameters). `"trunk"`: every parameter
+   * of an MDN's trunk(s) (`trunk.*`, or `logits_trunk.*` and `gauss_trunk.*`),
+   * so only the head(s) train (head-only training). An array: parameter names
+   * or prefixes; an entry matches a parameter it equals or that starts with the
+   * entry followed by "." (`"trunk.0"` freezes `trunk.0.weight`, `trunk.0.bias`,
+   * `trunk.0.ln.*`). Every entry must match a parameter and at least one
+   * parameter must stay trainable. Not with SOAP. Default: nothing frozen.
+   */
+  readonly freeze?: "trunk" | readonly string[];
   /** Default { type: "constant" }. */
   readonly schedule?: ScheduleConfig;
   /** Rows per minibatch (default 32, capped at the training rows). */
