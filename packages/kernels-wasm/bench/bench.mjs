@@ -118,7 +118,12 @@ for (const [n, k, d] of HEAD_SHAPES) {
   rt.write(r.s, params.logSigma);
   rt.write(r.y, y);
   const kernel = (variant) => () =>
-    rt.mixtureHead(n, k, d, r.a, 0, k, r.mu, 0, r.s, 0, kd, r.y, r.ga, 0, k, r.gmu, 0, r.gs, 0, kd, VARIANT_CODES[variant], false, 0.01, r.scratch, r.res);
+    rt.mixtureHead(
+      { n, k, d, logits: r.a, logitsOff: 0, logitsStride: k, mu: r.mu, muOff: 0, s: r.s, sOff: 0, msStride: kd, y: r.y, gLogits: r.ga, gLogitsOff: 0, gLogitsStride: k, gMu: r.gmu, gMuOff: 0, gS: r.gs, gSOff: 0, gMsStride: kd },
+      { variant: VARIANT_CODES[variant], sigmaCoords: false, piFloor: 0.01 },
+      r.scratch,
+      r.res,
+    );
   const tJs = await time(() => mixtureHead(params, y, { variant: "ngem" }));
   const [tNll, tNgem, tFull] = await timeInterleaved([kernel("nll"), kernel("ngem"), kernel("ngem-full")]);
   const tBackend = await time(() => backend.head(params, y, { variant: "ngem" }));

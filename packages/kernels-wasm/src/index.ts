@@ -18,7 +18,18 @@ import { createWasmBackend } from "./wasm-backend.js";
 
 export { createWasmBackend, type WasmBackend, type WasmBackendOptions } from "./wasm-backend.js";
 export { WasmModelHandler, wasmHandlerOf, type WasmModel, type WasmModelStats, type WasmStepProfile } from "./wasm-model.js";
-export { ACTIVATION_CODES, KernelRuntime, MatmulMode, SPLIT_MIN_WORK, VARIANT_CODES, resolveThreads, type Region, type RuntimeOptions } from "./runtime.js";
+export {
+  ACTIVATION_CODES,
+  KernelRuntime,
+  MatmulMode,
+  SPLIT_MIN_WORK,
+  VARIANT_CODES,
+  resolveThreads,
+  type HeadBlocks,
+  type HeadCodes,
+  type Region,
+  type RuntimeOptions,
+} from "./runtime.js";
 export { selectKernelsBuild, type KernelExports, type KernelsBuild, type KernelsBuildChoice } from "./kernels.js";
 export { measureInterleaved, type SteadyOptions, type SteadyResult, type StepRunner } from "./steady.js";
 export { KERNELS_CODES, KERNELS_EXPORTS, type KernelsAbi } from "./generated/kernels-wasm.js";

@@ -129,6 +129,49 @@ function mulChecked(what: string, ...dims: number[]): number {
   return p;
 }
 
+/**
+ * The fused head's blocks: each input and output is a region, an element offset and a row
+ * stride in floats (stride 0 repeats one row for every sample, as a free GMM's parameters).
+ * logits and their gradient are [n, k]; mu, s (log-sigma) and their gradients [n, k*d]; y [n, d].
+ */
+export interface HeadBlocks {
+  n: number;
+  readonly k: number;
+  readonly d: number;
+  readonly logits: Region;
+  readonly logitsOff: number;
+  readonly logitsStride: number;
+  readonly mu: Region;
+  readonly muOff: number;
+  readonly s: Region;
+  readonly sOff: number;
+  /** Row stride of mu and s. */
+  readonly msStride: number;
+  readonly y: Region;
+  readonly gLogits: Region;
+  readonly gLogitsOff: number;
+  readonly gLogitsStride: number;
+  readonly gMu: Region;
+  readonly gMuOff: number;
+  readonly gS: Region;
+  readonly gSOff: number;
+  /** Row stride of the mu and s gradients. */
+  readonly gMsStride: number;
+}
+
+/**
+ * The head options as the kernel takes them: `variant` (VARIANT_CODES), `sigmaCoords`
+ * (fisherCoords "sigma"), `piFloor`, `damping` (lambda >= 0, default 0) and `pre` (the
+ * precondition mask: 1 logits, 2 mu, 4 scale; default 7) - core's head options of those names.
+ */
+export interface HeadCodes {
+  readonly variant: number;
+  readonly sigmaCoords: boolean;
+  readonly piFloor: number;
+  readonly damping?: number;
+  readonly pre?: number;
+}
+
 /** One kernels instance: memory, allocator, views and checked kernel calls. */
 export class KernelRuntime {
   readonly raw: KernelExports;
@@ -556,67 +599,37 @@ export class KernelRuntime {
   }
 
   /**
-   * The fused mixture head over n rows (see assembly/head.ts). Each input and
-   * output block is a region + element offset + row stride in floats (stride 0
-   * repeats one row). Writes mean NLL and mean -Q to res[0..4) as two float64.
-   * `damping` (lambda >= 0) and `pre` (precondition mask: 1 logits, 2 mu, 4 scale) are core's
-   * head options of the same names; the defaults 0 and 7 are the undamped natural gradient.
-   * Returns the first row whose log-likelihood is not finite, or -1.
+   * The fused mixture head over `b.n` rows (see assembly/head.ts) with the options `o`. Writes
+   * mean NLL and mean -Q to res[0..4) as two float64. Returns the first row whose
+   * log-likelihood is not finite, or -1.
    */
-  mixtureHead(
-    n: number,
-    k: number,
-    d: number,
-    a: Region,
-    aOff: number,
-    strideA: number,
-    mu: Region,
-    muOff: number,
-    s: Region,
-    sOff: number,
-    strideMS: number,
-    y: Region,
-    ga: Region,
-    gaOff: number,
-    outA: number,
-    gmu: Region,
-    gmuOff: number,
-    gs: Region,
-    gsOff: number,
-    outMS: number,
-    variant: number,
-    sigmaCoords: boolean,
-    piFloor: number,
-    scratch: Region,
-    res: Region,
-    damping = 0,
-    pre = 7,
-  ): number {
-    checkHeadBlocks(n, k, d, a, aOff, strideA, mu, muOff, s, sOff, strideMS, y, ga, gaOff, outA, gmu, gmuOff, gs, gsOff, outMS);
-    need(scratch, this.headScratchFloats(k, d), "scratch", `head scratch for K=${k}, D=${d}`);
+  mixtureHead(b: HeadBlocks, o: HeadCodes, scratch: Region, res: Region): number {
+    checkHeadBlocks(b);
+    need(scratch, this.headScratchFloats(b.k, b.d), "scratch", `head scratch for K=${b.k}, D=${b.d}`);
     need(res, 4, "res", "[2] float64");
     if (res.ptr % 8 !== 0) throw new ShapeError("res", "must be 8-byte aligned");
-    if (!(variant >= 0 && variant <= 3)) throw new ShapeError("variant", `expected a code 0..3, got ${variant}`);
-    checkDamping(damping, pre);
+    const damping = o.damping ?? 0;
+    const pre = o.pre ?? 7;
+    checkHeadCodes(o.variant, damping, pre);
     const t0 = this.profiling ? performance.now() : 0;
     const bad = this.raw.mixture_head(
-      n,
-      k,
-      d,
-      a.ptr + 4 * aOff,
-      strideA,
-      mu.ptr + 4 * muOff,
-      s.ptr + 4 * sOff,
-      strideMS,
-      y.ptr,
-      ga.ptr + 4 * gaOff,
-      outA,
-      gmu.ptr + 4 * gmuOff,
-      gs.ptr + 4 * gsOff,
-      outMS,
-      variant,
-      sigmaCoords ? 1 : 0,
-      piFloor,
+      b.n,
+      b.k,
+      b.d,
+      b.logits.ptr + 4 * b.logitsOff,
+      b.logitsStride,
+      b.mu.ptr + 4 * b.muOff,
+      b.s.ptr + 4 * b.sOff,
+      b.msStride,
+      b.y.ptr,
+      b.gLogits.ptr + 4 * b.gLogitsOff,
+      b.gLogitsStride,
+      b.gMu.ptr + 4 * b.gMuOff,
+      b.gS.ptr + 4 * b.gSOff,
+      b.gMsStride,
+      o.variant,
+      o.sigmaCoords ? 1 : 0,
+      o.piFloor,
       damping,
       pre,
       scratch.ptr,
@@ -630,77 +643,23 @@ export class KernelRuntime {
    * {@link mixtureHead} for the model's step, split by rows across the threads when large:
    * each thread runs mixture_head_rows on its rows with its own scratch (`scratches[t]`),
    * writing per-row NLL and -Q into `rowRes` (2n float64), and head_sum adds them in row
-   * order, so res[0..4) is bit-identical to one mixtureHead call. Row strides as mixtureHead.
+   * order, so res[0..4) is bit-identical to one mixtureHead call.
    */
-  mixtureHeadSplit(
-    n: number,
-    k: number,
-    d: number,
-    a: Region,
-    aOff: number,
-    strideA: number,
-    mu: Region,
-    muOff: number,
-    s: Region,
-    sOff: number,
-    strideMS: number,
-    y: Region,
-    ga: Region,
-    gaOff: number,
-    outA: number,
-    gmu: Region,
-    gmuOff: number,
-    gs: Region,
-    gsOff: number,
-    outMS: number,
-    variant: number,
-    sigmaCoords: boolean,
-    piFloor: number,
-    scratches: readonly Region[],
-    rowRes: Region | undefined,
-    res: Region,
-    damping = 0,
-    pre = 7,
-  ): void {
+  mixtureHeadSplit(b: HeadBlocks, o: HeadCodes, scratches: readonly Region[], rowRes: Region | undefined, res: Region): void {
+    const { n, k, d } = b;
     const p = rowRes && scratches.length > 1 ? Math.min(scratches.length, this.parts(40 * n * k * d + 60 * n * k, n)) : 1;
     if (p <= 1) {
-      this.mixtureHead(
-        n,
-        k,
-        d,
-        a,
-        aOff,
-        strideA,
-        mu,
-        muOff,
-        s,
-        sOff,
-        strideMS,
-        y,
-        ga,
-        gaOff,
-        outA,
-        gmu,
-        gmuOff,
-        gs,
-        gsOff,
-        outMS,
-        variant,
-        sigmaCoords,
-        piFloor,
-        scratches[0] as Region,
-        res,
-        damping,
-        pre,
-      );
+      this.mixtureHead(b, o, scratches[0] as Region, res);
       return;
     }
     const rr = rowRes as Region;
-    checkHeadBlocks(n, k, d, a, aOff, strideA, mu, muOff, s, sOff, strideMS, y, ga, gaOff, outA, gmu, gmuOff, gs, gsOff, outMS);
+    checkHeadBlocks(b);
     need(rr, 4 * n, "rowRes", `[N, 2] float64 = [${n}, 2]`);
     if (rr.ptr % 8 !== 0 || res.ptr % 8 !== 0) throw new ShapeError("res", "must be 8-byte aligned");
     for (let t = 0; t < p; t++) need(scratches[t] as Region, this.headScratchFloats(k, d), "scratch", `head scratch for K=${k}, D=${d}`);
-    checkDamping(damping, pre);
+    const damping = o.damping ?? 0;
+    const pre = o.pre ?? 7;
+    checkHeadCodes(o.variant, damping, pre);
     const t0 = this.profiling ? performance.now() : 0;
     const pool = this.pool as ThreadPool;
     for (let t = 0; t < p; t++) {
@@ -712,21 +671,21 @@ export class KernelRuntime {
         n,
         k,
         d,
-        a.ptr + 4 * aOff,
-        strideA,
-        mu.ptr + 4 * muOff,
-        s.ptr + 4 * sOff,
-        strideMS,
+        b.logits.ptr + 4 * b.logitsOff,
+        b.logitsStride,
+        b.mu.ptr + 4 * b.muOff,
+        b.s.ptr + 4 * b.sOff,
+        b.msStride,
       );
-      pool.arg(t, 10, y.ptr);
-      pool.arg(t, 11, ga.ptr + 4 * gaOff);
-      pool.arg(t, 12, outA);
-      pool.arg(t, 13, gmu.ptr + 4 * gmuOff);
-      pool.arg(t, 14, gs.ptr + 4 * gsOff);
-      pool.arg(t, 15, outMS);
-      pool.arg(t, 16, variant);
-      pool.arg(t, 17, sigmaCoords ? 1 : 0);
-      pool.arg(t, 18, piFloor);
+      pool.arg(t, 10, b.y.ptr);
+      pool.arg(t, 11, b.gLogits.ptr + 4 * b.gLogitsOff);
+      pool.arg(t, 12, b.gLogitsStride);
+      pool.arg(t, 13, b.gMu.ptr + 4 * b.gMuOff);
+      pool.arg(t, 14, b.gS.ptr + 4 * b.gSOff);
+      pool.arg(t, 15, b.gMsStride);
+      pool.arg(t, 16, o.variant);
+      pool.arg(t, 17, o.sigmaCoords ? 1 : 0);
+      pool.arg(t, 18, o.piFloor);
       pool.arg(t, 19, damping);
       pool.arg(t, 20, pre);
       pool.arg(t, 21, (scratches[t] as Region).ptr);
@@ -822,45 +781,26 @@ export class KernelRuntime {
 }
 
 /** The head kernel's damping (lambda >= 0, finite) and precondition mask (0..7: 1 logits, 2 mu, 4 scale). */
-function checkDamping(damping: number, pre: number): void {
+function checkHeadCodes(variant: number, damping: number, pre: number): void {
+  if (!(Number.isInteger(variant) && variant >= 0 && variant <= 3)) throw new ShapeError("variant", `expected a code 0..3, got ${variant}`);
   if (!(damping >= 0 && Number.isFinite(damping))) throw new ShapeError("damping", `expected a finite number >= 0, got ${damping}`);
   if (!(Number.isInteger(pre) && pre >= 0 && pre <= 7)) throw new ShapeError("precondition", `expected a mask 0..7 (1 logits, 2 mu, 4 scale), got ${pre}`);
 }
 
 /** The mixture head's input and output blocks fit their regions (shared by mixtureHead and its row-split form). */
-function checkHeadBlocks(
-  n: number,
-  k: number,
-  d: number,
-  a: Region,
-  aOff: number,
-  strideA: number,
-  mu: Region,
-  muOff: number,
-  s: Region,
-  sOff: number,
-  strideMS: number,
-  y: Region,
-  ga: Region,
-  gaOff: number,
-  outA: number,
-  gmu: Region,
-  gmuOff: number,
-  gs: Region,
-  gsOff: number,
-  outMS: number,
-): void {
+function checkHeadBlocks(b: HeadBlocks): void {
+  const { n, k, d } = b;
   checkCount("n", n, 1);
   checkCount("k", k, 1);
   checkCount("d", d, 1);
   const kd = mulChecked("mu", k, d);
-  block(a, aOff, n, k, strideA, "logits");
-  block(mu, muOff, n, kd, strideMS, "mu");
-  block(s, sOff, n, kd, strideMS, "logSigma");
-  need(y, mulChecked("y", n, d), "y", `[N, D] = [${n}, ${d}]`);
-  block(ga, gaOff, n, k, outA, "grad logits");
-  block(gmu, gmuOff, n, kd, outMS, "grad mu");
-  block(gs, gsOff, n, kd, outMS, "grad logSigma");
+  block(b.logits, b.logitsOff, n, k, b.logitsStride, "logits");
+  block(b.mu, b.muOff, n, kd, b.msStride, "mu");
+  block(b.s, b.sOff, n, kd, b.msStride, "logSigma");
+  need(b.y, mulChecked("y", n, d), "y", `[N, D] = [${n}, ${d}]`);
+  block(b.gLogits, b.gLogitsOff, n, k, b.gLogitsStride, "grad logits");
+  block(b.gMu, b.gMuOff, n, kd, b.gMsStride, "grad mu");
+  block(b.gS, b.gSOff, n, kd, b.gMsStride, "grad logSigma");
 }
 
 function block(r: Region, off: number, rows: number, cols: number, stride: number, arg: string): void {

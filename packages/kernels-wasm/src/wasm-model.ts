@@ -62,7 +62,7 @@ import {
   type ResolvedHeadOptions,
   type ScaleParam,
 } from "@ngem/core";
-import { MatmulMode, PHASES, VARIANT_CODES, type KernelRuntime, type Phase, type Region } from "./runtime.js";
+import { type HeadBlocks, MatmulMode, PHASES, VARIANT_CODES, type KernelRuntime, type Phase, type Region } from "./runtime.js";
 
 /** A per-phase step profile (milliseconds summed over `steps` steps); see {@link WasmModelHandler.profile}. */
 export type WasmStepProfile = { readonly steps: number; readonly totalMs: number; readonly otherMs: number } & { readonly [P in Phase]: number };
@@ -157,6 +157,8 @@ interface Workspace {
   hg: Region;
   /** s' per raw scale entry, [n, S] (non-default MDN heads only). */
   ds?: Region;
+  /** The fused head's blocks over this workspace (see headBlocks). */
+  head?: HeadBlocks;
 }
 
 /** log sigma and s' of one raw value ({@link logSigmaInto}'s output; module-level, so no per-call allocation). */
@@ -238,12 +240,11 @@ export class WasmModelHandler implements ModelHandler {
   private ws: Workspace | undefined;
   private layouts = 0;
   private readonly passOut: PassOut = { loss: 0, gradNorm: 0, floorHits: 0 };
-  // resolved head options of the current call (fields, not an object: no per-call allocation)
-  private variant = 2;
-  private sigmaCoords = false;
-  private piFloor = 0.01;
-  private damping = 0;
-  private pre = 7; // precondition mask: 1 logits, 2 mu, 4 scale
+  /**
+   * The resolved head options of the current call as the kernel takes them (one object, rewritten by
+   * resolveHead: no per-call allocation). pre is the precondition mask: 1 logits, 2 mu, 4 scale.
+   */
+  private readonly codes = { variant: 2, sigmaCoords: false, piFloor: 0.01, damping: 0, pre: 7 };
 
   /** Lays out a model of `spec` in `rt`'s memory (spec and weights already validated). */
   constructor(rt: KernelRuntime, spec: ModelSpec, weights: NamedTensors) {
@@ -485,11 +486,12 @@ export class WasmModelHandler implements ModelHandler {
 
   /** Kernel codes of the (validated) head options of this call. */
   private resolveHead(h: ResolvedHeadOptions): void {
-    this.variant = VARIANT_CODES[h.variant];
-    this.sigmaCoords = h.fisherCoords === "sigma";
-    this.piFloor = h.piFloor;
-    this.damping = h.damping;
-    this.pre = preconditionMask(h.precondition);
+    const c = this.codes;
+    c.variant = VARIANT_CODES[h.variant];
+    c.sigmaCoords = h.fisherCoords === "sigma";
+    c.piFloor = h.piFloor;
+    c.damping = h.damping;
+    c.pre = preconditionMask(h.precondition);
   }
 
   /** Input of layer i of a trunk (x for the first). */
@@ -625,9 +627,10 @@ export class WasmModelHandler implements ModelHandler {
     logitsStride: number,
   ): void {
     const K = this.K;
-    const natural = this.variant >= 2 && (this.pre & 4) !== 0; // a scale block left out of precondition is chained like em
+    const { variant, pre } = this.codes;
+    const natural = variant >= 2 && (pre & 4) !== 0; // a scale block left out of precondition is chained like em
     // ngem-full with shared sigmas weighs component k by max(pi_k, piFloor): each row's pi, in float64
-    const weighted = natural && this.variant === 3 && this.covariance === "shared";
+    const weighted = natural && variant === 3 && this.covariance === "shared";
     const f64 = this.rt.f64;
     const pi = this.piTmp ? this.piTmp.ptr >>> 3 : 0;
     for (let r = 0; r < n; r++) {
@@ -651,85 +654,78 @@ export class WasmModelHandler implements ModelHandler {
         this.D,
         this.covariance,
         natural,
-        this.sigmaCoords,
+        this.codes.sigmaCoords,
         pis,
         pi,
-        this.piFloor,
+        this.codes.piFloor,
       );
     }
   }
 
-  /** Runs the fused head on the forward outputs; returns the mean NLL (NaN/Inf when not finite). */
-  private head(ws: Workspace, n: number): number {
-    const rt = this.rt;
+  /** The fused head's blocks over this workspace (built once per workspace; `n` is set per call). */
+  private headBlocks(ws: Workspace): HeadBlocks {
     const L = this.layout;
     const K = this.K;
     const KD = this.K * this.D;
     const HX = this.HX;
     if (L.kind === "gmm") {
-      rt.mixtureHead(
-        n,
-        K,
-        this.D,
-        L.logits.p,
-        0,
-        0,
-        L.mu.p,
-        0,
-        L.logSigma,
-        0,
-        0,
-        ws.y,
-        ws.gOut,
-        0,
-        HX,
-        ws.gOut,
-        K,
-        ws.gOut,
-        K + KD,
-        HX,
-        this.variant,
-        this.sigmaCoords,
-        this.piFloor,
-        this.scratch,
-        this.res,
-        this.damping,
-        this.pre,
-      );
-    } else {
-      const h = ws.hin;
-      const g = ws.hg;
-      rt.mixtureHeadSplit(
-        n,
-        K,
-        this.D,
-        h,
-        0,
-        HX,
-        h,
-        K,
-        h,
-        K + KD,
-        HX,
-        ws.y,
-        g,
-        0,
-        HX,
-        g,
-        K,
-        g,
-        K + KD,
-        HX,
-        this.variant,
-        this.sigmaCoords,
-        this.piFloor,
-        this.scratches,
-        ws.rowRes,
-        this.res,
-        this.damping,
-        this.pre,
-      );
+      // one row of parameters for every sample (stride 0); gradients per sample in gOut
+      return {
+        n: 0,
+        k: K,
+        d: this.D,
+        logits: L.logits.p,
+        logitsOff: 0,
+        logitsStride: 0,
+        mu: L.mu.p,
+        muOff: 0,
+        s: L.logSigma,
+        sOff: 0,
+        msStride: 0,
+        y: ws.y,
+        gLogits: ws.gOut,
+        gLogitsOff: 0,
+        gLogitsStride: HX,
+        gMu: ws.gOut,
+        gMuOff: K,
+        gS: ws.gOut,
+        gSOff: K + KD,
+        gMsStride: HX,
+      };
     }
+    const h = ws.hin;
+    const g = ws.hg;
+    return {
+      n: 0,
+      k: K,
+      d: this.D,
+      logits: h,
+      logitsOff: 0,
+      logitsStride: HX,
+      mu: h,
+      muOff: K,
+      s: h,
+      sOff: K + KD,
+      msStride: HX,
+      y: ws.y,
+      gLogits: g,
+      gLogitsOff: 0,
+      gLogitsStride: HX,
+      gMu: g,
+      gMuOff: K,
+      gS: g,
+      gSOff: K + KD,
+      gMsStride: HX,
+    };
+  }
+
+  /** Runs the fused head on the forward outputs; returns the mean NLL (NaN/Inf when not finite). */
+  private head(ws: Workspace, n: number): number {
+    const rt = this.rt;
+    const blocks = (ws.head ??= this.headBlocks(ws));
+    blocks.n = n;
+    if (this.layout.kind === "gmm") rt.mixtureHead(blocks, this.codes, this.scratch, this.res);
+    else rt.mixtureHeadSplit(blocks, this.codes, this.scratches, ws.rowRes, this.res);
     return rt.f64[this.res.ptr >>> 3] as number;
   }
 

@@ -30,7 +30,35 @@ describe("sizes out of range", () => {
     const rt = await KernelRuntime.create();
     const r = rt.alloc("x", 16);
     const res = rt.alloc("res", 4);
-    expect(() => rt.mixtureHead(2, 2, 2, r, 0, 2, r, 4, r, 8, 4, r, r, 0, 2, r, 4, r, 8, 4, 2, false, 0.01, rt.alloc("tiny", 1), res)).toThrow(/^scratch:/);
+    expect(() =>
+      rt.mixtureHead(
+        {
+          n: 2,
+          k: 2,
+          d: 2,
+          logits: r,
+          logitsOff: 0,
+          logitsStride: 2,
+          mu: r,
+          muOff: 4,
+          s: r,
+          sOff: 8,
+          msStride: 4,
+          y: r,
+          gLogits: r,
+          gLogitsOff: 0,
+          gLogitsStride: 2,
+          gMu: r,
+          gMuOff: 4,
+          gS: r,
+          gSOff: 8,
+          gMsStride: 4,
+        },
+        { variant: 2, sigmaCoords: false, piFloor: 0.01 },
+        rt.alloc("tiny", 1),
+        res,
+      ),
+    ).toThrow(/^scratch:/);
     expect(() => rt.headScratchFloats(100000, 100000)).toThrow(/^head scratch: size/);
   });
 
