@@ -9,7 +9,7 @@
  * writes the same bytes through the `f32` / `f64` views, which are created
  * once and re-created only when the memory grows.
  */
-import { BackendUnavailableError, NgemError, ShapeError } from "@ngem/core";
+import { BackendUnavailableError, NgemError, preconditionMask, type ResolvedHeadOptions, ShapeError } from "@ngem/core";
 import { KERNELS_CODES } from "./generated/kernels-wasm.js";
 import { compileKernels, instantiateKernels, selectKernelsBuild, type KernelExports, type KernelsBuild, type KernelsBuildChoice } from "./kernels.js";
 import { POOL_OPS, ThreadPool, machineCores, threadsUnavailable, type PoolOp } from "./threads.js";
@@ -170,6 +170,25 @@ export interface HeadCodes {
   readonly piFloor: number;
   readonly damping?: number;
   readonly pre?: number;
+}
+
+/** Mutable {@link HeadCodes}, for a caller that rewrites one object per call. */
+export type MutableHeadCodes = { -readonly [K in keyof HeadCodes]-?: HeadCodes[K] };
+
+/**
+ * Writes core's resolved head options into `out` as the kernel's codes (a new head option is
+ * mapped here once, for the model and the head op alike); returns `out`.
+ */
+export function headCodesOf(
+  h: ResolvedHeadOptions,
+  out: MutableHeadCodes = { variant: 2, sigmaCoords: false, piFloor: 0.01, damping: 0, pre: 7 },
+): MutableHeadCodes {
+  out.variant = VARIANT_CODES[h.variant];
+  out.sigmaCoords = h.fisherCoords === "sigma";
+  out.piFloor = h.piFloor;
+  out.damping = h.damping;
+  out.pre = preconditionMask(h.precondition);
+  return out;
 }
 
 /** One kernels instance: memory, allocator, views and checked kernel calls. */

@@ -6,7 +6,6 @@
 import {
   NonFiniteError,
   ShapeError,
-  preconditionMask,
   resolveHeadOptions,
   createModelFacade,
   validateMixture,
@@ -19,7 +18,7 @@ import {
   type NamedTensors,
 } from "@ngem/core";
 import { compileKernels, selectKernelsBuild, type KernelsBuild } from "./kernels.js";
-import { KernelRuntime, VARIANT_CODES, resolveThreads, type Region, type RuntimeOptions } from "./runtime.js";
+import { headCodesOf, KernelRuntime, resolveThreads, type Region, type RuntimeOptions } from "./runtime.js";
 import { WasmModelHandler, type WasmModel } from "./wasm-model.js";
 
 export type WasmBackendOptions = RuntimeOptions;
@@ -100,7 +99,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
       if (!headRt) throw new ShapeError("backend", "the wasm backend was disposed");
       const rt = headRt;
       validateMixture(params, y, false);
-      const { variant, fisherCoords, piFloor, damping, precondition } = resolveHeadOptions(options);
+      const codes = headCodesOf(resolveHeadOptions(options));
       const { n, k, d } = params;
       const r = headRegions(rt, n, k, d);
       rt.write(r.logits, params.logits);
@@ -142,7 +141,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
           gSOff: 0,
           gMsStride: kd,
         },
-        { variant: VARIANT_CODES[variant], sigmaCoords: fisherCoords === "sigma", piFloor, damping, pre: preconditionMask(precondition) },
+        codes,
         r.scratch,
         r.res,
       );

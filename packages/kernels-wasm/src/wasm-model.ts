@@ -43,8 +43,8 @@ import {
   isDefaultScale,
   logSigmaInto,
   paramShapes,
-  preconditionMask,
   reduceScaleRow,
+  resolveHeadOptions,
   resolveScaleOptions,
   scaleWidth,
   trunkLayout,
@@ -62,7 +62,7 @@ import {
   type ResolvedHeadOptions,
   type ScaleParam,
 } from "@ngem/core";
-import { type HeadBlocks, MatmulMode, PHASES, VARIANT_CODES, type KernelRuntime, type Phase, type Region } from "./runtime.js";
+import { type HeadBlocks, headCodesOf, MatmulMode, type MutableHeadCodes, PHASES, type KernelRuntime, type Phase, type Region } from "./runtime.js";
 
 /** A per-phase step profile (milliseconds summed over `steps` steps); see {@link WasmModelHandler.profile}. */
 export type WasmStepProfile = { readonly steps: number; readonly totalMs: number; readonly otherMs: number } & { readonly [P in Phase]: number };
@@ -244,7 +244,7 @@ export class WasmModelHandler implements ModelHandler {
    * The resolved head options of the current call as the kernel takes them (one object, rewritten by
    * resolveHead: no per-call allocation). pre is the precondition mask: 1 logits, 2 mu, 4 scale.
    */
-  private readonly codes = { variant: 2, sigmaCoords: false, piFloor: 0.01, damping: 0, pre: 7 };
+  private readonly codes: MutableHeadCodes = headCodesOf(resolveHeadOptions({}));
 
   /** Lays out a model of `spec` in `rt`'s memory (spec and weights already validated). */
   constructor(rt: KernelRuntime, spec: ModelSpec, weights: NamedTensors) {
@@ -486,12 +486,7 @@ export class WasmModelHandler implements ModelHandler {
 
   /** Kernel codes of the (validated) head options of this call. */
   private resolveHead(h: ResolvedHeadOptions): void {
-    const c = this.codes;
-    c.variant = VARIANT_CODES[h.variant];
-    c.sigmaCoords = h.fisherCoords === "sigma";
-    c.piFloor = h.piFloor;
-    c.damping = h.damping;
-    c.pre = preconditionMask(h.precondition);
+    headCodesOf(h, this.codes);
   }
 
   /** Input of layer i of a trunk (x for the first). */
