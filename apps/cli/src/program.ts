@@ -81,6 +81,10 @@ function modelOptions(cmd: Command): Command {
     )
     .option("--optimizer <name>", "adam | sgd | rmsprop | soap (default adam)")
     .option("--lr <rate>", "learning rate (default 1e-3; 1e-2 for sgd)", num("--lr", { positive: true }))
+    .option(
+      "--freeze <params>",
+      "parameters left at their initial values: 'trunk' (MDN head-only training) or comma-separated parameter names / dotted prefixes (not with soap)",
+    )
     .option("-k, --k <components>", "mixture components (default 5 for an MDN, 2 for a GMM)", int("--k", 1))
     .option("--hidden <widths>", "hidden layer widths, comma separated (default 128,128)")
     .option("--activation <name>", "gelu | tanh | relu (default gelu)")
@@ -390,6 +394,7 @@ ${EXIT_CODES}`,
       "--ablations",
       "two-sinusoids / inverse-sine: fisherCoords, batch size and task noise, each with a shared and a separate trunk, nGEM vs NLL at best lrs (ablations.md/.json)",
     )
+    .option("--arms <text>", "with --ablations: only the arms whose name contains this text, e.g. 'head-only' (writes ablations-<text>.*)")
     .addHelpText(
       "after",
       `\nExamples:\n  ngem reproduce two-gaussians\n  ngem reproduce two-gaussians --lr-grid\n  ngem reproduce two-sinusoids --ablations\n${EXIT_CODES}`,

@@ -96,7 +96,15 @@ describe("ngem reproduce --lr-grid / --ablations (--quick)", () => {
     expect(r.code, r.stderr).toBe(0);
     const res = JSON.parse(readFileSync(join(out, "two-sinusoids", "ablations.json"), "utf8")) as Out & { arms: { name: string; threshold: number }[] };
     const armNames = ["baseline", "fisherCoords sigma", "batch 128", "noise 0.2"];
-    const dampingArms = ["damping 10", "damping 100", "damping 1000", "ngem-full damping 100", "precondition mu only", "precondition scale only"];
+    const dampingArms = [
+      "damping 10",
+      "damping 100",
+      "damping 1000",
+      "ngem-full damping 100",
+      "precondition mu only",
+      "precondition scale only",
+      "head-only (trunk frozen)",
+    ];
     expect(res.arms.map((a) => a.name)).toEqual([...armNames, ...armNames.map((a) => `${a}, separate trunks`), ...dampingArms]);
     // the noise arm's threshold is shifted up (a noisier task has a higher optimal NLL)
     expect(res.arms[3]!.threshold).toBeGreaterThan(res.arms[0]!.threshold);
@@ -108,6 +116,8 @@ describe("ngem reproduce --lr-grid / --ablations (--quick)", () => {
       "ngem-full damping 100/ngem-full",
       "precondition mu only/ngem",
       "precondition scale only/ngem",
+      "head-only (trunk frozen)/ngem",
+      "head-only (trunk frozen)/nll",
     ];
     expect(res.best.map((b) => `${b.arm}/${b.objective}`).sort()).toEqual(
       [...bests, ...bests.map((b) => b.replace("/", ", separate trunks/")), ...dampingBests].sort(),
@@ -123,6 +133,16 @@ describe("ngem reproduce --lr-grid / --ablations (--quick)", () => {
     const md = readFileSync(join(out, "two-sinusoids", "ablations.md"), "utf8");
     expect(md).toMatch(/\| fisherCoords sigma \| adam \| ngem \| [0-9.e-]+ \|/);
     expect(md).toMatch(/\| fisherCoords sigma, separate trunks \| adam \| ngem \| [0-9.e-]+ \|/);
+    // --arms: only the head-only arm, in its own files; the full record stays
+    const only = ngem(["reproduce", "two-sinusoids", "--quick", "--ablations", "--arms", "head-only", "--out", out, "--no-png", "--json"]);
+    expect(only.code, only.stderr).toBe(0);
+    const ho = JSON.parse(readFileSync(join(out, "two-sinusoids", "ablations-head-only.json"), "utf8")) as Out & { arms: { name: string }[] };
+    expect(ho.arms.map((a) => a.name)).toEqual(["head-only (trunk frozen)"]);
+    expect(ho.best.map((b) => b.objective).sort()).toEqual(["ngem", "nll"]);
+    expect(readFileSync(join(out, "two-sinusoids", "ablations.md"), "utf8")).toBe(md);
+    const none = ngem(["reproduce", "two-sinusoids", "--quick", "--ablations", "--arms", "nope", "--out", out]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/--arms: no ablation arm/);
   }, 60_000);
 
   it("two-sinusoids --lr-grid --damping 100: damped ngem / ngem-full rows in lr-grid-damping100.*, NLL rows as without damping", () => {

@@ -29,7 +29,9 @@ describe("config: freeze", () => {
       "trunk.1.ln.gamma",
       "trunk.1.ln.beta",
     ]);
-    const sep = frozenParams(validateConfig({ ...mdn, model: { ...mdn.model, trunk: "separate", layerNorm: false }, freeze: "trunk" }));
+    const sep = frozenParams(
+      validateConfig({ model: { kind: "mdn", k: 2, hidden: [6, 5], activation: "tanh", layerNorm: false, trunk: "separate" }, freeze: "trunk" }),
+    );
     expect(sep).toEqual([
       "logits_trunk.0.weight",
       "logits_trunk.0.bias",
@@ -60,7 +62,7 @@ describe("config: freeze", () => {
     ["freeze[0]", { ...mdn, freeze: ["trunk.0.w"] }],
     ["freeze", { ...mdn, freeze: ["trunk", "head"] }],
     ["freeze", { model: { kind: "gmm", k: 2 }, freeze: "trunk" }],
-    ["freeze", { ...mdn, model: { ...mdn.model, hidden: [] }, freeze: "trunk" }],
+    ["freeze", { model: { kind: "mdn", k: 2, hidden: [] }, freeze: "trunk" }],
     ["freeze", { ...mdn, optimizer: { type: "soap", lr: 1e-3 }, freeze: "trunk" }],
   ];
   for (const [field, cfg] of bad) {

@@ -443,6 +443,13 @@ function arms(exp: Experiment, quick: boolean): { arms: Arm[]; notes: string[] }
       over: { precondition: ["scale"] },
       nllFrom: "baseline",
     },
+    // Issue 19: head-only training - the trunk stays at its random init, so the head's objective cannot act through shared features.
+    {
+      name: "head-only (trunk frozen)",
+      what: 'freeze: "trunk" (only the head layer trains; trunk at its random init; NLL and nGEM both head-only)',
+      objectives: ["nll", "ngem"],
+      over: { freeze: "trunk" },
+    },
   ];
   return { arms: [...list, ...separate, ...extra], notes };
 }
@@ -459,8 +466,17 @@ export async function ablationsOne(exp: Experiment, outDir: string, flags: Repro
   ensureDir(outDir);
   const t0 = Date.now();
   const optimizers: OptName[] = quick ? ["adam"] : (["adam", "sgd"] as OptName[]).filter((o) => exp.lrs[o]);
-  const { arms: list, notes } = arms(exp, quick);
-  log(`== ${exp.title}: ablations, ${seeds.length} seeds, ${budget} steps -> ${outDir}`);
+  const all = arms(exp, quick);
+  const notes = all.notes;
+  const list = flags.arms === undefined ? all.arms : all.arms.filter((a) => a.name.includes(flags.arms as string));
+  if (!list.length) throw new UsageError(`--arms: no ablation arm's name contains "${flags.arms}" (arms: ${all.arms.map((a) => a.name).join("; ")})`);
+  if (flags.arms !== undefined && list.some((a) => a.nllFrom && !list.some((b) => b.name === a.nllFrom))) {
+    const missing = list.filter((a) => a.nllFrom && !list.some((b) => b.name === a.nllFrom)).map((a) => a.name);
+    throw new UsageError(`--arms: ${missing.join("; ")} compare with another arm's NLL rows; pick arms that include it`);
+  }
+  // with --arms the files are ablations-<text>.*, so the full record in the same folder is kept
+  const base = flags.arms === undefined ? "ablations" : `ablations-${flags.arms.replace(/[^A-Za-z0-9.]+/g, "-").replace(/^-+|-+$/g, "")}`;
+  log(`== ${exp.title}: ablations${flags.arms === undefined ? "" : ` (arms containing "${flags.arms}")`}, ${seeds.length} seeds, ${budget} steps -> ${outDir}`);
   const rows: GridRow[] = [];
   const runs: (RunResult & { arm?: string; gradNormTrace?: number[] })[] = [];
   for (const arm of list) {
@@ -481,7 +497,7 @@ export async function ablationsOne(exp: Experiment, outDir: string, flags: Repro
       );
   const seconds = (Date.now() - t0) / 1000;
   const md = ablationMarkdown(exp, list, notes, rows, best, seeds.length, budget, seconds, flags);
-  writeAtomic(join(outDir, "ablations.md"), md);
+  writeAtomic(join(outDir, `${base}.md`), md);
   const json = {
     experiment: exp.name,
     kind: "ablations",
@@ -494,7 +510,7 @@ export async function ablationsOne(exp: Experiment, outDir: string, flags: Repro
     best,
     seconds,
   };
-  await writeJson(join(outDir, "ablations.json"), { ...json, runs });
+  await writeJson(join(outDir, `${base}.json`), { ...json, runs });
   if (flags.json) process.stdout.write(`${JSON.stringify(json)}\n`);
   else process.stdout.write(`${md}\nfigures: ${figures.join(", ")}\n`);
 }

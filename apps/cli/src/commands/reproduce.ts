@@ -235,6 +235,8 @@ export interface ReproduceFlags {
   ablations?: boolean;
   /** `--lr-grid` only: Levenberg-Marquardt damping lambda of the ngem / ngem-full runs (core's head option `damping`). */
   damping?: number;
+  /** `--ablations` only: run just the arms whose name contains this text (files ablations-<text>.*). */
+  arms?: string;
 }
 
 export function mean(v: number[]): number {
@@ -259,6 +261,8 @@ export interface RunOverrides {
   batchSize?: number;
   /** MDN trunk layout (absent = the experiment's own, shared). */
   trunk?: "shared" | "separate";
+  /** Train config `freeze` ("trunk": head-only training, the trunk stays at its random init). */
+  freeze?: "trunk";
   data?: (seed: number, quick: boolean) => Dataset;
   threshold?: number;
   /** Record the per-step gradient norm (of the objective's gradient, before clipping) into `gradNorms`. */
@@ -289,6 +293,7 @@ export async function runOne(
     ...(over.fisherCoords ? { fisherCoords: over.fisherCoords } : {}),
     ...(over.damping ? { damping: over.damping } : {}),
     ...(over.precondition ? { precondition: over.precondition } : {}),
+    ...(over.freeze ? { freeze: over.freeze } : {}),
     steps,
     seed,
     validationSplit: exp.evalOnTrain ? 0 : 0.1,
@@ -357,6 +362,7 @@ export async function runOne(
 export async function reproduceCommand(which: string, flags: ReproduceFlags): Promise<void> {
   const names = which === "all" ? [...ALL_EXPERIMENTS] : [which];
   const exps = names.map(experiment); // validates names before anything runs
+  if (flags.arms !== undefined && !flags.ablations) throw new UsageError("--arms: only with --ablations");
   await loadBackend(flags.backend ?? "wasm");
   const root = flags.out ?? join("runs", "reproduce");
   if (flags.lrGrid || flags.ablations) {

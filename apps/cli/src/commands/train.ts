@@ -69,6 +69,8 @@ export interface TrainFlags extends DataArgs {
   fisherCoords?: string;
   damping?: number;
   precondition?: string;
+  /** "trunk" or comma-separated parameter names / prefixes (TrainConfig.freeze). */
+  freeze?: string;
   optimizer?: string;
   lr?: number;
   k?: number;
@@ -147,6 +149,12 @@ export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile |
     for (const p of parts) oneOf("--precondition", p, PRECONDITION_BLOCKS);
     if (new Set(parts).size !== parts.length) throw new UsageError(`--precondition: a block is listed twice in "${flags.precondition}"`);
     precondition = parts as ("logits" | "mu" | "scale")[];
+  }
+  let freeze: "trunk" | string[] | undefined;
+  if (flags.freeze !== undefined) {
+    const parts = flags.freeze.split(",").map((p) => p.trim());
+    if (parts.some((p) => p === "")) throw new UsageError(`--freeze: expected 'trunk' or comma-separated parameter names, got "${flags.freeze}"`);
+    freeze = parts.length === 1 && parts[0] === "trunk" ? "trunk" : parts;
   }
   let hidden: number[] | undefined;
   if (flags.hidden !== undefined) {
@@ -228,6 +236,7 @@ export function buildConfig(flags: TrainFlags, data: Dataset, file: ConfigFile |
     ...((flags.damping ?? file?.damping) !== undefined ? { damping: (flags.damping ?? file?.damping) as number } : {}),
     ...(precondition ? { precondition } : file?.precondition ? { precondition: file.precondition } : {}),
     optimizer: optimizer as TrainConfig["optimizer"] & object,
+    ...(freeze ? { freeze } : file?.freeze ? { freeze: file.freeze } : {}),
     ...(schedule ? { schedule } : {}),
     batchSize: flags.batchSize ?? file?.batchSize ?? (kind === "gmm" ? 1 : 32),
     ...(steps !== undefined ? { steps } : { epochs }),
