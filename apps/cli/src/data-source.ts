@@ -59,6 +59,13 @@ export interface DataRecipe {
   readonly missing?: "error" | "skip-row";
   /** Held-out test rows (never seen by training; standardisation statistics come from the training rows only). */
   readonly test?: TestRecipe;
+  /** Set for a streamed (out-of-core) run: see commands/train-stream.ts. */
+  readonly stream?: StreamRecipe;
+}
+
+/** How a streamed run reads its file (stored in run.json). */
+export interface StreamRecipe {
+  readonly shuffleBuffer: number;
 }
 
 /** Seed offset of the test split, so it differs from the validation split of the same --seed. */

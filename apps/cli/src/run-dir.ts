@@ -55,9 +55,9 @@ export interface RunRecord {
 
 const int = z.number().int();
 /** run.json as written by `ngem train`; the config part is the trainer's own schema. */
-const runRecordSchema = z.object({
+const runRecordSchema = z.strictObject({
   version: z.literal(1),
-  data: z.object({
+  data: z.strictObject({
     source: z.string(),
     builtin: z.boolean(),
     xCols: z.string().optional(),
@@ -66,11 +66,12 @@ const runRecordSchema = z.object({
     dataSeed: int.optional(),
     standardize: z.boolean(),
     missing: z.enum(["error", "skip-row"]).optional(),
-    test: z.object({ split: z.number().gt(0).lt(1).optional(), seed: int.optional(), file: z.string().optional() }).optional(),
+    test: z.strictObject({ split: z.number().gt(0).lt(1).optional(), seed: int.optional(), file: z.string().optional() }).optional(),
+    stream: z.strictObject({ shuffleBuffer: int.min(1) }).optional(),
   }),
   config: trainConfigSchema,
   createdAt: z.string(),
-  run: z.object({ checkpointEvery: int.min(1).optional(), logEvery: int.min(1).optional() }).optional(),
+  run: z.strictObject({ checkpointEvery: int.min(1).optional(), logEvery: int.min(1).optional() }).optional(),
 });
 
 /** Parses run.json text; a problem names the file and the field. */

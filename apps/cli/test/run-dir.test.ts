@@ -287,6 +287,11 @@ describe("resume: what may change", () => {
         /run\.json: not a valid ngem run record: config\.batchSize/,
       ],
       [(r: { config: Record<string, unknown> }) => ({ ...r, data: 7 }), /run\.json: not a valid ngem run record: data/],
+      // an unknown key is refused, never dropped (a dropped "stream" would resume a streamed run as an in-memory one)
+      [
+        (r: { data: Record<string, unknown> }) => ({ ...r, data: { ...r.data, streem: { shuffleBuffer: 8 } } }),
+        /run\.json: not a valid ngem run record: data: .*streem/,
+      ],
     ] as const) {
       writeFileSync(p, JSON.stringify(edit(JSON.parse(good))));
       const before = treeHash(join(work, "tampered"));

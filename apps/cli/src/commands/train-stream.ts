@@ -28,9 +28,6 @@ import { buildConfig, defaultLogEvery, ensureBackend, Session, type TrainFlags }
 import { readConfigFile } from "../config-file.js";
 
 /** What run.json records about a streamed run (beside the usual data recipe). */
-export interface StreamRecipe {
-  readonly shuffleBuffer: number;
-}
 
 /** Rows of a streamed run kept for the end-of-run report and plots (the first rows of the file). */
 const REPORT_ROWS = 20000;
@@ -116,17 +113,17 @@ export async function trainStreamCommand(
   const nTrainSteps = config.steps ?? (config.epochs ?? 20) * Math.ceil(info.nTrain / Math.min(config.batchSize ?? 32, info.nTrain));
   const checkpointEvery = flags.checkpointEvery ?? file?.checkpointEvery;
   const logEvery = flags.logEvery ?? file?.logEvery ?? defaultLogEvery(nTrainSteps);
-  const recipe = {
+  const recipe: DataRecipe = {
     source: resolve(source),
     builtin: false,
     standardize: true,
     ...(flags.xCols !== undefined ? { xCols: flags.xCols } : {}),
     ...(flags.yCols !== undefined ? { yCols: flags.yCols } : {}),
-    stream: { shuffleBuffer } satisfies StreamRecipe,
+    stream: { shuffleBuffer },
   };
   const runRecord: RunRecord = {
     version: 1,
-    data: recipe as DataRecipe,
+    data: recipe,
     config,
     createdAt: new Date().toISOString(),
     run: { ...(checkpointEvery !== undefined ? { checkpointEvery } : {}), logEvery },
@@ -153,7 +150,7 @@ export async function trainStreamCommand(
 
 /** True when run.json describes a streamed run. */
 export function isStreamedRun(r: RunRecord): boolean {
-  return typeof (r.data as { stream?: unknown }).stream === "object";
+  return r.data.stream !== undefined;
 }
 
 /** `ngem train --resume DIR` of a streamed run (the lock is held by the caller). */
