@@ -405,6 +405,20 @@ describe("ngem reproduce --quick: every experiment still runs end to end", () =>
   }
 });
 
+describe("ngem reproduce --steps: another step budget", () => {
+  it("every run gets the budget, the notes say so; with --quick it is exit 2", () => {
+    const out = join(work, "repro-steps");
+    const r = ngem(["reproduce", "two-gaussians", "--steps", "120", "--seeds", "1", "--backend", "js", "--out", out, "--no-png", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const res = JSON.parse(readFileSync(join(out, "two-gaussians", "results.json"), "utf8")) as { notes: string[]; runs: { curveSteps: number[] }[] };
+    expect(res.notes.join("\n")).toMatch(/step budget set by --steps: 120 steps/);
+    for (const run of res.runs) expect(run.curveSteps.at(-1)).toBe(120);
+    const bad = ngem(["reproduce", "two-gaussians", "--steps", "120", "--quick", "--out", out]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--steps and --quick are exclusive/);
+  }, 300_000);
+});
+
 describe("sampling temperature and prediction intervals", () => {
   it("sample --temperature 0 --sigma-temperature 0 returns the most probable component's mean for every draw", () => {
     const out = join(work, "temp-run");

@@ -226,6 +226,8 @@ export interface ReproduceFlags {
   out?: string;
   quick?: boolean;
   seeds?: number;
+  /** Step budget of every run instead of the experiment's own. */
+  steps?: number;
   backend?: string;
   png?: boolean;
   json?: boolean;
@@ -359,9 +361,16 @@ export async function runOne(
   return { result, model, data, gradNorms };
 }
 
+/** An experiment with another step budget (`--steps`); its notes say so. */
+export function withBudget(exp: Experiment, steps: number): Experiment {
+  return { ...exp, steps, notes: [...exp.notes, `step budget set by --steps: ${steps} steps for every run (the experiment's own is ${exp.steps})`] };
+}
+
 export async function reproduceCommand(which: string, flags: ReproduceFlags): Promise<void> {
   const names = which === "all" ? [...ALL_EXPERIMENTS] : [which];
-  const exps = names.map(experiment); // validates names before anything runs
+  if (flags.steps !== undefined && flags.quick) throw new UsageError("--steps and --quick are exclusive (--quick has its own short budget)");
+  // validates names before anything runs
+  const exps = names.map(experiment).map((e) => (flags.steps === undefined ? e : withBudget(e, flags.steps)));
   if (flags.arms !== undefined && !flags.ablations) throw new UsageError("--arms: only with --ablations");
   await loadBackend(flags.backend ?? "wasm");
   const root = flags.out ?? join("runs", "reproduce");
