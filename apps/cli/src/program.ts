@@ -382,6 +382,7 @@ ${EXIT_CODES}`,
     .option("--quick", "a reduced version (few steps, 2 seeds) for smoke tests")
     .option("--seeds <n>", "seeds per setting (default 5)", int("--seeds", 1))
     .option("--steps <n>", "step budget of every run instead of the experiment's own (e.g. 2800 = ~100 epochs on the MDN tasks)", int("--steps", 1))
+    .option("--optimizers <list>", "only these optimizers (comma-separated: sgd, adam, rmsprop, soap; default: the experiment's)")
     .option("-b, --backend <name>", "backend (default wasm)")
     .option("--no-png", "write SVG plots only")
     .option("--json", "print JSON")

@@ -417,6 +417,17 @@ describe("ngem reproduce --steps: another step budget", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--steps and --quick are exclusive/);
   }, 300_000);
+
+  it("--optimizers runs only those; an unknown one is exit 2", () => {
+    const out = join(work, "repro-opt");
+    const r = ngem(["reproduce", "two-gaussians", "--quick", "--optimizers", "adam", "--seeds", "1", "--backend", "js", "--out", out, "--no-png", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const res = JSON.parse(readFileSync(join(out, "two-gaussians", "results.json"), "utf8")) as { table: { optimizer: string }[] };
+    expect(new Set(res.table.map((row) => row.optimizer))).toEqual(new Set(["adam"]));
+    const bad = ngem(["reproduce", "two-gaussians", "--optimizers", "lbfgs", "--out", out]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--optimizers: expected one of sgd, adam, rmsprop, soap, got "lbfgs"/);
+  }, 300_000);
 });
 
 describe("sampling temperature and prediction intervals", () => {

@@ -228,6 +228,8 @@ export interface ReproduceFlags {
   seeds?: number;
   /** Step budget of every run instead of the experiment's own. */
   steps?: number;
+  /** Only these optimizers (comma-separated). */
+  optimizers?: string;
   backend?: string;
   png?: boolean;
   json?: boolean;
@@ -366,11 +368,40 @@ export function withBudget(exp: Experiment, steps: number): Experiment {
   return { ...exp, steps, notes: [...exp.notes, `step budget set by --steps: ${steps} steps for every run (the experiment's own is ${exp.steps})`] };
 }
 
+const OPT_NAMES: readonly OptName[] = ["sgd", "adam", "rmsprop", "soap"];
+
+function parseOptimizers(list: string): OptName[] {
+  const names = list
+    .split(",")
+    .map((v) => v.trim())
+    .filter((v) => v.length > 0);
+  if (names.length === 0) throw new UsageError(`--optimizers: expected a comma-separated list of ${OPT_NAMES.join(", ")}, got "${list}"`);
+  for (const n of names) {
+    if (!OPT_NAMES.includes(n as OptName)) throw new UsageError(`--optimizers: expected one of ${OPT_NAMES.join(", ")}, got "${n}"`);
+  }
+  return names as OptName[];
+}
+
+/** An experiment restricted to some optimizers (`--optimizers`); one it does not run is a usage error. */
+export function withOptimizers(exp: Experiment, only: readonly OptName[]): Experiment {
+  const lrs: Partial<Record<OptName, readonly number[]>> = {};
+  for (const o of only) {
+    const l = exp.lrs[o];
+    if (!l) throw new UsageError(`--optimizers: ${exp.name} has no ${o} runs; it has ${Object.keys(exp.lrs).join(", ")}`);
+    lrs[o] = l;
+  }
+  return { ...exp, lrs };
+}
+
 export async function reproduceCommand(which: string, flags: ReproduceFlags): Promise<void> {
   const names = which === "all" ? [...ALL_EXPERIMENTS] : [which];
   if (flags.steps !== undefined && flags.quick) throw new UsageError("--steps and --quick are exclusive (--quick has its own short budget)");
   // validates names before anything runs
-  const exps = names.map(experiment).map((e) => (flags.steps === undefined ? e : withBudget(e, flags.steps)));
+  const only = flags.optimizers === undefined ? undefined : parseOptimizers(flags.optimizers);
+  const exps = names
+    .map(experiment)
+    .map((e) => (flags.steps === undefined ? e : withBudget(e, flags.steps)))
+    .map((e) => (only === undefined ? e : withOptimizers(e, only)));
   if (flags.arms !== undefined && !flags.ablations) throw new UsageError("--arms: only with --ablations");
   await loadBackend(flags.backend ?? "wasm");
   const root = flags.out ?? join("runs", "reproduce");
