@@ -209,7 +209,8 @@ export async function writeRunReport(
 ): Promise<RunSummary> {
   const { model, history } = result;
   const files: string[] = [];
-  const { train, val } = splitData(model.config, data);
+  // the rows the run trained and validated on (a streamed run's report re-splits its in-memory sample)
+  const { train, val } = result.split ?? splitData(model.config, data);
   const evalSet = val ?? train;
   const ev = await evaluate(model, evalSet);
   const trainEv = val ? await evaluate(model, train) : ev;

@@ -70,7 +70,7 @@ export {
   type StreamTrainOptions,
   type StreamInfo,
 } from "./stream.js";
-export { train, resume, splitData, totalSteps, type TrainOptions, type ResumeOptions, type TrainResult } from "./train.js";
+export { train, resume, splitData, totalSteps, type RunPlan, type TrainOptions, type ResumeOptions, type TrainResult } from "./train.js";
 export { predict, sample, logLikelihoods, datasetNll, type PredictOptions, type SampleOptions } from "./predict.js";
 export {
   evaluate,

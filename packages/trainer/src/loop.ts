@@ -33,11 +33,23 @@ export interface TrainOptions {
   recordSteps?: boolean;
   /** Called after each checkpoint file is written (the file is complete and durable). */
   onCheckpoint?: (info: { step: number; path: string }, model: TrainedModel) => void | Promise<void>;
+  /** Called once before the first step of this call with the run's plan (for progress bars). */
+  onStart?: (plan: RunPlan, model: TrainedModel) => void | Promise<void>;
+}
+
+/** What a run will do: its total optimizer steps (of the whole run, including steps before a resume) and its training rows. */
+export interface RunPlan {
+  readonly totalSteps: number;
+  readonly nTrain: number;
 }
 
 export interface TrainResult {
   model: TrainedModel;
   history: History;
+  /** The run's total optimizer steps (the config's length on its training rows). */
+  totalSteps: number;
+  /** The training and validation rows the run used (in-memory data; absent for a stream). */
+  split?: { readonly train: TrainData; readonly val?: TrainData };
 }
 
 /**
@@ -49,6 +61,8 @@ export interface LoopFeed {
   readonly xDim: number;
   readonly yDim: number;
   readonly hasVal: boolean;
+  /** The training and validation rows, when they are in memory. */
+  readonly split?: { readonly train: TrainData; readonly val?: TrainData };
   /** The next minibatch of at most `B` rows (fresh arrays); `st.batchInEpoch === 0` starts an epoch. */
   nextBatch(st: TrainerState, rng: Rng, B: number): Batch | Promise<Batch>;
   valNll(model: TrainedModel): Promise<number>;
@@ -279,6 +293,7 @@ export async function runLoop(model: TrainedModel, feed: LoopFeed, opts: TrainOp
     st.rng = rng.getState();
     st.noiseRng = noiseRng.getState();
   };
+  if (opts.onStart) await opts.onStart({ totalSteps: total, nTrain: feed.nTrain }, model);
   let stepsThisCall = 0;
   let floorReported = false;
   // The last minibatch (unperturbed rows), to check that a state is worth saving.
@@ -364,5 +379,5 @@ export async function runLoop(model: TrainedModel, feed: LoopFeed, opts: TrainOp
   }
   if (cfg.checkpoint?.atEnd) await checkpointer.save(lastRows, saveRngs);
   await metrics.flush();
-  return { model, history };
+  return { model, history, totalSteps: total, ...(feed.split ? { split: feed.split } : {}) };
 }

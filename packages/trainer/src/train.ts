@@ -15,7 +15,7 @@ import { datasetNll } from "./predict.js";
 import { isStreamSource, resumeStream, trainStream, type StreamSource } from "./stream.js";
 import type { TrainConfig, TrainData } from "./types.js";
 
-export { type LoopFeed, runLoop, type TrainOptions, type TrainResult, totalSteps } from "./loop.js";
+export { type LoopFeed, type RunPlan, runLoop, type TrainOptions, type TrainResult, totalSteps } from "./loop.js";
 
 /** The split of a data set that a config implies (deterministic in config.seed). */
 export function splitData(config: ResolvedConfig, data: TrainData): { train: TrainData; val?: TrainData } {
@@ -158,6 +158,7 @@ function memoryFeed(cfg: ResolvedConfig, data: TrainData): LoopFeed {
     xDim: trainData.xDim,
     yDim: trainData.yDim,
     hasVal: val !== undefined,
+    split: val ? { train: trainData, val } : { train: trainData },
     nextBatch(st, rng, B) {
       if (st.batchInEpoch === 0 || !st.perm) {
         const p = Uint32Array.from({ length: nTrain }, (_, i) => i);

@@ -111,6 +111,27 @@ describe("loop mechanics", () => {
   });
 });
 
+describe("the run's plan and split in the result", () => {
+  it("onStart reports the total steps once; the result carries them and the rows of the split", async () => {
+    const data = gaussianData(50, [0, 0], [1, 1], 3);
+    const plans: { totalSteps: number; nTrain: number }[] = [];
+    const r = await train({ model: { kind: "gmm", k: 2 }, epochs: 3, batchSize: 8, validationSplit: 0.2 }, data, {
+      onStart: (plan) => {
+        plans.push({ ...plan });
+      },
+    });
+    // 40 training rows, batch 8: 5 steps an epoch, 3 epochs
+    expect(plans).toEqual([{ totalSteps: 15, nTrain: 40 }]);
+    expect(r.totalSteps).toBe(15);
+    expect(r.model.state.step).toBe(15);
+    expect(r.split?.train.n).toBe(40);
+    expect(r.split?.val?.n).toBe(10);
+    // the same rows as splitData's
+    const again = splitData(r.model.config, data);
+    expect(Array.from(r.split?.val?.y ?? [])).toEqual(Array.from(again.val?.y ?? []));
+  });
+});
+
 describe("NaN/Inf guard", () => {
   // One row so far away that every component's density underflows: the head reports "nll".
   const data = gaussianData(20, [0], [1], 6);

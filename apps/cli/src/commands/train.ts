@@ -31,6 +31,7 @@ import {
   train,
   validateConfig,
   type ResolvedConfig,
+  type RunPlan,
   type StepRecord,
   type TrainConfig,
   type TrainedModel,
@@ -480,12 +481,14 @@ async function trainEnsembleRun(config: TrainConfig, data: Dataset, members: num
       `ensemble member ${results.length} of ${members} ${bad?.history.stopReason === "aborted" ? "was interrupted" : `failed: ${bad?.history.stopDetail ?? "non-finite"}`}; an ensemble is saved only complete, so nothing was written`,
     );
   }
-  const history = { ...results[0]!.history };
+  const first = results[0]!;
+  const history = { ...first.history };
   const path = checkpoint?.path ?? CHECKPOINT_FILE;
   await (io ?? nodeIO).writeFileAtomic(path, await encodeCheckpoint(model));
   history.checkpointStep = model.state.step;
   if (onCheckpoint) await onCheckpoint({ step: model.state.step, path }, model);
-  return { model, history };
+  // every member trains on the same split for the same length
+  return { model, history, totalSteps: first.totalSteps, ...(first.split ? { split: first.split } : {}) };
 }
 
 /** --epochs / --steps on resume: extend (or change) the run's length; never below the steps done. */
@@ -609,8 +612,12 @@ export class Session {
     this.tracker = tracker;
     let floorWarned = false;
     let first = true;
+    let total = 0;
+    const onStart = (plan: RunPlan, model: TrainedModel) => {
+      total = plan.totalSteps;
+      this.progress ??= makeProgress({ total, json: this.json, label: `${data.name} ${model.config.objective} on ${model.backend}` });
+    };
     const onStep = async (rec: StepRecord, model: TrainedModel) => {
-      this.progress ??= makeProgress({ total: totalFor(model, data.n), json: this.json, label: `${data.name} ${model.config.objective} on ${model.backend}` });
       if (!floorWarned && rec.floorHits !== undefined && rec.floorHits > 0) {
         floorWarned = true;
         const sigmaMin = model.config.model.sigmaMin;
@@ -619,8 +626,8 @@ export class Session {
         else process.stderr.write(`warning: ${message}\n`);
       }
       if (rec.step % model.config.logEvery === 0 || rec.valNll !== undefined || rec.nonFinite !== undefined) this.steps.push(rec);
-      this.progress.update(rec);
-      await tracker.observe(rec.step, model, totalFor(model, data.n));
+      this.progress?.update(rec);
+      await tracker.observe(rec.step, model, total);
     };
     const onCheckpoint = async () => {
       if (!first) return;
@@ -632,7 +639,7 @@ export class Session {
       `${this.target instanceof NewRun ? "training" : "resuming"} ${data.name} (n=${data.n}, x ${data.xDim}-d, y ${data.yDim}-d) -> ${this.target instanceof NewRun ? this.target.out : this.dir}`,
     );
     try {
-      return await start({ onStep, onCheckpoint, signal: this.controller.signal, recordSteps: false, io: this.io() });
+      return await start({ onStart, onStep, onCheckpoint, signal: this.controller.signal, recordSteps: false, io: this.io() });
     } catch (err) {
       return asUsage(err);
     } finally {
@@ -720,10 +727,6 @@ export function floorSummary(result: TrainResult): { line: string; sigmaMin: num
       ? `sigma floor hit ${f.total} times (scale entries held at sigmaMin = ${sigmaMin}) in ${f.steps} of ${steps} steps, first at step ${f.firstStep}`
       : `sigma floor hit 0 times (sigmaMin = ${sigmaMin}, ${steps} steps)`;
   return { line, sigmaMin, stats: { ...f } };
-}
-
-function totalFor(model: TrainedModel, n: number): number {
-  return totalSteps(model.config, n - Math.round(n * model.config.validationSplit));
 }
 
 /** Records the component means of a free 2-D GMM during training (paper fig. 5). */
