@@ -20,8 +20,8 @@
  * run the plain SIMD build and the relaxed-SIMD (FMA) build side by side.
  */
 import { createJsBackend, initWeights, mixtureHead, Rng } from "@ngem/core";
-import { createWasmBackend, KernelRuntime, MatmulMode, measureInterleaved, VARIANT_CODES, wasmHandlerOf } from "../dist/index.js";
-import { enableRelaxedSimd, hostInfo } from "../dist/node.js";
+import { createWasmBackend, KernelRuntime, MatmulMode, measureInterleaved, VARIANT_CODES, wasmHandlerOf } from "@ngem/kernels-wasm";
+import { enableRelaxedSimd, hostInfo } from "@ngem/kernels-wasm/node";
 
 enableRelaxedSimd(); // Node 20: V8 flag at run time, so both kernels builds can be compared in one run
 const BUILDS = ["simd", "relaxed-simd"];
