@@ -9,21 +9,17 @@ import { train } from "@ngem/trainer";
 const STEPS = Number(process.argv[2] ?? 300);
 const REPS = Number(process.argv[3] ?? 3);
 
-async function tryImport(label, specifier, workspacePath) {
+// The backends register themselves with core's registry when imported (dev dependencies of this package).
+async function tryImport(name) {
   try {
-    await import(specifier);
-    return `${label}: loaded`;
-  } catch (e1) {
-    try {
-      await import(new URL(workspacePath, import.meta.url).href);
-      return `${label}: loaded from the workspace (${workspacePath})`;
-    } catch (e2) {
-      return `${label}: not available: ${String(e1?.message ?? e1).split("\n")[0]}; workspace build: ${String(e2?.message ?? e2).split("\n")[0]}`;
-    }
+    await import(name);
+    return `${name}: loaded`;
+  } catch (e) {
+    return `${name}: not available: ${String(e?.message ?? e).split("\n")[0]}`;
   }
 }
-console.log(await tryImport("@ngem/kernels-wasm", "@ngem/kernels-wasm", "../../kernels-wasm/dist/index.js"));
-console.log(await tryImport("@ngem/backend-tfjs", "@ngem/backend-tfjs", "../../backend-tfjs/dist/index.js"));
+console.log(await tryImport("@ngem/kernels-wasm"));
+console.log(await tryImport("@ngem/backend-tfjs"));
 
 function invSine(n) {
   const x = new Float64Array(n), y = new Float64Array(n);
