@@ -53,6 +53,17 @@ export interface RunRecord {
   readonly run?: { readonly checkpointEvery?: number; readonly logEvery?: number };
 }
 
+/** The run.json of a new run (now as its creation time). */
+export function newRunRecord(data: DataRecipe, config: TrainConfig, run: { checkpointEvery?: number | undefined; logEvery: number }): RunRecord {
+  return {
+    version: 1,
+    data,
+    config,
+    createdAt: new Date().toISOString(),
+    run: { ...(run.checkpointEvery !== undefined ? { checkpointEvery: run.checkpointEvery } : {}), logEvery: run.logEvery },
+  };
+}
+
 const int = z.number().int();
 /** run.json as written by `ngem train`; the config part is the trainer's own schema. */
 const runRecordSchema = z.strictObject({

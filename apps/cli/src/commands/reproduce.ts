@@ -59,6 +59,12 @@ export const ALL_EXPERIMENTS = ["two-gaussians", "inverse-sine", "two-sinusoids"
 /** SOAP's full lr grid on the MDN tasks (3 lrs around Adam's best; 5 would cost ~2x, the refresh is float64 JS). */
 const SOAP_MDN_GRID = [3e-4, 1e-3, 3e-3];
 
+/** Inverse MNIST (label -> pixels) for a seed; `quick` keeps the first 640 rows. */
+function mnistRows(seed: number, quick: boolean, pixels?: "standardize"): Dataset {
+  const d = loadBuiltin("inverse-mnist", pixels ? { seed, pixels } : { seed });
+  return quick ? { ...d, n: 640, x: d.x.slice(0, 6400), y: d.y.slice(0, 640 * 784) } : d;
+}
+
 export function experiment(name: string): Experiment {
   switch (name) {
     case "two-gaussians":
@@ -136,10 +142,7 @@ export function experiment(name: string): Experiment {
           "model: one hidden layer of 256, GELU+LN, K=10, y 784-d diagonal; batch 64; 300 steps (our budget: ~2 epochs)",
           "threshold: validation NLL -500 (our choice)",
         ],
-        data: (seed, quick) => {
-          const d = loadBuiltin("inverse-mnist", { seed });
-          return quick ? { ...d, n: 640, x: d.x.slice(0, 6400), y: d.y.slice(0, 640 * 784) } : d;
-        },
+        data: (seed, quick) => mnistRows(seed, quick),
         model: { kind: "mdn", k: 10, hidden: [256], activation: "gelu", layerNorm: true },
         batchSize: 64,
         steps: 300,
@@ -150,8 +153,11 @@ export function experiment(name: string): Experiment {
         threshold: -500,
         evalOnTrain: false,
       };
-    case "inverse-mnist-std":
+    case "inverse-mnist-std": {
+      // inverse-mnist's model, batch, lr and threshold, on pixel z-scores, twice the budget
+      const base = experiment("inverse-mnist");
       return {
+        ...base,
         name,
         title: "Inverse MNIST, standardised pixels (label -> 784 z-scores), MDN 10-256 GELU+LN, K=10",
         notes: [
@@ -159,20 +165,10 @@ export function experiment(name: string): Experiment {
           "model: one hidden layer of 256, GELU+LN, K=10, y 784-d diagonal; batch 64; 600 steps (~4 epochs of 9000 rows)",
           "NLL in standardised units (per image, nats); threshold: validation NLL -500 (our choice); a run that goes non-finite stops (nonFinite: stop) and keeps its last finite evaluation",
         ],
-        data: (seed, quick) => {
-          const d = loadBuiltin("inverse-mnist", { seed, pixels: "standardize" });
-          return quick ? { ...d, n: 640, x: d.x.slice(0, 6400), y: d.y.slice(0, 640 * 784) } : d;
-        },
-        model: { kind: "mdn", k: 10, hidden: [256], activation: "gelu", layerNorm: true },
-        batchSize: 64,
+        data: (seed, quick) => mnistRows(seed, quick, "standardize"),
         steps: 600,
-        quickSteps: 4,
-        evalEvery: 50,
-        lrs: { adam: [1e-3] },
-        objectives: ["nll", "ngem"],
-        threshold: -500,
-        evalOnTrain: false,
       };
+    }
     default:
       throw new UsageError(`reproduce: unknown experiment "${name}"; expected one of ${EXPERIMENTS.join(", ")}, all`);
   }

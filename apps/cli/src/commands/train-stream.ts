@@ -23,7 +23,18 @@ import {
 } from "@ngem/trainer";
 import { parseCols, type DataRecipe } from "../data-source.js";
 import { UsageError } from "../errors.js";
-import { CHECKPOINT_FILE, checkNewRunTarget, cleanTemps, METRICS_FILE, NewRun, RUN_FILE, writeJson, type Lock, type RunRecord } from "../run-dir.js";
+import {
+  CHECKPOINT_FILE,
+  checkNewRunTarget,
+  cleanTemps,
+  METRICS_FILE,
+  NewRun,
+  newRunRecord,
+  RUN_FILE,
+  writeJson,
+  type Lock,
+  type RunRecord,
+} from "../run-dir.js";
 import { buildConfig, defaultLogEvery, ensureBackend, Session, type TrainFlags } from "./train.js";
 import { readConfigFile } from "../config-file.js";
 
@@ -121,13 +132,7 @@ export async function trainStreamCommand(
     ...(flags.yCols !== undefined ? { yCols: flags.yCols } : {}),
     stream: { shuffleBuffer },
   };
-  const runRecord: RunRecord = {
-    version: 1,
-    data: recipe,
-    config,
-    createdAt: new Date().toISOString(),
-    run: { ...(checkpointEvery !== undefined ? { checkpointEvery } : {}), logEvery },
-  };
+  const runRecord = newRunRecord(recipe, config, { checkpointEvery, logEvery });
   log(
     `--stream: ${info.rows} rows (${info.nTrain} training, ${info.nVal} validation by row hash); shuffle buffer ${config.shuffle === false ? "off" : `${shuffleBuffer} rows`}`,
   );

@@ -56,11 +56,11 @@ import {
   LOCK_FILE,
   METRICS_FILE,
   NewRun,
+  newRunRecord,
   readRun,
   RUN_FILE,
   writeJson,
   type Lock,
-  type RunRecord,
 } from "../run-dir.js";
 
 export interface TrainFlags extends DataArgs {
@@ -330,13 +330,7 @@ export async function trainCommand(source: string | undefined, flags: TrainFlags
       `holding out ${loaded.test.n} test rows (${flags.test !== undefined ? `--test ${flags.test}` : `--test-split ${flags.testSplit}`}); training on ${data.n} rows`,
     );
   if (data.skippedRows) log(`--missing skip-row: skipped ${data.skippedRows} row(s) with missing values`);
-  const runRecord: RunRecord = {
-    version: 1,
-    data: recipe,
-    config,
-    createdAt: new Date().toISOString(),
-    run: { ...(checkpointEvery !== undefined ? { checkpointEvery } : {}), logEvery },
-  };
+  const runRecord = newRunRecord(recipe, config, { checkpointEvery, logEvery });
 
   if (flags.printConfig) {
     // `ngem config --print` / `train --print-config`: what would run, nothing written.
