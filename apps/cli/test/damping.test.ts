@@ -51,3 +51,44 @@ describe("ngem train --damping / --precondition", () => {
     });
   }
 });
+
+describe("ngem train --freeze (head-only training)", () => {
+  it("--freeze trunk trains only the head: trunk weights stay at their initial values, run.json records it", async () => {
+    const { initWeights } = await import("@ngem/core");
+    const { load } = await import("@ngem/trainer");
+    const dir = join(work, "frozen");
+    const r = ngem(["train", "inverse-sine", "--k", "2", "--hidden", "8", "--steps", "15", "--backend", "js", "--freeze", "trunk", "--out", dir, "--no-plots"]);
+    expect(r.code, r.stderr).toBe(0);
+    const run = JSON.parse(readFileSync(join(dir, "run.json"), "utf8")) as { config: Record<string, unknown> };
+    expect(run.config.freeze).toBe("trunk");
+    const model = await load(join(dir, "checkpoint.safetensors"));
+    try {
+      const w = await model.weights();
+      const init = initWeights(model.spec, model.config.seed);
+      let trunk = 0;
+      for (const [name, t] of Object.entries(w)) {
+        const same = Array.from(t.data).every((v, i) => v === init[name]?.data[i]);
+        if (name.startsWith("trunk.")) {
+          trunk += 1;
+          expect(same, `${name} must not move`).toBe(true);
+        } else {
+          expect(same, `${name} must train`).toBe(false);
+        }
+      }
+      expect(trunk).toBeGreaterThan(0);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  for (const [args, re] of [
+    [["--freeze", "nope"], /freeze/],
+    [["--freeze", "trunk", "--optimizer", "soap"], /freeze/],
+  ] as const) {
+    it(`${args.join(" ")} is a usage error naming freeze`, () => {
+      const r = ngem(["train", "inverse-sine", "--hidden", "8", "--steps", "5", ...args, "--out", join(work, "bad-freeze"), "--no-plots"]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(re);
+    });
+  }
+});
