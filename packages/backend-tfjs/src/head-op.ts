@@ -2,7 +2,7 @@
  * The mixture head in tfjs ops: E-step, NLL, -Q, and the nGEM variants as a
  * custom gradient (`tf.customGrad`), so that everything before the head is
  * plain tfjs autodiff while the gradient entering the head's outputs is
- * exactly the variant of method.md (same table as core's `mixtureHead`):
+ * exactly the variant of docs/METHOD.md (same table as core's `mixtureHead`):
  *
  * | variant     | d/da                 | d/dmu                | d/ds ("log-sigma")               | d/ds ("sigma")                  |
  * |-------------|----------------------|----------------------|----------------------------------|---------------------------------|

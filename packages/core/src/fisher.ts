@@ -1,6 +1,6 @@
 /**
  * The blocks of the complete-data Fisher information of a diagonal-Gaussian
- * mixture, per sample (method.md). Exposed so tests and users can check that
+ * mixture, per sample (docs/METHOD.md). Exposed so tests and users can check that
  * each nGEM gradient is (inverse Fisher block) x (EM gradient).
  */
 import { checkInt, NonFiniteError, ShapeError } from "./errors.js";

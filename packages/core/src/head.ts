@@ -1,6 +1,6 @@
 /**
  * The fused mixture head: NLL, -Q and the output gradients of every training
- * variant of method.md, in one pass over the batch (float64 reference).
+ * variant of docs/METHOD.md, in one pass over the batch (float64 reference).
  *
  * Gradients are w.r.t. the network's raw outputs (logits a, means mu,
  * log-scales s) and are averaged over the batch (divided by N).
@@ -48,7 +48,7 @@ import { expandScale, isDefaultScale, reduceScaleGrad, resolveScaleOptions, type
 export type Variant = "nll" | "em" | "ngem" | "ngem-full";
 export const VARIANTS: readonly Variant[] = ["nll", "em", "ngem", "ngem-full"];
 
-/** Coordinates in which the Gaussian Fisher block is inverted (see method.md). */
+/** Coordinates in which the Gaussian Fisher block is inverted (see docs/METHOD.md). */
 export type FisherCoords = "log-sigma" | "sigma";
 
 /** Output blocks the natural variants can precondition (see {@link HeadOptions.precondition}). */

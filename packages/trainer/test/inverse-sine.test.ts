@@ -1,5 +1,5 @@
 /**
- * Inverse sine (Bishop 1994; method.md): y ~ U(0,1), x = y + 0.3 sin(2 pi y) +
+ * Inverse sine (Bishop 1994; docs/METHOD.md): y ~ U(0,1), x = y + 0.3 sin(2 pi y) +
  * U(-0.1, 0.1), learn p(y|x) with K = 3, MLP 128-128, GELU + LayerNorm, nGEM,
  * Adam lr 1e-3, batch 32.
  *

@@ -1,7 +1,7 @@
 /**
  * `ngem reproduce <experiment>`: NLL vs nGEM (and em, ngem-full) over seeds,
  * optimizers and learning rates, with the paper's settings where known
- * (paper/method.md) and ours where not (stated in each experiment's `notes`).
+ * (docs/METHOD.md) and ours where not (stated in each experiment's `notes`).
  * Writes results.json, a markdown table (results.md) and the figures.
  */
 import { join } from "node:path";
@@ -200,7 +200,7 @@ const l2 = (v: ArrayLike<number>) => {
 };
 
 /**
- * The gradient each head block sends into the network (logits, means, log-scales: method.md's output gradients of the
+ * The gradient each head block sends into the network (logits, means, log-scales: docs/METHOD.md's output gradients of the
  * run's objective, after any damping or partial preconditioning), as norms on the first 256 rows of `data`.
  */
 export async function headBlockNorms(m: TrainedModel, data: Dataset, head: HeadOptions): Promise<{ logits: number; mu: number; scale: number }> {
