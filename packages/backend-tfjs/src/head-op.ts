@@ -78,14 +78,20 @@ export function negQOf(e: EStep): tf.Tensor {
   return tf.div(tf.neg(tf.sum(terms)), n);
 }
 
+/** Largest finite float32. */
+const FLT_MAX = 3.4028234663852886e38;
+
 /**
  * w * g with exact zeros where w = 0 (w broadcast along the last axis of g): a
  * component with zero weight has zero gradient even where its g overflowed
  * float32 (|y - mu| / sigma past ~1e19 makes g infinite, and 0 * inf = NaN).
  */
 function weighted(w3: tf.Tensor, g: tf.Tensor): tf.Tensor {
-  const wFull = tf.broadcastTo(w3, g.shape);
-  return tf.where(tf.equal(wFull, 0), tf.zerosLike(g), tf.mul(wFull, g));
+  // w * g is NaN where 0 * inf, or where g itself is NaN. Recompute those entries with g clamped to
+  // the float32 range: 0 * FLT_MAX = 0, while a NaN g stays NaN (and is reported as non-finite).
+  // No [N, K, D] copy of w for a mask: this is on the head's hot path.
+  const prod = tf.mul(w3, g);
+  return tf.where(tf.isNaN(prod), tf.mul(w3, tf.clipByValue(g, -FLT_MAX, FLT_MAX)), prod);
 }
 
 /**
