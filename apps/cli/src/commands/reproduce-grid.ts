@@ -18,8 +18,8 @@ import { ensureDir, writeJson } from "../run-dir.js";
 import {
   mean,
   median,
+  rowStats,
   runOne,
-  std,
   type Experiment,
   type Objective,
   type OptName,
@@ -74,21 +74,10 @@ export function compareRows(a: GridRow, b: GridRow): number {
 }
 
 function gridRow(rs: RunResult[], budget: number, extra: { arm?: string; fixedLr: boolean; trueModes: boolean; traces?: number[][] }): GridRow {
-  const first = rs[0] as RunResult;
-  const ok = rs.filter((r) => r.stepsToThreshold !== null).map((r) => r.stepsToThreshold as number);
   const row: GridRow = {
     ...(extra.arm !== undefined ? { arm: extra.arm } : {}),
-    optimizer: first.optimizer,
-    lr: first.lr,
-    objective: first.objective,
+    ...rowStats(rs, budget, extra.trueModes),
     fixedLr: extra.fixedLr,
-    finalMean: mean(rs.map((r) => r.final)),
-    finalStd: std(rs.map((r) => r.final)),
-    reached: ok.length,
-    seeds: rs.length,
-    medianSteps: ok.length ? median(ok) : null,
-    medianStepsCensored: median(rs.map((r) => r.stepsToThreshold ?? budget)),
-    ...(extra.trueModes ? { modesRecovered: rs.filter((r) => (r.modeDistance ?? Infinity) <= 0.1).length } : {}),
   };
   if (extra.traces?.length) {
     const part = (t: number[], late: boolean) => {

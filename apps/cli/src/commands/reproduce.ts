@@ -481,6 +481,24 @@ export interface RowStats {
   modesRecovered?: number;
 }
 
+/** The stats of one (optimizer, lr, objective) over its runs (`rs` non-empty; a seed that never reached the threshold counts as `budget`). */
+export function rowStats(rs: readonly RunResult[], budget: number, trueModes: boolean): RowStats {
+  const first = rs[0] as RunResult;
+  const ok = rs.filter((r) => r.stepsToThreshold !== null).map((r) => r.stepsToThreshold as number);
+  return {
+    optimizer: first.optimizer,
+    lr: first.lr,
+    objective: first.objective,
+    finalMean: mean(rs.map((r) => r.final)),
+    finalStd: std(rs.map((r) => r.final)),
+    reached: ok.length,
+    seeds: rs.length,
+    medianSteps: ok.length ? median(ok) : null,
+    medianStepsCensored: median(rs.map((r) => r.stepsToThreshold ?? budget)),
+    ...(trueModes ? { modesRecovered: rs.filter((r) => (r.modeDistance ?? Infinity) <= 0.1).length } : {}),
+  };
+}
+
 interface Row extends RowStats {
   msPerStep: number;
   speedupVsNll?: number;
@@ -495,20 +513,7 @@ function summarize(exp: Experiment, results: RunResult[], budget: number): Row[]
     for (const objective of exp.objectives) {
       const rs = results.filter((r) => r.optimizer === optimizer && r.lr === lr && r.objective === objective);
       if (!rs.length) continue;
-      const ok = rs.filter((r) => r.stepsToThreshold !== null).map((r) => r.stepsToThreshold as number);
-      rows.push({
-        optimizer,
-        lr,
-        objective,
-        finalMean: mean(rs.map((r) => r.final)),
-        finalStd: std(rs.map((r) => r.final)),
-        reached: ok.length,
-        seeds: rs.length,
-        medianSteps: ok.length ? median(ok) : null,
-        medianStepsCensored: median(rs.map((r) => r.stepsToThreshold ?? budget)),
-        ...(exp.trueModes ? { modesRecovered: rs.filter((r) => (r.modeDistance ?? Infinity) <= 0.1).length } : {}),
-        msPerStep: 1000 * median(rs.map((r) => r.secondsPerStep)),
-      });
+      rows.push({ ...rowStats(rs, budget, exp.trueModes !== undefined), msPerStep: 1000 * median(rs.map((r) => r.secondsPerStep)) });
     }
     const nll = rows.find((r) => r.optimizer === optimizer && r.lr === lr && r.objective === "nll");
     for (const r of rows) if (r.optimizer === optimizer && r.lr === lr && nll) r.speedupVsNll = nll.medianStepsCensored / r.medianStepsCensored;
