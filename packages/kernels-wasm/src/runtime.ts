@@ -715,91 +715,74 @@ export class KernelRuntime {
     if (this.profiling) this.phaseMs[PH_HEAD]! += performance.now() - t0;
   }
 
-  /** SGD update over `len` elements (see assembly/optim.ts). */
-  sgd(p: Region, g: Region, buf: Region, len: number, lr: number, decay: number, momentum: number, nesterov: boolean, first: boolean): void {
-    flat3(len, p, g, buf);
+  /**
+   * Runs a flat elementwise kernel over `len` elements: split into 4-aligned pieces across the
+   * threads when `work` is large (`queue(pool, t, byteOffset, count)` queues piece t), else
+   * `whole()` on the calling thread. Pieces partition the elements, so results do not depend on
+   * the thread count.
+   */
+  private flat(len: number, work: number, whole: () => void, queue: (pool: ThreadPool, t: number, o: number, count: number) => void): void {
     const t0 = this.profiling ? performance.now() : 0;
-    const q = this.parts(6 * len, Math.ceil(len / 4));
+    const q = this.parts(work, Math.ceil(len / 4));
     if (q > 1) {
       const pool = this.pool as ThreadPool;
       for (let t = 0; t < q; t++) {
         const e0 = KernelRuntime.cut(t, q, len, 4);
-        const o = 4 * e0;
-        pool.set(
-          t,
-          OP.sgd_update,
-          p.ptr + o,
-          g.ptr + o,
-          buf.ptr + o,
-          KernelRuntime.cut(t + 1, q, len, 4) - e0,
-          lr,
-          decay,
-          momentum,
-          nesterov ? 1 : 0,
-          first ? 1 : 0,
-        );
+        queue(pool, t, 4 * e0, KernelRuntime.cut(t + 1, q, len, 4) - e0);
       }
       pool.run();
-    } else this.raw.sgd_update(p.ptr, g.ptr, buf.ptr, len, lr, decay, momentum, nesterov ? 1 : 0, first ? 1 : 0);
+    } else whole();
     if (this.profiling) this.phaseMs[PH_OPT]! += performance.now() - t0;
+  }
+
+  /** SGD update over `len` elements (see assembly/optim.ts). */
+  sgd(p: Region, g: Region, buf: Region, len: number, lr: number, decay: number, momentum: number, nesterov: boolean, first: boolean): void {
+    flat3(len, p, g, buf);
+    const nv = nesterov ? 1 : 0;
+    const fi = first ? 1 : 0;
+    this.flat(
+      len,
+      6 * len,
+      () => this.raw.sgd_update(p.ptr, g.ptr, buf.ptr, len, lr, decay, momentum, nv, fi),
+      (pool, t, o, count) => pool.set(t, OP.sgd_update, p.ptr + o, g.ptr + o, buf.ptr + o, count, lr, decay, momentum, nv, fi),
+    );
   }
 
   /** Adam update over `len` elements with bias corrections c1, c2 (1 - b1, 1 - b2 are formed here in float64). */
   adam(p: Region, g: Region, m: Region, v: Region, len: number, lr: number, decay: number, b1: number, b2: number, eps: number, c1: number, c2: number): void {
     flat3(len, p, g, m);
     need(v, len, "v", `[${len}]`);
-    const t0 = this.profiling ? performance.now() : 0;
-    const q = this.parts(12 * len, Math.ceil(len / 4));
-    if (q > 1) {
-      const pool = this.pool as ThreadPool;
-      for (let t = 0; t < q; t++) {
-        const e0 = KernelRuntime.cut(t, q, len, 4);
-        const o = 4 * e0;
-        pool.set(t, OP.adam_update, p.ptr + o, g.ptr + o, m.ptr + o, v.ptr + o, KernelRuntime.cut(t + 1, q, len, 4) - e0, lr, decay, b1, b2, 1 - b1);
+    this.flat(
+      len,
+      12 * len,
+      () => this.raw.adam_update(p.ptr, g.ptr, m.ptr, v.ptr, len, lr, decay, b1, b2, 1 - b1, 1 - b2, eps, c1, c2),
+      (pool, t, o, count) => {
+        pool.set(t, OP.adam_update, p.ptr + o, g.ptr + o, m.ptr + o, v.ptr + o, count, lr, decay, b1, b2, 1 - b1);
         pool.arg(t, 10, 1 - b2);
         pool.arg(t, 11, eps);
         pool.arg(t, 12, c1);
         pool.arg(t, 13, c2);
-      }
-      pool.run();
-    } else this.raw.adam_update(p.ptr, g.ptr, m.ptr, v.ptr, len, lr, decay, b1, b2, 1 - b1, 1 - b2, eps, c1, c2);
-    if (this.profiling) this.phaseMs[PH_OPT]! += performance.now() - t0;
+      },
+    );
   }
 
   /** RMSProp update over `len` elements. */
   rmsprop(p: Region, g: Region, v: Region, buf: Region, len: number, lr: number, decay: number, alpha: number, eps: number, momentum: number): void {
     flat3(len, p, g, v);
     need(buf, len, "buf", `[${len}]`);
-    const t0 = this.profiling ? performance.now() : 0;
-    const q = this.parts(10 * len, Math.ceil(len / 4));
-    if (q > 1) {
-      const pool = this.pool as ThreadPool;
-      for (let t = 0; t < q; t++) {
-        const e0 = KernelRuntime.cut(t, q, len, 4);
-        const o = 4 * e0;
-        pool.set(
-          t,
-          OP.rmsprop_update,
-          p.ptr + o,
-          g.ptr + o,
-          v.ptr + o,
-          buf.ptr + o,
-          KernelRuntime.cut(t + 1, q, len, 4) - e0,
-          lr,
-          decay,
-          alpha,
-          1 - alpha,
-          eps,
-        );
+    this.flat(
+      len,
+      10 * len,
+      () => this.raw.rmsprop_update(p.ptr, g.ptr, v.ptr, buf.ptr, len, lr, decay, alpha, 1 - alpha, eps, momentum),
+      (pool, t, o, count) => {
+        pool.set(t, OP.rmsprop_update, p.ptr + o, g.ptr + o, v.ptr + o, buf.ptr + o, count, lr, decay, alpha, 1 - alpha, eps);
         pool.arg(t, 10, momentum);
-      }
-      pool.run();
-    } else this.raw.rmsprop_update(p.ptr, g.ptr, v.ptr, buf.ptr, len, lr, decay, alpha, 1 - alpha, eps, momentum);
-    if (this.profiling) this.phaseMs[PH_OPT]! += performance.now() - t0;
+      },
+    );
   }
 }
 
-/** The head kernel's damping (lambda >= 0, finite) and precondition mask (0..7: 1 logits, 2 mu, 4 scale). */
+/** The head kernel's variant code (0..3), damping (lambda >= 0, finite) and precondition mask (0..7: 1 logits, 2 mu, 4 scale). */
 function checkHeadCodes(variant: number, damping: number, pre: number): void {
   if (!(Number.isInteger(variant) && variant >= 0 && variant <= 3)) throw new ShapeError("variant", `expected a code 0..3, got ${variant}`);
   if (!(damping >= 0 && Number.isFinite(damping))) throw new ShapeError("damping", `expected a finite number >= 0, got ${damping}`);
