@@ -14,11 +14,12 @@ import { twoSinusoidsData, twoSinusoidsLogDensity } from "@ngem/datasets";
 import { UsageError } from "../errors.js";
 import { writeAtomic, writePlot } from "../plot/files.js";
 import { lineChart, PALETTE, type Series } from "../plot/svg.js";
-import { ensureDir, writeJson } from "../run-dir.js";
+import { writeJson } from "../run-dir.js";
 import {
   mean,
   median,
   rowStats,
+  runContext,
   runOne,
   type Experiment,
   type Objective,
@@ -193,12 +194,6 @@ function binned(v: number[], bin: number): number[] {
   return out;
 }
 
-function seedsFor(exp: Experiment, flags: ReproduceFlags): number[] {
-  const quick = flags.quick === true;
-  const n = flags.seeds ?? (quick ? 2 : exp.name === "inverse-mnist" ? 2 : 5); // inverse-mnist-std: 5
-  return Array.from({ length: n }, (_, i) => i);
-}
-
 /** Quick runs keep Adam and SGD, and SOAP on the MDNs (its rows there are new; ~3 ms/step on the quick models). */
 function optimizersFor(exp: Experiment, quick: boolean): OptName[] {
   return (Object.keys(exp.lrs) as OptName[]).filter((o) => !quick || o === "adam" || o === "sgd" || (o === "soap" && exp.model.kind === "mdn"));
@@ -229,14 +224,7 @@ async function sensitivityFigure(exp: Experiment, rows: GridRow[], optimizer: Op
 
 /** `--lr-grid`: every optimizer x objective over an lr grid; each objective reported at its own best lr. */
 export async function lrGridOne(exp: Experiment, outDir: string, flags: ReproduceFlags): Promise<void> {
-  const quick = flags.quick === true;
-  const seeds = seedsFor(exp, flags);
-  const budget = quick ? exp.quickSteps : exp.steps;
-  const log = (m: string) => {
-    if (!flags.json) process.stderr.write(`${m}\n`);
-  };
-  ensureDir(outDir);
-  const t0 = Date.now();
+  const { quick, seeds, budget, log, t0 } = runContext(exp, outDir, flags);
   // em equals nll step for step (same gradient values; the fixed-lr tables show identical rows), so the grid leaves it out.
   const objectives = exp.objectives.filter((o) => o !== "em");
   const optimizers = optimizersFor(exp, quick);
@@ -446,14 +434,7 @@ function arms(exp: Experiment, quick: boolean): { arms: Arm[]; notes: string[] }
 /** `--ablations`: nGEM vs NLL (each at its own best lr of the grid) per arm, with gradient-norm summaries and traces. */
 export async function ablationsOne(exp: Experiment, outDir: string, flags: ReproduceFlags): Promise<void> {
   checkAblations(exp);
-  const quick = flags.quick === true;
-  const seeds = seedsFor(exp, flags);
-  const budget = quick ? exp.quickSteps : exp.steps;
-  const log = (m: string) => {
-    if (!flags.json) process.stderr.write(`${m}\n`);
-  };
-  ensureDir(outDir);
-  const t0 = Date.now();
+  const { quick, seeds, budget, log, t0 } = runContext(exp, outDir, flags);
   const optimizers: OptName[] = quick ? ["adam"] : (["adam", "sgd"] as OptName[]).filter((o) => exp.lrs[o]);
   const all = arms(exp, quick);
   const notes = all.notes;

@@ -414,15 +414,28 @@ export async function reproduceCommand(which: string, flags: ReproduceFlags): Pr
   for (const exp of exps) await reproduceOne(exp, join(root, exp.name), flags);
 }
 
-async function reproduceOne(exp: Experiment, outDir: string, flags: ReproduceFlags): Promise<void> {
+/** What every reproduce command shares for one experiment: quick mode, the seeds, the step budget, a stderr log (quiet with --json), the output folder (created) and the start time. */
+export function runContext(
+  exp: Experiment,
+  outDir: string,
+  flags: ReproduceFlags,
+): { quick: boolean; seeds: number[]; budget: number; log: (m: string) => void; t0: number } {
   const quick = flags.quick === true;
   const nSeeds = flags.seeds ?? (quick ? 2 : exp.name === "inverse-mnist" ? 2 : 5); // inverse-mnist-std: 5
-  const seeds = Array.from({ length: nSeeds }, (_, i) => i);
   ensureDir(outDir);
-  const log = (m: string) => {
-    if (!flags.json) process.stderr.write(`${m}\n`);
+  return {
+    quick,
+    seeds: Array.from({ length: nSeeds }, (_, i) => i),
+    budget: quick ? exp.quickSteps : exp.steps,
+    log: (m: string) => {
+      if (!flags.json) process.stderr.write(`${m}\n`);
+    },
+    t0: Date.now(),
   };
-  const t0 = Date.now();
+}
+
+async function reproduceOne(exp: Experiment, outDir: string, flags: ReproduceFlags): Promise<void> {
+  const { quick, seeds, log, t0 } = runContext(exp, outDir, flags);
   log(`== ${exp.title}: ${seeds.length} seeds -> ${outDir}`);
   const results: RunResult[] = [];
   const optimizers = (Object.keys(exp.lrs) as OptName[]).filter((o) => !quick || o === "adam" || o === "sgd");
