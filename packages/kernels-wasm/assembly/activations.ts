@@ -2,7 +2,7 @@
 // GELU is the exact erf form, as core's reference.
 // Outputs are flushed (|x| < 2^-60 -> 0, see simd-math.ts); so is act'(x) before the
 // product, so gOut * act' never forms a subnormal.
-import { verf, vexp, vflush, vtanh } from "./simd-math";
+import { madd, verf, vexp, vflush, vtanh } from "./simd-math";
 
 /** Activation codes of the ABI. */
 export const ACT_GELU: i32 = 0;
@@ -15,7 +15,8 @@ export const ACT_RELU: i32 = 2;
   if (kind == ACT_TANH) return vtanh(x);
   // 0.5 x (1 + erf(x / sqrt 2))
   const e = verf(f32x4.mul(x, f32x4.splat(0.70710678118654752)));
-  return f32x4.mul(f32x4.mul(f32x4.splat(0.5), x), f32x4.add(f32x4.splat(1.0), e));
+  const hx = f32x4.mul(f32x4.splat(0.5), x);
+  return madd(hx, e, hx);
 }
 
 // @ts-ignore: decorator
@@ -28,10 +29,7 @@ export const ACT_RELU: i32 = 2;
   // 0.5 (1 + erf(x / sqrt 2)) + x phi(x)
   const e = verf(f32x4.mul(x, f32x4.splat(0.70710678118654752)));
   const phi = vexp(f32x4.mul(f32x4.mul(x, x), f32x4.splat(-0.5)));
-  return f32x4.add(
-    f32x4.mul(f32x4.splat(0.5), f32x4.add(f32x4.splat(1.0), e)),
-    f32x4.mul(f32x4.mul(x, f32x4.splat(0.39894228040143268)), phi),
-  );
+  return madd(f32x4.mul(x, f32x4.splat(0.39894228040143268)), phi, madd(f32x4.splat(0.5), e, f32x4.splat(0.5)));
 }
 
 /** out[i] = act(x[i]) for i < len (in place allowed). */

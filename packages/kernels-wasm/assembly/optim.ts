@@ -1,8 +1,9 @@
 // Optimizer updates over flat parameter ranges, with core's optim.ts (PyTorch)
-// rules evaluated in f32, in the same operation order:
+// rules evaluated in f32 (sgd and rmsprop in the same operation order, adam in PyTorch's):
 //   decoupled weight decay: p = p (1 - lr wd)            (when wd != 0)
 //   sgd:     b = first ? g : mom b + g;  p -= lr (nesterov ? g + mom b : b)   (p -= lr g when mom = 0)
-//   adam:    m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= (lr (m / c1)) / (sqrt(v / c2) + eps)
+//   adam:    m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= ((lr / c1) m) / (sqrt(v) (1 / sqrt(c2)) + eps)
+//            (PyTorch's arrangement; core's float64 reference divides first, the same value)
 //   rmsprop: v = alpha v + (1-alpha) g^2; s = g / (sqrt(v) + eps); mom > 0 ? (b = mom b + s; p -= lr b) : p -= lr s
 // Scalar tails use the same f32 operations, so every element sees identical arithmetic.
 //
@@ -10,7 +11,7 @@
 // stays a normal float32), the stored p, m and momentum buffers are flushed below 2^-60,
 // and the second moment v is flushed below max(c2 eps^2 2^-50, 2^-120), where
 // sqrt(v / c2) is under half an ulp of eps and so cannot change sqrt(v / c2) + eps.
-import { sflush, vflush } from "./simd-math";
+import { madd, sflush, vflush } from "./simd-math";
 
 /** Gradients below this magnitude are read as 0 by the updates (2^-56). */
 const G_FLUSH: f32 = 1.3877787807814457e-17;
@@ -101,13 +102,14 @@ export function adam_update(
 ): void {
   if (decayFactor != 1) decay(pP, len, decayFactor);
   const v = len & ~3;
-  const lrv = f32x4.splat(lr);
-  const b1v = f32x4.splat(b1);
+    const b1v = f32x4.splat(b1);
   const b2v = f32x4.splat(b2);
   const ob1v = f32x4.splat(ob1);
   const ob2v = f32x4.splat(ob2);
-  const c1v = f32x4.splat(c1);
-  const c2v = f32x4.splat(c2);
+  // PyTorch's form: p -= (lr / c1) m / (sqrt(v) / sqrt(c2) + eps), with lr / c1 and 1 / sqrt(c2)
+  // formed once in float64: one sqrt and one division per element instead of one sqrt and three
+  const stepv = f32x4.splat(<f32>(<f64>lr / <f64>c1));
+  const rc2v = f32x4.splat(<f32>(1 / Math.sqrt(<f64>c2)));
   const epsv = f32x4.splat(eps);
   const vt: f32 = vFloor(eps, c2);
   const vtv = f32x4.splat(vt);
@@ -119,9 +121,8 @@ export function adam_update(
     const vv = vflushAt(f32x4.add(f32x4.mul(b2v, v128.load(pV + o)), f32x4.mul(f32x4.mul(ob2v, g), g)), vtv);
     v128.store(pM + o, m);
     v128.store(pV + o, vv);
-    const num = f32x4.mul(lrv, f32x4.div(m, c1v));
-    const den = f32x4.add(f32x4.sqrt(f32x4.div(vv, c2v)), epsv);
-    v128.store(pP + o, vflush(f32x4.sub(v128.load(pP + o), f32x4.div(num, den))));
+    const den = madd(f32x4.sqrt(vv), rc2v, epsv);
+    v128.store(pP + o, vflush(f32x4.sub(v128.load(pP + o), f32x4.div(f32x4.mul(stepv, m), den))));
   }
   for (; i < len; i++) {
     const o = <usize>i << 2;
@@ -131,7 +132,7 @@ export function adam_update(
     if (Mathf.abs(vv) < vt) vv = 0;
     store<f32>(pM + o, m);
     store<f32>(pV + o, vv);
-    store<f32>(pP + o, sflush(load<f32>(pP + o) - (lr * (m / c1)) / (Mathf.sqrt(vv / c2) + eps)));
+    store<f32>(pP + o, f32x4.extract_lane(vflush(f32x4.sub(f32x4.splat(load<f32>(pP + o)), f32x4.div(f32x4.mul(stepv, f32x4.splat(m)), madd(f32x4.sqrt(f32x4.splat(vv)), rc2v, epsv)))), 0));
   }
 }
 

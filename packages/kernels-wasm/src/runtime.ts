@@ -80,10 +80,27 @@ export async function resolveThreads(choice: number | "auto" = "auto"): Promise<
 }
 
 /**
- * Work (about one flop) below which a kernel call stays on the calling thread: each thread
- * of a split call gets at least this much, so the hand-off (~10-50 us) stays small next to it.
+ * Work below which a kernel call stays on the calling thread: each thread of a split call gets
+ * at least this much. Work is counted in matmul flops (~45 per ns on one thread; the other
+ * kernels count their time in the same unit, see {@link WORK_PER_ELEMENT}), so 2^17 is ~3 us:
+ * large next to the hand-off to a spinning worker (~0.5-1 us, measured on a 2-core AMD EPYC).
  */
-export const SPLIT_MIN_WORK = 1 << 20;
+export const SPLIT_MIN_WORK = 1 << 17;
+
+/**
+ * Work per element of the elementwise kernels, in matmul flops of the same time on one thread
+ * (measured: GELU forward ~1.6 ns, backward ~3.3 ns, Adam ~1.3 ns per element at ~45 flops per ns).
+ */
+const WORK_PER_ELEMENT = {
+  act: { gelu: 70, tanh: 50, relu: 16 },
+  actBackward: { gelu: 150, tanh: 60, relu: 16 },
+  layerNorm: 45,
+  adam: 60,
+  rmsprop: 50,
+  sgd: 14,
+  scale: 8,
+  transpose: 10,
+} as const;
 const OP = Object.fromEntries(POOL_OPS.map((n, i) => [n, i])) as Record<PoolOp, number>;
 const poolFinalizer = typeof FinalizationRegistry === "function" ? new FinalizationRegistry<ThreadPool>((p) => p.dispose()) : undefined;
 
@@ -431,7 +448,7 @@ export class KernelRuntime {
     need(src, size, "src", `[rows, cols] = [${rows}, ${cols}]`);
     need(dst, size, "dst", `[cols, rows] = [${cols}, ${rows}]`);
     const t0 = this.profiling ? performance.now() : 0;
-    const p = this.parts(2 * size, Math.ceil(rows / 4));
+    const p = this.parts(WORK_PER_ELEMENT.transpose * size, Math.ceil(rows / 4));
     if (p > 1) {
       const pool = this.pool as ThreadPool;
       for (let t = 0; t < p; t++) {
@@ -474,7 +491,7 @@ export class KernelRuntime {
     need(x, len, "x", `[${len}]`);
     need(out, len, "out", `[${len}]`);
     const t0 = this.profiling ? performance.now() : 0;
-    const p = this.parts(16 * len, Math.ceil(len / 4));
+    const p = this.parts(WORK_PER_ELEMENT.act[kind] * len, Math.ceil(len / 4));
     if (p > 1) {
       const pool = this.pool as ThreadPool;
       for (let t = 0; t < p; t++) {
@@ -493,7 +510,7 @@ export class KernelRuntime {
     need(gOut, len, "gOut", `[${len}]`);
     need(gIn, len, "gIn", `[${len}]`);
     const t0 = this.profiling ? performance.now() : 0;
-    const p = this.parts(20 * len, Math.ceil(len / 4));
+    const p = this.parts(WORK_PER_ELEMENT.actBackward[kind] * len, Math.ceil(len / 4));
     if (p > 1) {
       const pool = this.pool as ThreadPool;
       for (let t = 0; t < p; t++) {
@@ -517,7 +534,7 @@ export class KernelRuntime {
     need(invStd, rows, "invStd", `[rows] = [${rows}]`);
     need(y, size, "y", `[rows, width] = [${rows}, ${width}]`);
     const t0 = this.profiling ? performance.now() : 0;
-    const p = this.parts(10 * size, rows);
+    const p = this.parts(WORK_PER_ELEMENT.layerNorm * size, rows);
     if (p > 1) {
       const pool = this.pool as ThreadPool;
       for (let t = 0; t < p; t++) {
@@ -573,7 +590,7 @@ export class KernelRuntime {
     checkCount("len", len);
     need(x, len, "x", `[${len}]`);
     const t0 = this.profiling ? performance.now() : 0;
-    const p = this.parts(2 * len, Math.ceil(len / 4));
+    const p = this.parts(WORK_PER_ELEMENT.scale * len, Math.ceil(len / 4));
     if (p > 1) {
       const pool = this.pool as ThreadPool;
       for (let t = 0; t < p; t++) {
@@ -666,7 +683,7 @@ export class KernelRuntime {
    */
   mixtureHeadSplit(b: HeadBlocks, o: HeadCodes, scratches: readonly Region[], rowRes: Region | undefined, res: Region): void {
     const { n, k, d } = b;
-    const p = rowRes && scratches.length > 1 ? Math.min(scratches.length, this.parts(40 * n * k * d + 60 * n * k, n)) : 1;
+    const p = rowRes && scratches.length > 1 ? Math.min(scratches.length, this.parts(200 * n * k * d + 2000 * n * k, n)) : 1;
     if (p <= 1) {
       this.mixtureHead(b, o, scratches[0] as Region, res);
       return;
@@ -742,7 +759,7 @@ export class KernelRuntime {
     const fi = first ? 1 : 0;
     this.flat(
       len,
-      6 * len,
+      WORK_PER_ELEMENT.sgd * len,
       () => this.raw.sgd_update(p.ptr, g.ptr, buf.ptr, len, lr, decay, momentum, nv, fi),
       (pool, t, o, count) => pool.set(t, OP.sgd_update, p.ptr + o, g.ptr + o, buf.ptr + o, count, lr, decay, momentum, nv, fi),
     );
@@ -754,7 +771,7 @@ export class KernelRuntime {
     need(v, len, "v", `[${len}]`);
     this.flat(
       len,
-      12 * len,
+      WORK_PER_ELEMENT.adam * len,
       () => this.raw.adam_update(p.ptr, g.ptr, m.ptr, v.ptr, len, lr, decay, b1, b2, 1 - b1, 1 - b2, eps, c1, c2),
       (pool, t, o, count) => {
         pool.set(t, OP.adam_update, p.ptr + o, g.ptr + o, m.ptr + o, v.ptr + o, count, lr, decay, b1, b2, 1 - b1);
@@ -772,7 +789,7 @@ export class KernelRuntime {
     need(buf, len, "buf", `[${len}]`);
     this.flat(
       len,
-      10 * len,
+      WORK_PER_ELEMENT.rmsprop * len,
       () => this.raw.rmsprop_update(p.ptr, g.ptr, v.ptr, buf.ptr, len, lr, decay, alpha, 1 - alpha, eps, momentum),
       (pool, t, o, count) => {
         pool.set(t, OP.rmsprop_update, p.ptr + o, g.ptr + o, v.ptr + o, buf.ptr + o, count, lr, decay, alpha, 1 - alpha, eps);
