@@ -1,5 +1,7 @@
 // Dense layers: C = A B with a cache- and register-blocked f32x4 matmul (see
-// `matmul`), a transpose for the backward products, and column sums.
+// `matmul`), the backward products C = A^T B (`matmul_at_strided`, X^T G) and
+// C = A B^T (`matmul_bt_strided`, G W^T), which read the transposed operand in
+// place or while packing it (no transposed copy), a transpose, and column sums.
 // Layouts are the canonical row-major ones: x [n, in], W [in, out].
 // Every stored result is flushed (|c| < 2^-60 -> 0, see simd-math.ts).
 import { madd, sflush, vflush } from "./simd-math";
@@ -102,15 +104,16 @@ function storeFrom(c: usize, v0: v128, v1: v128, skip: i32): void {
 
 /**
  * The micro-kernel: a 4 x 8 block of C (rows c0 + q * rc) in 8 f32x4 accumulators (+)= 4 rows
- * of A (a0 + q * ra, kc floats each) times an 8-column panel of B whose rows are `bStep`
- * bytes apart (B in place, or a packed panel, 32 bytes apart). A values are broadcast with
+ * of A (a0 + q * ra, kc floats each, `ka` bytes apart: 4, or a row of A^T for a transposed A)
+ * times an 8-column panel of B whose rows are `bStep` bytes apart (B in place, or a packed
+ * panel, 32 bytes apart). A values are broadcast with
  * load32_splat (one instruction). With rows < 4 the missing rows repeat the last one (same
  * values computed and stored twice). Stores lanes [skip, 8) of each row. A 6 x 8 block
  * (12 accumulators) measured slower: V8 keeps one of the 16 SIMD registers as scratch, so it
  * spills; for the same reason few integer values stay live across the loop.
  */
 // @ts-ignore: decorator
-@inline function kRows(a0: usize, ra: usize, rows: i32, bp: usize, bStep: usize, c0: usize, rc: usize, kc: i32, mode: i32, pBias: usize, skip: i32): void {
+@inline function kRows(a0: usize, ra: usize, ka: usize, rows: i32, bp: usize, bStep: usize, c0: usize, rc: usize, kc: i32, mode: i32, pBias: usize, skip: i32): void {
   const r1 = <usize>min(1, rows - 1);
   const r2 = <usize>min(2, rows - 1);
   const r3 = <usize>min(3, rows - 1);
@@ -142,10 +145,10 @@ function storeFrom(c: usize, v0: v128, v1: v128, skip: i32): void {
     x = v128.load32_splat(p3);
     c30 = madd(x, b0, c30);
     c31 = madd(x, b1, c31);
-    p0 += 4;
-    p1 += 4;
-    p2 += 4;
-    p3 += 4;
+    p0 += ka;
+    p1 += ka;
+    p2 += ka;
+    p3 += ka;
     b += bStep;
   }
   // (row pointers recomputed here, so they are not live across the loop)
@@ -159,11 +162,12 @@ function storeFrom(c: usize, v0: v128, v1: v128, skip: i32): void {
 }
 
 /**
- * {@link kRows} with the 4 rows of A packed (see {@link packA4}): one pointer with immediate
- * offsets, so the loop is 6 loads, 8 madds and two pointer increments.
+ * {@link kRows} with the 4 rows of A interleaved (packed, see {@link packA4}, aStep = 16; or
+ * 4 adjacent columns of a transposed A read in place, aStep = its row bytes): one pointer with
+ * immediate offsets, so the loop is 6 loads, 8 madds and two pointer increments.
  */
 // @ts-ignore: decorator
-@inline function kPacked(pa: usize, bp: usize, bStep: usize, c0: usize, rc: usize, rows: i32, kc: i32, mode: i32, pBias: usize, skip: i32): void {
+@inline function kPacked(pa: usize, aStep: usize, bp: usize, bStep: usize, c0: usize, rc: usize, rows: i32, kc: i32, mode: i32, pBias: usize, skip: i32): void {
   const r1 = <usize>min(1, rows - 1);
   const r2 = <usize>min(2, rows - 1);
   const r3 = <usize>min(3, rows - 1);
@@ -192,7 +196,7 @@ function storeFrom(c: usize, v0: v128, v1: v128, skip: i32): void {
     x = v128.load32_splat(a, 12);
     c30 = madd(x, b0, c30);
     c31 = madd(x, b1, c31);
-    a += 16;
+    a += aStep;
     b += bStep;
   }
   // (row pointers recomputed here, so they are not live across the loop)
@@ -255,48 +259,94 @@ function packB(pB: usize, rb: usize, kc: i32, nc: i32, dst: usize): void {
 }
 
 /**
- * One 4-row strip of C (rows c0 + q * rc; with rows < 4 the missing rows repeat the last one)
- * times `nf` 8-column panels of B (panel q at bp + q * bPanel, rows bStep bytes apart; C and
- * bias columns 8q), then, when skip > 0, the shifted last panel at bShift (C and bias columns
- * at cShift bytes), which stores its columns [skip, 8) only. The strip of A is packed first
- * (at apk, when given) if it has 4 rows and meets at least PACK_A_MIN_PANELS panels.
+ * {@link packB} of a transposed B: B^T stored [n, kd], its rows (B's columns, kc floats each
+ * from pB) `rb` bytes apart. Panel q (B^T rows 8q..8q+7) goes through two 4 x 4 register
+ * transposes per 4 floats of k, so B^T is read front to back and never materialised.
  */
-// @ts-ignore: decorator
-@inline function strip(
-  a0: usize, ra: usize, rows: i32, c0: usize, rc: usize,
-  bp: usize, bPanel: usize, bStep: usize, nf: i32, bShift: usize, cShift: usize, skip: i32,
-  kc: i32, mode: i32, pBias: usize, apk: usize,
-): void {
-  if (apk != 0 && rows == 4 && nf >= PACK_A_MIN_PANELS) {
-    packA4(a0, a0 + ra, a0 + 2 * ra, a0 + 3 * ra, kc, apk);
-    let b = bp;
-    for (let q = 0; q < nf; q++) {
-      const o = <usize>q << 5;
-      kPacked(apk, b, bStep, c0 + o, rc, 4, kc, mode, pBias + o, 0);
-      b += bPanel;
+function packBT(pB: usize, rb: usize, kc: i32, nc: i32, dst: usize): void {
+  const k4 = kc & ~3;
+  for (let j = 0; j < nc; j += 8) {
+    const s0 = pB + <usize>j * rb;
+    const s4 = s0 + (rb << 2);
+    let d = dst + (<usize>j * <usize>kc << 2);
+    let o: usize = 0;
+    for (let p = 0; p < k4; p += 4) {
+      transpose4x4(s0 + o, rb, d, 32);
+      transpose4x4(s4 + o, rb, d + 16, 32);
+      d += 128;
+      o += 16;
     }
-    if (skip) kPacked(apk, bShift, bStep, c0 + cShift, rc, 4, kc, mode, pBias + cShift, skip);
-  } else {
-    let b = bp;
-    for (let q = 0; q < nf; q++) {
-      const o = <usize>q << 5;
-      kRows(a0, ra, rows, b, bStep, c0 + o, rc, kc, mode, pBias + o, 0);
-      b += bPanel;
+    for (let p = k4; p < kc; p++) {
+      for (let r = 0; r < 8; r++) store<f32>(d + (<usize>r << 2), load<f32>(s0 + <usize>r * rb + o));
+      d += 32;
+      o += 4;
     }
-    if (skip) kRows(a0, ra, rows, bShift, bStep, c0 + cShift, rc, kc, mode, pBias + cShift, skip);
   }
 }
 
 /**
- * One packed block of {@link matmul_strided}: packs nfb 8-column panels of B (or, when
- * nfb = 0, the one shifted last panel, which stores its columns [skip, 8)) into the slot pk,
- * then runs every 4-row strip of A (m rows, rows ra bytes apart) over them.
+ * One 4-row strip of C (rows c0 + q * rc; with rows < 4 the missing rows repeat the last one)
+ * times `nf` 8-column panels of B (panel q at bp + q * bPanel, rows bStep bytes apart; C and
+ * bias columns 8q), then, when skip > 0, the shifted last panel at bShift (C and bias columns
+ * at cShift bytes), which stores its columns [skip, 8) only. A: row q of the strip at
+ * a0 + q * ra; or, with `at` (A^T stored), column q at a0 + 4q, its k-rows ra bytes apart,
+ * read in place (4 adjacent floats per k). Otherwise the strip of A is packed first (at apk,
+ * when given) if it has 4 rows and meets at least PACK_A_MIN_PANELS panels.
  */
-function packedBlock(aBase: usize, ra: usize, m: i32, pB: usize, rb: usize, nfb: i32, skip: i32, cj: usize, rc: usize, kc: i32, mode: i32, pBias: usize, pk: usize, apk: usize): void {
-  packB(pB, rb, kc, nfb > 0 ? nfb << 3 : 8, pk);
+// @ts-ignore: decorator
+@inline function strip(
+  a0: usize, ra: usize, at: bool, rows: i32, c0: usize, rc: usize,
+  bp: usize, bPanel: usize, bStep: usize, nf: i32, bShift: usize, cShift: usize, skip: i32,
+  kc: i32, mode: i32, pBias: usize, apk: usize,
+): void {
+  if (at) {
+    let b = bp;
+    if (rows == 4) {
+      for (let q = 0; q < nf; q++) {
+        const o = <usize>q << 5;
+        kPacked(a0, ra, b, bStep, c0 + o, rc, 4, kc, mode, pBias + o, 0);
+        b += bPanel;
+      }
+      if (skip) kPacked(a0, ra, bShift, bStep, c0 + cShift, rc, 4, kc, mode, pBias + cShift, skip);
+    } else {
+      for (let q = 0; q < nf; q++) {
+        const o = <usize>q << 5;
+        kRows(a0, 4, ra, rows, b, bStep, c0 + o, rc, kc, mode, pBias + o, 0);
+        b += bPanel;
+      }
+      if (skip) kRows(a0, 4, ra, rows, bShift, bStep, c0 + cShift, rc, kc, mode, pBias + cShift, skip);
+    }
+  } else if (apk != 0 && rows == 4 && nf >= PACK_A_MIN_PANELS) {
+    packA4(a0, a0 + ra, a0 + 2 * ra, a0 + 3 * ra, kc, apk);
+    let b = bp;
+    for (let q = 0; q < nf; q++) {
+      const o = <usize>q << 5;
+      kPacked(apk, 16, b, bStep, c0 + o, rc, 4, kc, mode, pBias + o, 0);
+      b += bPanel;
+    }
+    if (skip) kPacked(apk, 16, bShift, bStep, c0 + cShift, rc, 4, kc, mode, pBias + cShift, skip);
+  } else {
+    let b = bp;
+    for (let q = 0; q < nf; q++) {
+      const o = <usize>q << 5;
+      kRows(a0, ra, 4, rows, b, bStep, c0 + o, rc, kc, mode, pBias + o, 0);
+      b += bPanel;
+    }
+    if (skip) kRows(a0, ra, 4, rows, bShift, bStep, c0 + cShift, rc, kc, mode, pBias + cShift, skip);
+  }
+}
+
+/**
+ * One packed block of {@link mm}: packs nfb 8-column panels of B (or, when nfb = 0, the one
+ * shifted last panel, which stores its columns [skip, 8)) into the slot pk (from B^T with
+ * `bt`), then runs every 4-row strip of A (m rows, strip i at aBase + i * aRow) over them.
+ */
+function packedBlock(aBase: usize, aRow: usize, ra: usize, at: bool, m: i32, pB: usize, rb: usize, bt: bool, nfb: i32, skip: i32, cj: usize, rc: usize, kc: i32, mode: i32, pBias: usize, pk: usize, apk: usize): void {
+  if (bt) packBT(pB, rb, kc, nfb > 0 ? nfb << 3 : 8, pk);
+  else packB(pB, rb, kc, nfb > 0 ? nfb << 3 : 8, pk);
   const panel = <usize>kc << 5;
   for (let i = 0; i < m; i += 4) {
-    strip(aBase + <usize>i * ra, ra, min(4, m - i), cj + <usize>i * rc, rc, pk, panel, 32, nfb, pk, 0, skip, kc, mode, pBias, apk);
+    strip(aBase + <usize>i * aRow, ra, at, min(4, m - i), cj + <usize>i * rc, rc, pk, panel, 32, nfb, pk, 0, skip, kc, mode, pBias, apk);
   }
 }
 
@@ -318,7 +368,7 @@ function packedBlock(aBase: usize, ra: usize, m: i32, pB: usize, rb: usize, nfb:
  * row. n < 8: 4-wide and one-column kernels per row.
  */
 export function matmul(pA: usize, pB: usize, pC: usize, m: i32, kd: i32, n: i32, mode: i32, pBias: usize): void {
-  matmul_strided(pA, pB, pC, m, kd, n, kd, n, n, mode, pBias);
+  mm(pA, <usize>kd << 2, false, pB, <usize>n << 2, false, pC, <usize>n << 2, m, kd, n, mode, pBias);
 }
 
 /**
@@ -327,13 +377,48 @@ export function matmul(pA: usize, pB: usize, pC: usize, m: i32, kd: i32, n: i32,
  * computed with the same operations as in one call).
  */
 export function matmul_strided(pA: usize, pB: usize, pC: usize, m: i32, kd: i32, n: i32, lda: i32, ldb: i32, ldc: i32, mode: i32, pBias: usize): void {
-  const ra = <usize>lda << 2;
-  const rb = <usize>ldb << 2;
-  const rc = <usize>ldc << 2;
+  mm(pA, <usize>lda << 2, false, pB, <usize>ldb << 2, false, pC, <usize>ldc << 2, m, kd, n, mode, pBias);
+}
+
+/**
+ * C[m, n] (=, +=, or bias +) A^T B, with A stored [kd, m] (rows lda floats apart), B [kd, n]
+ * (rows ldb apart), C rows ldc apart: the weight gradient X^T G without transposing X. A
+ * 4-row strip of C reads 4 adjacent floats of each row of A in place. Every C element is
+ * computed with the same operations as {@link matmul} on the transposed A (the same order
+ * over k), so the result is bit-identical to transpose + matmul, and to any split of C by
+ * 4-aligned row ranges or 8-aligned column ranges.
+ */
+export function matmul_at_strided(pA: usize, pB: usize, pC: usize, m: i32, kd: i32, n: i32, lda: i32, ldb: i32, ldc: i32, mode: i32, pBias: usize): void {
+  mm(pA, <usize>lda << 2, true, pB, <usize>ldb << 2, false, pC, <usize>ldc << 2, m, kd, n, mode, pBias);
+}
+
+/**
+ * C[m, n] (=, +=, or bias +) A B^T, with A [m, kd] (rows lda floats apart), B stored [n, kd]
+ * (rows ldb apart), C rows ldc apart: the input gradient G W^T without transposing W. B^T is
+ * packed panel by panel into the pack slot straight from B (see {@link packBT}); with no free
+ * slot (threads build, more than 4 threads in dense kernels at once) the one-column kernel
+ * reads B in place. Bit-identical to transpose + matmul, and to any split of C by 4-aligned
+ * row ranges or 8-aligned column ranges, as {@link matmul_at_strided}.
+ */
+export function matmul_bt_strided(pA: usize, pB: usize, pC: usize, m: i32, kd: i32, n: i32, lda: i32, ldb: i32, ldc: i32, mode: i32, pBias: usize): void {
+  mm(pA, <usize>lda << 2, false, pB, <usize>ldb << 2, true, pC, <usize>ldc << 2, m, kd, n, mode, pBias);
+}
+
+/**
+ * The matmuls. ra / rb / rc: bytes between the stored rows of A, B and C. `at`: A is stored
+ * transposed ([kd, m]); `bt`: B is stored transposed ([n, kd]). Blocking: see {@link matmul};
+ * a transposed B is always packed (the pack reads B^T's rows front to back).
+ */
+function mm(pA: usize, ra: usize, at: bool, pB: usize, rb: usize, bt: bool, pC: usize, rc: usize, m: i32, kd: i32, n: i32, mode: i32, pBias: usize): void {
   if (kd == 0 || n < 8) {
-    matmulNarrow(pA, pB, pC, m, kd, n, ra, rb, rc, mode, pBias);
+    matmulNarrow(pA, ra, at, pB, rb, bt, pC, m, kd, n, rc, mode, pBias);
     return;
   }
+  // A: strip i at aBase + i * aRow, its k step ka; B: column j at bBase + j * bCol
+  const aRow: usize = at ? 4 : ra;
+  const ka: usize = at ? ra : 4;
+  const bCol: usize = bt ? rb : 4;
+  const kb: usize = bt ? 4 : rb;
   const slot = acquireSlot();
   const pk = slot >= 0 ? PACK_AREA + <usize>slot * SLOT_BYTES : 0;
   const apk = slot >= 0 && PACK_A_BYTES > 0 ? pk + PACK_B_BYTES : 0;
@@ -344,38 +429,49 @@ export function matmul_strided(pA: usize, pB: usize, pC: usize, m: i32, kd: i32,
   for (let k0 = 0; k0 < kd; k0 += KC) {
     const kc = min(KC, kd - k0);
     const md = k0 == 0 ? mode : MM_ACCUMULATE;
-    const aBase = pA + (<usize>k0 << 2);
-    const bBase = pB + <usize>k0 * rb;
-    if (<usize>kc * rb <= B_BLOCK_L2) {
+    const aBase = pA + <usize>k0 * ka;
+    const bBase = pB + <usize>k0 * kb;
+    if (!bt && <usize>kc * rb <= B_BLOCK_L2) {
       // B block in L2: strips outer, B in place
       for (let i = 0; i < m; i += 4) {
-        strip(aBase + <usize>i * ra, ra, min(4, m - i), pC + <usize>i * rc, rc, bBase, 32, rb, nf, bBase + cShift, cShift, skip, kc, md, pBias, apk);
+        strip(aBase + <usize>i * aRow, ra, at, min(4, m - i), pC + <usize>i * rc, rc, bBase, 32, rb, nf, bBase + cShift, cShift, skip, kc, md, pBias, apk);
       }
-    } else if (pk != 0 && m >= PACK_B_MIN_ROWS) {
-      // large B: pack NC columns at a time into [kc x 8] panels, every strip of A runs over them;
-      // then the shifted last panel (when n mod 8 > 0) as a block of its own
+    } else if (pk != 0 && (bt || m >= PACK_B_MIN_ROWS)) {
+      // large B (or B^T): pack NC columns at a time into [kc x 8] panels, every strip of A runs
+      // over them; then the shifted last panel (when n mod 8 > 0) as a block of its own
       for (let j0 = 0; j0 < nf << 3; j0 += NC) {
-        const jb = <usize>j0 << 2;
-        packedBlock(aBase, ra, m, bBase + jb, rb, min(NC, (nf << 3) - j0) >> 3, 0, pC + jb, rc, kc, md, pBias + jb, pk, apk);
+        const jc = <usize>j0 << 2;
+        packedBlock(aBase, aRow, ra, at, m, bBase + <usize>j0 * bCol, rb, bt, min(NC, (nf << 3) - j0) >> 3, 0, pC + jc, rc, kc, md, pBias + jc, pk, apk);
       }
-      if (skip) packedBlock(aBase, ra, m, bBase + cShift, rb, 0, skip, pC + cShift, rc, kc, md, pBias + cShift, pk, apk);
-    } else {
+      if (skip) packedBlock(aBase, aRow, ra, at, m, bBase + <usize>(n - 8) * bCol, rb, bt, 0, skip, pC + cShift, rc, kc, md, pBias + cShift, pk, apk);
+    } else if (!bt) {
       // large B, few rows (or no pack slot): 8-column panels outer, B in place, each panel in L1
       for (let q = 0; q <= nf; q++) {
         const full = q < nf;
         if (!full && skip == 0) break;
         const o = full ? <usize>q << 5 : cShift;
         for (let i = 0; i < m; i += 4) {
-          kRows(aBase + <usize>i * ra, ra, min(4, m - i), bBase + o, rb, pC + <usize>i * rc + o, rc, kc, md, pBias + o, full ? 0 : skip);
+          kRows(aBase + <usize>i * aRow, at ? 4 : ra, ka, min(4, m - i), bBase + o, rb, pC + <usize>i * rc + o, rc, kc, md, pBias + o, full ? 0 : skip);
         }
+      }
+    } else {
+      // B^T and no pack slot: one-column kernels, B^T's rows read in place
+      for (let i = 0; i < m; i++) {
+        const ap = aBase + <usize>i * aRow;
+        const cp = pC + <usize>i * rc;
+        for (let j = 0; j < n; j++) micro1x1(ap, ka, bBase + <usize>j * rb, 4, cp + (<usize>j << 2), kc, md, pBias + (<usize>j << 2));
       }
     }
   }
   if (slot >= 0) releaseSlot(slot);
 }
 
-/** n < 8 (or kd = 0): 4-wide vector kernels, then one-column ones, one row at a time. */
-function matmulNarrow(pA: usize, pB: usize, pC: usize, m: i32, kd: i32, n: i32, ra: usize, rb: usize, rc: usize, mode: i32, pBias: usize): void {
+/**
+ * n < 8 (or kd = 0): 4-wide vector kernels, then one-column ones, one row at a time. A
+ * transposed B's [kc x n] block is first packed into a pack slot (or, with none free, read in
+ * place by the one-column kernel).
+ */
+function matmulNarrow(pA: usize, ra: usize, at: bool, pB: usize, rb: usize, bt: bool, pC: usize, m: i32, kd: i32, n: i32, rc: usize, mode: i32, pBias: usize): void {
   if (kd == 0) {
     // C = 0, C unchanged, or C = bias
     for (let i = 0; i < m; i++) {
@@ -386,39 +482,61 @@ function matmulNarrow(pA: usize, pB: usize, pC: usize, m: i32, kd: i32, n: i32, 
     }
     return;
   }
+  const aRow: usize = at ? 4 : ra;
+  const ka: usize = at ? ra : 4;
+  const slot = bt ? acquireSlot() : -1;
+  const pk = slot >= 0 ? PACK_AREA + <usize>slot * SLOT_BYTES : 0;
   const n4 = n & ~3;
   for (let k0 = 0; k0 < kd; k0 += KC) {
     const kc = min(KC, kd - k0);
     const md = k0 == 0 ? mode : MM_ACCUMULATE;
-    const bBase = pB + <usize>k0 * rb;
+    // B's block: columns 4 bytes apart, rows kb apart (B, or B^T packed into [kc x n]); or B^T in place
+    let bBase = pB + <usize>k0 * rb;
+    let kb = rb;
+    if (bt && pk != 0) {
+      for (let p = 0; p < kc; p++) {
+        for (let j = 0; j < n; j++) store<f32>(pk + (<usize>(p * n + j) << 2), load<f32>(pB + <usize>j * rb + (<usize>(k0 + p) << 2)));
+      }
+      bBase = pk;
+      kb = <usize>n << 2;
+    }
     for (let i = 0; i < m; i++) {
-      const ap = pA + <usize>i * ra + (<usize>k0 << 2);
+      const ap = pA + <usize>i * aRow + <usize>k0 * ka;
       const cp = pC + <usize>i * rc;
       let j = 0;
-      for (; j < n4; j += 4) micro1x4(ap, bBase + (<usize>j << 2), rb, cp + (<usize>j << 2), kc, md, pBias + (<usize>j << 2));
-      for (; j < n; j++) micro1x1(ap, bBase + (<usize>j << 2), rb, cp + (<usize>j << 2), kc, md, pBias + (<usize>j << 2));
+      if (bt && pk == 0) {
+        for (; j < n; j++) micro1x1(ap, ka, pB + <usize>j * rb + (<usize>k0 << 2), 4, cp + (<usize>j << 2), kc, md, pBias + (<usize>j << 2));
+        continue;
+      }
+      for (; j < n4; j += 4) micro1x4(ap, ka, bBase + (<usize>j << 2), kb, cp + (<usize>j << 2), kc, md, pBias + (<usize>j << 2));
+      for (; j < n; j++) micro1x1(ap, ka, bBase + (<usize>j << 2), kb, cp + (<usize>j << 2), kc, md, pBias + (<usize>j << 2));
     }
   }
+  if (slot >= 0) releaseSlot(slot);
 }
 
 // @ts-ignore: decorator
-@inline function micro1x4(ap: usize, bp0: usize, rb: usize, cp: usize, kc: i32, mode: i32, pBias: usize): void {
+@inline function micro1x4(ap0: usize, ka: usize, bp0: usize, rb: usize, cp: usize, kc: i32, mode: i32, pBias: usize): void {
   let c0 = initAcc(mode, cp, pBias);
+  let ap = ap0;
   let bp = bp0;
   for (let p = 0; p < kc; p++) {
-    c0 = madd(v128.load32_splat(ap + (<usize>p << 2)), v128.load(bp), c0);
+    c0 = madd(v128.load32_splat(ap), v128.load(bp), c0);
+    ap += ka;
     bp += rb;
   }
   v128.store(cp, vflush(c0));
 }
 
-/** One element, with the same madd as a vector lane (so also fused in the relaxed-SIMD build). */
+/** One element, with the same madd as a vector lane (so also fused in the relaxed-SIMD build). A's k step ka, B's rb bytes. */
 // @ts-ignore: decorator
-@inline function micro1x1(ap: usize, bp0: usize, rb: usize, cp: usize, kc: i32, mode: i32, pBias: usize): void {
+@inline function micro1x1(ap0: usize, ka: usize, bp0: usize, rb: usize, cp: usize, kc: i32, mode: i32, pBias: usize): void {
   let s = f32x4.splat(initScalar(mode, cp, pBias));
+  let ap = ap0;
   let bp = bp0;
   for (let p = 0; p < kc; p++) {
-    s = madd(v128.load32_splat(ap + (<usize>p << 2)), v128.load32_splat(bp), s);
+    s = madd(v128.load32_splat(ap), v128.load32_splat(bp), s);
+    ap += ka;
     bp += rb;
   }
   store<f32>(cp, sflush(f32x4.extract_lane(s, 0)));

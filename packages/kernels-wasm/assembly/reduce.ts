@@ -52,6 +52,17 @@ export function sum_squares(pX: usize, len: i32): f64 {
   return s;
 }
 
+/**
+ * Sums of squares of consecutive blocks of `block` elements of x[0..len) (the last one may be
+ * shorter): out[b] = sum_squares over block b, as f64. The caller adds them in block order, so a
+ * sum split by blocks across threads does not depend on the thread count.
+ */
+export function sum_squares_blocks(pX: usize, len: i32, block: i32, pOut: usize): void {
+  for (let b = 0, i = 0; i < len; b++, i += block) {
+    store<f64>(pOut + (<usize>b << 3), sum_squares(pX + (<usize>i << 2), min(block, len - i)));
+  }
+}
+
 /** x[i] *= c for i < len. */
 export function scale(pX: usize, len: i32, c: f32): void {
   const v = len & ~3;

@@ -91,9 +91,16 @@ export const SPLIT_MIN_WORK = 1 << 17;
  * Work per element of the elementwise kernels, in matmul flops of the same time on one thread
  * (measured: GELU forward ~1.6 ns, backward ~3.3 ns, Adam ~1.3 ns per element at ~45 flops per ns).
  */
+/** Blocks of the sum of squares: at least 2^15 elements each, at most 64 of them (see {@link KernelRuntime.sumSquares}). */
+const SUM_MIN_BLOCK = 1 << 15;
+const SUM_MAX_BLOCKS = 64;
+
 const WORK_PER_ELEMENT = {
   act: { gelu: 70, tanh: 50, relu: 16 },
   actBackward: { gelu: 150, tanh: 60, relu: 16 },
+  actTrain: { gelu: 100, tanh: 55, relu: 20 },
+  mul: 8,
+  sumSquares: 9,
   layerNorm: 45,
   adam: 60,
   rmsprop: 50,
@@ -231,6 +238,9 @@ export class KernelRuntime {
   /** Milliseconds per phase while profiling, indexed by {@link PHASES}. */
   readonly phaseMs = new Float64Array(PHASES.length);
 
+  /** Per-block results of {@link sumSquares} (SUM_MAX_BLOCKS float64). */
+  private readonly blockSums: Region;
+
   /** Threads this runtime may use (1: no workers, plain memory). */
   readonly threads: number;
   private readonly module?: WebAssembly.Module;
@@ -258,6 +268,7 @@ export class KernelRuntime {
     this.buffer = this.memory.buffer;
     this.f32View = new Float32Array(this.buffer);
     this.f64View = new Float64Array(this.buffer);
+    this.blockSums = this.alloc("sum-of-squares block sums", 2 * SUM_MAX_BLOCKS);
   }
 
   /** A fresh instance with its own memory. */
@@ -461,6 +472,68 @@ export class KernelRuntime {
     if (this.profiling) this.phaseMs[PH_MATMUL]! += performance.now() - t0;
   }
 
+  /**
+   * c[m, n] = (mode) + a^T b with a stored [k, m] and b [k, n]: the weight gradient X^T G,
+   * without a transposed copy of a. Bit-identical to transpose + {@link matmul} (the same
+   * operations per element, in the same order over k), and for any thread count.
+   */
+  matmulAT(a: Region, b: Region, c: Region, m: number, k: number, n: number, mode: MatmulMode = MatmulMode.overwrite, bias?: Region): void {
+    this.fusedMatmul(true, a, b, c, m, k, n, mode, bias);
+  }
+
+  /**
+   * c[m, n] = (mode) + a b^T with a [m, k] and b stored [n, k]: the input gradient G W^T,
+   * without a transposed copy of b (the kernel transposes B^T while packing its panels).
+   * Bit-identical to transpose + {@link matmul}, and for any thread count.
+   */
+  matmulBT(a: Region, b: Region, c: Region, m: number, k: number, n: number, mode: MatmulMode = MatmulMode.overwrite, bias?: Region): void {
+    this.fusedMatmul(false, a, b, c, m, k, n, mode, bias);
+  }
+
+  /** {@link matmulAT} (at) or {@link matmulBT}: checks, then splits C as {@link matmul} does (outputs only). */
+  private fusedMatmul(at: boolean, a: Region, b: Region, c: Region, m: number, k: number, n: number, mode: MatmulMode, bias?: Region): void {
+    checkCount("m", m);
+    checkCount("k", k);
+    checkCount("n", n);
+    if (at) need(a, mulChecked("a", k, m), "a", `[k, m] = [${k}, ${m}] (a^T b)`);
+    else need(a, mulChecked("a", m, k), "a", `[m, k] = [${m}, ${k}]`);
+    if (at) need(b, mulChecked("b", k, n), "b", `[k, n] = [${k}, ${n}]`);
+    else need(b, mulChecked("b", n, k), "b", `[n, k] = [${n}, ${k}] (a b^T)`);
+    need(c, mulChecked("c", m, n), "c", `[m, n] = [${m}, ${n}]`);
+    if (mode === MatmulMode.bias) {
+      if (!bias) throw new ShapeError("bias", "matmul mode bias needs a bias region of shape [n]");
+      need(bias, n, "bias", `[n] = [${n}]`);
+    }
+    const t0 = this.profiling ? performance.now() : 0;
+    // stored row lengths (floats) of a and b; a's row / column step and b's column step in bytes
+    const lda = at ? m : k;
+    const ldb = at ? n : k;
+    const aRow = at ? 4 : 4 * k;
+    const bCol = at ? 4 : 4 * k;
+    const fn = at ? this.raw.matmul_at_strided : this.raw.matmul_bt_strided;
+    const op = at ? OP.matmul_at_strided : OP.matmul_bt_strided;
+    const biasPtr = bias ? bias.ptr : 0;
+    // as matmul: 8-aligned column ranges when B is the larger operand, else 4-aligned row ranges
+    const byCols = n > m && n >= 16;
+    const p = this.parts(2 * m * k * n, byCols ? Math.ceil(n / 8) : Math.ceil(m / 4));
+    if (p > 1) {
+      const pool = this.pool as ThreadPool;
+      for (let t = 0; t < p; t++) {
+        if (byCols) {
+          const c0 = KernelRuntime.cut(t, p, n, 8);
+          pool.set(t, op, a.ptr, b.ptr + bCol * c0, c.ptr + 4 * c0, m, k, KernelRuntime.cut(t + 1, p, n, 8) - c0, lda, ldb, n, mode);
+          pool.arg(t, 10, bias ? biasPtr + 4 * c0 : 0);
+        } else {
+          const r0 = KernelRuntime.cut(t, p, m, 4);
+          pool.set(t, op, a.ptr + aRow * r0, b.ptr, c.ptr + 4 * r0 * n, KernelRuntime.cut(t + 1, p, m, 4) - r0, k, n, lda, ldb, n, mode);
+          pool.arg(t, 10, biasPtr);
+        }
+      }
+      pool.run();
+    } else fn(a.ptr, b.ptr, c.ptr, m, k, n, lda, ldb, n, mode, biasPtr);
+    if (this.profiling) this.phaseMs[PH_MATMUL]! += performance.now() - t0;
+  }
+
   /** out[c] = sum_r x[r, c] (rows `stride` floats apart, offset `col0` floats into x). */
   colsum(x: Region, rows: number, cols: number, out: Region, stride = cols, col0 = 0, outOffset = 0): void {
     checkCount("rows", rows);
@@ -522,6 +595,51 @@ export class KernelRuntime {
     if (this.profiling) this.phaseMs[PH_ACT]! += performance.now() - t0;
   }
 
+  /**
+   * out = act(x) and deriv = act'(x) over `len` elements, in one pass (the training forward:
+   * the backward is then {@link mulFlush}(deriv, gOut)). deriv may be x. The values are those
+   * of {@link activation} and {@link activationBackward}'s act', bit for bit.
+   */
+  activationTrain(kind: keyof typeof ACTIVATION_CODES, x: Region, out: Region, deriv: Region, len: number): void {
+    checkCount("len", len);
+    need(x, len, "x", `[${len}]`);
+    need(out, len, "out", `[${len}]`);
+    need(deriv, len, "deriv", `[${len}]`);
+    const code = ACTIVATION_CODES[kind];
+    const t0 = this.profiling ? performance.now() : 0;
+    const p = this.parts(WORK_PER_ELEMENT.actTrain[kind] * len, Math.ceil(len / 4));
+    if (p > 1) {
+      const pool = this.pool as ThreadPool;
+      for (let t = 0; t < p; t++) {
+        const e0 = KernelRuntime.cut(t, p, len, 4);
+        const o = 4 * e0;
+        pool.set(t, OP.act_forward_train, code, x.ptr + o, out.ptr + o, deriv.ptr + o, KernelRuntime.cut(t + 1, p, len, 4) - e0);
+      }
+      pool.run();
+    } else this.raw.act_forward_train(code, x.ptr, out.ptr, deriv.ptr, len);
+    if (this.profiling) this.phaseMs[PH_ACT]! += performance.now() - t0;
+  }
+
+  /** out = a * b over `len` elements, flushed (out may be a or b): the activation backward from a stored act'. */
+  mulFlush(a: Region, b: Region, out: Region, len: number): void {
+    checkCount("len", len);
+    need(a, len, "a", `[${len}]`);
+    need(b, len, "b", `[${len}]`);
+    need(out, len, "out", `[${len}]`);
+    const t0 = this.profiling ? performance.now() : 0;
+    const p = this.parts(WORK_PER_ELEMENT.mul * len, Math.ceil(len / 4));
+    if (p > 1) {
+      const pool = this.pool as ThreadPool;
+      for (let t = 0; t < p; t++) {
+        const e0 = KernelRuntime.cut(t, p, len, 4);
+        const o = 4 * e0;
+        pool.set(t, OP.mul_flush, a.ptr + o, b.ptr + o, out.ptr + o, KernelRuntime.cut(t + 1, p, len, 4) - e0);
+      }
+      pool.run();
+    } else this.raw.mul_flush(a.ptr, b.ptr, out.ptr, len);
+    if (this.profiling) this.phaseMs[PH_ACT]! += performance.now() - t0;
+  }
+
   /** LayerNorm forward over rows of x [rows, width]. */
   layerNorm(x: Region, gamma: Region, beta: Region, normed: Region, invStd: Region, y: Region, rows: number, width: number): void {
     checkCount("rows", rows);
@@ -575,14 +693,42 @@ export class KernelRuntime {
     if (this.profiling) this.phaseMs[PH_LN]! += performance.now() - t0;
   }
 
-  /** sum of squares of the first `len` elements, accumulated in float64. */
+  /**
+   * Sum of squares of the first `len` elements, accumulated in float64. Past 2 * 2^15 elements it
+   * is the in-order sum of per-block sums (blocks of {@link sumBlock}(len) elements, a function of
+   * len only), which the threads split by blocks: the result does not depend on the thread count.
+   */
   sumSquares(x: Region, len = x.length): number {
     checkCount("len", len);
     need(x, len, "x", `[${len}]`);
     const t0 = this.profiling ? performance.now() : 0;
-    const r = this.raw.sum_squares(x.ptr, len);
+    const block = KernelRuntime.sumBlock(len);
+    const blocks = Math.ceil(len / block);
+    let r: number;
+    if (blocks <= 1) r = this.raw.sum_squares(x.ptr, len);
+    else {
+      const out = this.blockSums.ptr;
+      const p = this.parts(WORK_PER_ELEMENT.sumSquares * len, blocks);
+      if (p > 1) {
+        const pool = this.pool as ThreadPool;
+        for (let t = 0; t < p; t++) {
+          const b0 = KernelRuntime.cut(t, p, blocks, 1);
+          const b1 = KernelRuntime.cut(t + 1, p, blocks, 1);
+          pool.set(t, OP.sum_squares_blocks, x.ptr + 4 * b0 * block, Math.min(len, b1 * block) - b0 * block, block, out + 8 * b0);
+        }
+        pool.run();
+      } else this.raw.sum_squares_blocks(x.ptr, len, block, out);
+      const f64 = this.f64;
+      r = 0;
+      for (let b = 0; b < blocks; b++) r += f64[(out >>> 3) + b] as number;
+    }
     if (this.profiling) this.phaseMs[PH_OPT]! += performance.now() - t0;
     return r;
+  }
+
+  /** Elements per block of {@link sumSquares} over `len` elements (at most SUM_MAX_BLOCKS blocks). */
+  static sumBlock(len: number): number {
+    return Math.max(SUM_MIN_BLOCK, Math.ceil(len / SUM_MAX_BLOCKS / 4) * 4);
   }
 
   /** x *= c over `len` elements. */

@@ -27,15 +27,20 @@ import type { KernelExports } from "./kernels.js";
 export const POOL_OPS = [
   "matmul",
   "matmul_strided",
+  "matmul_at_strided",
+  "matmul_bt_strided",
   "transpose_strided",
   "colsum",
   "act_forward",
   "act_backward",
+  "act_forward_train",
+  "mul_flush",
   "layer_norm_forward",
   "sgd_update",
   "adam_update",
   "rmsprop_update",
   "scale",
+  "sum_squares_blocks",
   "mixture_head_rows",
 ] as const satisfies readonly (keyof KernelsAbi)[]; // every op is a kernel of the generated ABI
 export type PoolOp = (typeof POOL_OPS)[number];

@@ -10,10 +10,15 @@
  * Memory layout (16-byte aligned regions, from the heap base):
  *   persistent: P (all parameters, canonical order, each tensor 16-byte aligned)
  *               G (gradients, same layout), M / V (optimizer moments, same layout),
- *               WT (transposed weight scratch), head scratch, result slots
+ *               head scratch, result slots
  *   workspace (re-laid only when a larger batch arrives): x, y, per-layer
  *               pre-activation / LayerNorm caches / activations, head output rows,
- *               head gradient rows, two backward ping-pong buffers, XT (transposed input)
+ *               head gradient rows, two backward ping-pong buffers
+ *
+ * The backward products read their transposed operand in place: X^T G with
+ * rt.matmulAT and G W^T with rt.matmulBT (B^T is transposed while the kernel packs
+ * its panels), so no transposed copy of X or W is made (results bit-identical to
+ * transpose + matmul).
  *
  * The parameter slots are resolved once into a {@link MdnLayout} (trunks, layers,
  * head layers) or a {@link GmmLayout} (logits, mu, scale), so no step looks a
@@ -34,7 +39,7 @@
  * trunk's head layer, a JS loop copies its rows into the columns of the shared
  * head output rows [logits | mu | raw scale], and before the backward pass the
  * head gradient's columns are copied back (preallocated regions, so still no
- * allocation per step). The transpose / backward scratch is shared by the trunks.
+ * allocation per step). The backward ping-pong buffers are shared by the trunks.
  * A shared trunk (the default) uses the head rows directly, as before.
  */
 import {
@@ -105,8 +110,6 @@ interface MdnLayout {
   readonly trunks: Trunk[];
   /** Width of the last hidden layer (inputDim without hidden layers): the head layers' input. */
   readonly lastDim: number;
-  /** Transposed weight scratch (undefined without hidden layers). */
-  readonly WT: Region | undefined;
 }
 
 /** A GMM's parameters, resolved once. */
@@ -131,6 +134,7 @@ interface TrunkWs {
 }
 
 interface LayerWs {
+  /** The pre-activation; after a training forward, act'(x) of the layer's activation. */
   pre: Region;
   normed?: Region;
   invStd?: Region;
@@ -148,7 +152,6 @@ interface Workspace {
   gOut: Region;
   g0?: Region;
   g1?: Region;
-  xt?: Region;
   /** Per-row NLL and -Q of the head split across threads, [n, 2] float64 (threads only). */
   rowRes?: Region;
   /** Rows the fused head reads: `out` (default head) or the expanded rows `hx` [n, K + 2KD]. */
@@ -292,7 +295,6 @@ export class WasmModelHandler implements ModelHandler {
     let wpr = 40 * spec.k * spec.d;
     if (spec.kind === "mdn") {
       const trunks: Trunk[] = [];
-      let wt = 0;
       let last = spec.inputDim;
       for (const t of trunkLayout(spec)) {
         const layers: Layer[] = [];
@@ -303,14 +305,12 @@ export class WasmModelHandler implements ModelHandler {
             ? { inDim: prev, width, W: s("weight"), b: s("bias"), gamma: s("ln.gamma"), beta: s("ln.beta") }
             : { inDim: prev, width, W: s("weight"), b: s("bias") };
           layers.push(layer);
-          if (i > 0) wt = Math.max(wt, prev * width);
           prev = width;
         });
         last = prev;
         trunks.push({ prefix: t.trunk, layers, W: slot(`${t.head}.weight`), b: slot(`${t.head}.bias`), col0: t.col0, width: t.width });
-        if (spec.hidden.length > 0) wt = Math.max(wt, prev * t.width);
       }
-      this.layout = { kind: "mdn", spec, trunks, lastDim: last, WT: wt > 0 ? rt.alloc("transposed weights", wt) : undefined };
+      this.layout = { kind: "mdn", spec, trunks, lastDim: last };
       let prev = spec.inputDim;
       for (const w of spec.hidden) {
         wpr = Math.max(wpr, 2 * prev * w);
@@ -345,7 +345,7 @@ export class WasmModelHandler implements ModelHandler {
    * Subnormal float32 counts (0 < |x| < 2^-126) in this model's memory, by region
    * group: parameters, gradients, optimizer state, and the batch workspace (inputs,
    * activations, LayerNorm caches, head outputs and output gradients, backward
-   * buffers, transposed operands: every matmul input). The kernels flush values
+   * buffers: every matmul input). The kernels flush values
    * below 2^-60, so all counts stay 0; the no-subnormal test checks it.
    */
   subnormals(): Record<string, number> {
@@ -357,7 +357,6 @@ export class WasmModelHandler implements ModelHandler {
       "optimizer m": rt.countSubnormal(this.M),
       "optimizer v": rt.countSubnormal(this.V),
     };
-    if (L.kind === "mdn" && L.WT) out["transposed weights"] = rt.countSubnormal(L.WT);
     const ws = this.ws;
     if (!ws) return out;
     const add = (name: string, r: Region | undefined) => {
@@ -369,7 +368,7 @@ export class WasmModelHandler implements ModelHandler {
       ws.trunks.forEach((tw, ti) => {
         const prefix = (L.trunks[ti] as Trunk).prefix;
         tw.layers.forEach((l, i) => {
-          add(`${prefix}.${i} pre-activation`, l.pre);
+          add(`${prefix}.${i} pre-activation / act'`, l.pre);
           add(`${prefix}.${i} normalised`, l.normed);
           add(`${prefix}.${i} LayerNorm output`, l.lnOut);
           add(`${prefix}.${i} activation`, l.act);
@@ -384,7 +383,6 @@ export class WasmModelHandler implements ModelHandler {
     if (ws.hg !== ws.gOut) add("expanded head gradients", ws.hg);
     add("backward buffer 0", ws.g0);
     add("backward buffer 1", ws.g1);
-    add("transposed inputs", ws.xt);
     return out;
   }
 
@@ -394,7 +392,7 @@ export class WasmModelHandler implements ModelHandler {
   /**
    * Turns the per-phase step profile on or off and resets it. While on, every kernel
    * call is timed (two performance.now() calls each) and summed by phase: matmul
-   * (matmuls, transposes, bias sums), head, activations, LayerNorm, optimizer (norm,
+   * (matmuls, bias sums), head, activations, LayerNorm, optimizer (norm,
    * clip, update); `otherMs` is the rest of the handler's step work (batch copy-in, JS glue).
    */
   profile(on: boolean): void {
@@ -451,7 +449,6 @@ export class WasmModelHandler implements ModelHandler {
       }
       ws.x = rt.alloc("batch.x", n * L.spec.inputDim);
       let maxW = 0;
-      let maxIn = L.lastDim;
       const one = L.trunks.length === 1;
       for (const t of L.trunks) {
         const p = t.prefix;
@@ -461,7 +458,7 @@ export class WasmModelHandler implements ModelHandler {
           gOut: one ? gOut : rt.alloc(`${p} head output gradients`, n * t.width),
         };
         for (const [i, l] of t.layers.entries()) {
-          const lw: LayerWs = { pre: rt.alloc(`${p}.${i} pre-activation`, n * l.width), act: rt.alloc(`${p}.${i} activation`, n * l.width) };
+          const lw: LayerWs = { pre: rt.alloc(`${p}.${i} pre-activation / act'`, n * l.width), act: rt.alloc(`${p}.${i} activation`, n * l.width) };
           if (L.spec.layerNorm) {
             lw.normed = rt.alloc(`${p}.${i} normalised`, n * l.width);
             lw.invStd = rt.alloc(`${p}.${i} inverse std`, n);
@@ -469,7 +466,6 @@ export class WasmModelHandler implements ModelHandler {
           }
           tw.layers.push(lw);
           maxW = Math.max(maxW, l.width);
-          maxIn = Math.max(maxIn, l.inDim);
         }
         ws.trunks.push(tw);
       }
@@ -477,7 +473,6 @@ export class WasmModelHandler implements ModelHandler {
         ws.g0 = rt.alloc("backward buffer 0", n * maxW);
         ws.g1 = rt.alloc("backward buffer 1", n * maxW);
       }
-      ws.xt = rt.alloc("transposed inputs", n * maxIn);
     }
     this.layouts++;
     this.ws = ws;
@@ -512,7 +507,12 @@ export class WasmModelHandler implements ModelHandler {
     }
   }
 
-  private forward(L: MdnLayout, ws: Workspace, n: number): void {
+  /**
+   * Forward pass. With `train`, each activation also stores act'(x) over its layer's
+   * pre-activation buffer (dead by then: LayerNorm's backward reads its own normed / invStd
+   * caches), so the backward is one product per layer (mulFlush) instead of act' again.
+   */
+  private forward(L: MdnLayout, ws: Workspace, n: number, train = false): void {
     const rt = this.rt;
     const activation = L.spec.activation;
     for (let ti = 0; ti < L.trunks.length; ti++) {
@@ -527,7 +527,8 @@ export class WasmModelHandler implements ModelHandler {
           rt.layerNorm(lw.pre, l.gamma.p, l.beta.p, lw.normed as Region, lw.invStd as Region, lw.lnOut as Region, n, l.width);
           actIn = lw.lnOut as Region;
         }
-        rt.activation(activation, actIn, lw.act, n * l.width);
+        if (train) rt.activationTrain(activation, actIn, lw.act, lw.pre, n * l.width);
+        else rt.activation(activation, actIn, lw.act, n * l.width);
       }
       const last = t.layers.length ? (tw.layers[t.layers.length - 1] as LayerWs).act : (ws.x as Region);
       rt.matmul(last, t.W.p, tw.out, n, L.lastDim, t.width, MatmulMode.bias, t.b.p);
@@ -751,34 +752,28 @@ export class WasmModelHandler implements ModelHandler {
     const activation = Lo.spec.activation;
     const lastDim = Lo.lastDim;
     const L = t.layers.length;
-    const xt = ws.xt as Region;
     const last = L ? (tw.layers[L - 1] as LayerWs).act : (ws.x as Region);
-    // head layer: gW = h^T gOut, gB = colsum(gOut), gH = gOut W^T
-    rt.transpose(last, xt, n, lastDim);
-    rt.matmul(xt, tw.gOut, t.W.g, lastDim, n, t.width, MatmulMode.overwrite);
+    // head layer: gW = h^T gOut, gB = colsum(gOut), gH = gOut W^T (no transposed copies)
+    rt.matmulAT(last, tw.gOut, t.W.g, lastDim, n, t.width, MatmulMode.overwrite);
     rt.colsum(tw.gOut, n, t.width, t.b.g);
     if (L === 0) return;
-    const WT = Lo.WT as Region;
     let gH = ws.g0 as Region;
     let spare = ws.g1 as Region;
-    rt.transpose(t.W.p, WT, lastDim, t.width);
-    rt.matmul(tw.gOut, WT, gH, n, t.width, lastDim, MatmulMode.overwrite);
+    rt.matmulBT(tw.gOut, t.W.p, gH, n, t.width, lastDim, MatmulMode.overwrite);
     for (let i = L - 1; i >= 0; i--) {
       const l = t.layers[i] as Layer;
       const lw = tw.layers[i] as LayerWs;
       const len = n * l.width;
       // through the activation (in place), then LayerNorm (in place)
-      rt.activationBackward(activation, lw.lnOut ?? lw.pre, gH, gH, len);
+      rt.mulFlush(lw.pre, gH, gH, len); // act'(x), stored by the training forward
       if (l.gamma && l.beta) {
         rt.layerNormBackward(gH, lw.normed as Region, lw.invStd as Region, l.gamma.p, gH, l.gamma.g, l.beta.g, n, l.width);
       }
       const inp = this.layerInput(ws, tw, i);
-      rt.transpose(inp, xt, n, l.inDim);
-      rt.matmul(xt, gH, l.W.g, l.inDim, n, l.width, MatmulMode.overwrite);
+      rt.matmulAT(inp, gH, l.W.g, l.inDim, n, l.width, MatmulMode.overwrite);
       rt.colsum(gH, n, l.width, l.b.g);
       if (i > 0) {
-        rt.transpose(l.W.p, WT, l.inDim, l.width);
-        rt.matmul(gH, WT, spare, n, l.width, l.inDim, MatmulMode.overwrite);
+        rt.matmulBT(gH, l.W.p, spare, n, l.width, l.inDim, MatmulMode.overwrite);
         const t = gH;
         gH = spare;
         spare = t;
@@ -817,7 +812,7 @@ export class WasmModelHandler implements ModelHandler {
     if (L.kind === "mdn") {
       rt.write(ws.x as Region, batch.x as FloatArray);
       rt.flush(ws.x as Region, n * L.spec.inputDim);
-      this.forward(L, ws, n);
+      this.forward(L, ws, n, true);
     }
     const out = this.passOut;
     out.floorHits = this.defaultScale ? 0 : this.expand(ws, n);

@@ -187,3 +187,74 @@ describe("transcendental kernels vs float64 reference", () => {
     );
   });
 });
+
+describe("training forward (act and act' in one pass) and mulFlush", () => {
+  // spans both erf branches, the tanh polynomial / exp switch, ReLU's kink, tiny and huge values
+  const x = Float32Array.from(randomF32(1031, 77), (v, i) => (i % 97 === 0 ? 0 : i % 89 === 0 ? 1e-30 : i % 83 === 0 ? 60 : 6 * v));
+  const gOut = randomF32(x.length, 78);
+
+  for (const kind of ACTS) {
+    it(`${kind}: outputs equal act_forward and the backward equals act_backward, bit for bit, aliased or not (odd length ${x.length})`, () => {
+      const mark = rt.mark();
+      try {
+        const xi = rt.alloc("x", x.length);
+        const y1 = rt.alloc("y1", x.length);
+        const y2 = rt.alloc("y2", x.length);
+        const d = rt.alloc("d", x.length);
+        const g1 = rt.alloc("g1", x.length);
+        const g2 = rt.alloc("g2", x.length);
+        rt.write(xi, x);
+        rt.activation(kind, xi, y1, x.length);
+        rt.write(g1, gOut);
+        rt.activationBackward(kind, xi, g1, g1, x.length);
+        rt.activationTrain(kind, xi, y2, d, x.length);
+        rt.write(g2, gOut);
+        rt.mulFlush(d, g2, g2, x.length);
+        const [a, b, c, e] = [rt.read(y1), rt.read(y2), rt.read(g1), rt.read(g2)];
+        for (let i = 0; i < x.length; i++) {
+          if (!Object.is(a[i], b[i])) expect.fail(`${kind} forward ${i}: ${b[i]} vs act_forward ${a[i]}`);
+          if (!Object.is(c[i], e[i])) expect.fail(`${kind} backward ${i}: ${e[i]} vs act_backward ${c[i]}`);
+        }
+        // deriv over its own input (the model stores act' over the pre-activation)
+        rt.activationTrain(kind, xi, y2, xi, x.length);
+        const dAliased = rt.read(xi);
+        const dSeparate = rt.read(d);
+        for (let i = 0; i < x.length; i++)
+          if (!Object.is(dAliased[i], dSeparate[i])) expect.fail(`${kind} aliased act' ${i}: ${dAliased[i]} vs ${dSeparate[i]}`);
+      } finally {
+        rt.release(mark);
+      }
+    });
+  }
+
+  it("mulFlush flushes products below 2^-60 and keeps Inf / NaN", () => {
+    const mark = rt.mark();
+    try {
+      const a = rt.alloc("a", 5);
+      const b = rt.alloc("b", 5);
+      rt.write(a, [1e-10, 1e-10, Infinity, NaN, -3]);
+      rt.write(b, [1e-10, 1e-8, 2, 1, 0.5]);
+      rt.mulFlush(a, b, a, 5);
+      const out = rt.read(a);
+      expect(out[0]).toBe(0); // 1e-20 < 2^-60
+      expect(out[1]).toBeCloseTo(1e-18, 24); // 1e-18 > 2^-60 (8.7e-19): kept
+      expect(out[2]).toBe(Infinity);
+      expect(out[3]).toBeNaN();
+      expect(out[4]).toBe(-1.5);
+    } finally {
+      rt.release(mark);
+    }
+  });
+
+  it("rejects regions shorter than len", () => {
+    const mark = rt.mark();
+    try {
+      const a = rt.alloc("a", 4);
+      const b = rt.alloc("b", 8);
+      expect(() => rt.activationTrain("gelu", b, b, a, 8)).toThrow(/deriv/);
+      expect(() => rt.mulFlush(a, b, b, 8)).toThrow(/"a" holds 4 floats/);
+    } finally {
+      rt.release(mark);
+    }
+  });
+});

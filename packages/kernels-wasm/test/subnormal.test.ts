@@ -5,7 +5,7 @@
  * head's output gradients subnormal (tiny responsibilities times residuals), which
  * made steps 2-5 about 10x slower than the steady state. The kernels now flush values
  * below 2^-60, so none appear in the head's output gradients, in any matmul input
- * (inputs, activations, LayerNorm caches, transposed operands, backward buffers,
+ * (inputs, activations, LayerNorm caches, backward buffers,
  * weights) or in the optimizer state. Deterministic: fixed seeds, a synthetic
  * inverse-MNIST-like batch (one-hot label -> 784 pixels in [0, 1], mostly exact zeros).
  */
@@ -66,7 +66,6 @@ describe("no subnormals in the hot path (MNIST-head shape 10-256 GELU+LN, K=10, 
             "head output gradients",
             "trunk.0 activation",
             "trunk.0 LayerNorm output",
-            "transposed inputs",
             "backward buffer 0",
             "parameters",
             "optimizer m",

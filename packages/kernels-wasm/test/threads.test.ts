@@ -101,6 +101,32 @@ describe("threads", () => {
     m.dispose();
   });
 
+  it("sum of squares over blocks: the same float64 value on 1, 2 and 3 threads, and the exact sum to 1e-12", async () => {
+    const one = await KernelRuntime.create({ build: "simd" }, 1);
+    const lens = [1, 5, 32768, 65537, 200003, 4_000_001];
+    for (const threads of [2, 3]) {
+      const rt = await KernelRuntime.create({ build: "simd", splitMinWork: 1 }, threads);
+      await rt.startPool();
+      for (const len of lens) {
+        const x = Float32Array.from({ length: len }, (_, i) => Math.sin(i * 0.37) * (1 + (i % 7)));
+        const a = one.alloc("x", len);
+        const b = rt.alloc("x", len);
+        one.write(a, x);
+        rt.write(b, x);
+        let exact = 0;
+        for (const v of x) exact += v * v;
+        const s1 = one.sumSquares(a);
+        const s2 = rt.sumSquares(b);
+        expect(Object.is(s1, s2), `len ${len}, ${threads} threads: ${s2} vs one thread ${s1}`).toBe(true);
+        expect(Math.abs(s1 - exact)).toBeLessThanOrEqual(1e-12 * exact);
+        one.release(a.ptr);
+        rt.release(b.ptr);
+      }
+      if (threads === 2) expect(rt.pool?.dispatches, "the long sums were split").toBeGreaterThan(0);
+      rt.dispose();
+    }
+  });
+
   it("a kernel call that traps in a worker is an error on the calling thread, not a hang", async () => {
     const rt = await KernelRuntime.create({ threads: 2, build: "simd" });
     await rt.startPool();
