@@ -134,3 +134,94 @@ export function layer_norm_backward(
     store<f32>(pGBeta + o, sflush(load<f32>(pGBeta + o)));
   }
 }
+
+/**
+ * The gX part of {@link layer_norm_backward} for `rows` rows (the same arithmetic, bit for bit):
+ * the threads split rows. gX may alias gY only after {@link layer_norm_param_grads} has read gY.
+ */
+export function layer_norm_backward_rows(
+  pGY: usize, pNormed: usize, pInvStd: usize, pGamma: usize, pGX: usize, rows: i32, width: i32,
+): void {
+  const w4 = width & ~3;
+  const rb = <usize>width << 2;
+  const invW: f32 = <f32>1.0 / <f32>width;
+  for (let r = 0; r < rows; r++) {
+    const gy = pGY + <usize>r * rb;
+    const xn = pNormed + <usize>r * rb;
+    const gx = pGX + <usize>r * rb;
+    let a1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0);
+    let j = 0;
+    for (; j < w4; j += 4) {
+      const o = <usize>j << 2;
+      const gxh = f32x4.mul(v128.load(gy + o), v128.load(pGamma + o));
+      a1 = f32x4.add(a1, gxh);
+      a2 = f32x4.add(a2, f32x4.mul(gxh, v128.load(xn + o)));
+    }
+    let m1 = hsum(a1);
+    let m2 = hsum(a2);
+    for (; j < width; j++) {
+      const o = <usize>j << 2;
+      const gxh = load<f32>(gy + o) * load<f32>(pGamma + o);
+      m1 += gxh;
+      m2 += gxh * load<f32>(xn + o);
+    }
+    m1 *= invW;
+    m2 *= invW;
+    const is = load<f32>(pInvStd + (<usize>r << 2));
+    const isv = f32x4.splat(is);
+    const m1v = f32x4.splat(m1);
+    const m2v = f32x4.splat(m2);
+    j = 0;
+    for (; j < w4; j += 4) {
+      const o = <usize>j << 2;
+      const gxh = f32x4.mul(v128.load(gy + o), v128.load(pGamma + o));
+      v128.store(gx + o, vflush(f32x4.mul(isv, f32x4.sub(f32x4.sub(gxh, m1v), f32x4.mul(v128.load(xn + o), m2v)))));
+    }
+    for (; j < width; j++) {
+      const o = <usize>j << 2;
+      const gxh = load<f32>(gy + o) * load<f32>(pGamma + o);
+      store<f32>(gx + o, sflush(is * (gxh - m1 - load<f32>(xn + o) * m2)));
+    }
+  }
+}
+
+/**
+ * The gGamma / gBeta part of {@link layer_norm_backward} for `cols` columns of rows `stride`
+ * floats apart (pointers offset to the first column; the threads split columns at multiples of
+ * 4): sums over all rows in row order, flushed, bit for bit as the fused kernel.
+ */
+export function layer_norm_param_grads(pGY: usize, pNormed: usize, pGGamma: usize, pGBeta: usize, rows: i32, cols: i32, stride: i32): void {
+  const c4 = cols & ~3;
+  const rb = <usize>stride << 2;
+  memory.fill(pGGamma, 0, <usize>cols << 2);
+  memory.fill(pGBeta, 0, <usize>cols << 2);
+  for (let r = 0; r < rows; r++) {
+    const gy = pGY + <usize>r * rb;
+    const xn = pNormed + <usize>r * rb;
+    let j = 0;
+    for (; j < c4; j += 4) {
+      const o = <usize>j << 2;
+      const g = v128.load(gy + o);
+      v128.store(pGGamma + o, f32x4.add(v128.load(pGGamma + o), f32x4.mul(g, v128.load(xn + o))));
+      v128.store(pGBeta + o, f32x4.add(v128.load(pGBeta + o), g));
+    }
+    for (; j < cols; j++) {
+      const o = <usize>j << 2;
+      const g = load<f32>(gy + o);
+      store<f32>(pGGamma + o, load<f32>(pGGamma + o) + g * load<f32>(xn + o));
+      store<f32>(pGBeta + o, load<f32>(pGBeta + o) + g);
+    }
+  }
+  let j = 0;
+  for (; j < c4; j += 4) {
+    const o = <usize>j << 2;
+    v128.store(pGGamma + o, vflush(v128.load(pGGamma + o)));
+    v128.store(pGBeta + o, vflush(v128.load(pGBeta + o)));
+  }
+  for (; j < cols; j++) {
+    const o = <usize>j << 2;
+    store<f32>(pGGamma + o, sflush(load<f32>(pGGamma + o)));
+    store<f32>(pGBeta + o, sflush(load<f32>(pGBeta + o)));
+  }
+}

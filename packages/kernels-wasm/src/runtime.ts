@@ -102,6 +102,7 @@ const WORK_PER_ELEMENT = {
   mul: 8,
   sumSquares: 9,
   layerNorm: 45,
+  layerNormBackward: 26,
   adam: 60,
   rmsprop: 50,
   sgd: 14,
@@ -689,7 +690,24 @@ export class KernelRuntime {
     need(gGamma, width, "gGamma", `[width] = [${width}]`);
     need(gBeta, width, "gBeta", `[width] = [${width}]`);
     const t0 = this.profiling ? performance.now() : 0;
-    this.raw.layer_norm_backward(gY.ptr, normed.ptr, invStd.ptr, gamma.ptr, gX.ptr, gGamma.ptr, gBeta.ptr, rows, width);
+    const p = this.parts(WORK_PER_ELEMENT.layerNormBackward * size, Math.min(rows, Math.ceil(width / 4)));
+    if (p > 1) {
+      // gamma / beta sums first, split by columns (each still sums every row in order; they read gY,
+      // which gX may overwrite), then gX split by rows: bit-identical to the fused kernel
+      const pool = this.pool as ThreadPool;
+      for (let t = 0; t < p; t++) {
+        const c0 = KernelRuntime.cut(t, p, width, 4);
+        const o = 4 * c0;
+        pool.set(t, OP.layer_norm_param_grads, gY.ptr + o, normed.ptr + o, gGamma.ptr + o, gBeta.ptr + o, rows, KernelRuntime.cut(t + 1, p, width, 4) - c0, width);
+      }
+      pool.run();
+      for (let t = 0; t < p; t++) {
+        const r0 = KernelRuntime.cut(t, p, rows, 1);
+        const o = 4 * r0 * width;
+        pool.set(t, OP.layer_norm_backward_rows, gY.ptr + o, normed.ptr + o, invStd.ptr + 4 * r0, gamma.ptr, gX.ptr + o, KernelRuntime.cut(t + 1, p, rows, 1) - r0, width);
+      }
+      pool.run();
+    } else this.raw.layer_norm_backward(gY.ptr, normed.ptr, invStd.ptr, gamma.ptr, gX.ptr, gGamma.ptr, gBeta.ptr, rows, width);
     if (this.profiling) this.phaseMs[PH_LN]! += performance.now() - t0;
   }
 

@@ -36,6 +36,8 @@ export const POOL_OPS = [
   "act_forward_train",
   "mul_flush",
   "layer_norm_forward",
+  "layer_norm_backward_rows",
+  "layer_norm_param_grads",
   "sgd_update",
   "adam_update",
   "rmsprop_update",

@@ -749,7 +749,6 @@ export class WasmModelHandler implements ModelHandler {
   /** Backward pass of one trunk and its head layer from the trunk's head output gradient rows. */
   private trunkBackward(Lo: MdnLayout, ws: Workspace, t: Trunk, tw: TrunkWs, n: number): void {
     const rt = this.rt;
-    const activation = Lo.spec.activation;
     const lastDim = Lo.lastDim;
     const L = t.layers.length;
     const last = L ? (tw.layers[L - 1] as LayerWs).act : (ws.x as Region);

@@ -127,6 +127,55 @@ describe("threads", () => {
     }
   });
 
+  it("LayerNorm backward split (gamma / beta by columns, gX by rows, in place) equals the fused kernel bit for bit", async () => {
+    const one = await KernelRuntime.create({ build: "simd" }, 1);
+    const rt = await KernelRuntime.create({ build: "simd", splitMinWork: 1 }, 3);
+    await rt.startPool();
+    for (const [rows, width] of [
+      [61, 258],
+      [7, 5],
+      [256, 256],
+    ] as const) {
+      const x = Float32Array.from({ length: rows * width }, (_, i) => Math.sin(i * 0.61) * 3 + (i % 5));
+      const gy = Float32Array.from({ length: rows * width }, (_, i) => Math.cos(i * 0.23));
+      const gamma = Float32Array.from({ length: width }, (_, i) => 1 + 0.01 * i);
+      const run = (r: KernelRuntime) => {
+        const m = r.mark();
+        const [xi, g, b, nm, is, y, gh, gg, gb] = [
+          r.alloc("x", x.length),
+          r.alloc("gamma", width),
+          r.alloc("beta", width),
+          r.alloc("normed", x.length),
+          r.alloc("invStd", rows),
+          r.alloc("y", x.length),
+          r.alloc("g", x.length),
+          r.alloc("gGamma", width),
+          r.alloc("gBeta", width),
+        ] as const;
+        r.write(xi, x);
+        r.write(g, gamma);
+        r.layerNorm(xi, g, b, nm, is, y, rows, width);
+        r.write(gh, gy);
+        r.layerNormBackward(gh, nm, is, g, gh, gg, gb, rows, width); // gX over gY, as the model runs it
+        const out = [r.read(gh), r.read(gg), r.read(gb)];
+        r.release(m);
+        return out;
+      };
+      const want = run(one);
+      const dispatches = rt.pool?.dispatches ?? 0;
+      const got = run(rt);
+      expect(rt.pool?.dispatches, "the backward was split").toBeGreaterThan(dispatches + 1);
+      ["gX", "gGamma", "gBeta"].forEach((name, k) => {
+        const a = want[k] as Float32Array;
+        const b = got[k] as Float32Array;
+        let differ = 0;
+        for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) differ++;
+        expect(differ, `${rows}x${width} ${name}: ${differ} of ${a.length} differ`).toBe(0);
+      });
+    }
+    rt.dispose();
+  });
+
   it("a kernel call that traps in a worker is an error on the calling thread, not a hang", async () => {
     const rt = await KernelRuntime.create({ threads: 2, build: "simd" });
     await rt.startPool();
