@@ -36,13 +36,20 @@ const KC: i32 = 256;
 /**
  * Columns of B packed per block: 16 panels of 8 columns (128 KiB at KC = 256; fits L2) in the
  * single-thread build. The threads build's memory starts at one 64 KiB page, which holds its
- * static data, so there a block is one panel (8 KiB per slot) and A is not packed.
+ * static data, so there a block is one panel (8 KiB per slot) and only a transposed A's strips
+ * are packed (see PACK_A_ROWS).
  */
 const NC: i32 = ASC_FEATURE_THREADS ? 8 : 128;
-/** A pack slot: the packed [KC x NC] block of B, then (single-thread build) a packed 4-row strip of A. */
+/** A pack slot: the packed [KC x NC] block of B, then a packed 4-row strip of A (4 KiB). */
 const PACK_B_BYTES: usize = <usize>KC * <usize>NC * 4;
-const PACK_A_BYTES: usize = ASC_FEATURE_THREADS ? 0 : <usize>KC * 16;
+const PACK_A_BYTES: usize = <usize>KC * 16;
 const SLOT_BYTES: usize = PACK_B_BYTES + PACK_A_BYTES;
+/**
+ * Whether strips of a row-major A are packed (single-thread build). A transposed A's strips are
+ * packed in both builds: read in place, a strip's k-rows are a whole row of A^T apart (e.g.
+ * 1 KiB), so they fall into a few L1 sets and are evicted before the next panel reuses them.
+ */
+const PACK_A_ROWS: bool = !ASC_FEATURE_THREADS;
 /**
  * Pack slots: one in the single-thread build; in the threads build every thread on a shared
  * memory takes a free one (compare-and-swap on its lock word) for the length of a call. A
@@ -61,6 +68,33 @@ const B_BLOCK_L2: usize = 256 * 1024;
 const PACK_B_MIN_ROWS: i32 = 8;
 /** Full panels a 4-row strip of A meets from which the strip is packed (repaid over the panels). */
 const PACK_A_MIN_PANELS: i32 = 2;
+
+/**
+ * Packs a strip of `rows` (1-4) adjacent columns of a transposed A (column q at a0 + 4q, its
+ * kc k-rows ka bytes apart) as {@link packA4} does, missing rows repeating the last one.
+ */
+function packAT4(a0: usize, ka: usize, rows: i32, kc: i32, dst: usize): void {
+  let s = a0;
+  let d = dst;
+  if (rows == 4) {
+    for (let p = 0; p < kc; p++) {
+      v128.store(d, v128.load(s));
+      s += ka;
+      d += 16;
+    }
+  } else {
+    const o1 = <usize>min(1, rows - 1) << 2;
+    const o2 = <usize>min(2, rows - 1) << 2;
+    for (let p = 0; p < kc; p++) {
+      store<f32>(d, load<f32>(s));
+      store<f32>(d, load<f32>(s + o1), 4);
+      store<f32>(d, load<f32>(s + o2), 8);
+      store<f32>(d, load<f32>(s + o2), 12); // rows <= 3: row 3 repeats row min(2, rows - 1)
+      s += ka;
+      d += 16;
+    }
+  }
+}
 
 // @ts-ignore: decorator
 @inline function acquireSlot(): i32 {
@@ -290,8 +324,9 @@ function packBT(pB: usize, rb: usize, kc: i32, nc: i32, dst: usize): void {
  * bias columns 8q), then, when skip > 0, the shifted last panel at bShift (C and bias columns
  * at cShift bytes), which stores its columns [skip, 8) only. A: row q of the strip at
  * a0 + q * ra; or, with `at` (A^T stored), column q at a0 + 4q, its k-rows ra bytes apart,
- * read in place (4 adjacent floats per k). Otherwise the strip of A is packed first (at apk,
- * when given) if it has 4 rows and meets at least PACK_A_MIN_PANELS panels.
+ * packed first at apk (read in place when no slot was free). A row-major strip is packed
+ * first (at apk, when given, PACK_A_ROWS) if it has 4 rows and meets at least
+ * PACK_A_MIN_PANELS panels.
  */
 // @ts-ignore: decorator
 @inline function strip(
@@ -299,7 +334,16 @@ function packBT(pB: usize, rb: usize, kc: i32, nc: i32, dst: usize): void {
   bp: usize, bPanel: usize, bStep: usize, nf: i32, bShift: usize, cShift: usize, skip: i32,
   kc: i32, mode: i32, pBias: usize, apk: usize,
 ): void {
-  if (at) {
+  if (at && apk != 0) {
+    packAT4(a0, ra, rows, kc, apk);
+    let b = bp;
+    for (let q = 0; q < nf; q++) {
+      const o = <usize>q << 5;
+      kPacked(apk, 16, b, bStep, c0 + o, rc, rows, kc, mode, pBias + o, 0);
+      b += bPanel;
+    }
+    if (skip) kPacked(apk, 16, bShift, bStep, c0 + cShift, rc, rows, kc, mode, pBias + cShift, skip);
+  } else if (at) {
     let b = bp;
     if (rows == 4) {
       for (let q = 0; q < nf; q++) {
@@ -316,7 +360,7 @@ function packBT(pB: usize, rb: usize, kc: i32, nc: i32, dst: usize): void {
       }
       if (skip) kRows(a0, 4, ra, rows, bShift, bStep, c0 + cShift, rc, kc, mode, pBias + cShift, skip);
     }
-  } else if (apk != 0 && rows == 4 && nf >= PACK_A_MIN_PANELS) {
+  } else if (PACK_A_ROWS && apk != 0 && rows == 4 && nf >= PACK_A_MIN_PANELS) {
     packA4(a0, a0 + ra, a0 + 2 * ra, a0 + 3 * ra, kc, apk);
     let b = bp;
     for (let q = 0; q < nf; q++) {
@@ -421,7 +465,7 @@ function mm(pA: usize, ra: usize, at: bool, pB: usize, rb: usize, bt: bool, pC: 
   const kb: usize = bt ? 4 : rb;
   const slot = acquireSlot();
   const pk = slot >= 0 ? PACK_AREA + <usize>slot * SLOT_BYTES : 0;
-  const apk = slot >= 0 && PACK_A_BYTES > 0 ? pk + PACK_B_BYTES : 0;
+  const apk = slot >= 0 ? pk + PACK_B_BYTES : 0;
   const nf = n >> 3;
   const w = n & 7;
   const skip = w ? 8 - w : 0;
