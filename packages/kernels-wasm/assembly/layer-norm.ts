@@ -19,26 +19,40 @@ export function layer_norm_forward(
   pX: usize, pGamma: usize, pBeta: usize, pNormed: usize, pInvStd: usize, pY: usize, rows: i32, width: i32,
 ): void {
   const w4 = width & ~3;
+  const w8 = width & ~7;
   const rb = <usize>width << 2;
   const invW: f32 = <f32>1.0 / <f32>width;
   for (let r = 0; r < rows; r++) {
     const x = pX + <usize>r * rb;
     const xn = pNormed + <usize>r * rb;
     const y = pY + <usize>r * rb;
+    // two accumulators per sum (even / odd vectors): half the add-latency chain
     let acc = f32x4.splat(0);
+    let acc2 = f32x4.splat(0);
     let j = 0;
+    for (; j < w8; j += 8) {
+      acc = f32x4.add(acc, v128.load(x + (<usize>j << 2)));
+      acc2 = f32x4.add(acc2, v128.load(x + (<usize>j << 2), 16));
+    }
     for (; j < w4; j += 4) acc = f32x4.add(acc, v128.load(x + (<usize>j << 2)));
-    let s = hsum(acc);
+    let s = hsum(f32x4.add(acc, acc2));
     for (; j < width; j++) s += load<f32>(x + (<usize>j << 2));
     const mean = s * invW;
     const mv = f32x4.splat(mean);
     acc = f32x4.splat(0);
+    acc2 = f32x4.splat(0);
     j = 0;
+    for (; j < w8; j += 8) {
+      const c = f32x4.sub(v128.load(x + (<usize>j << 2)), mv);
+      const c2 = f32x4.sub(v128.load(x + (<usize>j << 2), 16), mv);
+      acc = f32x4.add(acc, f32x4.mul(c, c));
+      acc2 = f32x4.add(acc2, f32x4.mul(c2, c2));
+    }
     for (; j < w4; j += 4) {
       const c = f32x4.sub(v128.load(x + (<usize>j << 2)), mv);
       acc = f32x4.add(acc, f32x4.mul(c, c));
     }
-    let v = hsum(acc);
+    let v = hsum(f32x4.add(acc, acc2));
     for (; j < width; j++) {
       const c = load<f32>(x + (<usize>j << 2)) - mean;
       v += c * c;
