@@ -95,7 +95,7 @@ export const SPLIT_MIN_WORK = 1 << 17;
 const SUM_MIN_BLOCK = 1 << 15;
 const SUM_MAX_BLOCKS = 64;
 
-const WORK_PER_ELEMENT = {
+export const WORK_PER_ELEMENT = {
   act: { gelu: 70, tanh: 50, relu: 16 },
   actBackward: { gelu: 150, tanh: 60, relu: 16 },
   actTrain: { gelu: 100, tanh: 55, relu: 20 },
@@ -697,14 +697,16 @@ export class KernelRuntime {
       const pool = this.pool as ThreadPool;
       for (let t = 0; t < p; t++) {
         const c0 = KernelRuntime.cut(t, p, width, 4);
+        const cols = KernelRuntime.cut(t + 1, p, width, 4) - c0;
         const o = 4 * c0;
-        pool.set(t, OP.layer_norm_param_grads, gY.ptr + o, normed.ptr + o, gGamma.ptr + o, gBeta.ptr + o, rows, KernelRuntime.cut(t + 1, p, width, 4) - c0, width);
+        pool.set(t, OP.layer_norm_param_grads, gY.ptr + o, normed.ptr + o, gGamma.ptr + o, gBeta.ptr + o, rows, cols, width);
       }
       pool.run();
       for (let t = 0; t < p; t++) {
         const r0 = KernelRuntime.cut(t, p, rows, 1);
+        const nr = KernelRuntime.cut(t + 1, p, rows, 1) - r0;
         const o = 4 * r0 * width;
-        pool.set(t, OP.layer_norm_backward_rows, gY.ptr + o, normed.ptr + o, invStd.ptr + 4 * r0, gamma.ptr, gX.ptr + o, KernelRuntime.cut(t + 1, p, rows, 1) - r0, width);
+        pool.set(t, OP.layer_norm_backward_rows, gY.ptr + o, normed.ptr + o, invStd.ptr + 4 * r0, gamma.ptr, gX.ptr + o, nr, width);
       }
       pool.run();
     } else this.raw.layer_norm_backward(gY.ptr, normed.ptr, invStd.ptr, gamma.ptr, gX.ptr, gGamma.ptr, gBeta.ptr, rows, width);

@@ -67,7 +67,17 @@ import {
   type ResolvedHeadOptions,
   type ScaleParam,
 } from "@ngem/core";
-import { type HeadBlocks, headCodesOf, MatmulMode, type MutableHeadCodes, PHASES, type KernelRuntime, type Phase, type Region } from "./runtime.js";
+import {
+  type HeadBlocks,
+  headCodesOf,
+  MatmulMode,
+  type MutableHeadCodes,
+  PHASES,
+  type KernelRuntime,
+  type Phase,
+  type Region,
+  WORK_PER_ELEMENT,
+} from "./runtime.js";
 
 /** A per-phase step profile (milliseconds summed over `steps` steps); see {@link WasmModelHandler.profile}. */
 export type WasmStepProfile = { readonly steps: number; readonly totalMs: number; readonly otherMs: number } & { readonly [P in Phase]: number };
@@ -292,7 +302,7 @@ export class WasmModelHandler implements ModelHandler {
     this.S = scaleWidth(spec.k, spec.d, so.covariance);
     this.HW = spec.k + spec.k * spec.d + this.S;
     this.HX = spec.k + 2 * spec.k * spec.d;
-    let wpr = 40 * spec.k * spec.d;
+    let wpr = 200 * spec.k * spec.d + 2000 * spec.k; // the head's work per row (as KernelRuntime.mixtureHeadSplit counts it)
     if (spec.kind === "mdn") {
       const trunks: Trunk[] = [];
       let last = spec.inputDim;
@@ -877,7 +887,7 @@ export class WasmModelHandler implements ModelHandler {
 
   private wantsPool(n: number): boolean {
     const rt = this.rt;
-    return rt.threads > 1 && !rt.pool && Math.max(n * this.workPerRow, 12 * this.total) >= 2 * rt.splitMinWork;
+    return rt.threads > 1 && !rt.pool && Math.max(n * this.workPerRow, WORK_PER_ELEMENT.adam * this.total) >= 2 * rt.splitMinWork;
   }
 
   firstNonFiniteGradient(): string | undefined {
