@@ -194,14 +194,13 @@ for line in sys.stdin:
 }
 
 /**
- * The dense layers of a step on wasm, one thread, as the model runs them: matmul + bias, transpose x,
- * X^T G, bias sums, transpose W, G W^T (6 n in out flops). Returns a function that runs them for about
+ * The dense layers of a step on wasm, one thread, as the model runs them: matmul + bias, X^T G
+ * (matmulAT), bias sums, G W^T (matmulBT; no transposed copies; 6 n in out flops). Returns a function that runs them for about
  * `msWindow` ms and answers [CPU seconds, wall seconds] per call.
  */
 function wasmDenseRunner(kw, rt, [n, inD, outD]) {
   const x = rt.alloc("x", n * inD), W = rt.alloc("W", inD * outD), b = rt.alloc("b", outD), o = rt.alloc("out", n * outD);
   const g = rt.alloc("g", n * outD), gW = rt.alloc("gW", inD * outD), gB = rt.alloc("gB", outD), gX = rt.alloc("gX", n * inD);
-  const xt = rt.alloc("xt", n * inD), wt = rt.alloc("wt", inD * outD);
   const rng = new Rng(1);
   rt.write(x, Float32Array.from({ length: n * inD }, () => rng.normal()));
   rt.write(W, Float32Array.from({ length: inD * outD }, () => rng.normal() * 0.05));
@@ -209,11 +208,9 @@ function wasmDenseRunner(kw, rt, [n, inD, outD]) {
   const MM = kw.MatmulMode;
   const f = () => {
     rt.matmul(x, W, o, n, inD, outD, MM.bias, b);
-    rt.transpose(x, xt, n, inD);
-    rt.matmul(xt, g, gW, inD, n, outD, MM.overwrite);
+    rt.matmulAT(x, g, gW, inD, n, outD, MM.overwrite);
     rt.colsum(g, n, outD, gB);
-    rt.transpose(W, wt, inD, outD);
-    rt.matmul(g, wt, gX, n, outD, inD, MM.overwrite);
+    rt.matmulBT(g, W, gX, n, outD, inD, MM.overwrite);
   };
   f();
   return (msWindow) => {
@@ -286,7 +283,7 @@ function printDense({ rows, numpy, numpyMissing }, host) {
         : "threadpoolctl: not installed (the environment variables above set the thread count)",
     );
   } else console.log(`numpy: not available - ${numpyMissing}`);
-  console.log("wasm: matmul + bias, transpose x, X^T G, bias sums, transpose W, G W^T (as the model runs them); numpy: x@W, x.T@g, g@W.T; 6 n in out flops;");
+  console.log("wasm: matmul + bias, X^T G (matmulAT), bias sums, G W^T (matmulBT) (as the model runs them); numpy: x@W, x.T@g, g@W.T; 6 n in out flops;");
   console.log(`best of ${denseRounds} rounds of ~${denseMs} ms per side; GFLOP/s from CPU time (process user + system), wall-clock figure in brackets`);
   const builds = rows[0]?.wasm.map((w) => w.build) ?? [];
   console.log(

@@ -46,8 +46,9 @@ const PACK_A_BYTES: usize = <usize>KC * 16;
 const SLOT_BYTES: usize = PACK_B_BYTES + PACK_A_BYTES;
 /**
  * Whether strips of a row-major A are packed (single-thread build). A transposed A's strips are
- * packed in both builds: read in place, a strip's k-rows are a whole row of A^T apart (e.g.
- * 1 KiB), so they fall into a few L1 sets and are evicted before the next panel reuses them.
+ * packed in both builds when they meet 2 or more panels: read in place, a strip's k-rows are a
+ * whole row of A^T apart (e.g. 1 KiB), so they fall into a few L1 sets and are evicted before
+ * the next panel reuses them.
  */
 const PACK_A_ROWS: bool = !ASC_FEATURE_THREADS;
 /**
@@ -324,7 +325,8 @@ function packBT(pB: usize, rb: usize, kc: i32, nc: i32, dst: usize): void {
  * bias columns 8q), then, when skip > 0, the shifted last panel at bShift (C and bias columns
  * at cShift bytes), which stores its columns [skip, 8) only. A: row q of the strip at
  * a0 + q * ra; or, with `at` (A^T stored), column q at a0 + 4q, its k-rows ra bytes apart,
- * packed first at apk (read in place when no slot was free). A row-major strip is packed
+ * packed first at apk when it meets at least PACK_A_MIN_PANELS panels, else read in place
+ * (the threads build's one-panel blocks: a copy used once costs more than it saves). A row-major strip is packed
  * first (at apk, when given, PACK_A_ROWS) if it has 4 rows and meets at least
  * PACK_A_MIN_PANELS panels.
  */
@@ -334,7 +336,7 @@ function packBT(pB: usize, rb: usize, kc: i32, nc: i32, dst: usize): void {
   bp: usize, bPanel: usize, bStep: usize, nf: i32, bShift: usize, cShift: usize, skip: i32,
   kc: i32, mode: i32, pBias: usize, apk: usize,
 ): void {
-  if (at && apk != 0) {
+  if (at && apk != 0 && nf >= PACK_A_MIN_PANELS) {
     packAT4(a0, ra, rows, kc, apk);
     let b = bp;
     for (let q = 0; q < nf; q++) {
@@ -483,9 +485,11 @@ function mm(pA: usize, ra: usize, at: bool, pB: usize, rb: usize, bt: bool, pC: 
     } else if (pk != 0 && (bt || m >= PACK_B_MIN_ROWS)) {
       // large B (or B^T): pack NC columns at a time into [kc x 8] panels, every strip of A runs
       // over them; then the shifted last panel (when n mod 8 > 0) as a block of its own
-      for (let j0 = 0; j0 < nf << 3; j0 += NC) {
+      // (B^T with a short k block: as many panels as the slot holds, e.g. G W^T of a narrow layer)
+      const nc = bt ? <i32>(PACK_B_BYTES / (<usize>kc << 5)) << 3 : NC;
+      for (let j0 = 0; j0 < nf << 3; j0 += nc) {
         const jc = <usize>j0 << 2;
-        packedBlock(aBase, aRow, ra, at, m, bBase + <usize>j0 * bCol, rb, bt, min(NC, (nf << 3) - j0) >> 3, 0, pC + jc, rc, kc, md, pBias + jc, pk, apk);
+        packedBlock(aBase, aRow, ra, at, m, bBase + <usize>j0 * bCol, rb, bt, min(nc, (nf << 3) - j0) >> 3, 0, pC + jc, rc, kc, md, pBias + jc, pk, apk);
       }
       if (skip) packedBlock(aBase, aRow, ra, at, m, bBase + <usize>(n - 8) * bCol, rb, bt, 0, skip, pC + cShift, rc, kc, md, pBias + cShift, pk, apk);
     } else if (!bt) {
