@@ -403,25 +403,16 @@ async function main() {
       }
       const slow = perStep > 500;
       const budget = slow ? Math.min(seconds, 2) : seconds;
-      // CPU time of each step as well (process user + system, so a 2-thread model's workers count too):
-      // on a shared machine a step that waited for a core costs wall time but not CPU time
-      const cpuNll = [];
-      const cpuNgem = [];
-      const cpuTimed = (out, step) => async () => {
-        const c = process.cpuUsage();
-        await step();
-        const d = process.cpuUsage(c);
-        out.push((d.user + d.system) / 1000);
-      };
+      // wall clock first, with nothing else in the loop: process.cpuUsage() (getrusage over every
+      // thread) between steps was seen to push a 2-thread wasm model's spinning worker and its caller
+      // onto one core for the rest of the process (steps 2x slower than one thread, CPU time = wall time)
       const [rn, rg] = await kw.measureInterleaved(
         [
-          { label: "nll", step: cpuTimed(cpuNll, () => mNll.step(batch, { variant: "nll" }, opt)) },
-          { label: "ngem", step: cpuTimed(cpuNgem, () => mNgem.step(batch, { variant: "ngem" }, opt)) },
+          { label: "nll", step: () => mNll.step(batch, { variant: "nll" }, opt) },
+          { label: "ngem", step: () => mNgem.step(batch, { variant: "ngem" }, opt) },
         ],
         { seconds: budget, minSteps: slow ? 25 : 50 },
       );
-      rn.cpuMs = median(cpuNll.slice(20));
-      rg.cpuMs = median(cpuNgem.slice(20));
       const wasmNgem = kw.wasmHandlerOf(mNgem); // the wasm model's handler (profile, threads), undefined for other backends
       if (wasmNgem) {
         wasmNgem.profile(true);
@@ -429,6 +420,24 @@ async function main() {
         profiles.push({ config: cfg.name, backend: label, p: wasmNgem.phases() });
         wasmNgem.profile(false);
       }
+      // then CPU time per step (process user + system, so a 2-thread model's workers count too; on a
+      // shared machine a step that waited for a core costs wall time but not CPU time): alternating
+      // windows of 5 steps, one cpuUsage pair per window, median over windows of CPU ms / 5
+      const cpuNll = [];
+      const cpuNgem = [];
+      const cpuWindow = async (out, step) => {
+        const c = process.cpuUsage();
+        for (let i = 0; i < 5; i++) await step();
+        const d = process.cpuUsage(c);
+        out.push((d.user + d.system) / 5000);
+      };
+      const cpuWindows = slow ? 3 : Math.max(6, Math.min(40, Math.floor((budget * 200) / (rg.medianMs * 5))));
+      for (let w = 0; w < cpuWindows; w++) {
+        await cpuWindow(cpuNll, () => mNll.step(batch, { variant: "nll" }, opt));
+        await cpuWindow(cpuNgem, () => mNgem.step(batch, { variant: "ngem" }, opt));
+      }
+      rn.cpuMs = median(cpuNll);
+      rg.cpuMs = median(cpuNgem);
       const split = wasmNgem?.threadStats().started;
       mNll.dispose();
       mNgem.dispose();

@@ -82,10 +82,14 @@ export async function resolveThreads(choice: number | "auto" = "auto"): Promise<
 /**
  * Work below which a kernel call stays on the calling thread: each thread of a split call gets
  * at least this much. Work is counted in matmul flops (~45 per ns on one thread; the other
- * kernels count their time in the same unit, see {@link WORK_PER_ELEMENT}), so 2^17 is ~3 us:
- * large next to the hand-off to a spinning worker (~0.5-1 us, measured on a 2-core AMD EPYC).
+ * kernels count their time in the same unit, see {@link WORK_PER_ELEMENT}), so 2^20 is ~23 us
+ * per thread. The hand-off to a spinning worker costs only ~0.5-1 us, and 2^17 (~3 us) made
+ * the inverse-sine step 1.35x faster (0.150 -> 0.111 ms) - but on the 2-vCPU AMD EPYC VM of the
+ * benchmarks that gain was bimodal: in about 1 run of 5 every split call ran ~2x slower on both
+ * threads (0.23 ms, slower than one thread), while calls of 2^20 and more kept their gain in
+ * every run (wide 3.6 -> 2.0 ms). So the default keeps small calls whole; `splitMinWork` lowers it.
  */
-export const SPLIT_MIN_WORK = 1 << 17;
+export const SPLIT_MIN_WORK = 1 << 20;
 
 /**
  * Work per element of the elementwise kernels, in matmul flops of the same time on one thread
@@ -310,7 +314,7 @@ export class KernelRuntime {
   /** Threads to split a call of `work` (about flops) over `units` independent pieces into (1: do not split). */
   private parts(work: number, units: number): number {
     const p = this.pool;
-    if (!p) return 1;
+    if (!p || p.resting) return 1;
     return Math.max(1, Math.min(p.threads, Math.floor(work / this.splitMinWork), units));
   }
 

@@ -57,6 +57,12 @@ const NEXT = 4; // next chunk index to take (grows; slot = index & 255, compared
 const END = 5; // end of the current job's chunk indices
 const EXIT = 6; // 1: workers leave
 const OPS = 8; // OPS + t: op of slot t
+/** How long an idle worker polls for the next job before it sleeps (Atomics.wait), in microseconds. */
+const SPIN_US = 200;
+/** Jobs in a row that the calling thread ran alone before the pool rests (see ThreadPool.run). */
+const SOLO_LIMIT = 32;
+/** How long the pool rests, in milliseconds: well past SPIN_US, so the workers sleep. */
+const REST_MS = 2;
 const MAX_THREADS = 256;
 const ARGS_BYTE = 4 * (OPS + MAX_THREADS); // float64 args start here (8-aligned)
 
@@ -77,7 +83,10 @@ const WORKER_SOURCE = `
       var seen = Atomics.load(hdr, ${GEN});
       post("ready");
       for (;;) {
-        for (var spin = 0; spin < ${4096} && Atomics.load(hdr, ${GEN}) === seen; spin++);
+        // spin up to SPIN_US microseconds (the clock read every 64 polls), then sleep: long enough to
+        // bridge the JS between a step's kernel calls and between steps, so the hand-off stays ~1 us
+        var until = performance.now() + ${SPIN_US / 1000};
+        for (var spin = 1; Atomics.load(hdr, ${GEN}) === seen; spin++) if ((spin & 63) === 0 && performance.now() > until) break;
         while (Atomics.load(hdr, ${GEN}) === seen) Atomics.wait(hdr, ${GEN}, seen, 1000);
         seen = Atomics.load(hdr, ${GEN});
         if (Atomics.load(hdr, ${EXIT}) === 1) return;
@@ -201,6 +210,12 @@ export class ThreadPool {
   readonly threads: number;
   /** Parallel calls dispatched so far (for tests: proves the workers ran). */
   dispatches = 0;
+  /** Times the pool rested because its workers did not get a core (see {@link run}). */
+  rests = 0;
+  /** Jobs in a row that the calling thread ran alone. */
+  private solo = 0;
+  /** performance.now() until which the pool rests (0: not resting). */
+  private restUntil = 0;
   /** Slots set for the next run (1 + the highest set). */
   private count = 0;
   private readonly hdr: Int32Array;
@@ -312,10 +327,12 @@ export class ThreadPool {
     Atomics.notify(hdr, GEN);
     const end = (start + count) | 0;
     const a = this.args;
+    let mine = 0;
     for (;;) {
       const cur = Atomics.load(hdr, NEXT);
       if (((cur - end) | 0) >= 0) break;
       if (Atomics.compareExchange(hdr, NEXT, cur, (cur + 1) | 0) !== cur) continue;
+      mine++;
       const slot = cur & (MAX_THREADS - 1);
       const op = hdr[OPS + slot] as number;
       const b = slot * MAX_ARGS;
@@ -362,8 +379,30 @@ export class ThreadPool {
     hdr.fill(-1, OPS, OPS + count);
     this.count = 0;
     this.dispatches++;
+    // a job whose every chunk this thread ran: no worker had a core in time. Many in a row mean a
+    // worker spins on this thread's core (the scheduler placed it there and, as it never sleeps
+    // while jobs keep coming, never moves it): both then run at half speed. Resting the pool lets
+    // the worker's spin time out and sleep; the next job wakes it, and a woken thread is placed on
+    // an idle core.
+    if (mine < count || count < 2) this.solo = 0;
+    else if (++this.solo >= SOLO_LIMIT) {
+      this.solo = 0;
+      this.rests++;
+      this.restUntil = performance.now() + REST_MS;
+    }
     const failed = Atomics.exchange(hdr, FAILED, 0);
     if (failed !== 0) throw new Error(`wasm kernels: the ${POOL_OPS[op0 >= 0 ? op0 : 0]} call of chunk ${failed - 1} trapped`);
+  }
+
+  /**
+   * True while the pool rests (see {@link run}): callers then run kernel calls whole on this
+   * thread. Which thread computes a chunk never changes a result, so resting changes only speed.
+   */
+  get resting(): boolean {
+    if (this.restUntil === 0) return false;
+    if (performance.now() < this.restUntil) return true;
+    this.restUntil = 0;
+    return false;
   }
 
   /** Ends the workers (they leave their loop, then are terminated). Idempotent. */

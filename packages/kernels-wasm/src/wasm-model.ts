@@ -869,11 +869,12 @@ export class WasmModelHandler implements ModelHandler {
   /**
    * Threads of this model: how many it may use, whether its workers are running, and how
    * many split kernel calls they have run (workers start at the first batch whose largest
-   * kernel call is above twice the split threshold).
+   * kernel call is above twice the split threshold), and how often the pool rested because
+   * its workers did not get a core (32 calls in a row run by the calling thread alone).
    */
-  threadStats(): { threads: number; started: boolean; dispatches: number } {
+  threadStats(): { threads: number; started: boolean; dispatches: number; rests: number } {
     const rt = this.rt;
-    return { threads: rt.threads, started: rt.pool !== undefined, dispatches: rt.pool?.dispatches ?? 0 };
+    return { threads: rt.threads, started: rt.pool !== undefined, dispatches: rt.pool?.dispatches ?? 0, rests: rt.pool?.rests ?? 0 };
   }
 
   /**

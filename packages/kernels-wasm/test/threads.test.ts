@@ -66,7 +66,7 @@ describe("threads", () => {
       const one = await train(1, build, 6, "ngem");
       const two = await train(2, build, 6, "ngem");
       const three = await train(3, build, 6, "ngem", 1); // every kernel call split, the head and tiny calls included
-      expect(one.stats).toEqual({ threads: 1, started: false, dispatches: 0 });
+      expect(one.stats).toEqual({ threads: 1, started: false, dispatches: 0, rests: 0 });
       for (const [name, r] of [
         ["2 threads", two],
         ["3 threads", three],
@@ -97,7 +97,7 @@ describe("threads", () => {
     const small: ModelSpec = { kind: "mdn", inputDim: 1, hidden: [16], activation: "tanh", layerNorm: false, k: 3, d: 1 };
     const m = await b.createModel(small, f32Weights(initWeights(small, 0)));
     await m.step(batchFor(small, 8, 1), {}, { type: "adam", lr: 1e-3 });
-    expect(m.handler().threadStats()).toEqual({ threads: 2, started: false, dispatches: 0 });
+    expect(m.handler().threadStats()).toEqual({ threads: 2, started: false, dispatches: 0, rests: 0 });
     m.dispose();
   });
 
@@ -173,6 +173,30 @@ describe("threads", () => {
         expect(differ, `${rows}x${width} ${name}: ${differ} of ${a.length} differ`).toBe(0);
       });
     }
+    rt.dispose();
+  });
+
+  it("a pool whose worker never gets to a job rests after 32 jobs run alone: calls run whole for 2 ms, then split again", async () => {
+    const rt = await KernelRuntime.create({ threads: 2, build: "simd", splitMinWork: 1 });
+    await rt.startPool();
+    const pool = rt.pool as NonNullable<typeof rt.pool>;
+    // stop the worker (as if it never got a core): the calling thread then runs every chunk
+    for (const w of (pool as unknown as { workers: { terminate(): Promise<number> }[] }).workers) await w.terminate();
+    const x = rt.alloc("x", 4096);
+    rt.write(x, new Float32Array(4096).fill(1));
+    for (let i = 0; i < 31; i++) rt.scale(x, 1);
+    expect(pool.rests).toBe(0);
+    expect(pool.dispatches).toBe(31);
+    rt.scale(x, 1); // the 32nd job in a row run alone
+    expect(pool.rests).toBe(1);
+    expect(pool.resting).toBe(true);
+    rt.scale(x, 2); // resting: run whole, not dispatched, same result
+    expect(pool.dispatches).toBe(32);
+    expect(rt.read(x)[4095]).toBe(2);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(pool.resting).toBe(false);
+    rt.scale(x, 1);
+    expect(pool.dispatches).toBe(33);
     rt.dispose();
   });
 
