@@ -16,7 +16,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { loadavg } from "node:os";
 import { getBackend, initWeights, paramShapes, Rng } from "@ngem/core";
-import { enableRelaxedSimd, hostInfo } from "@ngem/kernels-wasm/node";
+import { compileWasmEagerly, enableRelaxedSimd, hostInfo } from "@ngem/kernels-wasm/node";
 
 const args = process.argv.slice(2);
 const flag = (name, dflt) => {
@@ -33,6 +33,7 @@ const denseRounds = Number(flag("dense-rounds", quick ? 3 : 7));
 const denseMs = Number(flag("dense-ms", quick ? 20 : 50));
 const wasmThreads = flag("wasm-threads", "auto").split(",").map((t) => (t === "auto" ? "auto" : Number(t)));
 if (wasmBuilds.includes("relaxed-simd")) enableRelaxedSimd();
+compileWasmEagerly(); // no first steps in V8's baseline compiler (see @ngem/kernels-wasm/node)
 
 const CONFIGS = [
   { name: "inverse-sine", spec: { kind: "mdn", inputDim: 1, hidden: [128, 128], activation: "gelu", layerNorm: true, k: 3, d: 1 }, batch: 32 },

@@ -23,9 +23,13 @@ export async function registerAllBackends(): Promise<Record<string, string>> {
   const failures: Record<string, string> = {};
   // Node 20 validates relaxed SIMD only behind a V8 flag: set it before the wasm kernels
   // compile, so the relaxed-SIMD (FMA) build is used (NGEM_WASM_BUILD=simd keeps the plain one).
-  if (process.env.NGEM_WASM_BUILD !== "simd") {
-    await import("@ngem/kernels-wasm/node").then((m) => m.enableRelaxedSimd()).catch(() => undefined);
-  }
+  // And compile wasm eagerly, so a model's first steps do not run in V8's baseline compiler.
+  await import("@ngem/kernels-wasm/node")
+    .then((m) => {
+      if (process.env.NGEM_WASM_BUILD !== "simd") m.enableRelaxedSimd();
+      m.compileWasmEagerly();
+    })
+    .catch(() => undefined);
   for (const pkg of ["@ngem/kernels-wasm", "@ngem/backend-tfjs"]) {
     const err = await tryImport(pkg);
     if (err) failures[pkg] = err;

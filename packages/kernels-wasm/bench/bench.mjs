@@ -21,9 +21,10 @@
  */
 import { createJsBackend, initWeights, mixtureHead, Rng } from "@ngem/core";
 import { createWasmBackend, KernelRuntime, MatmulMode, measureInterleaved, VARIANT_CODES, wasmHandlerOf } from "@ngem/kernels-wasm";
-import { enableRelaxedSimd, hostInfo } from "@ngem/kernels-wasm/node";
+import { compileWasmEagerly, enableRelaxedSimd, hostInfo } from "@ngem/kernels-wasm/node";
 
 enableRelaxedSimd(); // Node 20: V8 flag at run time, so both kernels builds can be compared in one run
+compileWasmEagerly(); // no first steps in V8's baseline compiler
 const BUILDS = ["simd", "relaxed-simd"];
 
 const quick = process.argv.includes("--quick");
