@@ -52,3 +52,45 @@ export function batchFor(spec: ModelSpec, n: number, seed: number) {
   if (spec.kind === "gmm") return { n, y };
   return { n, x: Float32Array.from({ length: n * spec.inputDim }, () => rng.normal()), y };
 }
+
+/**
+ * C = op(A) op(B) + init in float64, C [m, n], shared dimension k: "none" A [m, k] and B [k, n];
+ * "at" A stored [k, m] (A^T B); "bt" B stored [n, k] (A B^T).
+ */
+export function refMatmul(
+  a: Float32Array,
+  b: Float32Array,
+  m: number,
+  k: number,
+  n: number,
+  init: (i: number, j: number) => number,
+  trans: "none" | "at" | "bt" = "none",
+): Float64Array {
+  const c = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = init(i, j);
+      for (let p = 0; p < k; p++) {
+        const x = trans === "at" ? a[p * m + i] : a[i * k + p];
+        const y = trans === "bt" ? b[j * k + p] : b[p * n + j];
+        s += (x as number) * (y as number);
+      }
+      c[i * n + j] = s;
+    }
+  }
+  return c;
+}
+
+/** Asserts that y holds exactly x's float32 values (Object.is per element), naming the first difference. */
+export function sameBits(what: string, x: Float32Array, y: Float32Array): void {
+  expect(y.length, `${what}: length`).toBe(x.length);
+  let differ = 0;
+  let first = -1;
+  for (let i = 0; i < x.length; i++) {
+    if (!Object.is(x[i], y[i])) {
+      differ++;
+      if (first < 0) first = i;
+    }
+  }
+  expect(differ, `${what}: ${differ} of ${x.length} values differ (first at ${first})`).toBe(0);
+}

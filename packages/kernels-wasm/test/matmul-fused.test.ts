@@ -11,7 +11,7 @@ import { ShapeError } from "@ngem/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KernelRuntime, MatmulMode, type Region } from "../src/index.js";
 import { enableRelaxedSimd } from "../src/node.js";
-import { normwiseError, randomF32 } from "./helpers.js";
+import { normwiseError, randomF32, refMatmul, sameBits } from "./helpers.js";
 
 enableRelaxedSimd();
 const BUILDS = ["simd", "relaxed-simd"] as const;
@@ -20,32 +20,6 @@ const MODES = [
   ["accumulate", MatmulMode.accumulate],
   ["bias", MatmulMode.bias],
 ] as const;
-
-/** C = A^T B (at) or A B^T in float64; A stored [k, m] (at) or [m, k], B [k, n] (at) or [n, k]. */
-function reference(at: boolean, a: Float32Array, b: Float32Array, m: number, k: number, n: number, init: (i: number, j: number) => number): Float64Array {
-  const c = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < n; j++) {
-      let s = init(i, j);
-      for (let p = 0; p < k; p++) s += at ? (a[p * m + i] as number) * (b[p * n + j] as number) : (a[i * k + p] as number) * (b[j * k + p] as number);
-      c[i * n + j] = s;
-    }
-  }
-  return c;
-}
-
-function sameBits(what: string, x: Float32Array, y: Float32Array): void {
-  expect(y.length, `${what}: length`).toBe(x.length);
-  let differ = 0;
-  let first = -1;
-  for (let i = 0; i < x.length; i++) {
-    if (!Object.is(x[i], y[i])) {
-      differ++;
-      if (first < 0) first = i;
-    }
-  }
-  expect(differ, `${what}: ${differ} of ${x.length} values differ (first at ${first})`).toBe(0);
-}
 
 // [m, k, n] of C = op(A) op(B): C [m, n], shared dimension k
 const SHAPES: [number, number, number][] = [
@@ -139,7 +113,7 @@ describe.each(BUILDS)("matmulAT / matmulBT (%s build)", (build) => {
             return out;
           };
           const fused = run(rt, "fused");
-          expect(normwiseError(fused, reference(at, a, b, m, k, n, inits[modeName]!)), modeName).toBeLessThan(tol);
+          expect(normwiseError(fused, refMatmul(a, b, m, k, n, inits[modeName]!, at ? "at" : "bt")), modeName).toBeLessThan(tol);
           sameBits(`${modeName}, transpose + matmul`, fused, run(rt, "transposed"));
           sameBits(`${modeName}, row blocks of 4`, fused, run(rt, "rows"));
           sameBits(`${modeName}, 8-aligned column ranges`, fused, run(rt, "cols"));

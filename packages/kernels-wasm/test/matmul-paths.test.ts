@@ -10,35 +10,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KernelRuntime, MatmulMode, type Region } from "../src/index.js";
 import { enableRelaxedSimd } from "../src/node.js";
-import { normwiseError, randomF32 } from "./helpers.js";
+import { normwiseError, randomF32, refMatmul, sameBits } from "./helpers.js";
 
 enableRelaxedSimd();
 const BUILDS = ["simd", "relaxed-simd"] as const;
-
-function refMatmul(a: Float32Array, b: Float32Array, m: number, k: number, n: number, init: (i: number, j: number) => number): Float64Array {
-  const c = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < n; j++) {
-      let s = init(i, j);
-      for (let p = 0; p < k; p++) s += (a[i * k + p] as number) * (b[p * n + j] as number);
-      c[i * n + j] = s;
-    }
-  }
-  return c;
-}
-
-function sameBits(what: string, x: Float32Array, y: Float32Array): void {
-  expect(y.length, `${what}: length`).toBe(x.length);
-  let differ = 0;
-  let first = -1;
-  for (let i = 0; i < x.length; i++) {
-    if (!Object.is(x[i], y[i])) {
-      differ++;
-      if (first < 0) first = i;
-    }
-  }
-  expect(differ, `${what}: ${differ} of ${x.length} values differ (first at ${first})`).toBe(0);
-}
 
 // [m, k, n]: which path each takes (KC = 256; B is packed when a [kc x n] block of B exceeds 256 KiB and m >= 8)
 const SHAPES: [number, number, number][] = [
