@@ -91,14 +91,15 @@ export async function resolveThreads(choice: number | "auto" = "auto"): Promise<
  */
 export const SPLIT_MIN_WORK = 1 << 20;
 
-/**
- * Work per element of the elementwise kernels, in matmul flops of the same time on one thread
- * (measured: GELU forward ~1.6 ns, backward ~3.3 ns, Adam ~1.3 ns per element at ~45 flops per ns).
- */
 /** Blocks of the sum of squares: at least 2^15 elements each, at most 64 of them (see {@link KernelRuntime.sumSquares}). */
 const SUM_MIN_BLOCK = 1 << 15;
 const SUM_MAX_BLOCKS = 64;
 
+/**
+ * Work per element of the elementwise kernels, in matmul flops of the same time on one thread
+ * (measured on the AMD EPYC of bench/README.md before the exp/erf change: GELU forward ~1.6 ns,
+ * backward ~3.3 ns, Adam ~1.3 ns per element, at ~45 flops per ns).
+ */
 export const WORK_PER_ELEMENT = {
   act: { gelu: 70, tanh: 50, relu: 16 },
   actBackward: { gelu: 150, tanh: 60, relu: 16 },
@@ -568,17 +569,14 @@ export class KernelRuntime {
     checkCount("len", len);
     need(x, len, "x", `[${len}]`);
     need(out, len, "out", `[${len}]`);
-    const t0 = this.profiling ? performance.now() : 0;
-    const p = this.parts(WORK_PER_ELEMENT.act[kind] * len, Math.ceil(len / 4));
-    if (p > 1) {
-      const pool = this.pool as ThreadPool;
-      for (let t = 0; t < p; t++) {
-        const e0 = KernelRuntime.cut(t, p, len, 4);
-        pool.set(t, OP.act_forward, ACTIVATION_CODES[kind], x.ptr + 4 * e0, out.ptr + 4 * e0, KernelRuntime.cut(t + 1, p, len, 4) - e0);
-      }
-      pool.run();
-    } else this.raw.act_forward(ACTIVATION_CODES[kind], x.ptr, out.ptr, len);
-    if (this.profiling) this.phaseMs[PH_ACT]! += performance.now() - t0;
+    const code = ACTIVATION_CODES[kind];
+    this.flat(
+      len,
+      WORK_PER_ELEMENT.act[kind] * len,
+      () => this.raw.act_forward(code, x.ptr, out.ptr, len),
+      (pool, t, o, count) => pool.set(t, OP.act_forward, code, x.ptr + o, out.ptr + o, count),
+      PH_ACT,
+    );
   }
 
   /** gIn = gOut * act'(pre) over `len` elements (gIn may be gOut). */
@@ -587,17 +585,14 @@ export class KernelRuntime {
     need(pre, len, "pre", `[${len}]`);
     need(gOut, len, "gOut", `[${len}]`);
     need(gIn, len, "gIn", `[${len}]`);
-    const t0 = this.profiling ? performance.now() : 0;
-    const p = this.parts(WORK_PER_ELEMENT.actBackward[kind] * len, Math.ceil(len / 4));
-    if (p > 1) {
-      const pool = this.pool as ThreadPool;
-      for (let t = 0; t < p; t++) {
-        const e0 = KernelRuntime.cut(t, p, len, 4);
-        pool.set(t, OP.act_backward, ACTIVATION_CODES[kind], pre.ptr + 4 * e0, gOut.ptr + 4 * e0, gIn.ptr + 4 * e0, KernelRuntime.cut(t + 1, p, len, 4) - e0);
-      }
-      pool.run();
-    } else this.raw.act_backward(ACTIVATION_CODES[kind], pre.ptr, gOut.ptr, gIn.ptr, len);
-    if (this.profiling) this.phaseMs[PH_ACT]! += performance.now() - t0;
+    const code = ACTIVATION_CODES[kind];
+    this.flat(
+      len,
+      WORK_PER_ELEMENT.actBackward[kind] * len,
+      () => this.raw.act_backward(code, pre.ptr, gOut.ptr, gIn.ptr, len),
+      (pool, t, o, count) => pool.set(t, OP.act_backward, code, pre.ptr + o, gOut.ptr + o, gIn.ptr + o, count),
+      PH_ACT,
+    );
   }
 
   /**
@@ -611,18 +606,13 @@ export class KernelRuntime {
     need(out, len, "out", `[${len}]`);
     need(deriv, len, "deriv", `[${len}]`);
     const code = ACTIVATION_CODES[kind];
-    const t0 = this.profiling ? performance.now() : 0;
-    const p = this.parts(WORK_PER_ELEMENT.actTrain[kind] * len, Math.ceil(len / 4));
-    if (p > 1) {
-      const pool = this.pool as ThreadPool;
-      for (let t = 0; t < p; t++) {
-        const e0 = KernelRuntime.cut(t, p, len, 4);
-        const o = 4 * e0;
-        pool.set(t, OP.act_forward_train, code, x.ptr + o, out.ptr + o, deriv.ptr + o, KernelRuntime.cut(t + 1, p, len, 4) - e0);
-      }
-      pool.run();
-    } else this.raw.act_forward_train(code, x.ptr, out.ptr, deriv.ptr, len);
-    if (this.profiling) this.phaseMs[PH_ACT]! += performance.now() - t0;
+    this.flat(
+      len,
+      WORK_PER_ELEMENT.actTrain[kind] * len,
+      () => this.raw.act_forward_train(code, x.ptr, out.ptr, deriv.ptr, len),
+      (pool, t, o, count) => pool.set(t, OP.act_forward_train, code, x.ptr + o, out.ptr + o, deriv.ptr + o, count),
+      PH_ACT,
+    );
   }
 
   /** out = a * b over `len` elements, flushed (out may be a or b): the activation backward from a stored act'. */
@@ -631,18 +621,13 @@ export class KernelRuntime {
     need(a, len, "a", `[${len}]`);
     need(b, len, "b", `[${len}]`);
     need(out, len, "out", `[${len}]`);
-    const t0 = this.profiling ? performance.now() : 0;
-    const p = this.parts(WORK_PER_ELEMENT.mul * len, Math.ceil(len / 4));
-    if (p > 1) {
-      const pool = this.pool as ThreadPool;
-      for (let t = 0; t < p; t++) {
-        const e0 = KernelRuntime.cut(t, p, len, 4);
-        const o = 4 * e0;
-        pool.set(t, OP.mul_flush, a.ptr + o, b.ptr + o, out.ptr + o, KernelRuntime.cut(t + 1, p, len, 4) - e0);
-      }
-      pool.run();
-    } else this.raw.mul_flush(a.ptr, b.ptr, out.ptr, len);
-    if (this.profiling) this.phaseMs[PH_ACT]! += performance.now() - t0;
+    this.flat(
+      len,
+      WORK_PER_ELEMENT.mul * len,
+      () => this.raw.mul_flush(a.ptr, b.ptr, out.ptr, len),
+      (pool, t, o, count) => pool.set(t, OP.mul_flush, a.ptr + o, b.ptr + o, out.ptr + o, count),
+      PH_ACT,
+    );
   }
 
   /** LayerNorm forward over rows of x [rows, width]. */
@@ -759,17 +744,12 @@ export class KernelRuntime {
   scale(x: Region, c: number, len = x.length): void {
     checkCount("len", len);
     need(x, len, "x", `[${len}]`);
-    const t0 = this.profiling ? performance.now() : 0;
-    const p = this.parts(WORK_PER_ELEMENT.scale * len, Math.ceil(len / 4));
-    if (p > 1) {
-      const pool = this.pool as ThreadPool;
-      for (let t = 0; t < p; t++) {
-        const e0 = KernelRuntime.cut(t, p, len, 4);
-        pool.set(t, OP.scale, x.ptr + 4 * e0, KernelRuntime.cut(t + 1, p, len, 4) - e0, c, 0);
-      }
-      pool.run();
-    } else this.raw.scale(x.ptr, len, c);
-    if (this.profiling) this.phaseMs[PH_OPT]! += performance.now() - t0;
+    this.flat(
+      len,
+      WORK_PER_ELEMENT.scale * len,
+      () => this.raw.scale(x.ptr, len, c),
+      (pool, t, o, count) => pool.set(t, OP.scale, x.ptr + o, count, c, 0),
+    );
   }
 
   /** Sets |x| < 2^-60 to 0 over the first `len` elements (the kernels' flush-to-zero rule). */
@@ -905,10 +885,16 @@ export class KernelRuntime {
   /**
    * Runs a flat elementwise kernel over `len` elements: split into 4-aligned pieces across the
    * threads when `work` is large (`queue(pool, t, byteOffset, count)` queues piece t), else
-   * `whole()` on the calling thread. Pieces partition the elements, so results do not depend on
-   * the thread count.
+   * `whole()` on the calling thread, timed under `phase` when profiling. Pieces partition the
+   * elements, so results do not depend on the thread count.
    */
-  private flat(len: number, work: number, whole: () => void, queue: (pool: ThreadPool, t: number, o: number, count: number) => void): void {
+  private flat(
+    len: number,
+    work: number,
+    whole: () => void,
+    queue: (pool: ThreadPool, t: number, o: number, count: number) => void,
+    phase: number = PH_OPT,
+  ): void {
     const t0 = this.profiling ? performance.now() : 0;
     const q = this.parts(work, Math.ceil(len / 4));
     if (q > 1) {
@@ -919,7 +905,7 @@ export class KernelRuntime {
       }
       pool.run();
     } else whole();
-    if (this.profiling) this.phaseMs[PH_OPT]! += performance.now() - t0;
+    if (this.profiling) this.phaseMs[phase]! += performance.now() - t0;
   }
 
   /** SGD update over `len` elements (see assembly/optim.ts). */
