@@ -114,6 +114,11 @@ export const WORK_PER_ELEMENT = {
   scale: 8,
   transpose: 10,
 } as const;
+
+/** Work of the mixture head per batch row (per-element sweeps plus the O(K) per-row bookkeeping), in the same units. */
+export function headWorkPerRow(k: number, d: number): number {
+  return 200 * k * d + 2000 * k;
+}
 const OP = Object.fromEntries(POOL_OPS.map((n, i) => [n, i])) as Record<PoolOp, number>;
 const poolFinalizer = typeof FinalizationRegistry === "function" ? new FinalizationRegistry<ThreadPool>((p) => p.dispose()) : undefined;
 
@@ -833,7 +838,7 @@ export class KernelRuntime {
    */
   mixtureHeadSplit(b: HeadBlocks, o: HeadCodes, scratches: readonly Region[], rowRes: Region | undefined, res: Region): void {
     const { n, k, d } = b;
-    const p = rowRes && scratches.length > 1 ? Math.min(scratches.length, this.parts(200 * n * k * d + 2000 * n * k, n)) : 1;
+    const p = rowRes && scratches.length > 1 ? Math.min(scratches.length, this.parts(n * headWorkPerRow(k, d), n)) : 1;
     if (p <= 1) {
       this.mixtureHead(b, o, scratches[0] as Region, res);
       return;

@@ -70,6 +70,7 @@ import {
 import {
   type HeadBlocks,
   headCodesOf,
+  headWorkPerRow,
   MatmulMode,
   type MutableHeadCodes,
   PHASES,
@@ -302,7 +303,7 @@ export class WasmModelHandler implements ModelHandler {
     this.S = scaleWidth(spec.k, spec.d, so.covariance);
     this.HW = spec.k + spec.k * spec.d + this.S;
     this.HX = spec.k + 2 * spec.k * spec.d;
-    let wpr = 200 * spec.k * spec.d + 2000 * spec.k; // the head's work per row (as KernelRuntime.mixtureHeadSplit counts it)
+    let wpr = headWorkPerRow(spec.k, spec.d);
     if (spec.kind === "mdn") {
       const trunks: Trunk[] = [];
       let last = spec.inputDim;
