@@ -28,23 +28,6 @@ export const ACT_RELU: i32 = 2;
   return madd(f32x4.mul(x, f32x4.splat(0.39894228040143268)), phi, madd(f32x4.splat(0.5), e, f32x4.splat(0.5)));
 }
 
-// @ts-ignore: decorator
-@inline function fwd(kind: i32, x: v128): v128 {
-  if (kind == ACT_RELU) return f32x4.max(x, f32x4.splat(0));
-  if (kind == ACT_TANH) return vtanh(x);
-  return geluY(x, geluE(x));
-}
-
-// @ts-ignore: decorator
-@inline function deriv(kind: i32, x: v128): v128 {
-  if (kind == ACT_RELU) return v128.and(f32x4.gt(x, f32x4.splat(0)), f32x4.splat(1.0));
-  if (kind == ACT_TANH) {
-    const t = vtanh(x);
-    return f32x4.sub(f32x4.splat(1.0), f32x4.mul(t, t));
-  }
-  return geluD(x, geluE(x));
-}
-
 /** The shared part of act(x) and act'(x): erf(x / sqrt 2) for GELU, tanh(x) for tanh, x for ReLU. */
 // @ts-ignore: decorator
 @inline function shared(kind: i32, x: v128): v128 {
@@ -53,7 +36,7 @@ export const ACT_RELU: i32 = 2;
   return geluE(x);
 }
 
-/** act(x) from {@link shared} (the same value as fwd). */
+/** act(x) from {@link shared}. */
 // @ts-ignore: decorator
 @inline function yOf(kind: i32, x: v128, e: v128): v128 {
   if (kind == ACT_RELU) return f32x4.max(x, f32x4.splat(0));
@@ -61,12 +44,24 @@ export const ACT_RELU: i32 = 2;
   return geluY(x, e);
 }
 
-/** act'(x) from {@link shared} (the same value as deriv). */
+/** act'(x) from {@link shared}. */
 // @ts-ignore: decorator
 @inline function dOf(kind: i32, x: v128, e: v128): v128 {
   if (kind == ACT_RELU) return v128.and(f32x4.gt(x, f32x4.splat(0)), f32x4.splat(1.0));
   if (kind == ACT_TANH) return f32x4.sub(f32x4.splat(1.0), f32x4.mul(e, e));
   return geluD(x, e);
+}
+
+/** act(x). */
+// @ts-ignore: decorator
+@inline function fwd(kind: i32, x: v128): v128 {
+  return yOf(kind, x, shared(kind, x));
+}
+
+/** act'(x). */
+// @ts-ignore: decorator
+@inline function deriv(kind: i32, x: v128): v128 {
+  return dOf(kind, x, shared(kind, x));
 }
 
 /** out[i] = act(x[i]) for i < len (in place allowed). */
