@@ -5,7 +5,8 @@
 //   adam:    m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= ((lr / c1) m) / (sqrt(v) (1 / sqrt(c2)) + eps)
 //            (PyTorch's arrangement; core's float64 reference divides first, the same value)
 //   rmsprop: v = alpha v + (1-alpha) g^2; s = g / (sqrt(v) + eps); mom > 0 ? (b = mom b + s; p -= lr b) : p -= lr s
-// Scalar tails use the same f32 operations, so every element sees identical arithmetic.
+// Scalar tails use the same f32 operations (Adam's: one-lane vectors, for its madd), so every
+// element sees identical arithmetic. In the relaxed build Adam's moment updates are one FMA each.
 //
 // No subnormals (see simd-math.ts): gradients below 2^-56 are read as 0 (so (1-b2) g^2
 // stays a normal float32), the stored p, m and momentum buffers are flushed below 2^-60,
@@ -33,9 +34,10 @@ const G_FLUSH: f32 = 1.3877787807814457e-17;
   return <f32>Math.max(t, 7.52316384526264e-37); // 2^-120
 }
 
+/** x with lanes below t set to 0, for x >= 0 (second moments: sums of squares), so no abs is needed; NaN passes. */
 // @ts-ignore: decorator
 @inline function vflushAt(x: v128, t: v128): v128 {
-  return v128.andnot(x, f32x4.lt(f32x4.abs(x), t));
+  return v128.andnot(x, f32x4.lt(x, t));
 }
 
 // @ts-ignore: decorator
@@ -102,7 +104,7 @@ export function adam_update(
 ): void {
   if (decayFactor != 1) decay(pP, len, decayFactor);
   const v = len & ~3;
-    const b1v = f32x4.splat(b1);
+  const b1v = f32x4.splat(b1);
   const b2v = f32x4.splat(b2);
   const ob1v = f32x4.splat(ob1);
   const ob2v = f32x4.splat(ob2);
@@ -111,28 +113,28 @@ export function adam_update(
   const stepv = f32x4.splat(<f32>(<f64>lr / <f64>c1));
   const rc2v = f32x4.splat(<f32>(1 / Math.sqrt(<f64>c2)));
   const epsv = f32x4.splat(eps);
-  const vt: f32 = vFloor(eps, c2);
-  const vtv = f32x4.splat(vt);
+  const vtv = f32x4.splat(vFloor(eps, c2));
   let i = 0;
   for (; i < v; i += 4) {
     const o = <usize>i << 2;
     const g = vflushG(v128.load(pG + o));
-    const m = vflush(f32x4.add(f32x4.mul(b1v, v128.load(pM + o)), f32x4.mul(ob1v, g)));
-    const vv = vflushAt(f32x4.add(f32x4.mul(b2v, v128.load(pV + o)), f32x4.mul(f32x4.mul(ob2v, g), g)), vtv);
+    const m = vflush(madd(b1v, v128.load(pM + o), f32x4.mul(ob1v, g)));
+    const vv = vflushAt(madd(b2v, v128.load(pV + o), f32x4.mul(f32x4.mul(ob2v, g), g)), vtv);
     v128.store(pM + o, m);
     v128.store(pV + o, vv);
     const den = madd(f32x4.sqrt(vv), rc2v, epsv);
     v128.store(pP + o, vflush(f32x4.sub(v128.load(pP + o), f32x4.div(f32x4.mul(stepv, m), den))));
   }
+  // the tail through one-lane vectors: the same operations (madd included) as the body
   for (; i < len; i++) {
     const o = <usize>i << 2;
-    const g = sflushG(load<f32>(pG + o));
-    const m = sflush(b1 * load<f32>(pM + o) + ob1 * g);
-    let vv = b2 * load<f32>(pV + o) + ob2 * g * g;
-    if (Mathf.abs(vv) < vt) vv = 0;
-    store<f32>(pM + o, m);
-    store<f32>(pV + o, vv);
-    store<f32>(pP + o, f32x4.extract_lane(vflush(f32x4.sub(f32x4.splat(load<f32>(pP + o)), f32x4.div(f32x4.mul(stepv, f32x4.splat(m)), madd(f32x4.sqrt(f32x4.splat(vv)), rc2v, epsv)))), 0));
+    const g = vflushG(f32x4.splat(load<f32>(pG + o)));
+    const m = vflush(madd(b1v, f32x4.splat(load<f32>(pM + o)), f32x4.mul(ob1v, g)));
+    const vv = vflushAt(madd(b2v, f32x4.splat(load<f32>(pV + o)), f32x4.mul(f32x4.mul(ob2v, g), g)), vtv);
+    store<f32>(pM + o, f32x4.extract_lane(m, 0));
+    store<f32>(pV + o, f32x4.extract_lane(vv, 0));
+    const den = madd(f32x4.sqrt(vv), rc2v, epsv);
+    store<f32>(pP + o, f32x4.extract_lane(vflush(f32x4.sub(f32x4.splat(load<f32>(pP + o)), f32x4.div(f32x4.mul(stepv, m), den))), 0));
   }
 }
 
@@ -169,7 +171,7 @@ export function rmsprop_update(
     const o = <usize>i << 2;
     const g = sflushG(load<f32>(pG + o));
     let vv = alpha * load<f32>(pV + o) + oa * g * g;
-    if (Mathf.abs(vv) < vt) vv = 0;
+    if (vv < vt) vv = 0;
     store<f32>(pV + o, vv);
     const step = g / (Mathf.sqrt(vv) + eps);
     if (useMom) {
